@@ -1,0 +1,5 @@
+//! The domain: names and their rules, records, and the one place keys are built.
+
+pub mod keys;
+pub mod model;
+pub mod names;

@@ -1,0 +1,200 @@
+//! Validated names. Every name that reaches a key has passed through here, so key
+//! separators (`#`, `/`) can never appear inside a name.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a name was refused, phrased for the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {value:?}: {rule}")]
+pub struct NameError {
+    pub what: &'static str,
+    pub value: String,
+    pub rule: &'static str,
+}
+
+fn check(
+    what: &'static str,
+    value: &str,
+    max: usize,
+    first: fn(char) -> bool,
+    rest: fn(char) -> bool,
+    rule: &'static str,
+) -> Result<(), NameError> {
+    let err = || NameError {
+        what,
+        value: value.chars().take(300).collect(),
+        rule,
+    };
+    let mut chars = value.chars();
+    match chars.next() {
+        Some(c) if first(c) => {}
+        _ => return Err(err()),
+    }
+    if value.len() > max || !chars.all(rest) {
+        return Err(err());
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $ty:ident, $what:literal, $max:literal, $first:expr, $rest:expr, $rule:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $ty(String);
+
+        impl $ty {
+            pub fn parse(value: &str) -> Result<Self, NameError> {
+                check($what, value, $max, $first, $rest, $rule)?;
+                Ok(Self(value.to_owned()))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = NameError;
+            fn try_from(value: String) -> Result<Self, NameError> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(value: $ty) -> String {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+fn lower_alnum(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+fn alnum(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+name_type!(
+    /// A tenant: the unit of isolation.
+    TenantName, "tenant name", 63, lower_alnum,
+    |c| lower_alnum(c) || c == '-',
+    "use 1-63 lower-case letters, digits or '-', starting with a letter or digit"
+);
+
+name_type!(
+    RepoName, "repository name", 64, lower_alnum,
+    |c| lower_alnum(c) || matches!(c, '-' | '_' | '.'),
+    "use 1-64 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit"
+);
+
+name_type!(
+    PackageName, "package name", 128, alnum,
+    |c| alnum(c) || matches!(c, '-' | '_' | '.'),
+    "use 1-128 letters, digits, '-', '_' or '.', starting with a letter or digit"
+);
+
+name_type!(
+    VersionName, "version", 64, alnum,
+    |c| alnum(c) || matches!(c, '-' | '_' | '.' | '+'),
+    "use 1-64 letters, digits, '.', '-', '_' or '+', starting with a letter or digit"
+);
+
+name_type!(
+    FileName, "filename", 255, alnum,
+    |c| alnum(c) || matches!(c, '-' | '_' | '.' | '+'),
+    "use 1-255 letters, digits, '.', '-', '_' or '+', starting with a letter or digit (no paths)"
+);
+
+/// A lower-case hex SHA-256 digest.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sha256Hex(String);
+
+impl Sha256Hex {
+    pub fn parse(value: &str) -> Result<Self, NameError> {
+        if value.len() == 64 && value.chars().all(|c| c.is_ascii_hexdigit()) {
+            Ok(Self(value.to_ascii_lowercase()))
+        } else {
+            Err(NameError {
+                what: "sha256",
+                value: value.chars().take(100).collect(),
+                rule: "give the SHA-256 digest as 64 hexadecimal characters",
+            })
+        }
+    }
+    pub fn from_digest(digest: &[u8]) -> Self {
+        Self(hex::encode(digest))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Sha256Hex {
+    type Error = NameError;
+    fn try_from(value: String) -> Result<Self, NameError> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Sha256Hex> for String {
+    fn from(value: Sha256Hex) -> String {
+        value.0
+    }
+}
+
+impl fmt::Display for Sha256Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_names() {
+        assert!(RepoName::parse("libs-release").is_ok());
+        assert!(PackageName::parse("Foo_bar.baz-1").is_ok());
+        assert!(VersionName::parse("1.2.3-rc.1+build.5").is_ok());
+        assert!(FileName::parse("foo-1.0.tar.gz").is_ok());
+        assert!(TenantName::parse("default").is_ok());
+    }
+
+    #[test]
+    fn refuses_separators_paths_and_empty() {
+        for bad in ["", "a#b", "a/b", "../x", ".hidden", "-x", "a b", "é"] {
+            assert!(PackageName::parse(bad).is_err(), "{bad:?}");
+            assert!(FileName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(RepoName::parse("UPPER").is_err());
+        assert!(RepoName::parse(&"a".repeat(65)).is_err());
+        assert!(VersionName::parse("1.0/evil").is_err());
+    }
+
+    #[test]
+    fn error_names_the_rule() {
+        let err = VersionName::parse("1 0").expect_err("space is refused");
+        assert!(err.to_string().contains("invalid version"));
+        assert!(err.to_string().contains("letters, digits"));
+    }
+
+    #[test]
+    fn sha256_is_normalised_to_lower_case() {
+        let upper = "A".repeat(64);
+        assert_eq!(Sha256Hex::parse(&upper).map(|s| s.0), Ok("a".repeat(64)));
+        assert!(Sha256Hex::parse("abc").is_err());
+        assert!(Sha256Hex::parse(&"g".repeat(64)).is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! Trove's library: domain, ports and adapters, services, HTTP routers and pipeline steps.
+//! Lambda binaries (`functions/`) and `trove serve` (`cli/`) are thin hosts over this crate.
+
+pub mod adapters;
+pub mod domain;
+pub mod ports;

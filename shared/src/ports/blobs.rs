@@ -1,0 +1,74 @@
+//! `Blobs`: object storage reached by presigned URLs on the hot path, so bytes never pass
+//! through a function.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+use time::OffsetDateTime;
+
+use crate::domain::keys::BlobKey;
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
+
+/// What a presigned PUT is bound to: storage itself refuses any other body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutConstraints {
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the exact body.
+    pub sha256: String,
+    pub content_type: String,
+}
+
+/// A request the client makes itself: it sends exactly `headers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedRequest {
+    pub url: String,
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub size: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob not found")]
+    NotFound,
+    #[error("blob storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("blob storage error: {0}")]
+    Other(String),
+}
+
+#[async_trait]
+pub trait Blobs: Send + Sync {
+    async fn presign_put(
+        &self,
+        key: &BlobKey,
+        constraints: &PutConstraints,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, BlobError>;
+    /// A GET of the exact bytes; `download_name` becomes the Content-Disposition filename.
+    async fn presign_get(
+        &self,
+        key: &BlobKey,
+        ttl: Duration,
+        download_name: Option<&str>,
+    ) -> Result<PresignedRequest, BlobError>;
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobInfo>, BlobError>;
+    /// Streams the object; memory does not grow with its size.
+    async fn read(&self, key: &BlobKey) -> Result<ByteStream, BlobError>;
+    /// Copies server-side; the destination appears whole or not at all.
+    async fn copy(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError>;
+    /// Removes the object; absent is fine.
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+    /// Writes a small object directly (reports, fixtures); never used for uploads.
+    async fn put(&self, key: &BlobKey, body: Bytes, content_type: &str) -> Result<(), BlobError>;
+}

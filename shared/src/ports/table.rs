@@ -1,0 +1,166 @@
+//! `Table`: DynamoDB-shaped items in one table. The domain decides keys, conditions and
+//! transactions; adapters only honour the semantics (conditional failure, all-or-nothing
+//! transactions, ordered range queries, opaque cursors).
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// An item: a JSON object that always carries string attributes `pk` and `sk`, and
+/// optionally `gsi1pk`/`gsi1sk` to appear in the secondary index (sparse).
+pub type Item = serde_json::Map<String, Value>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+
+    /// The key of an item, if it carries string `pk` and `sk`.
+    pub fn of(item: &Item) -> Option<Key> {
+        Some(Key::new(item.get(PK)?.as_str()?, item.get(SK)?.as_str()?))
+    }
+}
+
+/// A condition on the item currently stored under the written key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// No item is stored under the key.
+    NotExists,
+    /// An item is stored under the key.
+    Exists,
+    /// An item is stored and its attribute equals the value.
+    Equals(String, Value),
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Put {
+        item: Item,
+        condition: Option<Condition>,
+    },
+    Delete {
+        key: Key,
+        condition: Option<Condition>,
+    },
+    /// Writes nothing; fails the transaction when the condition does not hold.
+    Check { key: Key, condition: Condition },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    /// The base table: partition `pk`, sort `sk`.
+    Primary,
+    /// The secondary index: partition `gsi1pk`, sort `gsi1sk`; only items carrying both.
+    Gsi1,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkRange {
+    All,
+    BeginsWith(String),
+    /// Inclusive on both ends.
+    Between(String, String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub index: Index,
+    pub pk: String,
+    pub sk: SkRange,
+    /// At most this many items per page (at least 1).
+    pub limit: usize,
+    /// Opaque cursor from a previous page of the same query.
+    pub cursor: Option<String>,
+    pub descending: bool,
+}
+
+impl Query {
+    pub fn new(pk: impl Into<String>) -> Self {
+        Self {
+            index: Index::Primary,
+            pk: pk.into(),
+            sk: SkRange::All,
+            limit: 100,
+            cursor: None,
+            descending: false,
+        }
+    }
+    pub fn index(mut self, index: Index) -> Self {
+        self.index = index;
+        self
+    }
+    pub fn begins_with(mut self, prefix: impl Into<String>) -> Self {
+        self.sk = SkRange::BeginsWith(prefix.into());
+        self
+    }
+    pub fn between(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.sk = SkRange::Between(from.into(), to.into());
+        self
+    }
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit.max(1);
+        self
+    }
+    pub fn cursor(mut self, cursor: Option<String>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+    pub fn descending(mut self) -> Self {
+        self.descending = true;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Present when more items may follow.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("condition failed")]
+    ConditionFailed,
+    /// The transaction wrote nothing; `failed` lists the indices of the writes whose
+    /// condition did not hold (empty when it was cancelled for another reason, such as a
+    /// conflicting concurrent transaction).
+    #[error("transaction cancelled (failed conditions at {failed:?})")]
+    TransactionCanceled { failed: Vec<usize> },
+    #[error("invalid cursor")]
+    InvalidCursor,
+    #[error("invalid item: {0}")]
+    InvalidItem(String),
+    /// Throttled, timed out or otherwise transient: worth retrying.
+    #[error("table unavailable: {0}")]
+    Unavailable(String),
+    #[error("table error: {0}")]
+    Other(String),
+}
+
+#[async_trait]
+pub trait Table: Send + Sync {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError>;
+    /// Stores the item (replacing any), if the condition holds; else `ConditionFailed`.
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError>;
+    /// Removes the item (absent is fine), if the condition holds; else `ConditionFailed`.
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), TableError>;
+    /// Items of one partition in sort-key order, a page at a time.
+    async fn query(&self, query: &Query) -> Result<Page, TableError>;
+    /// All writes or none (at most 100, each on a distinct key).
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError>;
+}
