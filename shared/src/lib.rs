@@ -2,5 +2,10 @@
 //! Lambda binaries (`functions/`) and `trove serve` (`cli/`) are thin hosts over this crate.
 
 pub mod adapters;
+pub mod config;
 pub mod domain;
+pub mod http;
+pub mod pipeline;
 pub mod ports;
+pub mod services;
+pub mod workflow;

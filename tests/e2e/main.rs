@@ -1,1 +1,12 @@
-fn main(){}
+//! End-to-end tests of `trove serve` over HTTP: every test starts the real binary on a free
+//! loopback port with a fresh data dir (see `harness`), and talks to it like a client would.
+
+mod auth;
+mod crash;
+mod delete;
+mod fuzz;
+mod happy;
+mod harness;
+mod inputs;
+mod openapi;
+mod race;

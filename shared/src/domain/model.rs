@@ -77,6 +77,10 @@ pub struct Package {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub latest_version: Option<VersionName>,
+    /// Optimistic-concurrency revision, bumped on every change.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub rev: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

@@ -1,0 +1,59 @@
+//! Settings shared by every host. Each concern reads its own environment variables
+//! (documented in `.env.sample`) and has a `for_testing()` twin.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a presigned upload URL stays valid.
+    pub upload_url_ttl: Duration,
+    /// How long a presigned download URL stays valid.
+    pub download_url_ttl: Duration,
+    /// Largest file a new repository accepts unless it says otherwise.
+    pub default_max_file_size: u64,
+    /// Largest JSON request body the API reads.
+    pub max_request_body: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            upload_url_ttl: Duration::from_secs(15 * 60),
+            download_url_ttl: Duration::from_secs(5 * 60),
+            default_max_file_size: 5 * 1024 * 1024 * 1024,
+            max_request_body: 64 * 1024,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_DOWNLOAD_URL_TTL_SECS`,
+    /// `TROVE_MAX_FILE_SIZE`; anything unset keeps its default.
+    pub fn from_env() -> Result<Self, String> {
+        let mut s = Self::default();
+        if let Some(v) = env_u64("TROVE_UPLOAD_URL_TTL_SECS")? {
+            s.upload_url_ttl = Duration::from_secs(v);
+        }
+        if let Some(v) = env_u64("TROVE_DOWNLOAD_URL_TTL_SECS")? {
+            s.download_url_ttl = Duration::from_secs(v);
+        }
+        if let Some(v) = env_u64("TROVE_MAX_FILE_SIZE")? {
+            s.default_max_file_size = v;
+        }
+        Ok(s)
+    }
+
+    pub fn for_testing() -> Self {
+        Self::default()
+    }
+}
+
+fn env_u64(name: &str) -> Result<Option<u64>, String> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} must be a whole number, got {v:?}")),
+        Err(_) => Ok(None),
+    }
+}

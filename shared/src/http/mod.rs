@@ -1,0 +1,113 @@
+//! The HTTP API: one router, hosted by `lambda_http` in AWS and by `axum::serve` in
+//! `trove serve`. No handler knows its host.
+
+pub mod extract;
+pub mod problem;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::http::problem::Problem;
+use crate::services::Context;
+use crate::services::auth::Authenticator;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ctx: Arc<Context>,
+    pub auth: Arc<Authenticator>,
+}
+
+impl AppState {
+    pub fn new(ctx: Arc<Context>) -> Self {
+        Self {
+            ctx,
+            auth: Arc::new(Authenticator::default()),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Trove", description = "Multi-tenant artifact repository"),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(Problem)),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// Every route with its OpenAPI description; the router and the document come from here.
+fn api() -> OpenApiRouter<AppState> {
+    use routes::{health, packages, repositories, uploads};
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(repositories::create, repositories::list))
+        .routes(routes!(repositories::get))
+        .routes(routes!(uploads::create))
+        .routes(routes!(uploads::get))
+        .routes(routes!(packages::list))
+        .routes(routes!(packages::get))
+        .routes(routes!(packages::list_versions))
+        .routes(routes!(packages::get_version, packages::delete_version))
+        .routes(routes!(packages::download))
+}
+
+/// The OpenAPI 3.1 document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+/// The whole API, ready for any host.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.ctx.settings.max_request_body;
+    let (router, doc) = api().split_for_parts();
+    let doc = Arc::new(doc);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = Arc::clone(&doc);
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(panicked))
+        .with_state(state)
+}
+
+async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "an internal error occurred; it has been logged")
+        .into_response()
+}

@@ -1,0 +1,7 @@
+use axum::response::IntoResponse;
+
+#[utoipa::path(get, path = "/healthz", tag = "system", security(()),
+    responses((status = 200, description = "The process serves requests", body = String)))]
+pub async fn healthz() -> impl IntoResponse {
+    "ok"
+}

@@ -1,0 +1,129 @@
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::domain::model::{Package, Version};
+use crate::http::AppState;
+use crate::http::extract::{Json, Path, Query};
+use crate::http::problem::{ApiError, Problem};
+use crate::services::auth::Caller;
+use crate::services::packages::{self, DownloadLink, PackageListParams, VersionDetail};
+use crate::services::pagination::{PageOf, PageParams};
+
+#[utoipa::path(get, path = "/v1/repositories/{repo}/packages", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name"), PackageListParams),
+    responses(
+        (status = 200, description = "A page of packages, by name", body = PageOf<Package>),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such repository", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(repo): Path<String>,
+    Query(params): Query<PackageListParams>,
+) -> Result<Json<PageOf<Package>>, ApiError> {
+    Ok(Json(packages::list(&state.ctx, &caller, &repo, &params).await?))
+}
+
+#[utoipa::path(get, path = "/v1/repositories/{repo}/packages/{package}", tag = "packages",
+    params(("repo" = String, Path), ("package" = String, Path)),
+    responses(
+        (status = 200, description = "The package", body = Package),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such package", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package)): Path<(String, String)>,
+) -> Result<Json<Package>, ApiError> {
+    Ok(Json(packages::get(&state.ctx, &caller, &repo, &package).await?))
+}
+
+#[utoipa::path(get, path = "/v1/repositories/{repo}/packages/{package}/versions", tag = "packages",
+    params(("repo" = String, Path), ("package" = String, Path), PageParams),
+    responses(
+        (status = 200, description = "A page of published versions", body = PageOf<Version>),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such package", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package)): Path<(String, String)>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<PageOf<Version>>, ApiError> {
+    Ok(Json(
+        packages::list_versions(&state.ctx, &caller, &repo, &package, &page).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
+    params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path)),
+    responses(
+        (status = 200, description = "The version and its files", body = VersionDetail),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version)): Path<(String, String, String)>,
+) -> Result<Json<VersionDetail>, ApiError> {
+    Ok(Json(
+        packages::get_version(&state.ctx, &caller, &repo, &package, &version).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
+    params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted: no longer listed or downloadable"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    packages::delete_version(&state.ctx, &caller, &repo, &package, &version).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DownloadParams {
+    /// `false` answers the link as JSON instead of redirecting to it.
+    pub redirect: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/files/{filename}", tag = "packages",
+    params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path), ("filename" = String, Path), DownloadParams),
+    responses(
+        (status = 302, description = "Redirect to a short-lived presigned GET of the exact bytes"),
+        (status = 200, description = "With redirect=false: the link", body = DownloadLink),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such file", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version, filename)): Path<(String, String, String, String)>,
+    Query(params): Query<DownloadParams>,
+) -> Result<Response, ApiError> {
+    let link = packages::download(&state.ctx, &caller, &repo, &package, &version, &filename).await?;
+    if params.redirect == Some(false) {
+        return Ok(Json(link).into_response());
+    }
+    Ok((
+        StatusCode::FOUND,
+        [(header::LOCATION, link.url), (header::CACHE_CONTROL, "no-store".into())],
+    )
+        .into_response())
+}

@@ -1,0 +1,59 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::domain::model::Repository;
+use crate::http::AppState;
+use crate::http::extract::{Json, Path, Query};
+use crate::http::problem::{ApiError, Problem};
+use crate::services::auth::Caller;
+use crate::services::pagination::{PageOf, PageParams};
+use crate::services::repositories::{self, CreateRepository};
+
+#[utoipa::path(post, path = "/v1/repositories", tag = "repositories",
+    request_body = CreateRepository,
+    responses(
+        (status = 201, description = "Created", body = Repository),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already exists", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<CreateRepository>,
+) -> Result<(StatusCode, Json<Repository>), ApiError> {
+    let repo = repositories::create(&state.ctx, &caller, req).await?;
+    Ok((StatusCode::CREATED, Json(repo)))
+}
+
+#[utoipa::path(get, path = "/v1/repositories", tag = "repositories",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of repositories", body = PageOf<Repository>),
+        (status = 400, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<PageParams>,
+) -> Result<Json<PageOf<Repository>>, ApiError> {
+    Ok(Json(repositories::list(&state.ctx, &caller, &page).await?))
+}
+
+#[utoipa::path(get, path = "/v1/repositories/{repo}", tag = "repositories",
+    params(("repo" = String, Path, description = "Repository name")),
+    responses(
+        (status = 200, description = "The repository", body = Repository),
+        (status = 400, description = "Invalid name", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such repository", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(repo): Path<String>,
+) -> Result<Json<Repository>, ApiError> {
+    Ok(Json(repositories::get(&state.ctx, &caller, &repo).await?))
+}

@@ -1,0 +1,47 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::http::AppState;
+use crate::http::extract::{Json, Path};
+use crate::http::problem::{ApiError, Problem};
+use crate::services::auth::Caller;
+use crate::services::uploads::{self, CreateUpload, UploadTicket, UploadView};
+
+#[utoipa::path(post, path = "/v1/repositories/{repo}/uploads", tag = "uploads",
+    params(("repo" = String, Path, description = "Repository name")),
+    request_body = CreateUpload,
+    responses(
+        (status = 201, description = "PUT the bytes to `url` with exactly `headers`", body = UploadTicket),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such repository", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The file is already published, or the version deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Declared size over the repository limit", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(repo): Path<String>,
+    Json(req): Json<CreateUpload>,
+) -> Result<(StatusCode, Json<UploadTicket>), ApiError> {
+    let ticket = uploads::request(&state.ctx, &caller, &repo, req).await?;
+    Ok((StatusCode::CREATED, Json(ticket)))
+}
+
+#[utoipa::path(get, path = "/v1/repositories/{repo}/uploads/{upload_id}", tag = "uploads",
+    params(
+        ("repo" = String, Path, description = "Repository name"),
+        ("upload_id" = String, Path, description = "Upload id"),
+    ),
+    responses(
+        (status = 200, description = "The upload's state", body = UploadView),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, upload_id)): Path<(String, String)>,
+) -> Result<Json<UploadView>, ApiError> {
+    Ok(Json(uploads::get(&state.ctx, &caller, &repo, &upload_id).await?))
+}

@@ -1,0 +1,59 @@
+//! The storage event handler: an object landed under `incoming/`, start its pipeline.
+
+use aws_lambda_events::event::s3::S3Event;
+
+use crate::domain::keys::{BlobKey, OPEN_UPLOADS};
+use crate::domain::model::{Upload, UploadStatus, from_item};
+use crate::ports::{Index, Query};
+use crate::services::{Context, Error};
+
+/// Starts one execution per uploaded object, named by the upload id, so a repeated event
+/// starts nothing new. Keys outside `incoming/` are ignored.
+pub async fn handle(ctx: &Context, event: &S3Event) -> Result<Vec<String>, Error> {
+    let mut started = Vec::new();
+    for record in &event.records {
+        let Some(raw) = record.s3.object.key.as_deref() else {
+            continue;
+        };
+        // S3 event keys are URL-encoded (spaces as '+'); ours never need encoding.
+        let Some((tenant, upload_id)) = BlobKey::parse_incoming(raw) else {
+            tracing::info!(key = raw, "ignoring object outside incoming/");
+            continue;
+        };
+        let input = serde_json::json!({ "tenant": tenant, "upload_id": upload_id });
+        let id = ctx.workflow.start(upload_id.as_str(), input).await?;
+        tracing::info!(%tenant, %upload_id, execution = %id, "pipeline started");
+        started.push(id);
+    }
+    Ok(started)
+}
+
+/// After a crash, an object may have landed without its event being handled: start the
+/// pipeline of every open upload whose object is present (starting is idempotent).
+pub async fn reconcile_open_uploads(ctx: &Context) -> Result<usize, Error> {
+    let mut cursor = None;
+    let mut started = 0;
+    loop {
+        let query = Query::new(OPEN_UPLOADS)
+            .index(Index::Gsi1)
+            .limit(500)
+            .cursor(cursor);
+        let page = ctx.table.query(&query).await?;
+        for item in page.items {
+            let upload: Upload = from_item(item)?;
+            if upload.status != UploadStatus::Pending && upload.status != UploadStatus::Scanning {
+                continue;
+            }
+            let key = BlobKey::incoming(&upload.tenant, &upload.upload_id);
+            if ctx.blobs.head(&key).await?.is_some() {
+                let input = serde_json::json!({ "tenant": upload.tenant, "upload_id": upload.upload_id });
+                ctx.workflow.start(upload.upload_id.as_str(), input).await?;
+                started += 1;
+            }
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(started),
+        }
+    }
+}

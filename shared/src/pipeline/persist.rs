@@ -1,0 +1,210 @@
+//! Persist: bytes to their content-addressed home, then file, version, package and upload
+//! in one conditional transaction. Of concurrent uploads of one file exactly one wins; a
+//! second run of the same upload changes nothing.
+
+use crate::domain::keys::{self, BlobKey};
+use crate::domain::model::{
+    FileRecord, Package, Upload, UploadStatus, Version, VersionStatus, from_item, to_item,
+};
+use crate::pipeline::{StepError, StepInput, events};
+use crate::ports::{Condition, TableError, Write};
+use crate::services::{Context, uploads};
+
+/// Transactions lost to concurrent publishes of sibling files are retried this often.
+const MAX_ATTEMPTS: usize = 8;
+
+const FILE: usize = 0;
+const UPLOAD: usize = 3;
+
+pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
+    let Some(upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
+        return Err(StepError::Rejected(format!("upload {} not found", input.upload_id)));
+    };
+    match upload.status {
+        UploadStatus::Published => return finish(ctx, &upload).await,
+        UploadStatus::Rejected => {
+            return Err(StepError::Rejected(upload.reason.unwrap_or_default()));
+        }
+        UploadStatus::Pending | UploadStatus::Scanning => {}
+    }
+
+    let content = BlobKey::content(&upload.sha256);
+    let incoming = BlobKey::incoming(&upload.tenant, &upload.upload_id);
+    let present = ctx.blobs.head(&content).await.map_err(retry)?;
+    if present.is_none() {
+        ctx.blobs.copy(&incoming, &content).await.map_err(retry)?;
+    }
+
+    for _ in 0..MAX_ATTEMPTS {
+        let writes = publish_writes(ctx, &upload).await?;
+        match ctx.table.transact(writes).await {
+            Ok(()) => {
+                tracing::info!(tenant = %upload.tenant, upload_id = %upload.upload_id, "published");
+                announce(ctx, &upload).await;
+                return finish(ctx, &upload).await;
+            }
+            Err(TableError::TransactionCanceled { failed }) if failed.contains(&FILE) => {
+                return lost_race(ctx, &upload).await;
+            }
+            Err(TableError::TransactionCanceled { failed }) if failed.contains(&UPLOAD) => {
+                // Another run moved the upload on; follow where it went.
+                let now = uploads::load(ctx, &upload.tenant, &upload.upload_id).await?;
+                return match now {
+                    Some(u) if u.status == UploadStatus::Published => finish(ctx, &u).await,
+                    Some(u) if u.status == UploadStatus::Rejected => {
+                        Err(StepError::Rejected(u.reason.unwrap_or_default()))
+                    }
+                    _ => Err(StepError::Retryable("upload changed concurrently".into())),
+                };
+            }
+            Err(TableError::TransactionCanceled { .. }) => continue,
+            Err(e) => return Err(retry(e)),
+        }
+    }
+    Err(StepError::Retryable(
+        "too many concurrent changes to this version; retrying".into(),
+    ))
+}
+
+async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, StepError> {
+    let now = ctx.clock.now();
+    let (t, r, p, v) = (&upload.tenant, &upload.repository, &upload.package, &upload.version);
+    let version_key = keys::version(t, r, p, v);
+    let package_key = keys::package(t, r, p);
+
+    let existing_version = ctx.table.get(&version_key).await.map_err(retry)?;
+    let (version, version_cond) = match existing_version {
+        Some(item) => {
+            let mut version: Version = from_item(item).map_err(retry)?;
+            if version.deleted {
+                return Err(StepError::Rejected(format!(
+                    "version {v} of {p} was deleted; version numbers are never reused"
+                )));
+            }
+            let cond = Condition::Equals("rev".into(), version.rev.into());
+            version.rev += 1;
+            version.file_count += 1;
+            version.updated_at = now;
+            (version, cond)
+        }
+        None => (
+            Version {
+                package: p.clone(),
+                version: v.clone(),
+                status: VersionStatus::Published,
+                deleted: false,
+                file_count: 1,
+                rev: 1,
+                created_at: now,
+                updated_at: now,
+            },
+            Condition::NotExists,
+        ),
+    };
+    let new_version = version.rev == 1;
+
+    let existing_package = ctx.table.get(&package_key).await.map_err(retry)?;
+    let (package, package_cond) = match existing_package {
+        Some(item) => {
+            let mut package: Package = from_item(item).map_err(retry)?;
+            let cond = Condition::Equals("rev".into(), package.rev.into());
+            package.rev += 1;
+            package.updated_at = now;
+            if new_version {
+                package.latest_version = Some(v.clone());
+            }
+            (package, cond)
+        }
+        None => (
+            Package {
+                name: p.clone(),
+                repository: r.clone(),
+                latest_version: Some(v.clone()),
+                rev: 1,
+                created_at: now,
+                updated_at: now,
+            },
+            Condition::NotExists,
+        ),
+    };
+
+    let file = FileRecord {
+        filename: upload.filename.clone(),
+        size: upload.size,
+        sha256: upload.sha256.clone(),
+        upload_id: upload.upload_id.clone(),
+        created_at: now,
+    };
+    let mut published = upload.clone();
+    published.status = UploadStatus::Published;
+    published.reason = None;
+    published.updated_at = now;
+
+    Ok(vec![
+        Write::Put {
+            item: to_item(&keys::file(t, r, p, v, &upload.filename), &file).map_err(retry)?,
+            condition: Some(Condition::NotExists),
+        },
+        Write::Put {
+            item: to_item(&version_key, &version).map_err(retry)?,
+            condition: Some(version_cond),
+        },
+        Write::Put {
+            item: to_item(&package_key, &package).map_err(retry)?,
+            condition: Some(package_cond),
+        },
+        Write::Put {
+            item: uploads::upload_item(&published).map_err(StepError::from)?,
+            condition: Some(uploads::status_is(upload.status)),
+        },
+    ])
+}
+
+/// Another upload published this file first (or this very upload did, in an earlier run).
+async fn lost_race(ctx: &Context, upload: &Upload) -> Result<(), StepError> {
+    let key = keys::file(
+        &upload.tenant,
+        &upload.repository,
+        &upload.package,
+        &upload.version,
+        &upload.filename,
+    );
+    let winner = match ctx.table.get(&key).await.map_err(retry)? {
+        Some(item) => from_item::<FileRecord>(item).map_err(retry)?,
+        None => return Err(StepError::Retryable("file vanished during publish".into())),
+    };
+    if winner.upload_id == upload.upload_id {
+        return finish(ctx, upload).await;
+    }
+    Err(StepError::Rejected(format!(
+        "conflict: {} of {} {} was already published by upload {} (sha256 {}); published files are immutable",
+        upload.filename, upload.package, upload.version, winner.upload_id, winner.sha256
+    )))
+}
+
+/// The incoming object is no longer needed once the file is published.
+async fn finish(ctx: &Context, upload: &Upload) -> Result<(), StepError> {
+    ctx.blobs
+        .delete(&BlobKey::incoming(&upload.tenant, &upload.upload_id))
+        .await
+        .map_err(retry)
+}
+
+async fn announce(ctx: &Context, upload: &Upload) {
+    let event = events::event(
+        ctx,
+        &upload.tenant,
+        "package.published",
+        serde_json::json!({
+            "repository": upload.repository, "package": upload.package,
+            "version": upload.version, "filename": upload.filename,
+            "size": upload.size, "sha256": upload.sha256, "upload_id": upload.upload_id,
+        }),
+    );
+    events::publish(ctx, event).await;
+}
+
+fn retry(e: impl std::fmt::Display) -> StepError {
+    StepError::Retryable(e.to_string())
+}
+

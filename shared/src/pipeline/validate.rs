@@ -1,0 +1,69 @@
+//! Validate: the stored bytes are what the uploader declared. Size and SHA-256 are
+//! recomputed from the object itself, streamed, never taken from metadata.
+
+use futures::StreamExt as _;
+use sha2::{Digest, Sha256};
+
+use crate::domain::keys::BlobKey;
+use crate::domain::model::UploadStatus;
+use crate::domain::names::Sha256Hex;
+use crate::pipeline::{StepError, StepInput};
+use crate::ports::BlobError;
+use crate::services::{Context, repositories, uploads};
+
+pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
+    let Some(mut upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
+        return Err(StepError::Rejected(format!("upload {} not found", input.upload_id)));
+    };
+    match upload.status {
+        UploadStatus::Published => return Ok(()),
+        UploadStatus::Rejected => {
+            return Err(StepError::Rejected(upload.reason.unwrap_or_default()));
+        }
+        UploadStatus::Pending => {
+            upload.status = UploadStatus::Scanning;
+            upload.execution_id = input.execution_id.clone().or(upload.execution_id);
+            upload.updated_at = ctx.clock.now();
+            uploads::transition(ctx, UploadStatus::Pending, &upload).await?;
+        }
+        UploadStatus::Scanning => {}
+    }
+
+    let repo = repositories::find(ctx, &upload.tenant, &upload.repository).await?;
+    let limit = upload.size.min(repo.max_file_size);
+    let key = BlobKey::incoming(&upload.tenant, &upload.upload_id);
+    let mut stream = match ctx.blobs.read(&key).await {
+        Ok(s) => s,
+        Err(BlobError::NotFound) => {
+            return Err(StepError::Rejected("no file was uploaded for this upload".into()));
+        }
+        Err(e) => return Err(StepError::Retryable(e.to_string())),
+    };
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| StepError::Retryable(e.to_string()))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(StepError::Rejected(format!(
+                "size mismatch: declared {} bytes, stored more than {limit}",
+                upload.size
+            )));
+        }
+        hasher.update(&chunk);
+    }
+    if size != upload.size {
+        return Err(StepError::Rejected(format!(
+            "size mismatch: declared {} bytes, stored {size}",
+            upload.size
+        )));
+    }
+    let stored = Sha256Hex::from_digest(&hasher.finalize());
+    if stored != upload.sha256 {
+        return Err(StepError::Rejected(format!(
+            "checksum mismatch: declared {}, stored {stored}",
+            upload.sha256
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+use crate::domain::names::NameError;
+use crate::ports::{BlobError, EventError, SecretError, TableError, WorkflowError};
+
+/// Every way a use case can fail; each maps to one HTTP status in `http::problem`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("missing or invalid credentials")]
+    Unauthenticated,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    /// Transient: the caller may retry.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A fault of ours; the detail goes to the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<NameError> for Error {
+    fn from(e: NameError) -> Self {
+        Error::Invalid(e.to_string())
+    }
+}
+
+impl From<TableError> for Error {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::InvalidCursor => Error::Invalid("invalid cursor: use the next_cursor of a previous page".into()),
+            TableError::Unavailable(m) => Error::Unavailable(m),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<BlobError> for Error {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Unavailable(m) => Error::Unavailable(m),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<SecretError> for Error {
+    fn from(e: SecretError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<EventError> for Error {
+    fn from(e: EventError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<WorkflowError> for Error {
+    fn from(e: WorkflowError) -> Self {
+        match e {
+            WorkflowError::Unavailable(m) => Error::Unavailable(m),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Use cases. Each function takes the `Context` (ports and settings) and validated input,
+//! and speaks the domain's error type; HTTP mapping happens once, in `crate::http::problem`.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod error;
+pub mod packages;
+pub mod pagination;
+pub mod repositories;
+pub mod uploads;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::ports::{Blobs, Clock, Events, Secrets, Table, Workflow};
+
+pub use error::Error;
+
+/// The ports and settings every use case and pipeline step runs with.
+#[derive(Clone)]
+pub struct Context {
+    pub table: Arc<dyn Table>,
+    pub blobs: Arc<dyn Blobs>,
+    pub events: Arc<dyn Events>,
+    pub secrets: Arc<dyn Secrets>,
+    pub clock: Arc<dyn Clock>,
+    pub workflow: Arc<dyn Workflow>,
+    pub settings: Arc<Settings>,
+}

@@ -1,0 +1,264 @@
+//! Reads of packages, versions and files; downloads; version deletion.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::keys::{self, BlobKey};
+use crate::domain::model::{FileRecord, Package, Version, from_item, to_item};
+use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, VersionName};
+use crate::ports::{Condition, Query, TableError};
+use crate::services::auth::Caller;
+use crate::services::pagination::{PageOf, PageParams};
+use crate::services::{Context, Error, repositories};
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PackageListParams {
+    /// Only packages whose name starts with this.
+    pub prefix: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VersionDetail {
+    #[serde(flatten)]
+    pub version: Version,
+    pub files: Vec<FileView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FileView {
+    #[schema(value_type = String)]
+    pub filename: FileName,
+    pub size: u64,
+    #[schema(value_type = String)]
+    pub sha256: Sha256Hex,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<FileRecord> for FileView {
+    fn from(f: FileRecord) -> Self {
+        Self {
+            filename: f.filename,
+            size: f.size,
+            sha256: f.sha256,
+            created_at: f.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DownloadLink {
+    pub url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub size: u64,
+    #[schema(value_type = String)]
+    pub sha256: Sha256Hex,
+}
+
+pub async fn list(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    params: &PackageListParams,
+) -> Result<PageOf<Package>, Error> {
+    let repo = RepoName::parse(repo)?;
+    repositories::find(ctx, &caller.tenant, &repo).await?;
+    let page = PageParams {
+        limit: params.limit,
+        cursor: params.cursor.clone(),
+    };
+    let prefix = match params.prefix.as_deref() {
+        None | Some("") => String::new(),
+        // A valid prefix is a valid name's beginning; anything else matches nothing.
+        Some(p) => PackageName::parse(p)?.to_string(),
+    };
+    let query = Query::new(keys::packages_partition(&caller.tenant, &repo))
+        .begins_with(format!("{}{prefix}", keys::PACKAGE_SK_PREFIX))
+        .limit(page.limit()?)
+        .cursor(page.cursor);
+    let page = ctx.table.query(&query).await?;
+    Ok(PageOf {
+        items: page.items.into_iter().map(from_item).collect::<Result<_, _>>()?,
+        next_cursor: page.cursor,
+    })
+}
+
+pub async fn get(ctx: &Context, caller: &Caller, repo: &str, package: &str) -> Result<Package, Error> {
+    let (repo, package) = (RepoName::parse(repo)?, PackageName::parse(package)?);
+    let item = ctx
+        .table
+        .get(&keys::package(&caller.tenant, &repo, &package))
+        .await?;
+    match item {
+        Some(item) => Ok(from_item(item)?),
+        None => {
+            repositories::find(ctx, &caller.tenant, &repo).await?;
+            Err(Error::NotFound(format!("package {package} not found in {repo}")))
+        }
+    }
+}
+
+pub async fn list_versions(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    package: &str,
+    page: &PageParams,
+) -> Result<PageOf<Version>, Error> {
+    let pkg = get(ctx, caller, repo, package).await?;
+    let query = Query::new(keys::versions_partition(&caller.tenant, &pkg.repository, &pkg.name))
+        .limit(page.limit()?)
+        .cursor(page.cursor.clone());
+    let page = ctx.table.query(&query).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for item in page.items {
+        let v: Version = from_item(item)?;
+        if !v.deleted {
+            items.push(v);
+        }
+    }
+    Ok(PageOf {
+        items,
+        next_cursor: page.cursor,
+    })
+}
+
+struct VersionRef {
+    repo: RepoName,
+    package: PackageName,
+    version: VersionName,
+}
+
+fn parse_ref(repo: &str, package: &str, version: &str) -> Result<VersionRef, Error> {
+    Ok(VersionRef {
+        repo: RepoName::parse(repo)?,
+        package: PackageName::parse(package)?,
+        version: VersionName::parse(version)?,
+    })
+}
+
+async fn live_version(ctx: &Context, caller: &Caller, r: &VersionRef) -> Result<Version, Error> {
+    let item = ctx
+        .table
+        .get(&keys::version(&caller.tenant, &r.repo, &r.package, &r.version))
+        .await?;
+    match item.map(from_item::<Version>).transpose()? {
+        Some(v) if !v.deleted => Ok(v),
+        _ => Err(Error::NotFound(format!(
+            "version {} of {} not found in {}",
+            r.version, r.package, r.repo
+        ))),
+    }
+}
+
+pub async fn get_version(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    package: &str,
+    version: &str,
+) -> Result<VersionDetail, Error> {
+    let r = parse_ref(repo, package, version)?;
+    let version = live_version(ctx, caller, &r).await?;
+    let mut files = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = Query::new(keys::files_partition(&caller.tenant, &r.repo, &r.package, &r.version))
+            .limit(1000)
+            .cursor(cursor);
+        let page = ctx.table.query(&query).await?;
+        for item in page.items {
+            files.push(FileView::from(from_item::<FileRecord>(item)?));
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    Ok(VersionDetail { version, files })
+}
+
+pub async fn download(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    package: &str,
+    version: &str,
+    filename: &str,
+) -> Result<DownloadLink, Error> {
+    let r = parse_ref(repo, package, version)?;
+    let filename = FileName::parse(filename)?;
+    live_version(ctx, caller, &r).await?;
+    let item = ctx
+        .table
+        .get(&keys::file(&caller.tenant, &r.repo, &r.package, &r.version, &filename))
+        .await?
+        .ok_or_else(|| {
+            Error::NotFound(format!("file {filename} not found in {} {}", r.package, r.version))
+        })?;
+    let file: FileRecord = from_item(item)?;
+    let presigned = ctx
+        .blobs
+        .presign_get(
+            &BlobKey::content(&file.sha256),
+            ctx.settings.download_url_ttl,
+            Some(file.filename.as_str()),
+        )
+        .await?;
+    Ok(DownloadLink {
+        url: presigned.url,
+        expires_at: presigned.expires_at,
+        size: file.size,
+        sha256: file.sha256,
+    })
+}
+
+/// Marks the version deleted: at once neither listed nor downloadable. Its files' bytes are
+/// removed later by cleanup, and its number is never reused.
+pub async fn delete_version(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    package: &str,
+    version: &str,
+) -> Result<(), Error> {
+    let r = parse_ref(repo, package, version)?;
+    let mut v = live_version(ctx, caller, &r).await?;
+    let rev = v.rev;
+    v.deleted = true;
+    v.rev += 1;
+    v.updated_at = ctx.clock.now();
+    let key = keys::version(&caller.tenant, &r.repo, &r.package, &r.version);
+    match ctx
+        .table
+        .put(to_item(&key, &v)?, Some(Condition::Equals("rev".into(), rev.into())))
+        .await
+    {
+        Ok(()) => {}
+        Err(TableError::ConditionFailed) => {
+            return Err(Error::Conflict(format!(
+                "version {} changed concurrently; retry",
+                r.version
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let event = crate::pipeline::events::event(
+        ctx,
+        &caller.tenant,
+        "version.deleted",
+        serde_json::json!({
+            "repository": r.repo, "package": r.package, "version": r.version,
+            "actor": caller.principal,
+        }),
+    );
+    if let Err(e) = ctx.events.publish(event).await {
+        tracing::warn!(error = %e, "version.deleted event not published");
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::domain::keys;
+use crate::domain::model::{Format, Repository, from_item, to_item};
+use crate::domain::names::{RepoName, TenantName};
+use crate::ports::{Condition, Query, TableError};
+use crate::services::auth::Caller;
+use crate::services::pagination::{PageOf, PageParams};
+use crate::services::{Context, Error};
+
+const MAX_DESCRIPTION: usize = 1024;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRepository {
+    #[schema(example = "libs")]
+    pub name: String,
+    pub format: Format,
+    pub description: Option<String>,
+    /// Largest accepted file in bytes (defaults to the server's limit, 5 GiB).
+    pub max_file_size: Option<u64>,
+}
+
+pub async fn create(ctx: &Context, caller: &Caller, req: CreateRepository) -> Result<Repository, Error> {
+    let name = RepoName::parse(&req.name)?;
+    if let Some(d) = &req.description {
+        if d.chars().count() > MAX_DESCRIPTION {
+            return Err(Error::Invalid(format!(
+                "invalid description: at most {MAX_DESCRIPTION} characters"
+            )));
+        }
+    }
+    let max_file_size = match req.max_file_size {
+        None => ctx.settings.default_max_file_size,
+        Some(n) if n >= 1 && n <= ctx.settings.default_max_file_size => n,
+        Some(n) => {
+            return Err(Error::Invalid(format!(
+                "invalid max_file_size {n}: use 1 to {} bytes",
+                ctx.settings.default_max_file_size
+            )));
+        }
+    };
+    let repo = Repository {
+        name,
+        format: req.format,
+        description: req.description,
+        max_file_size,
+        created_at: ctx.clock.now(),
+    };
+    let item = to_item(&keys::repo(&caller.tenant, &repo.name), &repo)?;
+    match ctx.table.put(item, Some(Condition::NotExists)).await {
+        Ok(()) => Ok(repo),
+        Err(TableError::ConditionFailed) => Err(Error::Conflict(format!(
+            "repository {} already exists",
+            repo.name
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get(ctx: &Context, caller: &Caller, name: &str) -> Result<Repository, Error> {
+    let name = RepoName::parse(name)?;
+    find(ctx, &caller.tenant, &name).await
+}
+
+pub(crate) async fn find(ctx: &Context, tenant: &TenantName, name: &RepoName) -> Result<Repository, Error> {
+    let item = ctx
+        .table
+        .get(&keys::repo(tenant, name))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("repository {name} not found")))?;
+    Ok(from_item(item)?)
+}
+
+pub async fn list(ctx: &Context, caller: &Caller, page: &PageParams) -> Result<PageOf<Repository>, Error> {
+    let query = Query::new(keys::repos_partition(&caller.tenant))
+        .limit(page.limit()?)
+        .cursor(page.cursor.clone());
+    let page = ctx.table.query(&query).await?;
+    let items = page
+        .items
+        .into_iter()
+        .map(from_item)
+        .collect::<Result<Vec<Repository>, _>>()?;
+    Ok(PageOf {
+        items,
+        next_cursor: page.cursor,
+    })
+}

@@ -1,0 +1,229 @@
+//! A bounded, deterministic fuzz loop: garbage paths, queries, headers and bodies never get a
+//! 5xx, every error is problem+json, and the server keeps serving.
+
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{
+    Rng, TestServer, check_problem_body, encode_query, header_str, pseudo_random_bytes,
+};
+
+const ROUNDS: usize = 220;
+
+fn garbage_segment(rng: &mut Rng) -> String {
+    let choices: &[&str] = &[
+        "v1",
+        "repositories",
+        "fuzz",
+        "packages",
+        "pkg",
+        "versions",
+        "1.0.0",
+        "files",
+        "f.bin",
+        "uploads",
+        "blobs",
+        "..",
+        ".",
+        "%2e%2e",
+        "%2F",
+        "%00",
+        "%ff%fe",
+        "%",
+        "{repo}",
+        "\u{e9}t\u{e9}",
+        "a#b",
+        "UPPER",
+        "-x",
+        "",
+        "01arz3ndektsv4rrffq69g5fav",
+        "healthz",
+        "openapi.json",
+    ];
+    match rng.below(10) {
+        0 => "z".repeat(1 + rng.below(2000)),
+        1 => encode_query(&String::from_utf8_lossy(&pseudo_random_bytes(
+            rng.next_u64(),
+            1 + rng.below(40),
+        ))),
+        _ => (*rng.pick(choices)).to_owned(),
+    }
+}
+
+fn garbage_query(rng: &mut Rng) -> String {
+    let choices: &[&str] = &[
+        "limit=-1",
+        "limit=0",
+        "limit=abc",
+        "limit=99999999999999999999",
+        "limit=1000000",
+        "cursor=garbage",
+        "cursor=%ff",
+        "cursor=eyJ4IjoxfQ",
+        "prefix=%00",
+        "prefix=..%2F",
+        "redirect=maybe",
+        "redirect=false",
+        "X-Trove-Expires=1",
+        "X-Trove-Signature=abc",
+        "a=b&a=c",
+        "&&&",
+        "=",
+    ];
+    let n = rng.below(3);
+    (0..n)
+        .map(|_| (*rng.pick(choices)).to_owned())
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn garbage_body(rng: &mut Rng) -> (Option<&'static str>, Vec<u8>) {
+    let content_types: &[Option<&'static str>] = &[
+        Some("application/json"),
+        Some("application/json"),
+        Some("text/plain"),
+        Some("application/octet-stream"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/json; charset=utf-16"),
+        None,
+    ];
+    let ct = *rng.pick(content_types);
+    let body = match rng.below(12) {
+        0 => Vec::new(),
+        1 => pseudo_random_bytes(rng.next_u64(), rng.below(4096)),
+        2 => b"{".repeat(1 + rng.below(5000)),
+        3 => "[".repeat(3000).into_bytes(),
+        4 => json!({"name": 1e308, "format": [null], "description": {"a": true}})
+            .to_string()
+            .into_bytes(),
+        5 => json!({"package": "p", "version": "1", "filename": "f", "size": -9_223_372_036_854_775_807_i64, "sha256": "0"}).to_string().into_bytes(),
+        6 => json!({"package": "p", "version": "1", "filename": "f", "size": 18_446_744_073_709_551_615_u64, "sha256": "a".repeat(64)}).to_string().into_bytes(),
+        7 => json!({"name": "fuzz2", "format": "generic", "extra": "x".repeat(1000)})
+            .to_string()
+            .into_bytes(),
+        8 => b"\xff\xfe\x00{\"name\":\"x\"}".to_vec(),
+        9 => json!({"package": "\u{0000}", "version": "\u{202e}", "filename": "a\nb", "size": 1, "sha256": "a".repeat(64)}).to_string().into_bytes(),
+        10 => "x".repeat(70 * 1024).into_bytes(),
+        _ => b"null".to_vec(),
+    };
+    (ct, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fuzzed_requests_never_get_a_5xx() {
+    let server = TestServer::start().await;
+    server.create_repo("fuzz").await;
+    server
+        .publish("fuzz", "keeper", "1.0.0", "f.bin", b"fuzz target")
+        .await;
+    let ticket = server
+        .request_upload("fuzz", "pkg", "2.0.0", "f.bin", b"pending bytes")
+        .await;
+    let upload_url = server.resolve(ticket["url"].as_str().expect("url"));
+
+    let methods = [
+        Method::GET,
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    let mut rng = Rng::new(0x7207e);
+    let mut server_errors = Vec::new();
+    let mut not_problem = Vec::new();
+
+    for round in 0..ROUNDS {
+        let method = rng.pick(&methods).clone();
+        let url = if rng.chance(15) {
+            // The blob endpoint: its path with garbage queries.
+            let mut u = upload_url.clone();
+            if rng.chance(50) {
+                u.set_query(Some(&garbage_query(&mut rng)));
+            }
+            if rng.chance(30) {
+                let p = format!("{}{}", u.path(), garbage_segment(&mut rng));
+                u.set_path(&p);
+            }
+            u.to_string()
+        } else {
+            let depth = 1 + rng.below(9);
+            let mut path = String::new();
+            for i in 0..depth {
+                path.push('/');
+                path.push_str(&match i {
+                    0 if rng.chance(80) => "v1".to_owned(),
+                    1 if rng.chance(80) => "repositories".to_owned(),
+                    2 if rng.chance(60) => "fuzz".to_owned(),
+                    _ => garbage_segment(&mut rng),
+                });
+            }
+            let query = garbage_query(&mut rng);
+            if query.is_empty() {
+                server.url(&path)
+            } else {
+                server.url(&format!("{path}?{query}"))
+            }
+        };
+        let mut req = if rng.chance(85) {
+            server
+                .client
+                .request(method.clone(), &url)
+                .bearer_auth(&server.token)
+        } else {
+            server.client.request(method.clone(), &url)
+        };
+        if method != Method::GET && method != Method::HEAD && rng.chance(80) {
+            let (ct, body) = garbage_body(&mut rng);
+            if let Some(ct) = ct {
+                req = req.header(CONTENT_TYPE, ct);
+            }
+            req = req.body(body);
+        }
+        if rng.chance(10) {
+            req = req.header("X-Trove-Sha256", "not-a-digest");
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            // A URL the client itself refuses to send is not the server's fault.
+            Err(e) if e.is_builder() => continue,
+            Err(e) => panic!("round {round}: {method} {url}: transport error {e}"),
+        };
+        let status = resp.status();
+        let content_type = header_str(&resp, CONTENT_TYPE);
+        let body = resp.bytes().await.unwrap_or_default();
+        if status.is_server_error() {
+            server_errors.push(format!(
+                "{method} {url} -> {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ));
+        } else if status.is_client_error() && method != Method::HEAD {
+            let checked = check_problem_body(status, &content_type, &body);
+            if let Err(e) = checked {
+                not_problem.push(format!("{method} {url} -> {e}"));
+            }
+        }
+    }
+
+    assert!(
+        server_errors.is_empty(),
+        "{} fuzzed requests got a 5xx:\n{}",
+        server_errors.len(),
+        server_errors.join("\n")
+    );
+    assert!(
+        not_problem.is_empty(),
+        "{} fuzzed 4xx answers were not problem+json:\n{}",
+        not_problem.len(),
+        not_problem.join("\n")
+    );
+
+    // Still serving, nothing lost.
+    let (code, _) = server.get_json("/healthz").await;
+    assert_eq!(code, StatusCode::OK);
+    let got = server.download("fuzz", "keeper", "1.0.0", "f.bin").await;
+    assert_eq!(got, b"fuzz target");
+}
