@@ -84,12 +84,17 @@ pub struct TestServer {
     child: Option<Child>,
     data_dir: TempDir,
     log_dir: TempDir,
-    starts: u32,
+    env: Vec<(String, String)>,
 }
 
 impl TestServer {
     /// Starts a server on a fresh data dir and waits until it is ready.
     pub async fn start() -> Self {
+        Self::start_with_env(&[]).await
+    }
+
+    /// Like `start`, with extra environment variables for the server (settings).
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::Builder::new()
             .prefix("trove-e2e-data-")
             .tempdir()
@@ -107,7 +112,10 @@ impl TestServer {
             child: None,
             data_dir,
             log_dir,
-            starts: 0,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         server.spawn_and_wait().await;
         server
@@ -142,14 +150,22 @@ impl TestServer {
     }
 
     async fn spawn_and_wait(&mut self) {
-        self.starts += 1;
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())
             .expect("open server log");
         let log_err = log.try_clone().expect("clone server log handle");
-        let child = Command::new(env!("CARGO_BIN_EXE_trove"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_trove"));
+        // Settings from the developer's shell must not leak into the test.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("TROVE_") {
+                command.env_remove(&key);
+            }
+        }
+        command.env_remove("AWS_LAMBDA_FUNCTION_NAME");
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let child = command
             .arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))

@@ -539,3 +539,68 @@ async fn presigned_upload_url_is_bound_to_its_bytes() {
         "two files: {version}"
     );
 }
+
+/// Real expiry, with the URL lifetimes shortened through the server's settings
+/// (`TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_DOWNLOAD_URL_TTL_SECS`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expired_presigned_urls_are_refused() {
+    let server = TestServer::start_with_env(&[
+        ("TROVE_UPLOAD_URL_TTL_SECS", "1"),
+        ("TROVE_DOWNLOAD_URL_TTL_SECS", "1"),
+    ])
+    .await;
+    server.create_repo("expiry").await;
+
+    let published = pseudo_random_bytes(50, 500);
+    server
+        .publish("expiry", "pkg", "1.0.0", "ok.bin", &published)
+        .await;
+    let resp = server
+        .api(
+            Method::GET,
+            "/v1/repositories/expiry/packages/pkg/versions/1.0.0/files/ok.bin?redirect=false",
+        )
+        .send()
+        .await
+        .expect("GET download link");
+    let link: Value = resp.json().await.expect("download link JSON");
+    let download_url = server.resolve(link["url"].as_str().expect("url"));
+
+    let late = pseudo_random_bytes(51, 500);
+    let ticket = server
+        .request_upload("expiry", "pkg", "2.0.0", "late.bin", &late)
+        .await;
+    let upload_id = ticket["upload_id"].as_str().expect("upload_id").to_owned();
+
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let resp = server.put_ticket(&ticket, late).await;
+    assert_problem(
+        resp,
+        &[403],
+        "PUT to an expired upload URL (TROVE_UPLOAD_URL_TTL_SECS=1)",
+    )
+    .await;
+    let status = server.upload_status("expiry", &upload_id).await;
+    assert_ne!(
+        status["status"], "published",
+        "expired PUT published: {status}"
+    );
+
+    let resp = server
+        .client
+        .get(download_url)
+        .send()
+        .await
+        .expect("GET expired download URL");
+    assert_problem(
+        resp,
+        &[403],
+        "GET of an expired download URL (TROVE_DOWNLOAD_URL_TTL_SECS=1)",
+    )
+    .await;
+
+    // A fresh link still works.
+    let got = server.download("expiry", "pkg", "1.0.0", "ok.bin").await;
+    assert!(got == published, "fresh download differs");
+}

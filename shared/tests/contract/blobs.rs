@@ -74,6 +74,14 @@ mod aws {
     );
 }
 
+mod aws_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn presigned_put_signs_length_type_and_checksum() {
+        super::presigned_put_signs_length_type_and_checksum(crate::moto::blobs().await.port)
+            .await;
+    }
+}
+
 mod local {
     use crate::cases;
     cases!(super::local_blobs =>
@@ -291,13 +299,11 @@ pub async fn presigned_put_stores_exact_bytes(blobs: Arc<dyn Blobs>) {
         "expires_at {} is not now + ttl",
         req.expires_at
     );
-    for header in ["content-length", "content-type", "x-amz-checksum-sha256"] {
-        assert!(
-            req.headers.contains_key(header) || !req.url.contains("X-Amz-"),
-            "S3 presigned PUT lacks {header}: {:?}",
-            req.headers
-        );
-    }
+    assert_eq!(
+        req.headers.get("content-type").map(String::as_str),
+        Some("application/octet-stream"),
+        "the client must be told to send the signed content type"
+    );
 
     let resp = send(&req, Some(body.clone())).await;
     let status = resp.status();
@@ -474,4 +480,35 @@ pub async fn expired_urls_are_forbidden(blobs: Arc<dyn Blobs>, clock: Arc<Shifte
     assert_eq!(blobs.head(&key).await.expect("head"), None, "stored anyway");
     let resp = send(&get, None).await;
     assert_eq!(resp.status(), reqwest::StatusCode::FORBIDDEN, "expired GET");
+}
+
+/// S3 enforces only what is signed (DESIGN.md §6): the URL must sign length, type and the
+/// base64 checksum, and tell the client to send exactly those values.
+pub async fn presigned_put_signs_length_type_and_checksum(blobs: Arc<dyn Blobs>) {
+    let body = b"hello".as_slice();
+    let req = blobs
+        .presign_put(&BlobKey::scratch("signed"), &constraints(body), TTL)
+        .await
+        .expect("presign");
+    assert_eq!(req.headers.get("content-length").map(String::as_str), Some("5"));
+    assert_eq!(
+        req.headers.get("x-amz-checksum-sha256").map(String::as_str),
+        Some("LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=")
+    );
+    let url = url::Url::parse(&req.url).expect("URL");
+    let signed = url
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-SignedHeaders")
+        .map(|(_, v)| v.into_owned())
+        .expect("signed headers listed");
+    let signed: Vec<&str> = signed.split(';').collect();
+    for header in req.headers.keys() {
+        assert!(
+            signed.contains(&header.as_str()),
+            "{header} is sent but not signed ({signed:?})"
+        );
+    }
+    for header in ["content-length", "content-type", "x-amz-checksum-sha256"] {
+        assert!(signed.contains(&header), "{header} is not signed ({signed:?})");
+    }
 }

@@ -3,9 +3,12 @@
 //! A Lambda builds them once at cold start from [`AwsConfig::from_env`]; tests and local
 //! tooling point the same code at an emulator through `endpoint_url`.
 
+mod context;
 mod dynamodb;
 mod s3;
 mod secrets;
+mod sfn;
+mod sqs;
 
 use std::fmt;
 
@@ -17,6 +20,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 pub use dynamodb::DynamoTable;
 pub use s3::{S3Blobs, s3_client};
 pub use secrets::AwsSecrets;
+pub use context::context_from_env;
+pub use sfn::StepFunctions;
+pub use sqs::SqsEvents;
 
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_SECRET_PREFIX: &str = "trove/";

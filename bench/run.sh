@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# Trove benchmark: read latency/throughput (wrk), end-to-end publish rate, large presigned
+# transfers and the server's peak memory.
+#
+#   bench/run.sh
+#
+# Builds the release binary, starts `trove serve` on 127.0.0.1 (free port, temp data dir),
+# measures, prints a summary, and stops the server (by PID) on exit. Needs curl, python3
+# (standard library only), sha256sum and wrk (installed with apt-get if missing).
+# Tunables (environment): BENCH_UPLOADS (500), BENCH_PARALLEL (16), BENCH_WRK_SECS (10),
+# BENCH_BIG_MB (1024), BENCH_MID_MB (100), BENCH_TMP (temp dir parent, default /tmp).
+set -euo pipefail
+
+UPLOADS=${BENCH_UPLOADS:-500}
+PARALLEL=${BENCH_PARALLEL:-16}
+WRK_SECS=${BENCH_WRK_SECS:-10}
+BIG_MB=${BENCH_BIG_MB:-1024}
+MID_MB=${BENCH_MID_MB:-100}
+TMP_PARENT=${BENCH_TMP:-/tmp}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+for tool in curl python3 sha256sum head; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+if ! command -v wrk >/dev/null; then
+    log "installing wrk"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq wrk >/dev/null
+    command -v wrk >/dev/null || die "wrk could not be installed"
+fi
+
+log "building release binary"
+cargo build --release --bin trove
+BIN="$ROOT/target/release/trove"
+[ -x "$BIN" ] || die "no binary at $BIN"
+
+WORK=$(mktemp -d "$TMP_PARENT/trove-bench.XXXXXX")
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT"
+DATA="$WORK/data"
+
+log "starting trove serve on $BASE (data: $DATA)"
+RUST_LOG=${RUST_LOG:-warn} "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" \
+    >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+ready=0
+for _ in $(seq 1 240); do
+    if curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null; then ready=1; break; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; die "server exited"; }
+    sleep 0.25
+done
+[ "$ready" -eq 1 ] || { cat "$WORK/server.log" >&2; die "server not ready after 60 s"; }
+TOKEN=$(tr -d '[:space:]' <"$DATA/admin-token")
+AUTH="Authorization: Bearer $TOKEN"
+
+vm() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$SERVER_PID/status"; } # kB
+PEAK_RESET=0
+reset_peak() { echo 5 2>/dev/null >"/proc/$SERVER_PID/clear_refs" && PEAK_RESET=1 || true; }
+mb_of_kb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# json FIELD... : reads JSON on stdin, prints data["a"]["b"]...
+json() {
+    python3 -c 'import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    v = v[k]
+print(v if not isinstance(v, (dict, list)) else json.dumps(v))' "$@"
+}
+
+api() { # METHOD PATH [JSON]
+    if [ $# -ge 3 ]; then
+        curl -fsS -X "$1" -H "$AUTH" -H 'Content-Type: application/json' --data-binary "$3" "$BASE$2"
+    else
+        curl -fsS -X "$1" -H "$AUTH" "$BASE$2"
+    fi
+}
+
+# upload_file FILE PACKAGE VERSION FILENAME -> sets UP_ID, UP_MBPS, UP_SECS
+upload_file() {
+    local file=$1 pkg=$2 ver=$3 name=$4 size sha ticket url stats speed headers
+    size=$(stat -c %s "$file")
+    sha=$(sha256sum "$file" | cut -d' ' -f1)
+    ticket=$(api POST /v1/repositories/bench/uploads \
+        "{\"package\":\"$pkg\",\"version\":\"$ver\",\"filename\":\"$name\",\"size\":$size,\"sha256\":\"$sha\"}")
+    url=$(printf '%s' "$ticket" | json url)
+    UP_ID=$(printf '%s' "$ticket" | json upload_id)
+    # Exactly the ticket's headers (curl -T sets Content-Length itself).
+    headers=$(printf '%s' "$ticket" | python3 -c 'import json, sys
+for k, v in json.load(sys.stdin)["headers"].items():
+    if k.lower() != "content-length":
+        print(f"{k}: {v}")')
+    local -a hdrs=()
+    while IFS= read -r line; do
+        [ -n "$line" ] && hdrs+=(-H "$line")
+    done <<<"$headers"
+    stats=$(curl -fsS -T "$file" "${hdrs[@]}" -o /dev/null \
+        -w '%{speed_upload} %{time_total}' "$url")
+    read -r speed UP_SECS <<<"$stats"
+    UP_MBPS=$(awk -v s="$speed" 'BEGIN { printf "%.1f", s / 1048576 }')
+}
+
+# wait_published UPLOAD_ID [TIMEOUT_SECS]
+wait_published() {
+    local id=$1 limit=${2:-120} status=""
+    local tries=$((limit * 5))
+    for _ in $(seq 1 "$tries"); do
+        status=$(api GET "/v1/repositories/bench/uploads/$id" | json status)
+        case "$status" in
+            published) return 0 ;;
+            rejected) die "upload $id rejected" ;;
+        esac
+        sleep 0.2
+    done
+    die "upload $id still $status after ${limit}s"
+}
+
+# download PACKAGE VERSION FILENAME -> sets DL_MBPS, DL_SECS, DL_BYTES
+download() {
+    local link url stats speed
+    link=$(api GET "/v1/repositories/bench/packages/$1/versions/$2/files/$3?redirect=false")
+    url=$(printf '%s' "$link" | json url)
+    stats=$(curl -fsS -o /dev/null -w '%{speed_download} %{time_total} %{size_download}' "$url")
+    read -r speed DL_SECS DL_BYTES <<<"$stats"
+    DL_MBPS=$(awk -v s="$speed" 'BEGIN { printf "%.1f", s / 1048576 }')
+}
+
+# --- seed -----------------------------------------------------------------------------------
+log "seeding repository bench, package pkg 1.0.0"
+api POST /v1/repositories '{"name":"bench","format":"generic","description":"benchmark"}' >/dev/null
+head -c 4096 /dev/urandom >"$WORK/seed.bin"
+upload_file "$WORK/seed.bin" pkg 1.0.0 seed.bin
+wait_published "$UP_ID" 30
+for i in $(seq 1 20); do
+    head -c 256 /dev/urandom >"$WORK/extra.bin"
+    upload_file "$WORK/extra.bin" "pkg-$i" 1.0.0 extra.bin
+    wait_published "$UP_ID" 30
+done
+HWM_START=$(vm VmHWM)
+
+# --- wrk ------------------------------------------------------------------------------------
+# run_wrk LABEL PATH -> sets WRK_RPS WRK_P50 WRK_P99 WRK_ERR
+run_wrk() {
+    local out
+    log "wrk: GET $2 (2 threads, 32 connections, ${WRK_SECS}s)"
+    out=$(wrk -t2 -c32 -d"${WRK_SECS}s" --latency -H "$AUTH" "$BASE$2")
+    printf '%s\n' "$out" >&2
+    WRK_RPS=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ { print $2 }')
+    WRK_P50=$(printf '%s\n' "$out" | awk '$1 == "50%" { print $2 }')
+    WRK_P99=$(printf '%s\n' "$out" | awk '$1 == "99%" { print $2 }')
+    WRK_ERR=$(printf '%s\n' "$out" | awk '/Non-2xx or 3xx responses:/ { print $NF }')
+    WRK_ERR=${WRK_ERR:-0}
+}
+run_wrk version /v1/repositories/bench/packages/pkg/versions/1.0.0
+V_RPS=$WRK_RPS V_P50=$WRK_P50 V_P99=$WRK_P99 V_ERR=$WRK_ERR
+run_wrk packages /v1/repositories/bench/packages
+P_RPS=$WRK_RPS P_P50=$WRK_P50 P_P99=$WRK_P99 P_ERR=$WRK_ERR
+
+# --- publish rate ---------------------------------------------------------------------------
+log "publish rate: $UPLOADS x 1 KB uploads, request + PUT + poll, $PARALLEL at a time"
+cat >"$WORK/publish.py" <<'PY'
+import hashlib, http.client, json, os, sys, threading, time, urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+base, token, count, parallel = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+api = urllib.parse.urlsplit(base)
+local = threading.local()
+
+def conn():
+    c = getattr(local, "c", None)
+    if c is None:
+        c = local.c = http.client.HTTPConnection(api.hostname, api.port, timeout=60)
+    return c
+
+def call(method, url, body=None, headers=None):
+    u = urllib.parse.urlsplit(url)
+    path = u.path + ("?" + u.query if u.query else "")
+    for attempt in range(2):
+        c = conn()
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, r.read()
+        except (http.client.HTTPException, OSError):
+            c.close()
+            local.c = None
+            if attempt:
+                raise
+
+def one(i):
+    data = os.urandom(1024)
+    auth = {"Authorization": "Bearer " + token}
+    req = {"package": "rate-%d" % (i % 25), "version": "1.0.%d" % i, "filename": "f.bin",
+           "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    status, body = call("POST", base + "/v1/repositories/bench/uploads", json.dumps(req),
+                        dict(auth, **{"Content-Type": "application/json"}))
+    if status != 201:
+        return "request-%d" % status
+    ticket = json.loads(body)
+    status, _ = call("PUT", ticket["url"], data, ticket["headers"])
+    if status // 100 != 2:
+        return "put-%d" % status
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, body = call("GET", base + "/v1/repositories/bench/uploads/" + ticket["upload_id"],
+                            headers=auth)
+        if status != 200:
+            return "poll-%d" % status
+        state = json.loads(body)["status"]
+        if state in ("published", "rejected"):
+            return state
+        time.sleep(0.01)
+    return "timeout"
+
+start = time.monotonic()
+with ThreadPoolExecutor(parallel) as pool:
+    results = list(pool.map(one, range(count)))
+elapsed = time.monotonic() - start
+published = results.count("published")
+others = {}
+for r in results:
+    if r != "published":
+        others[r] = others.get(r, 0) + 1
+print("%d %.2f %.1f %s" % (published, elapsed, published / elapsed,
+                           json.dumps(others, separators=(",", ":"))))
+PY
+PUB_OUT=$(python3 "$WORK/publish.py" "$BASE" "$TOKEN" "$UPLOADS" "$PARALLEL")
+read -r PUB_OK PUB_SECS PUB_RATE PUB_OTHER <<<"$PUB_OUT"
+printf 'published %s/%s in %ss: %s uploads/s; other outcomes: %s\n' \
+    "$PUB_OK" "$UPLOADS" "$PUB_SECS" "$PUB_RATE" "$PUB_OTHER" >&2
+HWM_BEFORE_BIG=$(vm VmHWM)
+
+# --- large transfers --------------------------------------------------------------------------
+# transfer MB -> sets T_PUT T_GET T_PIPE T_HWM
+transfer() {
+    local mb=$1 file="$WORK/big.bin" t0 t1
+    log "large transfer: ${mb} MB"
+    head -c "$((mb * 1048576))" /dev/urandom >"$file"
+    reset_peak
+    upload_file "$file" big "$mb.0.0" big.bin
+    t0=$(date +%s.%N)
+    wait_published "$UP_ID" 600
+    t1=$(date +%s.%N)
+    download big "$mb.0.0" big.bin
+    [ "$DL_BYTES" -eq "$((mb * 1048576))" ] || die "downloaded $DL_BYTES bytes of ${mb} MB"
+    T_PUT=$UP_MBPS
+    T_GET=$DL_MBPS
+    T_PIPE=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    T_HWM=$(vm VmHWM)
+    rm -f "$file"
+    printf 'PUT %s MB/s (%ss), publish pipeline %ss, GET %s MB/s (%ss), VmHWM %s MB\n' \
+        "$T_PUT" "$UP_SECS" "$T_PIPE" "$T_GET" "$DL_SECS" "$(mb_of_kb "$T_HWM")" >&2
+}
+transfer "$MID_MB"
+MID_PUT=$T_PUT MID_GET=$T_GET MID_PIPE=$T_PIPE MID_HWM=$T_HWM
+transfer "$BIG_MB"
+BIG_PUT=$T_PUT BIG_GET=$T_GET BIG_PIPE=$T_PIPE BIG_HWM=$T_HWM
+RSS_END=$(vm VmRSS)
+
+# --- summary ----------------------------------------------------------------------------------
+printf '\nTrove bench (%s, %s cores, server pid %s)\n' "$(date -u +%FT%TZ)" "$(nproc)" "$SERVER_PID"
+printf '%-44s %14s %10s %10s\n' "measure" "rate" "p50" "p99"
+printf '%-44s %14s %10s %10s\n' "GET version (wrk 2t/32c/${WRK_SECS}s)" "$V_RPS req/s" "$V_P50" "$V_P99"
+printf '%-44s %14s %10s %10s\n' "GET packages (wrk 2t/32c/${WRK_SECS}s)" "$P_RPS req/s" "$P_P50" "$P_P99"
+printf '%-44s %14s\n' "publish 1 KB end to end (x$UPLOADS, -P$PARALLEL)" "$PUB_RATE up/s"
+printf '%-44s %14s\n' "PUT ${MID_MB} MB presigned" "$MID_PUT MB/s"
+printf '%-44s %14s\n' "GET ${MID_MB} MB presigned" "$MID_GET MB/s"
+printf '%-44s %14s\n' "publish pipeline ${MID_MB} MB (after PUT)" "${MID_PIPE} s"
+printf '%-44s %14s\n' "PUT ${BIG_MB} MB presigned" "$BIG_PUT MB/s"
+printf '%-44s %14s\n' "GET ${BIG_MB} MB presigned" "$BIG_GET MB/s"
+printf '%-44s %14s\n' "publish pipeline ${BIG_MB} MB (after PUT)" "${BIG_PIPE} s"
+printf '%-44s %14s\n' "server VmHWM after seeding" "$(mb_of_kb "$HWM_START") MB"
+printf '%-44s %14s\n' "server VmHWM after wrk + publish rate" "$(mb_of_kb "$HWM_BEFORE_BIG") MB"
+printf '%-44s %14s\n' "server VmHWM during ${MID_MB} MB transfer" "$(mb_of_kb "$MID_HWM") MB"
+printf '%-44s %14s\n' "server VmHWM during ${BIG_MB} MB transfer" "$(mb_of_kb "$BIG_HWM") MB"
+printf '%-44s %14s\n' "server VmRSS at end" "$(mb_of_kb "$RSS_END") MB"
+if [ "$V_ERR" != 0 ] || [ "$P_ERR" != 0 ]; then
+    printf 'WARNING: non-2xx answers under wrk: version %s, packages %s\n' "$V_ERR" "$P_ERR"
+fi
+if [ "$PUB_OK" != "$UPLOADS" ]; then
+    printf 'WARNING: only %s of %s uploads published: %s\n' "$PUB_OK" "$UPLOADS" "$PUB_OTHER"
+fi
+if [ "$PEAK_RESET" = 1 ]; then
+    printf '(VmHWM is reset through /proc/PID/clear_refs before each large transfer, so each\n'
+    printf ' row is the peak during that transfer; without reset it is the peak since start.)\n'
+fi

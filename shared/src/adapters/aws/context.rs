@@ -1,0 +1,36 @@
+//! The whole `Context` over AWS, as every Lambda function builds it once at cold start.
+
+use std::sync::Arc;
+
+use crate::adapters::aws::{AwsConfig, SqsEvents, StepFunctions};
+use crate::config::Settings;
+use crate::ports::SystemClock;
+use crate::services::Context;
+
+/// Reads the adapters' configuration (see `AwsConfig::from_env`) plus
+/// `TROVE_STATE_MACHINE_ARN` and `TROVE_EVENTS_QUEUE_URL`.
+pub async fn context_from_env() -> Result<Arc<Context>, String> {
+    let config = AwsConfig::from_env().map_err(|e| e.to_string())?;
+    let required = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| format!("environment variable {name} is required"))
+    };
+    let state_machine = required("TROVE_STATE_MACHINE_ARN")?;
+    let queue_url = required("TROVE_EVENTS_QUEUE_URL")?;
+    let sdk = config.sdk_config().await;
+    let adapters = config.adapters(&sdk);
+    Ok(Arc::new(Context {
+        table: Arc::new(adapters.table),
+        blobs: Arc::new(adapters.blobs),
+        events: Arc::new(SqsEvents::new(aws_sdk_sqs::Client::new(&sdk), queue_url)),
+        secrets: Arc::new(adapters.secrets),
+        clock: Arc::new(SystemClock),
+        workflow: Arc::new(StepFunctions::new(
+            aws_sdk_sfn::Client::new(&sdk),
+            state_machine,
+        )),
+        settings: Arc::new(Settings::from_env()?),
+    }))
+}
