@@ -3,21 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use shared::adapters::local::{FileBlobs, FileSecrets, LocalEvents, SqliteTable};
 use shared::config::Settings;
-use shared::domain::names::TenantName;
-use shared::http::{self, AppState};
-use shared::pipeline::on_upload;
-use shared::ports::{Clock, Secrets, SystemClock, Workflow};
-use shared::services::{Context, bootstrap};
-use shared::workflow::LocalWorkflow;
+use shared::local_host::LocalHost;
+use shared::ports::SystemClock;
 use tokio::net::TcpListener;
-
-/// The secret that signs the embedded blob endpoint's URLs.
-const BLOB_SIGNING_SECRET: &str = "blob-url-signing";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -41,8 +33,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         bail!("trove serve uses embedded storage and refuses to run inside AWS Lambda");
     }
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -54,73 +44,30 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .trim_end_matches('/')
         .to_owned();
 
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let secrets = Arc::new(FileSecrets::new(args.data_dir.join("secrets")));
-    let signing_key = secrets.get(BLOB_SIGNING_SECRET).await?;
-    let table = Arc::new(SqliteTable::open(&args.data_dir.join("trove.db"))?);
-    let blobs = Arc::new(FileBlobs::new(
-        args.data_dir.join("blobs"),
-        base_url.clone(),
-        signing_key,
-        Arc::clone(&clock),
-    ));
-    let workflow = LocalWorkflow::new(table.clone());
-    let ctx = Arc::new(Context {
-        table,
-        blobs: blobs.clone(),
-        events: Arc::new(LocalEvents::new()),
-        secrets,
-        clock,
-        workflow: Arc::new(Arc::clone(&workflow)) as Arc<dyn Workflow>,
-        settings: Arc::new(Settings::from_env().map_err(anyhow::Error::msg)?),
-    });
-    workflow.attach(&ctx);
-    blobs.on_object_created(storage_event_hook(Arc::downgrade(&ctx)));
-
-    bootstrap_default_tenant(&ctx, &args.data_dir).await?;
-    let resumed = workflow.resume().await?;
-    let restarted = on_upload::reconcile_open_uploads(&ctx).await?;
-    if resumed + restarted > 0 {
-        tracing::info!(resumed, restarted, "picked up unfinished uploads");
+    let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
+    let host = LocalHost::open(&args.data_dir, &base_url, settings, Arc::new(SystemClock)).await?;
+    let token_path = args.data_dir.join("admin-token");
+    if let Some(key) = host
+        .bootstrap(|key| write_secret_file(&token_path, key))
+        .await?
+    {
+        eprintln!(
+            "Created tenant 'default' with an admin API key (shown once; also in {}):\n\n    {key}\n",
+            token_path.display()
+        );
+    }
+    let recovered = host.recover().await?;
+    if recovered > 0 {
+        tracing::info!(recovered, "picked up unfinished uploads");
     }
 
-    let app = http::router(AppState::new(Arc::clone(&ctx)))
-        .merge(FileBlobs::router(blobs))
+    let app = host
+        .router()
         .layer(tower_http::trace::TraceLayer::new_for_http());
     tracing::info!(%local, %base_url, data_dir = %args.data_dir.display(), "trove serving");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    Ok(())
-}
-
-/// Storage events reach the same handler the on-upload function runs in AWS.
-fn storage_event_hook(
-    ctx: Weak<Context>,
-) -> Arc<dyn Fn(aws_lambda_events::event::s3::S3Event) + Send + Sync> {
-    Arc::new(move |event| {
-        let Some(ctx) = ctx.upgrade() else { return };
-        tokio::spawn(async move {
-            if let Err(e) = on_upload::handle(&ctx, &event).await {
-                // The object stays under incoming/; the next start reconciles it.
-                tracing::error!(error = %e, "storage event not handled");
-            }
-        });
-    })
-}
-
-async fn bootstrap_default_tenant(ctx: &Context, data_dir: &Path) -> anyhow::Result<()> {
-    let tenant = TenantName::parse(bootstrap::DEFAULT_TENANT)?;
-    let token_path = data_dir.join("admin-token");
-    let created = bootstrap::ensure_tenant(ctx, &tenant, |key| write_secret_file(&token_path, key))
-        .await
-        .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
-    if let Some(key) = created {
-        eprintln!(
-            "Created tenant '{tenant}' with an admin API key (shown once; also in {}):\n\n    {key}\n",
-            token_path.display()
-        );
-    }
     Ok(())
 }
 

@@ -232,6 +232,22 @@ async fn kill9_during_uploads_loses_nothing_and_publishes_nothing_broken() {
             ),
         }
     }
+    let summary: Vec<String> = attempts
+        .iter()
+        .zip(&outcomes)
+        .map(|(a, s)| {
+            let ack = if a.acknowledged { "ack" } else { "unacked" };
+            format!(
+                "{}:{ack}:{}",
+                a.package,
+                s["status"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    eprintln!("crash outcomes: {summary:?}");
+    for line in server.log().lines().filter(|l| l.contains("unfinished")) {
+        eprintln!("server: {line}");
+    }
     let acknowledged = attempts.iter().filter(|a| a.acknowledged).count();
     assert!(
         published >= acknowledged.min(1),

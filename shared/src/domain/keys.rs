@@ -3,9 +3,7 @@
 
 use std::fmt;
 
-use crate::domain::names::{
-    FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName,
-};
+use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::ports::table::Key;
 
 /// Partition of items that are open uploads (secondary index, sparse).
@@ -60,13 +58,7 @@ pub fn files_partition(t: &TenantName, r: &RepoName, p: &PackageName, v: &Versio
     format!("T#{t}#R#{r}#P#{p}#V#{v}#FILES")
 }
 
-pub fn file(
-    t: &TenantName,
-    r: &RepoName,
-    p: &PackageName,
-    v: &VersionName,
-    f: &FileName,
-) -> Key {
+pub fn file(t: &TenantName, r: &RepoName, p: &PackageName, v: &VersionName, f: &FileName) -> Key {
     Key::new(files_partition(t, r, p, v), format!("F#{f}"))
 }
 
@@ -117,7 +109,13 @@ impl BlobKey {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         });
-        let known = ["incoming/", "blobs/sha256/", "quarantine/", "scratch/", "reports/"];
+        let known = [
+            "incoming/",
+            "blobs/sha256/",
+            "quarantine/",
+            "scratch/",
+            "reports/",
+        ];
         (ok && known.iter().any(|p| key.starts_with(p))).then(|| Self(key.to_owned()))
     }
 }

@@ -6,9 +6,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::domain::keys::UploadId;
-use crate::domain::names::{
-    FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName,
-};
+use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::ports::table::{Item, Key, PK, SK, TableError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

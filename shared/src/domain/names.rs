@@ -92,25 +92,37 @@ name_type!(
 );
 
 name_type!(
-    RepoName, "repository name", 64, lower_alnum,
+    RepoName,
+    "repository name",
+    64,
+    lower_alnum,
     |c| lower_alnum(c) || matches!(c, '-' | '_' | '.'),
     "use 1-64 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit"
 );
 
 name_type!(
-    PackageName, "package name", 128, alnum,
+    PackageName,
+    "package name",
+    128,
+    alnum,
     |c| alnum(c) || matches!(c, '-' | '_' | '.'),
     "use 1-128 letters, digits, '-', '_' or '.', starting with a letter or digit"
 );
 
 name_type!(
-    VersionName, "version", 64, alnum,
+    VersionName,
+    "version",
+    64,
+    alnum,
     |c| alnum(c) || matches!(c, '-' | '_' | '.' | '+'),
     "use 1-64 letters, digits, '.', '-', '_' or '+', starting with a letter or digit"
 );
 
 name_type!(
-    FileName, "filename", 255, alnum,
+    FileName,
+    "filename",
+    255,
+    alnum,
     |c| alnum(c) || matches!(c, '-' | '_' | '.' | '+'),
     "use 1-255 letters, digits, '.', '-', '_' or '+', starting with a letter or digit (no paths)"
 );

@@ -3,7 +3,12 @@ use crate::ports::DomainEvent;
 use crate::services::Context;
 
 /// A domain event stamped with a fresh id and the current time.
-pub fn event(ctx: &Context, tenant: &TenantName, kind: &str, data: serde_json::Value) -> DomainEvent {
+pub fn event(
+    ctx: &Context,
+    tenant: &TenantName,
+    kind: &str,
+    data: serde_json::Value,
+) -> DomainEvent {
     DomainEvent {
         id: ulid::Ulid::new().to_string(),
         kind: kind.to_owned(),

@@ -68,6 +68,8 @@ pub async fn run_step(ctx: &Context, step: &str, input: &StepInput) -> Result<()
         VALIDATE => validate::run(ctx, input).await,
         PERSIST => persist::run(ctx, input).await,
         QUARANTINE => quarantine::run(ctx, input).await,
-        other => Err(StepError::Rejected(format!("unknown pipeline step {other}"))),
+        other => Err(StepError::Rejected(format!(
+            "unknown pipeline step {other}"
+        ))),
     }
 }

@@ -46,7 +46,8 @@ pub async fn reconcile_open_uploads(ctx: &Context) -> Result<usize, Error> {
             }
             let key = BlobKey::incoming(&upload.tenant, &upload.upload_id);
             if ctx.blobs.head(&key).await?.is_some() {
-                let input = serde_json::json!({ "tenant": upload.tenant, "upload_id": upload.upload_id });
+                let input =
+                    serde_json::json!({ "tenant": upload.tenant, "upload_id": upload.upload_id });
                 ctx.workflow.start(upload.upload_id.as_str(), input).await?;
                 started += 1;
             }

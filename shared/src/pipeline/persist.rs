@@ -18,7 +18,10 @@ const UPLOAD: usize = 3;
 
 pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let Some(upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
-        return Err(StepError::Rejected(format!("upload {} not found", input.upload_id)));
+        return Err(StepError::Rejected(format!(
+            "upload {} not found",
+            input.upload_id
+        )));
     };
     match upload.status {
         UploadStatus::Published => return finish(ctx, &upload).await,
@@ -68,7 +71,12 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
 
 async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, StepError> {
     let now = ctx.clock.now();
-    let (t, r, p, v) = (&upload.tenant, &upload.repository, &upload.package, &upload.version);
+    let (t, r, p, v) = (
+        &upload.tenant,
+        &upload.repository,
+        &upload.package,
+        &upload.version,
+    );
     let version_key = keys::version(t, r, p, v);
     let package_key = keys::package(t, r, p);
 
@@ -207,4 +215,3 @@ async fn announce(ctx: &Context, upload: &Upload) {
 fn retry(e: impl std::fmt::Display) -> StepError {
     StepError::Retryable(e.to_string())
 }
-

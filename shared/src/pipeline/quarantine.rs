@@ -17,7 +17,10 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let incoming = BlobKey::incoming(&upload.tenant, &upload.upload_id);
     match ctx
         .blobs
-        .copy(&incoming, &BlobKey::quarantine(&upload.tenant, &upload.upload_id))
+        .copy(
+            &incoming,
+            &BlobKey::quarantine(&upload.tenant, &upload.upload_id),
+        )
         .await
     {
         Ok(()) | Err(BlobError::NotFound) => {}

@@ -13,7 +13,10 @@ use crate::services::{Context, repositories, uploads};
 
 pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let Some(mut upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
-        return Err(StepError::Rejected(format!("upload {} not found", input.upload_id)));
+        return Err(StepError::Rejected(format!(
+            "upload {} not found",
+            input.upload_id
+        )));
     };
     match upload.status {
         UploadStatus::Published => return Ok(()),
@@ -35,7 +38,9 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let mut stream = match ctx.blobs.read(&key).await {
         Ok(s) => s,
         Err(BlobError::NotFound) => {
-            return Err(StepError::Rejected("no file was uploaded for this upload".into()));
+            return Err(StepError::Rejected(
+                "no file was uploaded for this upload".into(),
+            ));
         }
         Err(e) => return Err(StepError::Retryable(e.to_string())),
     };

@@ -31,7 +31,9 @@ impl From<NameError> for Error {
 impl From<TableError> for Error {
     fn from(e: TableError) -> Self {
         match e {
-            TableError::InvalidCursor => Error::Invalid("invalid cursor: use the next_cursor of a previous page".into()),
+            TableError::InvalidCursor => {
+                Error::Invalid("invalid cursor: use the next_cursor of a previous page".into())
+            }
             TableError::Unavailable(m) => Error::Unavailable(m),
             other => Error::Internal(other.to_string()),
         }

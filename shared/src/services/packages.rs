@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::keys::{self, BlobKey};
-use crate::domain::model::{FileRecord, Package, Version, from_item, to_item};
+use crate::domain::model::{FileRecord, Package, Version, VersionStatus, from_item, to_item};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, VersionName};
 use crate::ports::{Condition, Query, TableError};
 use crate::services::auth::Caller;
@@ -21,10 +21,65 @@ pub struct PackageListParams {
     pub cursor: Option<String>,
 }
 
+/// A package as answered: the stored record without its bookkeeping.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PackageView {
+    #[schema(value_type = String)]
+    pub name: PackageName,
+    #[schema(value_type = String)]
+    pub repository: RepoName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub latest_version: Option<VersionName>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<Package> for PackageView {
+    fn from(p: Package) -> Self {
+        Self {
+            name: p.name,
+            repository: p.repository,
+            latest_version: p.latest_version,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VersionView {
+    #[schema(value_type = String)]
+    pub package: PackageName,
+    #[schema(value_type = String)]
+    pub version: VersionName,
+    pub status: VersionStatus,
+    pub file_count: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<Version> for VersionView {
+    fn from(v: Version) -> Self {
+        Self {
+            package: v.package,
+            version: v.version,
+            status: v.status,
+            file_count: v.file_count,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VersionDetail {
     #[serde(flatten)]
-    pub version: Version,
+    pub version: VersionView,
     pub files: Vec<FileView>,
 }
 
@@ -65,7 +120,7 @@ pub async fn list(
     caller: &Caller,
     repo: &str,
     params: &PackageListParams,
-) -> Result<PageOf<Package>, Error> {
+) -> Result<PageOf<PackageView>, Error> {
     let repo = RepoName::parse(repo)?;
     repositories::find(ctx, &caller.tenant, &repo).await?;
     let page = PageParams {
@@ -83,12 +138,27 @@ pub async fn list(
         .cursor(page.cursor);
     let page = ctx.table.query(&query).await?;
     Ok(PageOf {
-        items: page.items.into_iter().map(from_item).collect::<Result<_, _>>()?,
+        items: page
+            .items
+            .into_iter()
+            .map(|item| from_item::<Package>(item).map(PackageView::from))
+            .collect::<Result<_, _>>()?,
         next_cursor: page.cursor,
     })
 }
 
-pub async fn get(ctx: &Context, caller: &Caller, repo: &str, package: &str) -> Result<Package, Error> {
+pub async fn get(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    package: &str,
+) -> Result<PackageView, Error> {
+    find(ctx, caller, repo, package)
+        .await
+        .map(PackageView::from)
+}
+
+async fn find(ctx: &Context, caller: &Caller, repo: &str, package: &str) -> Result<Package, Error> {
     let (repo, package) = (RepoName::parse(repo)?, PackageName::parse(package)?);
     let item = ctx
         .table
@@ -98,7 +168,9 @@ pub async fn get(ctx: &Context, caller: &Caller, repo: &str, package: &str) -> R
         Some(item) => Ok(from_item(item)?),
         None => {
             repositories::find(ctx, &caller.tenant, &repo).await?;
-            Err(Error::NotFound(format!("package {package} not found in {repo}")))
+            Err(Error::NotFound(format!(
+                "package {package} not found in {repo}"
+            )))
         }
     }
 }
@@ -109,17 +181,21 @@ pub async fn list_versions(
     repo: &str,
     package: &str,
     page: &PageParams,
-) -> Result<PageOf<Version>, Error> {
-    let pkg = get(ctx, caller, repo, package).await?;
-    let query = Query::new(keys::versions_partition(&caller.tenant, &pkg.repository, &pkg.name))
-        .limit(page.limit()?)
-        .cursor(page.cursor.clone());
+) -> Result<PageOf<VersionView>, Error> {
+    let pkg = find(ctx, caller, repo, package).await?;
+    let query = Query::new(keys::versions_partition(
+        &caller.tenant,
+        &pkg.repository,
+        &pkg.name,
+    ))
+    .limit(page.limit()?)
+    .cursor(page.cursor.clone());
     let page = ctx.table.query(&query).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for item in page.items {
         let v: Version = from_item(item)?;
         if !v.deleted {
-            items.push(v);
+            items.push(VersionView::from(v));
         }
     }
     Ok(PageOf {
@@ -145,7 +221,12 @@ fn parse_ref(repo: &str, package: &str, version: &str) -> Result<VersionRef, Err
 async fn live_version(ctx: &Context, caller: &Caller, r: &VersionRef) -> Result<Version, Error> {
     let item = ctx
         .table
-        .get(&keys::version(&caller.tenant, &r.repo, &r.package, &r.version))
+        .get(&keys::version(
+            &caller.tenant,
+            &r.repo,
+            &r.package,
+            &r.version,
+        ))
         .await?;
     match item.map(from_item::<Version>).transpose()? {
         Some(v) if !v.deleted => Ok(v),
@@ -168,9 +249,14 @@ pub async fn get_version(
     let mut files = Vec::new();
     let mut cursor = None;
     loop {
-        let query = Query::new(keys::files_partition(&caller.tenant, &r.repo, &r.package, &r.version))
-            .limit(1000)
-            .cursor(cursor);
+        let query = Query::new(keys::files_partition(
+            &caller.tenant,
+            &r.repo,
+            &r.package,
+            &r.version,
+        ))
+        .limit(1000)
+        .cursor(cursor);
         let page = ctx.table.query(&query).await?;
         for item in page.items {
             files.push(FileView::from(from_item::<FileRecord>(item)?));
@@ -180,7 +266,10 @@ pub async fn get_version(
             None => break,
         }
     }
-    Ok(VersionDetail { version, files })
+    Ok(VersionDetail {
+        version: version.into(),
+        files,
+    })
 }
 
 pub async fn download(
@@ -196,10 +285,19 @@ pub async fn download(
     live_version(ctx, caller, &r).await?;
     let item = ctx
         .table
-        .get(&keys::file(&caller.tenant, &r.repo, &r.package, &r.version, &filename))
+        .get(&keys::file(
+            &caller.tenant,
+            &r.repo,
+            &r.package,
+            &r.version,
+            &filename,
+        ))
         .await?
         .ok_or_else(|| {
-            Error::NotFound(format!("file {filename} not found in {} {}", r.package, r.version))
+            Error::NotFound(format!(
+                "file {filename} not found in {} {}",
+                r.package, r.version
+            ))
         })?;
     let file: FileRecord = from_item(item)?;
     let presigned = ctx
@@ -236,7 +334,10 @@ pub async fn delete_version(
     let key = keys::version(&caller.tenant, &r.repo, &r.package, &r.version);
     match ctx
         .table
-        .put(to_item(&key, &v)?, Some(Condition::Equals("rev".into(), rev.into())))
+        .put(
+            to_item(&key, &v)?,
+            Some(Condition::Equals("rev".into(), rev.into())),
+        )
         .await
     {
         Ok(()) => {}

@@ -22,14 +22,18 @@ pub struct CreateRepository {
     pub max_file_size: Option<u64>,
 }
 
-pub async fn create(ctx: &Context, caller: &Caller, req: CreateRepository) -> Result<Repository, Error> {
+pub async fn create(
+    ctx: &Context,
+    caller: &Caller,
+    req: CreateRepository,
+) -> Result<Repository, Error> {
     let name = RepoName::parse(&req.name)?;
-    if let Some(d) = &req.description {
-        if d.chars().count() > MAX_DESCRIPTION {
-            return Err(Error::Invalid(format!(
-                "invalid description: at most {MAX_DESCRIPTION} characters"
-            )));
-        }
+    if let Some(d) = &req.description
+        && d.chars().count() > MAX_DESCRIPTION
+    {
+        return Err(Error::Invalid(format!(
+            "invalid description: at most {MAX_DESCRIPTION} characters"
+        )));
     }
     let max_file_size = match req.max_file_size {
         None => ctx.settings.default_max_file_size,
@@ -64,7 +68,11 @@ pub async fn get(ctx: &Context, caller: &Caller, name: &str) -> Result<Repositor
     find(ctx, &caller.tenant, &name).await
 }
 
-pub(crate) async fn find(ctx: &Context, tenant: &TenantName, name: &RepoName) -> Result<Repository, Error> {
+pub(crate) async fn find(
+    ctx: &Context,
+    tenant: &TenantName,
+    name: &RepoName,
+) -> Result<Repository, Error> {
     let item = ctx
         .table
         .get(&keys::repo(tenant, name))
@@ -73,7 +81,11 @@ pub(crate) async fn find(ctx: &Context, tenant: &TenantName, name: &RepoName) ->
     Ok(from_item(item)?)
 }
 
-pub async fn list(ctx: &Context, caller: &Caller, page: &PageParams) -> Result<PageOf<Repository>, Error> {
+pub async fn list(
+    ctx: &Context,
+    caller: &Caller,
+    page: &PageParams,
+) -> Result<PageOf<Repository>, Error> {
     let query = Query::new(keys::repos_partition(&caller.tenant))
         .limit(page.limit()?)
         .cursor(page.cursor.clone());

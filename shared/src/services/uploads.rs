@@ -8,9 +8,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::domain::keys::{self, BlobKey, OPEN_UPLOADS, UploadId};
-use crate::domain::model::{
-    FileRecord, Upload, UploadStatus, Version, from_item, to_item,
-};
+use crate::domain::model::{FileRecord, Upload, UploadStatus, Version, from_item, to_item};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::ports::table::{GSI1_PK, GSI1_SK};
 use crate::ports::{Condition, ExecutionStatus, Item, PutConstraints, TableError};
@@ -106,7 +104,9 @@ pub async fn request(
     let filename = FileName::parse(&req.filename)?;
     let sha256 = Sha256Hex::parse(&req.sha256)?;
     if req.size == 0 {
-        return Err(Error::Invalid("invalid size 0: files must not be empty".into()));
+        return Err(Error::Invalid(
+            "invalid size 0: files must not be empty".into(),
+        ));
     }
     let repository = repositories::find(ctx, &caller.tenant, &repo).await?;
     if req.size > repository.max_file_size {
@@ -116,7 +116,11 @@ pub async fn request(
         )));
     }
     let tenant = &caller.tenant;
-    if let Some(item) = ctx.table.get(&keys::version(tenant, &repo, &package, &version)).await? {
+    if let Some(item) = ctx
+        .table
+        .get(&keys::version(tenant, &repo, &package, &version))
+        .await?
+    {
         let existing: Version = from_item(item)?;
         if existing.deleted {
             return Err(Error::Conflict(format!(
@@ -177,11 +181,19 @@ pub async fn request(
     })
 }
 
-pub async fn get(ctx: &Context, caller: &Caller, repo: &str, upload_id: &str) -> Result<UploadView, Error> {
+pub async fn get(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    upload_id: &str,
+) -> Result<UploadView, Error> {
     let repo = RepoName::parse(repo)?;
-    let not_found = || Error::NotFound(format!("upload {upload_id} not found in repository {repo}"));
+    let not_found =
+        || Error::NotFound(format!("upload {upload_id} not found in repository {repo}"));
     let id = UploadId::parse(upload_id).ok_or_else(not_found)?;
-    let upload = load(ctx, &caller.tenant, &id).await?.ok_or_else(not_found)?;
+    let upload = load(ctx, &caller.tenant, &id)
+        .await?
+        .ok_or_else(not_found)?;
     if upload.repository != repo {
         return Err(not_found());
     }
@@ -231,7 +243,11 @@ async fn ctx_execution(ctx: &Context, id: &str) -> Option<ExecutionView> {
     })
 }
 
-pub async fn load(ctx: &Context, tenant: &TenantName, id: &UploadId) -> Result<Option<Upload>, Error> {
+pub async fn load(
+    ctx: &Context,
+    tenant: &TenantName,
+    id: &UploadId,
+) -> Result<Option<Upload>, Error> {
     match ctx.table.get(&keys::upload(tenant, id.as_str())).await? {
         Some(item) => Ok(Some(from_item(item)?)),
         None => Ok(None),
@@ -241,12 +257,21 @@ pub async fn load(ctx: &Context, tenant: &TenantName, id: &UploadId) -> Result<O
 /// The upload's item; open uploads also sit in the index of open uploads, so cleanup and a
 /// restarted `trove serve` can find them.
 pub fn upload_item(upload: &Upload) -> Result<Item, Error> {
-    let mut item = to_item(&keys::upload(&upload.tenant, upload.upload_id.as_str()), upload)?;
+    let mut item = to_item(
+        &keys::upload(&upload.tenant, upload.upload_id.as_str()),
+        upload,
+    )?;
     if upload.status.is_open() {
         item.insert(GSI1_PK.into(), OPEN_UPLOADS.into());
         item.insert(
             GSI1_SK.into(),
-            format!("{}#{}#{}", upload.created_at.unix_timestamp(), upload.tenant, upload.upload_id).into(),
+            format!(
+                "{}#{}#{}",
+                upload.created_at.unix_timestamp(),
+                upload.tenant,
+                upload.upload_id
+            )
+            .into(),
         );
     }
     Ok(item)

@@ -196,7 +196,12 @@ impl Workflow for Arc<LocalWorkflow> {
     }
 
     async fn describe(&self, id: &str) -> Result<Option<Execution>, WorkflowError> {
-        match self.table.get(&keys::execution(id)).await.map_err(table_err)? {
+        match self
+            .table
+            .get(&keys::execution(id))
+            .await
+            .map_err(table_err)?
+        {
             Some(item) => Ok(Some(from_item(item).map_err(table_err)?)),
             None => Ok(None),
         }

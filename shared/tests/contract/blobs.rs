@@ -77,8 +77,7 @@ mod aws {
 mod aws_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn presigned_put_signs_length_type_and_checksum() {
-        super::presigned_put_signs_length_type_and_checksum(crate::moto::blobs().await.port)
-            .await;
+        super::presigned_put_signs_length_type_and_checksum(crate::moto::blobs().await.port).await;
     }
 }
 
@@ -182,9 +181,7 @@ async fn send_with(
     body: Option<Bytes>,
 ) -> reqwest::Response {
     let method = reqwest::Method::from_bytes(req.method.as_bytes()).expect("method");
-    let mut builder = reqwest::Client::new()
-        .request(method, url)
-        .headers(headers);
+    let mut builder = reqwest::Client::new().request(method, url).headers(headers);
     if let Some(body) = body {
         builder = builder.body(body);
     }
@@ -210,7 +207,10 @@ pub async fn put_head_read_round_trip(blobs: Arc<dyn Blobs>) {
         .put(&empty, Bytes::new(), "text/plain")
         .await
         .expect("put");
-    assert_eq!(blobs.head(&empty).await.expect("head").map(|i| i.size), Some(0));
+    assert_eq!(
+        blobs.head(&empty).await.expect("head").map(|i| i.size),
+        Some(0)
+    );
     assert!(read_all(&*blobs, &empty).await.0.is_empty());
 
     // A put replaces.
@@ -316,7 +316,10 @@ pub async fn presigned_put_stores_exact_bytes(blobs: Arc<dyn Blobs>) {
         blobs.head(&key).await.expect("head").map(|i| i.size),
         Some(body.len() as u64)
     );
-    assert!(read_all(&*blobs, &key).await.0 == body, "stored bytes differ");
+    assert!(
+        read_all(&*blobs, &key).await.0 == body,
+        "stored bytes differ"
+    );
 }
 
 pub async fn presigned_get_returns_exact_bytes(blobs: Arc<dyn Blobs>) {
@@ -346,7 +349,8 @@ pub async fn presigned_get_returns_exact_bytes(blobs: Arc<dyn Blobs>) {
         .unwrap_or_default()
         .to_owned();
     assert!(
-        disposition.starts_with("attachment") && disposition.contains("filename=\"pkg-1.0.tar.gz\""),
+        disposition.starts_with("attachment")
+            && disposition.contains("filename=\"pkg-1.0.tar.gz\""),
         "content-disposition: {disposition:?}"
     );
     assert!(resp.bytes().await.expect("body") == body, "bytes differ");
@@ -441,7 +445,11 @@ pub async fn tampered_signatures_are_forbidden(blobs: Arc<dyn Blobs>) {
         Some(body.clone()),
     )
     .await;
-    assert_eq!(resp.status(), reqwest::StatusCode::FORBIDDEN, "tampered PUT");
+    assert_eq!(
+        resp.status(),
+        reqwest::StatusCode::FORBIDDEN,
+        "tampered PUT"
+    );
     assert_eq!(blobs.head(&key).await.expect("head"), None, "stored anyway");
 
     blobs
@@ -449,8 +457,18 @@ pub async fn tampered_signatures_are_forbidden(blobs: Arc<dyn Blobs>) {
         .await
         .expect("put");
     let req = blobs.presign_get(&key, TTL, None).await.expect("presign");
-    let resp = send_with(&req, &tamper(&req.url), header_map(req.headers.clone()), None).await;
-    assert_eq!(resp.status(), reqwest::StatusCode::FORBIDDEN, "tampered GET");
+    let resp = send_with(
+        &req,
+        &tamper(&req.url),
+        header_map(req.headers.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        reqwest::StatusCode::FORBIDDEN,
+        "tampered GET"
+    );
 }
 
 pub async fn expired_urls_are_forbidden(blobs: Arc<dyn Blobs>, clock: Arc<ShiftedClock>) {
@@ -490,7 +508,10 @@ pub async fn presigned_put_signs_length_type_and_checksum(blobs: Arc<dyn Blobs>)
         .presign_put(&BlobKey::scratch("signed"), &constraints(body), TTL)
         .await
         .expect("presign");
-    assert_eq!(req.headers.get("content-length").map(String::as_str), Some("5"));
+    assert_eq!(
+        req.headers.get("content-length").map(String::as_str),
+        Some("5")
+    );
     assert_eq!(
         req.headers.get("x-amz-checksum-sha256").map(String::as_str),
         Some("LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=")
@@ -509,6 +530,9 @@ pub async fn presigned_put_signs_length_type_and_checksum(blobs: Arc<dyn Blobs>)
         );
     }
     for header in ["content-length", "content-type", "x-amz-checksum-sha256"] {
-        assert!(signed.contains(&header), "{header} is not signed ({signed:?})");
+        assert!(
+            signed.contains(&header),
+            "{header} is not signed ({signed:?})"
+        );
     }
 }

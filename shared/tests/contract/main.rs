@@ -24,7 +24,10 @@ impl<P: ?Sized> Fixture<P> {
 /// A name no other test in this run (or an earlier run against the same moto) uses, so
 /// tests can run in parallel on one emulator.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
+    format!(
+        "{prefix}-{}",
+        ulid::Ulid::new().to_string().to_ascii_lowercase()
+    )
 }
 
 /// Generates one `#[tokio::test]` per suite case for a fixture: `cases!(fixture => a, b)`

@@ -73,8 +73,8 @@ fn spawn(path: &PathBuf) -> Result<Moto, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))?
         .port();
-    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("moto-{}-{port}.log", std::process::id()));
+    // One fixed name, so runs do not pile up logs; the last run's requests are there.
+    let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("moto-contract.log");
     let log = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let log_err = log.try_clone().map_err(|e| e.to_string())?;
     // The static that holds moto is never dropped, so `Drop` alone would leave moto running
@@ -103,7 +103,9 @@ fn spawn(path: &PathBuf) -> Result<Moto, String> {
             return Ok(moto);
         }
         if let Ok(Some(status)) = moto.child.try_wait() {
-            return Err(format!("moto_server exited early ({status}); see target/tmp/moto-*.log"));
+            return Err(format!(
+                "moto_server exited early ({status}); see target/tmp/moto-contract.log"
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -494,7 +494,11 @@ pub async fn pagination_returns_every_item_once(table: Arc<dyn Table>) {
         );
     }
 
-    let pages = all_pages(&*table, Query::new("P#page").between("I#005", "I#012").limit(3)).await;
+    let pages = all_pages(
+        &*table,
+        Query::new("P#page").between("I#005", "I#012").limit(3),
+    )
+    .await;
     let seen: Vec<String> = pages.iter().flat_map(|p| sort_keys(&p.items)).collect();
     assert_eq!(seen, expected[5..=12]);
 }
@@ -502,7 +506,10 @@ pub async fn pagination_returns_every_item_once(table: Arc<dyn Table>) {
 pub async fn descending_pagination(table: Arc<dyn Table>) {
     for i in 0..10 {
         table
-            .put(item(json!({"pk": "P#desc", "sk": format!("S#{i:02}")})), None)
+            .put(
+                item(json!({"pk": "P#desc", "sk": format!("S#{i:02}")})),
+                None,
+            )
             .await
             .expect("put");
     }

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::error::{BuildError, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
@@ -19,8 +19,8 @@ use serde_json::Value;
 
 use super::{Fault, fault};
 use crate::ports::table::{
-    Condition, GSI1_PK, GSI1_SK, Index, Item, Key, PK, Page, Query, SK, SkRange, Table,
-    TableError, Write,
+    Condition, GSI1_PK, GSI1_SK, Index, Item, Key, PK, Page, Query, SK, SkRange, Table, TableError,
+    Write,
 };
 
 pub const GSI1: &str = "gsi1";
@@ -574,8 +574,8 @@ mod tests {
         let c = CondExpr::build(&Condition::Exists).expect("builds");
         assert_eq!(c.expression, "attribute_exists(pk)");
 
-        let c = CondExpr::build(&Condition::Equals("status".into(), json!("pending")))
-            .expect("builds");
+        let c =
+            CondExpr::build(&Condition::Equals("status".into(), json!("pending"))).expect("builds");
         assert_eq!(c.expression, "#a = :v");
         assert_eq!(c.names.get("#a").map(String::as_str), Some("status"));
         assert_eq!(c.values.get(":v"), Some(&s("pending")));

@@ -17,10 +17,10 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+pub use context::context_from_env;
 pub use dynamodb::DynamoTable;
 pub use s3::{S3Blobs, s3_client};
 pub use secrets::AwsSecrets;
-pub use context::context_from_env;
 pub use sfn::StepFunctions;
 pub use sqs::SqsEvents;
 
@@ -178,7 +178,9 @@ where
             let status = ctx.raw().status().as_u16();
             let transient = status >= 500
                 || status == 429
-                || code.as_deref().is_some_and(|c| TRANSIENT_CODES.contains(&c));
+                || code
+                    .as_deref()
+                    .is_some_and(|c| TRANSIENT_CODES.contains(&c));
             (code, Some(status), transient)
         }
         _ => (None, None, false),

@@ -17,7 +17,9 @@ use time::OffsetDateTime;
 
 use super::{Fault, fault};
 use crate::domain::keys::BlobKey;
-use crate::ports::blobs::{BlobError, BlobInfo, Blobs, ByteStream, PresignedRequest, PutConstraints};
+use crate::ports::blobs::{
+    BlobError, BlobInfo, Blobs, ByteStream, PresignedRequest, PutConstraints,
+};
 
 /// CopyObject refuses sources larger than this; larger objects are copied part by part.
 const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
@@ -94,9 +96,10 @@ impl S3Blobs {
                         .send()
                         .await
                         .map_err(|e| blob_error(&fault(&e)))?;
-                    let e_tag = out.copy_part_result.and_then(|r| r.e_tag).ok_or_else(|| {
-                        BlobError::Other("part copy returned no ETag".to_owned())
-                    })?;
+                    let e_tag = out
+                        .copy_part_result
+                        .and_then(|r| r.e_tag)
+                        .ok_or_else(|| BlobError::Other("part copy returned no ETag".to_owned()))?;
                     Ok::<_, BlobError>(
                         CompletedPart::builder()
                             .part_number(part_number)
@@ -109,22 +112,21 @@ impl S3Blobs {
             .try_collect::<Vec<_>>()
             .await;
         let completed = match parts {
-            Ok(parts) => {
-                self.client
-                    .complete_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(to.as_str())
-                    .upload_id(&upload_id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts))
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| blob_error(&fault(&e)))
-            }
+            Ok(parts) => self
+                .client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(to.as_str())
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| blob_error(&fault(&e))),
             Err(e) => Err(e),
         };
         if completed.is_err() {
@@ -173,10 +175,7 @@ impl Blobs for S3Blobs {
             .map_err(|e| blob_error(&fault(&e)))?;
         let mut headers = presigned_headers(&presigned);
         headers.insert("content-length".to_owned(), constraints.size.to_string());
-        headers.insert(
-            "content-type".to_owned(),
-            constraints.content_type.clone(),
-        );
+        headers.insert("content-type".to_owned(), constraints.content_type.clone());
         headers.insert("x-amz-checksum-sha256".to_owned(), checksum);
         Ok(PresignedRequest {
             url: presigned.uri().to_owned(),
@@ -365,7 +364,11 @@ fn content_disposition(name: &str) -> String {
 /// `bucket/key`, URL-encoded as CopyObject expects (slashes kept).
 fn copy_source(bucket: &str, key: &BlobKey) -> String {
     let keep = |b: u8| b.is_ascii_alphanumeric() || b"-._~/".contains(&b);
-    format!("{}/{}", percent_encode(bucket, keep), percent_encode(key.as_str(), keep))
+    format!(
+        "{}/{}",
+        percent_encode(bucket, keep),
+        percent_encode(key.as_str(), keep)
+    )
 }
 
 fn percent_encode(s: &str, keep: impl Fn(u8) -> bool) -> String {
@@ -390,8 +393,8 @@ fn part_ranges(size: u64) -> Vec<(u64, u64)> {
 }
 
 fn blob_error(f: &Fault) -> BlobError {
-    let not_found = f.status == Some(404)
-        || matches!(f.code.as_deref(), Some("NoSuchKey" | "NotFound"));
+    let not_found =
+        f.status == Some(404) || matches!(f.code.as_deref(), Some("NoSuchKey" | "NotFound"));
     if not_found {
         BlobError::NotFound
     } else if f.transient {

@@ -2,6 +2,7 @@
 //! container), so a warm invocation never pays for a call.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -10,11 +11,20 @@ use aws_sdk_secretsmanager::Client;
 use super::fault;
 use crate::ports::secrets::{SecretError, Secrets};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AwsSecrets {
     client: Client,
     prefix: String,
     cache: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+}
+
+/// Never prints the cache: adapters end up in debug logs.
+impl fmt::Debug for AwsSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsSecrets")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AwsSecrets {

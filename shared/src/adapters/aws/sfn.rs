@@ -24,7 +24,8 @@ impl StepFunctions {
     pub fn execution_arn(&self, name: &str) -> String {
         format!(
             "{}:{name}",
-            self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+            self.state_machine_arn
+                .replacen(":stateMachine:", ":execution:", 1)
         )
     }
 }
@@ -52,7 +53,12 @@ impl Workflow for StepFunctions {
     }
 
     async fn describe(&self, id: &str) -> Result<Option<Execution>, WorkflowError> {
-        let result = self.client.describe_execution().execution_arn(id).send().await;
+        let result = self
+            .client
+            .describe_execution()
+            .execution_arn(id)
+            .send()
+            .await;
         let out = match result {
             Ok(out) => out,
             Err(e) if e.code() == Some("ExecutionDoesNotExist") => return Ok(None),

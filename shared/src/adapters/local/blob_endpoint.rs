@@ -121,9 +121,8 @@ async fn receive(
     let mut received: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            refuse(StatusCode::BAD_REQUEST, format!("upload interrupted: {e}"))
-        })?;
+        let chunk = chunk
+            .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("upload interrupted: {e}")))?;
         received = received.saturating_add(chunk.len() as u64);
         if received > size {
             return Err(refuse(
@@ -181,9 +180,9 @@ async fn receive(
 /// The declared length and checksum headers must be the signed ones, as S3 requires of
 /// signed headers; the body is then checked against the signed values as it streams.
 fn check_headers(headers: &HeaderMap, size: u64, sha256: &str) -> Result<(), Refusal> {
-    let length = headers.get(header::CONTENT_LENGTH).ok_or_else(|| {
-        refuse(StatusCode::LENGTH_REQUIRED, "Content-Length is required")
-    })?;
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .ok_or_else(|| refuse(StatusCode::LENGTH_REQUIRED, "Content-Length is required"))?;
     let length = length
         .to_str()
         .ok()
@@ -382,7 +381,13 @@ mod tests {
     }
 
     async fn call(f: &Fixture, req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
-        let response = f.blobs.clone().router().oneshot(req).await.expect("infallible");
+        let response = f
+            .blobs
+            .clone()
+            .router()
+            .oneshot(req)
+            .await
+            .expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
@@ -416,8 +421,14 @@ mod tests {
         let p = presign(&f, &key, &body).await;
         let (status, headers, _) = call(&f, request(&p, Body::from(body.clone()))).await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(headers[header::ETAG], format!("\"{}\"", sha(&body)).as_str());
-        assert_eq!(std::fs::read(f.root.join("scratch/ok")).expect("stored"), body);
+        assert_eq!(
+            headers[header::ETAG],
+            format!("\"{}\"", sha(&body)).as_str()
+        );
+        assert_eq!(
+            std::fs::read(f.root.join("scratch/ok")).expect("stored"),
+            body
+        );
         assert!(tmp_is_empty(&f));
 
         let events = f.events.lock().expect("events").clone();
@@ -487,7 +498,11 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(
             detail(&problem),
-            format!("checksum mismatch: declared {}, received {}", sha(&body), sha(&other))
+            format!(
+                "checksum mismatch: declared {}, received {}",
+                sha(&body),
+                sha(&other)
+            )
         );
         assert!(!f.root.join("scratch/bad").exists());
         assert!(tmp_is_empty(&f));
@@ -516,7 +531,8 @@ mod tests {
         assert_eq!(call(&f, req).await.0, StatusCode::BAD_REQUEST);
 
         // The header claims the signed size but more bytes arrive.
-        let (status, _, problem) = call(&f, request(&p, Body::from(b"0123456789AB".to_vec()))).await;
+        let (status, _, problem) =
+            call(&f, request(&p, Body::from(b"0123456789AB".to_vec()))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(detail(&problem).contains("longer than the signed size"));
 
@@ -544,7 +560,11 @@ mod tests {
             p.url.replace("scratch/t", "scratch/u"),
             p.url.replace("X-Trove-Op=put", "X-Trove-Op=get"),
             p.url.replace(&sha(&body), &sha(b"abd")),
-            p.url.split("&X-Trove-Signature").next().expect("url").to_owned(),
+            p.url
+                .split("&X-Trove-Signature")
+                .next()
+                .expect("url")
+                .to_owned(),
             format!("{}0", p.url),
         ];
         for url in tampers {
@@ -569,7 +589,10 @@ mod tests {
             .expect("presign");
         let mut t = p.clone();
         t.url = g.url.clone();
-        assert_eq!(call(&f, request(&t, Body::from(body.clone()))).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            call(&f, request(&t, Body::from(body.clone()))).await.0,
+            StatusCode::FORBIDDEN
+        );
         let get = Request::get(path_and_query(&p.url))
             .body(Body::empty())
             .expect("request");
@@ -606,13 +629,14 @@ mod tests {
             .await
             .expect("presign");
         let piece = bytes::Bytes::from(chunk);
-        let stream = futures::stream::iter(
-            (0..chunks).map(move |_| Ok::<_, std::io::Error>(piece.clone())),
-        );
+        let stream =
+            futures::stream::iter((0..chunks).map(move |_| Ok::<_, std::io::Error>(piece.clone())));
         let (status, _, _) = call(&f, request(&p, Body::from_stream(stream))).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
-            std::fs::metadata(f.root.join("scratch/big")).expect("stored").len(),
+            std::fs::metadata(f.root.join("scratch/big"))
+                .expect("stored")
+                .len(),
             size
         );
         assert_eq!(f.events.lock().expect("events").len(), 1);

@@ -89,7 +89,10 @@ mod tests {
     #[tokio::test]
     async fn subscribers_see_events_and_history_is_bounded() {
         let events = LocalEvents::new();
-        events.publish(event(0)).await.expect("publish without subscribers");
+        events
+            .publish(event(0))
+            .await
+            .expect("publish without subscribers");
         let mut a = events.subscribe();
         let mut b = events.subscribe();
         for i in 1..=KEPT + 5 {

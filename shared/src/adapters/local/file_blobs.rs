@@ -248,7 +248,9 @@ impl Blobs for FileBlobs {
             ));
         }
         if http::HeaderValue::from_str(&constraints.content_type).is_err() {
-            return Err(BlobError::Other("content type is not a valid header".into()));
+            return Err(BlobError::Other(
+                "content type is not a valid header".into(),
+            ));
         }
         let digest = hex::decode(&constraints.sha256).map_err(other)?;
         let (expires, expires_at) = self.expiry(ttl)?;
@@ -413,7 +415,16 @@ mod tests {
         let blobs = store(dir.path());
         assert!(blobs.path_of("incoming/acme/x").is_some());
         for bad in [
-            "", "/etc/passwd", "a//b", "a/../b", "..", "./a", "a/", ".tmp/x", "a\\b", "a\0b",
+            "",
+            "/etc/passwd",
+            "a//b",
+            "a/../b",
+            "..",
+            "./a",
+            "a/",
+            ".tmp/x",
+            "a\\b",
+            "a\0b",
         ] {
             assert!(blobs.path_of(bad).is_none(), "accepted {bad:?}");
         }
@@ -450,8 +461,14 @@ mod tests {
         assert!(matches!(blobs.copy(&a, &b).await, Err(BlobError::NotFound)));
 
         let body = Bytes::from(vec![7u8; 200_000]);
-        blobs.put(&a, body.clone(), "application/octet-stream").await.expect("put");
-        assert_eq!(blobs.head(&a).await.expect("head"), Some(BlobInfo { size: 200_000 }));
+        blobs
+            .put(&a, body.clone(), "application/octet-stream")
+            .await
+            .expect("put");
+        assert_eq!(
+            blobs.head(&a).await.expect("head"),
+            Some(BlobInfo { size: 200_000 })
+        );
         blobs.copy(&a, &b).await.expect("copy");
         let mut stream = blobs.read(&b).await.expect("read");
         let mut got = Vec::new();
@@ -465,8 +482,19 @@ mod tests {
         blobs.delete(&a).await.expect("delete again");
         assert!(blobs.head(&a).await.expect("head").is_none());
         // A "folder" is not an object.
-        assert!(blobs.head(&BlobKey::scratch("deep")).await.expect("head").is_none());
-        assert_eq!(std::fs::read_dir(dir.path().join(".tmp")).expect("dir").count(), 0);
+        assert!(
+            blobs
+                .head(&BlobKey::scratch("deep"))
+                .await
+                .expect("head")
+                .is_none()
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(".tmp"))
+                .expect("dir")
+                .count(),
+            0
+        );
     }
 
     #[tokio::test]
@@ -483,7 +511,10 @@ mod tests {
         assert!(blobs.presign_put(&key, &c, ttl).await.is_err());
         c.sha256 = "ab".repeat(32);
         let p = blobs.presign_put(&key, &c, ttl).await.expect("presign");
-        assert!(p.url.starts_with("http://127.0.0.1:1/_blobs/scratch/x?X-Trove-Op=put&"));
+        assert!(
+            p.url
+                .starts_with("http://127.0.0.1:1/_blobs/scratch/x?X-Trove-Op=put&")
+        );
         assert_eq!(p.method, "PUT");
         assert_eq!(p.headers["content-length"], "1");
         assert_eq!(p.headers["content-type"], "text/plain");

@@ -32,7 +32,10 @@ pub(crate) fn ensure_dir(root: &Path, dir: &Path) -> io::Result<()> {
         return Ok(());
     }
     let relative = dir.strip_prefix(root).map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, "directory outside the store root")
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "directory outside the store root",
+        )
     })?;
     let mut current = root.to_path_buf();
     for part in relative.components() {

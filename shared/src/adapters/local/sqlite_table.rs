@@ -89,6 +89,10 @@ fn invalid(why: impl Into<String>) -> TableError {
 impl SqliteTable {
     /// Opens (creating if needed) the database file and its schema.
     pub fn open(path: &Path) -> Result<SqliteTable, TableError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| TableError::Other(format!("cannot create {}: {e}", dir.display())))?;
+        }
         let writer = Connection::open(path).map_err(db_err)?;
         writer.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
         let mode: String = writer
@@ -301,11 +305,7 @@ fn values_equal(a: &Value, b: &Value) -> bool {
 }
 
 /// Whether `condition` holds for the item currently stored under the key.
-fn holds(
-    conn: &Connection,
-    key: &Key,
-    condition: Option<&Condition>,
-) -> Result<bool, TableError> {
+fn holds(conn: &Connection, key: &Key, condition: Option<&Condition>) -> Result<bool, TableError> {
     let Some(condition) = condition else {
         return Ok(true);
     };
@@ -648,7 +648,11 @@ mod tests {
         // without it does not.
         for prefix in ["V#1", "a\u{7f}", "é", "x\u{10FFFF}"] {
             let upper = prefix_successor(prefix).expect("bounded");
-            for s in [format!("{prefix}"), format!("{prefix}\u{10FFFF}zzz"), format!("{prefix}\0")] {
+            for s in [
+                prefix.to_string(),
+                format!("{prefix}\u{10FFFF}zzz"),
+                format!("{prefix}\0"),
+            ] {
                 assert!(prefix.as_bytes() <= s.as_bytes() && s.as_bytes() < upper.as_bytes());
             }
             assert!(upper.as_bytes() > prefix.as_bytes());
@@ -668,17 +672,33 @@ mod tests {
         };
         let text = encode_cursor(&good).expect("encode");
         assert_eq!(decode_cursor(&text, &q).expect("decodes"), good);
-        for garbage in ["", "!!!", "bm90IGpzb24", &URL_SAFE_NO_PAD.encode(b"{\"ix\":1}")] {
-            assert!(matches!(decode_cursor(garbage, &q), Err(TableError::InvalidCursor)));
+        for garbage in [
+            "",
+            "!!!",
+            "bm90IGpzb24",
+            &URL_SAFE_NO_PAD.encode(b"{\"ix\":1}"),
+        ] {
+            assert!(matches!(
+                decode_cursor(garbage, &q),
+                Err(TableError::InvalidCursor)
+            ));
         }
         let other = Query::new("P2");
-        assert!(matches!(decode_cursor(&text, &other), Err(TableError::InvalidCursor)));
+        assert!(matches!(
+            decode_cursor(&text, &other),
+            Err(TableError::InvalidCursor)
+        ));
         let gsi = Query::new("P1").index(Index::Gsi1);
-        assert!(matches!(decode_cursor(&text, &gsi), Err(TableError::InvalidCursor)));
-        let extra = URL_SAFE_NO_PAD.encode(
-            br#"{"ix":"primary","part":"P1","pk":"P1","sk":"a","x":1}"#,
-        );
-        assert!(matches!(decode_cursor(&extra, &q), Err(TableError::InvalidCursor)));
+        assert!(matches!(
+            decode_cursor(&text, &gsi),
+            Err(TableError::InvalidCursor)
+        ));
+        let extra =
+            URL_SAFE_NO_PAD.encode(br#"{"ix":"primary","part":"P1","pk":"P1","sk":"a","x":1}"#);
+        assert!(matches!(
+            decode_cursor(&extra, &q),
+            Err(TableError::InvalidCursor)
+        ));
     }
 
     #[tokio::test]
@@ -686,7 +706,9 @@ mod tests {
         let (_dir, t) = open();
         let k = Key::new("P", "S");
         let it = item(json!({"pk": "P", "sk": "S", "n": 1, "s": "x"}));
-        t.put(it.clone(), Some(Condition::NotExists)).await.expect("first");
+        t.put(it.clone(), Some(Condition::NotExists))
+            .await
+            .expect("first");
         assert!(matches!(
             t.put(it.clone(), Some(Condition::NotExists)).await,
             Err(TableError::ConditionFailed)
@@ -695,14 +717,18 @@ mod tests {
             .await
             .expect("numbers compare by value");
         assert!(matches!(
-            t.put(it.clone(), Some(Condition::Equals("s".into(), json!("y")))).await,
+            t.put(it.clone(), Some(Condition::Equals("s".into(), json!("y"))))
+                .await,
             Err(TableError::ConditionFailed)
         ));
         assert!(matches!(
-            t.delete(&Key::new("P", "other"), Some(Condition::Exists)).await,
+            t.delete(&Key::new("P", "other"), Some(Condition::Exists))
+                .await,
             Err(TableError::ConditionFailed)
         ));
-        t.delete(&Key::new("P", "other"), None).await.expect("absent is fine");
+        t.delete(&Key::new("P", "other"), None)
+            .await
+            .expect("absent is fine");
         assert_eq!(t.get(&k).await.expect("get"), Some(it));
         t.delete(&k, Some(Condition::Exists)).await.expect("delete");
         assert_eq!(t.get(&k).await.expect("get"), None);
@@ -713,15 +739,22 @@ mod tests {
             json!({"pk": "P", "sk": "S", "gsi1pk": 3}),
             json!({"pk": "P", "sk": "S", "big": "x".repeat(MAX_ITEM_BYTES)}),
         ] {
-            assert!(matches!(t.put(item(bad), None).await, Err(TableError::InvalidItem(_))));
+            assert!(matches!(
+                t.put(item(bad), None).await,
+                Err(TableError::InvalidItem(_))
+            ));
         }
     }
 
     #[tokio::test]
     async fn transactions_are_all_or_nothing() {
         let (_dir, t) = open();
-        t.put(item(json!({"pk": "P", "sk": "a", "v": 1})), None).await.expect("put");
-        t.put(item(json!({"pk": "P", "sk": "d"})), None).await.expect("put");
+        t.put(item(json!({"pk": "P", "sk": "a", "v": 1})), None)
+            .await
+            .expect("put");
+        t.put(item(json!({"pk": "P", "sk": "d"})), None)
+            .await
+            .expect("put");
         let writes = vec![
             Write::Put {
                 item: item(json!({"pk": "P", "sk": "b"})),
@@ -763,7 +796,10 @@ mod tests {
                 condition: None,
             },
         ];
-        assert!(matches!(t.transact(same_key).await, Err(TableError::InvalidItem(_))));
+        assert!(matches!(
+            t.transact(same_key).await,
+            Err(TableError::InvalidItem(_))
+        ));
         assert!(t.get(&Key::new("P", "a")).await.expect("get").is_some());
 
         let too_many = (0..101)
@@ -772,7 +808,10 @@ mod tests {
                 condition: None,
             })
             .collect();
-        assert!(matches!(t.transact(too_many).await, Err(TableError::InvalidItem(_))));
+        assert!(matches!(
+            t.transact(too_many).await,
+            Err(TableError::InvalidItem(_))
+        ));
         t.transact(vec![]).await.expect("nothing to do");
     }
 
@@ -788,9 +827,15 @@ mod tests {
             }
             t.put(it, None).await.expect("put");
         }
-        t.put(item(json!({"pk": "P", "sk": "V$"})), None).await.expect("put");
-        t.put(item(json!({"pk": "P", "sk": "U"})), None).await.expect("put");
-        t.put(item(json!({"pk": "Q", "sk": "V#00"})), None).await.expect("put");
+        t.put(item(json!({"pk": "P", "sk": "V$"})), None)
+            .await
+            .expect("put");
+        t.put(item(json!({"pk": "P", "sk": "U"})), None)
+            .await
+            .expect("put");
+        t.put(item(json!({"pk": "Q", "sk": "V#00"})), None)
+            .await
+            .expect("put");
 
         async fn all(t: &SqliteTable, q: Query) -> Vec<String> {
             let mut out = Vec::new();
@@ -798,9 +843,11 @@ mod tests {
             loop {
                 let page = t.query(&q.clone().cursor(cursor)).await.expect("query");
                 assert!(page.items.len() <= q.limit);
-                out.extend(page.items.iter().map(|i| {
-                    format!("{}", i["sk"].as_str().expect("sk"))
-                }));
+                out.extend(
+                    page.items
+                        .iter()
+                        .map(|i| i["sk"].as_str().expect("sk").to_owned()),
+                );
                 match page.cursor {
                     Some(c) => cursor = Some(c),
                     None => return out,
@@ -818,7 +865,10 @@ mod tests {
         assert_eq!(all(&t, Query::new("P").limit(100)).await.len(), 27);
 
         // Exactly `limit` items: no cursor.
-        let page = t.query(&Query::new("P").between("V#00", "V#04").limit(5)).await.expect("q");
+        let page = t
+            .query(&Query::new("P").between("V#00", "V#04").limit(5))
+            .await
+            .expect("q");
         assert_eq!(page.items.len(), 5);
         assert!(page.cursor.is_none());
 
@@ -827,7 +877,14 @@ mod tests {
         assert_eq!(gsi, even);
         let gsi_desc = all(&t, Query::new("G").index(Index::Gsi1).limit(2).descending()).await;
         assert_eq!(gsi_desc, even.iter().rev().cloned().collect::<Vec<_>>());
-        let gsi_prefix = all(&t, Query::new("G").index(Index::Gsi1).begins_with("t1").limit(1)).await;
+        let gsi_prefix = all(
+            &t,
+            Query::new("G")
+                .index(Index::Gsi1)
+                .begins_with("t1")
+                .limit(1),
+        )
+        .await;
         assert_eq!(gsi_prefix, vec!["V#04", "V#06"]);
 
         let page = t.query(&Query::new("P").limit(1)).await.expect("q");
@@ -837,7 +894,8 @@ mod tests {
             Err(TableError::InvalidCursor)
         ));
         assert!(matches!(
-            t.query(&Query::new("P").cursor(Some("garbage".into()))).await,
+            t.query(&Query::new("P").cursor(Some("garbage".into())))
+                .await,
             Err(TableError::InvalidCursor)
         ));
     }
@@ -846,11 +904,19 @@ mod tests {
     async fn prefix_text_is_not_a_pattern() {
         let (_dir, t) = open();
         for sk in ["a%b", "axb", "a_c", "abc", "A%B"] {
-            t.put(item(json!({"pk": "P", "sk": sk})), None).await.expect("put");
+            t.put(item(json!({"pk": "P", "sk": sk})), None)
+                .await
+                .expect("put");
         }
-        let page = t.query(&Query::new("P").begins_with("a%")).await.expect("q");
+        let page = t
+            .query(&Query::new("P").begins_with("a%"))
+            .await
+            .expect("q");
         assert_eq!(page.items.len(), 1);
-        let page = t.query(&Query::new("P").begins_with("a_")).await.expect("q");
+        let page = t
+            .query(&Query::new("P").begins_with("a_"))
+            .await
+            .expect("q");
         assert_eq!(page.items.len(), 1);
     }
 
@@ -890,7 +956,9 @@ mod tests {
         let path = dir.path().join("trove.db");
         {
             let t = SqliteTable::open(&path).expect("open");
-            t.put(item(json!({"pk": "P", "sk": "S"})), None).await.expect("put");
+            t.put(item(json!({"pk": "P", "sk": "S"})), None)
+                .await
+                .expect("put");
         }
         let t = SqliteTable::open(&path).expect("reopen");
         assert!(t.get(&Key::new("P", "S")).await.expect("get").is_some());
@@ -904,9 +972,12 @@ mod tests {
     async fn read_throughput() {
         let (_dir, t) = open();
         for i in 0..1000 {
-            t.put(item(json!({"pk": "P", "sk": format!("k{i}"), "v": "x".repeat(200)})), None)
-                .await
-                .expect("put");
+            t.put(
+                item(json!({"pk": "P", "sk": format!("k{i}"), "v": "x".repeat(200)})),
+                None,
+            )
+            .await
+            .expect("put");
         }
         let started = std::time::Instant::now();
         let n = 40_000;

@@ -1,6 +1,12 @@
 //! The embedded stand-in for S3's presigned URLs: an HMAC-SHA256 over a canonical string of
 //! everything the URL grants (operation, key, expiry, and the exact body for a PUT).
 //!
+//! ```text
+//! {base}/_blobs/{key}?X-Trove-Op=put&X-Trove-Expires=<unix>&X-Trove-Size=<n>&X-Trove-Sha256=<hex>&X-Trove-Signature=<hex>
+//! {base}/_blobs/{key}?X-Trove-Op=get&X-Trove-Expires=<unix>[&X-Trove-Download-Name=<name>]&X-Trove-Signature=<hex>
+//! ```
+//! A PUT's Content-Type is signed but travels as its header, as with S3's signed headers.
+//!
 //! The canonical string length-prefixes every free-form field, so no choice of values (a
 //! content type or download name holding a newline, say) can make two different grants
 //! sign the same bytes.
@@ -37,7 +43,9 @@ pub(crate) enum SignedOp {
         sha256: String,
         content_type: String,
     },
-    Get { download_name: Option<String> },
+    Get {
+        download_name: Option<String>,
+    },
 }
 
 impl SignedOp {
@@ -222,7 +230,10 @@ mod tests {
                 download_name: None,
             },
         };
-        assert_eq!(get.canonical(), "TROVE-URL-V1\nget\n14:blobs/sha256/x\n5\n-\n");
+        assert_eq!(
+            get.canonical(),
+            "TROVE-URL-V1\nget\n14:blobs/sha256/x\n5\n-\n"
+        );
     }
 
     #[test]
@@ -312,12 +323,30 @@ mod tests {
         let key = "k";
         for (query, is_put) in [
             ("", true),
-            ("X-Trove-Op=put&X-Trove-Expires=1&X-Trove-Size=1&X-Trove-Sha256=a", true),
-            ("X-Trove-Op=get&X-Trove-Expires=1&X-Trove-Signature=ab", true),
-            ("X-Trove-Op=put&X-Trove-Expires=1&X-Trove-Size=1&X-Trove-Sha256=a&X-Trove-Signature=ab", false),
-            ("X-Trove-Op=get&X-Trove-Expires=soon&X-Trove-Signature=ab", false),
-            ("X-Trove-Op=put&X-Trove-Expires=1&X-Trove-Size=-1&X-Trove-Sha256=a&X-Trove-Signature=ab", true),
-            ("X-Trove-Op=get&X-Trove-Expires=1&X-Trove-Expires=2&X-Trove-Signature=ab", false),
+            (
+                "X-Trove-Op=put&X-Trove-Expires=1&X-Trove-Size=1&X-Trove-Sha256=a",
+                true,
+            ),
+            (
+                "X-Trove-Op=get&X-Trove-Expires=1&X-Trove-Signature=ab",
+                true,
+            ),
+            (
+                "X-Trove-Op=put&X-Trove-Expires=1&X-Trove-Size=1&X-Trove-Sha256=a&X-Trove-Signature=ab",
+                false,
+            ),
+            (
+                "X-Trove-Op=get&X-Trove-Expires=soon&X-Trove-Signature=ab",
+                false,
+            ),
+            (
+                "X-Trove-Op=put&X-Trove-Expires=1&X-Trove-Size=-1&X-Trove-Sha256=a&X-Trove-Signature=ab",
+                true,
+            ),
+            (
+                "X-Trove-Op=get&X-Trove-Expires=1&X-Trove-Expires=2&X-Trove-Signature=ab",
+                false,
+            ),
         ] {
             assert!(
                 SignedRequest::from_query(key, is_put, query, None).is_err(),

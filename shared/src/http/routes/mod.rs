@@ -4,4 +4,3 @@ pub mod health;
 pub mod packages;
 pub mod repositories;
 pub mod uploads;
-

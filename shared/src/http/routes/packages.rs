@@ -4,18 +4,19 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::domain::model::{Package, Version};
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::problem::{ApiError, Problem};
 use crate::services::auth::Caller;
-use crate::services::packages::{self, DownloadLink, PackageListParams, VersionDetail};
+use crate::services::packages::{
+    self, DownloadLink, PackageListParams, PackageView, VersionDetail, VersionView,
+};
 use crate::services::pagination::{PageOf, PageParams};
 
 #[utoipa::path(get, path = "/v1/repositories/{repo}/packages", tag = "packages",
     params(("repo" = String, Path, description = "Repository name"), PackageListParams),
     responses(
-        (status = 200, description = "A page of packages, by name", body = PageOf<Package>),
+        (status = 200, description = "A page of packages, by name", body = PageOf<PackageView>),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such repository", body = Problem, content_type = "application/problem+json"),
@@ -25,14 +26,16 @@ pub async fn list(
     caller: Caller,
     Path(repo): Path<String>,
     Query(params): Query<PackageListParams>,
-) -> Result<Json<PageOf<Package>>, ApiError> {
-    Ok(Json(packages::list(&state.ctx, &caller, &repo, &params).await?))
+) -> Result<Json<PageOf<PackageView>>, ApiError> {
+    Ok(Json(
+        packages::list(&state.ctx, &caller, &repo, &params).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/repositories/{repo}/packages/{package}", tag = "packages",
     params(("repo" = String, Path), ("package" = String, Path)),
     responses(
-        (status = 200, description = "The package", body = Package),
+        (status = 200, description = "The package", body = PackageView),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such package", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -40,14 +43,16 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path((repo, package)): Path<(String, String)>,
-) -> Result<Json<Package>, ApiError> {
-    Ok(Json(packages::get(&state.ctx, &caller, &repo, &package).await?))
+) -> Result<Json<PackageView>, ApiError> {
+    Ok(Json(
+        packages::get(&state.ctx, &caller, &repo, &package).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/repositories/{repo}/packages/{package}/versions", tag = "packages",
     params(("repo" = String, Path), ("package" = String, Path), PageParams),
     responses(
-        (status = 200, description = "A page of published versions", body = PageOf<Version>),
+        (status = 200, description = "A page of published versions", body = PageOf<VersionView>),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such package", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -56,7 +61,7 @@ pub async fn list_versions(
     caller: Caller,
     Path((repo, package)): Path<(String, String)>,
     Query(page): Query<PageParams>,
-) -> Result<Json<PageOf<Version>>, ApiError> {
+) -> Result<Json<PageOf<VersionView>>, ApiError> {
     Ok(Json(
         packages::list_versions(&state.ctx, &caller, &repo, &package, &page).await?,
     ))
@@ -117,13 +122,17 @@ pub async fn download(
     Path((repo, package, version, filename)): Path<(String, String, String, String)>,
     Query(params): Query<DownloadParams>,
 ) -> Result<Response, ApiError> {
-    let link = packages::download(&state.ctx, &caller, &repo, &package, &version, &filename).await?;
+    let link =
+        packages::download(&state.ctx, &caller, &repo, &package, &version, &filename).await?;
     if params.redirect == Some(false) {
         return Ok(Json(link).into_response());
     }
     Ok((
         StatusCode::FOUND,
-        [(header::LOCATION, link.url), (header::CACHE_CONTROL, "no-store".into())],
+        [
+            (header::LOCATION, link.url),
+            (header::CACHE_CONTROL, "no-store".into()),
+        ],
     )
         .into_response())
 }

@@ -43,5 +43,7 @@ pub async fn get(
     caller: Caller,
     Path((repo, upload_id)): Path<(String, String)>,
 ) -> Result<Json<UploadView>, ApiError> {
-    Ok(Json(uploads::get(&state.ctx, &caller, &repo, &upload_id).await?))
+    Ok(Json(
+        uploads::get(&state.ctx, &caller, &repo, &upload_id).await?,
+    ))
 }

@@ -1,0 +1,111 @@
+//! The embedded composition `trove serve` runs: SQLite table, file blobs behind signed URLs,
+//! file secrets, in-process events and workflow, wired to the same services and steps as the
+//! AWS deployment. Tests build the very same thing on a temporary directory.
+
+use std::path::Path;
+use std::sync::{Arc, Weak};
+
+use aws_lambda_events::event::s3::S3Event;
+use axum::Router;
+
+use crate::adapters::local::{FileBlobs, FileSecrets, LocalEvents, SqliteTable};
+use crate::config::Settings;
+use crate::domain::names::TenantName;
+use crate::http::{self, AppState};
+use crate::pipeline::on_upload;
+use crate::ports::{Clock, Secrets, Workflow};
+use crate::services::{Context, Error, bootstrap};
+use crate::workflow::LocalWorkflow;
+
+/// The secret that signs the embedded blob endpoint's URLs.
+const BLOB_SIGNING_SECRET: &str = "blob-url-signing";
+
+pub struct LocalHost {
+    pub ctx: Arc<Context>,
+    pub events: Arc<LocalEvents>,
+    blobs: Arc<FileBlobs>,
+    workflow: Arc<LocalWorkflow>,
+}
+
+impl LocalHost {
+    /// Opens (creating on first use) the data dir. `base_url` is where clients reach the
+    /// blob endpoint, i.e. this server.
+    pub async fn open(
+        data_dir: &Path,
+        base_url: &str,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            Error::Internal(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let secrets = Arc::new(FileSecrets::new(data_dir.join("secrets")));
+        let signing_key = secrets.get(BLOB_SIGNING_SECRET).await?;
+        let table = Arc::new(SqliteTable::open(&data_dir.join("trove.db"))?);
+        let blobs = Arc::new(FileBlobs::new(
+            data_dir.join("blobs"),
+            base_url.trim_end_matches('/').to_owned(),
+            signing_key,
+            Arc::clone(&clock),
+        ));
+        let events = Arc::new(LocalEvents::new());
+        let workflow = LocalWorkflow::new(table.clone());
+        let ctx = Arc::new(Context {
+            table,
+            blobs: blobs.clone(),
+            events: events.clone(),
+            secrets,
+            clock,
+            workflow: Arc::new(Arc::clone(&workflow)) as Arc<dyn Workflow>,
+            settings: Arc::new(settings),
+        });
+        workflow.attach(&ctx);
+        blobs.on_object_created(storage_event_hook(Arc::downgrade(&ctx)));
+        Ok(Self {
+            ctx,
+            events,
+            blobs,
+            workflow,
+        })
+    }
+
+    /// Creates the tenant `default` with an admin key on first start; `keep` stores the key
+    /// before it becomes valid. Returns the key when it was created.
+    pub async fn bootstrap(
+        &self,
+        keep: impl FnOnce(&str) -> std::io::Result<()>,
+    ) -> Result<Option<String>, Error> {
+        let tenant = TenantName::parse(bootstrap::DEFAULT_TENANT)?;
+        bootstrap::ensure_tenant(&self.ctx, &tenant, keep).await
+    }
+
+    /// Picks up what a previous process left unfinished: running executions, and objects
+    /// that landed without their storage event being handled. Returns how many.
+    pub async fn recover(&self) -> Result<usize, Error> {
+        let resumed = self.workflow.resume().await?;
+        let restarted = on_upload::reconcile_open_uploads(&self.ctx).await?;
+        Ok(resumed + restarted)
+    }
+
+    /// The API and the blob endpoint on one router.
+    pub fn router(&self) -> Router {
+        http::router(AppState::new(Arc::clone(&self.ctx)))
+            .merge(FileBlobs::router(self.blobs.clone()))
+    }
+}
+
+/// Storage events reach the same handler the on-upload function runs in AWS.
+fn storage_event_hook(ctx: Weak<Context>) -> Arc<dyn Fn(S3Event) + Send + Sync> {
+    Arc::new(move |event| {
+        let Some(ctx) = ctx.upgrade() else { return };
+        tokio::spawn(async move {
+            if let Err(e) = on_upload::handle(&ctx, &event).await {
+                // The object stays under incoming/; the next start reconciles it.
+                tracing::error!(error = %e, "storage event not handled");
+            }
+        });
+    })
+}
