@@ -135,6 +135,7 @@ async fn fuzzed_requests_never_get_a_5xx() {
     let mut rng = Rng::new(0x7207e);
     let mut server_errors = Vec::new();
     let mut not_problem = Vec::new();
+    let mut histogram = std::collections::BTreeMap::<u16, usize>::new();
 
     for round in 0..ROUNDS {
         let method = rng.pick(&methods).clone();
@@ -193,6 +194,7 @@ async fn fuzzed_requests_never_get_a_5xx() {
             Err(e) => panic!("round {round}: {method} {url}: transport error {e}"),
         };
         let status = resp.status();
+        *histogram.entry(status.as_u16()).or_default() += 1;
         let content_type = header_str(&resp, CONTENT_TYPE);
         let body = resp.bytes().await.unwrap_or_default();
         if status.is_server_error() {
@@ -208,6 +210,7 @@ async fn fuzzed_requests_never_get_a_5xx() {
         }
     }
 
+    eprintln!("fuzz statuses: {histogram:?}");
     assert!(
         server_errors.is_empty(),
         "{} fuzzed requests got a 5xx:\n{}",

@@ -95,6 +95,15 @@ async fn concurrent_uploads_of_one_file_exactly_one_wins() {
             assert_ne!(state, "published", "upload {i} published without a PUT");
         }
     }
+    let rejected = finals
+        .iter()
+        .filter(|(_, _, s)| s["status"] == "rejected")
+        .count();
+    eprintln!(
+        "race: {} tickets, {conflicts} conflicts at request time, {rejected} rejected, winner {:?}",
+        tickets.len(),
+        winners
+    );
     let winner = winners[0];
 
     // The stored file is the winner's, and only it.
