@@ -3,10 +3,10 @@
 
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{
-    Rng, TestServer, check_problem_body, encode_query, header_str, pseudo_random_bytes,
+    Rng, TestServer, check_problem_body, encode_query, header_str, pseudo_random_bytes, sha256_hex,
 };
 
 const ROUNDS: usize = 220;
@@ -110,6 +110,78 @@ fn garbage_body(rng: &mut Rng) -> (Option<&'static str>, Vec<u8>) {
     (ct, body)
 }
 
+/// Real routes with their methods; `{}` holes are filled with known or garbage values.
+const ROUTES: &[(&str, &[&str])] = &[
+    ("/v1/repositories", &["GET", "POST"]),
+    ("/v1/repositories/{r}", &["GET"]),
+    ("/v1/repositories/{r}/uploads", &["POST"]),
+    ("/v1/repositories/{r}/uploads/{u}", &["GET"]),
+    ("/v1/repositories/{r}/packages", &["GET"]),
+    ("/v1/repositories/{r}/packages/{p}", &["GET"]),
+    ("/v1/repositories/{r}/packages/{p}/versions", &["GET"]),
+    (
+        "/v1/repositories/{r}/packages/{p}/versions/{v}",
+        &["GET", "DELETE"],
+    ),
+    (
+        "/v1/repositories/{r}/packages/{p}/versions/{v}/files/{f}",
+        &["GET"],
+    ),
+    ("/healthz", &["GET"]),
+    ("/openapi.json", &["GET"]),
+];
+
+/// A random JSON value of an awkward kind.
+fn garbage_json(rng: &mut Rng) -> Value {
+    match rng.below(10) {
+        0 => Value::Null,
+        1 => json!(true),
+        2 => json!(-1),
+        3 => json!(1e300),
+        4 => json!(u64::MAX),
+        5 => json!([1, "two", null]),
+        6 => json!({"nested": {"deeper": []}}),
+        7 => json!(""),
+        8 => json!("x".repeat(rng.below(3000))),
+        _ => json!(String::from_utf8_lossy(&pseudo_random_bytes(
+            rng.next_u64(),
+            20
+        ))),
+    }
+}
+
+/// A valid request body for the route, with one field broken, dropped or added (or not).
+fn mutated_body(rng: &mut Rng, route: &str, upload_id: &str) -> Value {
+    let mut body = if route.ends_with("/uploads") {
+        json!({
+            "package": format!("fz{}", rng.below(5)),
+            "version": format!("1.{}", rng.below(5)),
+            "filename": "f.bin",
+            "size": 1 + rng.below(100),
+            "sha256": sha256_hex(upload_id.as_bytes()),
+        })
+    } else {
+        json!({"name": format!("fz{}", rng.below(5)), "format": "generic", "description": "d"})
+    };
+    let obj = body.as_object_mut().expect("object body");
+    let keys: Vec<String> = obj.keys().cloned().collect();
+    match rng.below(4) {
+        0 => {
+            let key = rng.pick(&keys).clone();
+            obj.insert(key, garbage_json(rng));
+        }
+        1 => {
+            let key = rng.pick(&keys).clone();
+            obj.remove(&key);
+        }
+        2 => {
+            obj.insert("unexpected".into(), garbage_json(rng));
+        }
+        _ => {}
+    }
+    body
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fuzzed_requests_never_get_a_5xx() {
     let server = TestServer::start().await;
@@ -121,6 +193,7 @@ async fn fuzzed_requests_never_get_a_5xx() {
         .request_upload("fuzz", "pkg", "2.0.0", "f.bin", b"pending bytes")
         .await;
     let upload_url = server.resolve(ticket["url"].as_str().expect("url"));
+    let upload_id = ticket["upload_id"].as_str().expect("upload_id").to_owned();
 
     let methods = [
         Method::GET,
@@ -138,8 +211,8 @@ async fn fuzzed_requests_never_get_a_5xx() {
     let mut histogram = std::collections::BTreeMap::<u16, usize>::new();
 
     for round in 0..ROUNDS {
-        let method = rng.pick(&methods).clone();
-        let url = if rng.chance(15) {
+        let mut json_body = None;
+        let (method, url) = if rng.chance(15) {
             // The blob endpoint: its path with garbage queries.
             let mut u = upload_url.clone();
             if rng.chance(50) {
@@ -149,8 +222,9 @@ async fn fuzzed_requests_never_get_a_5xx() {
                 let p = format!("{}{}", u.path(), garbage_segment(&mut rng));
                 u.set_path(&p);
             }
-            u.to_string()
-        } else {
+            (rng.pick(&methods).clone(), u.to_string())
+        } else if rng.chance(15) {
+            // Anything at all.
             let depth = 1 + rng.below(9);
             let mut path = String::new();
             for i in 0..depth {
@@ -162,12 +236,44 @@ async fn fuzzed_requests_never_get_a_5xx() {
                     _ => garbage_segment(&mut rng),
                 });
             }
-            let query = garbage_query(&mut rng);
-            if query.is_empty() {
-                server.url(&path)
-            } else {
-                server.url(&format!("{path}?{query}"))
+            (rng.pick(&methods).clone(), server.url(&path))
+        } else {
+            // A real route, holes filled with known values or garbage.
+            let (template, route_methods) = *rng.pick(ROUTES);
+            let mut path = template.to_owned();
+            for (hole, known) in [
+                ("{r}", "fuzz"),
+                ("{u}", upload_id.as_str()),
+                ("{p}", "keeper"),
+                ("{v}", "1.0.0"),
+                ("{f}", "f.bin"),
+            ] {
+                let value = if rng.chance(60) {
+                    known.to_owned()
+                } else {
+                    garbage_segment(&mut rng)
+                };
+                path = path.replace(hole, &value);
             }
+            let method = if rng.chance(75) {
+                Method::from_bytes(rng.pick(route_methods).as_bytes()).expect("method")
+            } else {
+                rng.pick(&methods).clone()
+            };
+            if method == Method::POST && rng.chance(70) {
+                json_body = Some(mutated_body(&mut rng, template, &upload_id));
+            }
+            (method, server.url(&path))
+        };
+        // Never delete the version the end of the test downloads.
+        if method == Method::DELETE && url.contains("/keeper/versions/1.0.0") {
+            continue;
+        }
+        let query = garbage_query(&mut rng);
+        let url = if query.is_empty() || url.contains('?') {
+            url
+        } else {
+            format!("{url}?{query}")
         };
         let mut req = if rng.chance(85) {
             server
@@ -177,7 +283,9 @@ async fn fuzzed_requests_never_get_a_5xx() {
         } else {
             server.client.request(method.clone(), &url)
         };
-        if method != Method::GET && method != Method::HEAD && rng.chance(80) {
+        if let Some(body) = json_body {
+            req = req.json(&body);
+        } else if method != Method::GET && method != Method::HEAD && rng.chance(80) {
             let (ct, body) = garbage_body(&mut rng);
             if let Some(ct) = ct {
                 req = req.header(CONTENT_TYPE, ct);

@@ -19,8 +19,10 @@ use tokio_util::io::ReaderStream;
 
 use super::file_blobs::{FileBlobs, READ_CHUNK, open_object};
 use super::fs_atomic::{self, TempFile};
-use super::problem::problem;
 use super::url_signing::{SignedOp, SignedRequest};
+use axum::response::IntoResponse as _;
+
+use crate::http::problem::Problem;
 use crate::ports::BlobError;
 
 const CHECKSUM_HEADER: &str = "x-amz-checksum-sha256";
@@ -39,7 +41,7 @@ impl FileBlobs {
 type Refusal = Box<Response>;
 
 fn refuse(status: StatusCode, detail: impl Into<String>) -> Refusal {
-    Box::new(problem(status, detail))
+    Box::new(Problem::new(status, detail).into_response())
 }
 
 fn storage_error(context: &str, e: impl std::fmt::Display) -> Refusal {

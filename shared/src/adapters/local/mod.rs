@@ -11,7 +11,6 @@ mod events;
 mod file_blobs;
 mod file_secrets;
 mod fs_atomic;
-mod problem;
 mod sqlite_table;
 mod url_signing;
 

@@ -963,38 +963,4 @@ mod tests {
         let t = SqliteTable::open(&path).expect("reopen");
         assert!(t.get(&Key::new("P", "S")).await.expect("get").is_some());
     }
-
-    /// Rough throughput of point reads through the async API. Not run by default; a debug
-    /// build on the 2-core machine gives the order of magnitude only:
-    /// `cargo test -p trove-shared --lib sqlite_table::tests::read_throughput -- --ignored --nocapture`
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore]
-    async fn read_throughput() {
-        let (_dir, t) = open();
-        for i in 0..1000 {
-            t.put(
-                item(json!({"pk": "P", "sk": format!("k{i}"), "v": "x".repeat(200)})),
-                None,
-            )
-            .await
-            .expect("put");
-        }
-        let started = std::time::Instant::now();
-        let n = 40_000;
-        let mut tasks = Vec::new();
-        for w in 0..16 {
-            let t = t.clone();
-            tasks.push(tokio::spawn(async move {
-                for i in 0..n / 16 {
-                    let k = Key::new("P", format!("k{}", (i * 16 + w) % 1000));
-                    t.get(&k).await.expect("get").expect("found");
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.expect("task");
-        }
-        let rate = n as f64 / started.elapsed().as_secs_f64();
-        println!("{rate:.0} gets/s");
-    }
 }
