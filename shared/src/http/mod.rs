@@ -81,6 +81,65 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
 }
 
+/// One route of the API, as a deployment names it: each is its own Lambda function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub method: String,
+    /// In OpenAPI / API Gateway form: `/v1/repositories/{repo}`.
+    pub path: String,
+    /// The handler's name, used as the function's `Handler` setting.
+    pub operation_id: String,
+}
+
+/// Every route of the API, from the same table the router is built from.
+pub fn route_table() -> Vec<RouteSpec> {
+    let doc = openapi();
+    let mut routes = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let ops = [
+            ("GET", &item.get),
+            ("PUT", &item.put),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("PATCH", &item.patch),
+            ("HEAD", &item.head),
+        ];
+        for (method, op) in ops {
+            if let Some(op) = op {
+                routes.push(RouteSpec {
+                    method: method.to_owned(),
+                    path: path.clone(),
+                    operation_id: op.operation_id.clone().unwrap_or_default(),
+                });
+            }
+        }
+    }
+    routes
+}
+
+/// The API restricted to one route (by operation id), as one route's Lambda function serves
+/// it: anything else answers 404 even if API Gateway were misconfigured to send it.
+pub fn router_for_route(state: AppState, operation_id: &str) -> Option<Router> {
+    let route = route_table()
+        .into_iter()
+        .find(|r| r.operation_id == operation_id)?;
+    let only = move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let route = route.clone();
+        async move {
+            let matched = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|p| p.as_str().to_owned());
+            if req.method().as_str() == route.method && matched.as_deref() == Some(&route.path) {
+                next.run(req).await
+            } else {
+                not_found().await.into_response()
+            }
+        }
+    };
+    Some(router(state).route_layer(axum::middleware::from_fn(only)))
+}
+
 /// The whole API, ready for any host.
 pub fn router(state: AppState) -> Router {
     let max_body = state.ctx.settings.max_request_body;

@@ -303,3 +303,43 @@ async fn openapi_covers_every_route_with_auth_and_problems() {
     let get_repo = &paths["/v1/repositories/{repo}"]["get"]["responses"];
     assert!(get_repo["401"]["content"]["application/problem+json"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_function_serves_only_its_route() {
+    let app = TestApp::new().await;
+    let table = crate::http::route_table();
+    assert!(table.len() >= 11, "{table:?}");
+    let mut ids: Vec<_> = table.iter().map(|r| r.operation_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        table.len(),
+        "operation ids are unique: {table:?}"
+    );
+    assert!(!ids.contains(&""));
+    let state = crate::http::AppState::new(std::sync::Arc::clone(&app.host.ctx));
+    assert!(crate::http::router_for_route(state.clone(), "no_such_route").is_none());
+    let only_list =
+        crate::http::router_for_route(state, "list_repositories").expect("route exists");
+    let send = |method: Method, uri: &str| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", app.admin))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"name":"x","format":"generic"}"#))
+            .expect("request")
+    };
+    let res = only_list
+        .clone()
+        .oneshot(send(Method::GET, "/v1/repositories"))
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = only_list
+        .oneshot(send(Method::POST, "/v1/repositories"))
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}

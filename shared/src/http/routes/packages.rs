@@ -13,7 +13,7 @@ use crate::services::packages::{
 };
 use crate::services::pagination::{PageOf, PageParams};
 
-#[utoipa::path(get, path = "/v1/repositories/{repo}/packages", tag = "packages",
+#[utoipa::path(operation_id = "list_packages", get, path = "/v1/repositories/{repo}/packages", tag = "packages",
     params(("repo" = String, Path, description = "Repository name"), PackageListParams),
     responses(
         (status = 200, description = "A page of packages, by name", body = PageOf<PackageView>),
@@ -32,7 +32,7 @@ pub async fn list(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/repositories/{repo}/packages/{package}", tag = "packages",
+#[utoipa::path(operation_id = "get_package", get, path = "/v1/repositories/{repo}/packages/{package}", tag = "packages",
     params(("repo" = String, Path), ("package" = String, Path)),
     responses(
         (status = 200, description = "The package", body = PackageView),
@@ -49,7 +49,7 @@ pub async fn get(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/repositories/{repo}/packages/{package}/versions", tag = "packages",
+#[utoipa::path(operation_id = "list_versions", get, path = "/v1/repositories/{repo}/packages/{package}/versions", tag = "packages",
     params(("repo" = String, Path), ("package" = String, Path), PageParams),
     responses(
         (status = 200, description = "A page of published versions", body = PageOf<VersionView>),
@@ -67,7 +67,7 @@ pub async fn list_versions(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
+#[utoipa::path(operation_id = "get_version", get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
     params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path)),
     responses(
         (status = 200, description = "The version and its files", body = VersionDetail),
@@ -84,7 +84,7 @@ pub async fn get_version(
     ))
 }
 
-#[utoipa::path(delete, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
+#[utoipa::path(operation_id = "delete_version", delete, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
     params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path)),
     responses(
         (status = 204, description = "Deleted: no longer listed or downloadable"),
@@ -108,7 +108,7 @@ pub struct DownloadParams {
     pub redirect: Option<bool>,
 }
 
-#[utoipa::path(get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/files/{filename}", tag = "packages",
+#[utoipa::path(operation_id = "download_file", get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/files/{filename}", tag = "packages",
     params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path), ("filename" = String, Path), DownloadParams),
     responses(
         (status = 302, description = "Redirect to a short-lived presigned GET of the exact bytes"),

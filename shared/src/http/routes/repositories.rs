@@ -9,7 +9,7 @@ use crate::services::auth::Caller;
 use crate::services::pagination::{PageOf, PageParams};
 use crate::services::repositories::{self, CreateRepository};
 
-#[utoipa::path(post, path = "/v1/repositories", tag = "repositories",
+#[utoipa::path(operation_id = "create_repository", post, path = "/v1/repositories", tag = "repositories",
     request_body = CreateRepository,
     responses(
         (status = 201, description = "Created", body = Repository),
@@ -27,7 +27,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(repo)))
 }
 
-#[utoipa::path(get, path = "/v1/repositories", tag = "repositories",
+#[utoipa::path(operation_id = "list_repositories", get, path = "/v1/repositories", tag = "repositories",
     params(PageParams),
     responses(
         (status = 200, description = "A page of repositories", body = PageOf<Repository>),
@@ -42,7 +42,7 @@ pub async fn list(
     Ok(Json(repositories::list(&state.ctx, &caller, &page).await?))
 }
 
-#[utoipa::path(get, path = "/v1/repositories/{repo}", tag = "repositories",
+#[utoipa::path(operation_id = "get_repository", get, path = "/v1/repositories/{repo}", tag = "repositories",
     params(("repo" = String, Path, description = "Repository name")),
     responses(
         (status = 200, description = "The repository", body = Repository),

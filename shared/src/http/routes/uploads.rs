@@ -7,7 +7,7 @@ use crate::http::problem::{ApiError, Problem};
 use crate::services::auth::Caller;
 use crate::services::uploads::{self, CreateUpload, UploadTicket, UploadView};
 
-#[utoipa::path(post, path = "/v1/repositories/{repo}/uploads", tag = "uploads",
+#[utoipa::path(operation_id = "create_upload", post, path = "/v1/repositories/{repo}/uploads", tag = "uploads",
     params(("repo" = String, Path, description = "Repository name")),
     request_body = CreateUpload,
     responses(
@@ -28,7 +28,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(ticket)))
 }
 
-#[utoipa::path(get, path = "/v1/repositories/{repo}/uploads/{upload_id}", tag = "uploads",
+#[utoipa::path(operation_id = "get_upload", get, path = "/v1/repositories/{repo}/uploads/{upload_id}", tag = "uploads",
     params(
         ("repo" = String, Path, description = "Repository name"),
         ("upload_id" = String, Path, description = "Upload id"),
