@@ -8,7 +8,8 @@
 # measures, prints a summary, and stops the server (by PID) on exit. Needs curl, python3
 # (standard library only), sha256sum and wrk (installed with apt-get if missing).
 # Tunables (environment): BENCH_UPLOADS (500), BENCH_PARALLEL (16), BENCH_WRK_SECS (10),
-# BENCH_BIG_MB (1024), BENCH_MID_MB (100), BENCH_TMP (temp dir parent, default /tmp).
+# BENCH_BIG_MB (1024), BENCH_MID_MB (100), BENCH_TMP (temp dir parent, default /tmp),
+# BENCH_BIN (use this binary instead of building target/release/trove).
 set -euo pipefail
 
 UPLOADS=${BENCH_UPLOADS:-500}
@@ -36,9 +37,13 @@ if ! command -v wrk >/dev/null; then
     command -v wrk >/dev/null || die "wrk could not be installed"
 fi
 
-log "building release binary"
-cargo build --release --bin trove
-BIN="$ROOT/target/release/trove"
+if [ -n "${BENCH_BIN:-}" ]; then
+    BIN=$BENCH_BIN # an already built binary (for trying the script out)
+else
+    log "building release binary"
+    cargo build --release --bin trove
+    BIN="$ROOT/target/release/trove"
+fi
 [ -x "$BIN" ] || die "no binary at $BIN"
 
 WORK=$(mktemp -d "$TMP_PARENT/trove-bench.XXXXXX")

@@ -51,7 +51,7 @@ async fn happy_path_upload_publish_list_download() {
     let bytes = pseudo_random_bytes(1, 100_000);
     let sha = sha256_hex(&bytes);
     let ticket = server
-        .request_upload("happy", "widget", "1.0.0", "widget-1.0.0.tar.gz", &bytes)
+        .request_upload("happy", "widget", "1.0.0", "widget-1.0.0.bin", &bytes)
         .await;
     let upload_id = ticket["upload_id"].as_str().expect("upload_id").to_owned();
 
@@ -114,7 +114,7 @@ async fn happy_path_upload_publish_list_download() {
     assert!(version["updated_at"].is_string(), "updated_at: {version}");
     let files = version["files"].as_array().expect("version has files");
     assert_eq!(files.len(), 1, "one file: {version}");
-    assert_eq!(files[0]["filename"], "widget-1.0.0.tar.gz");
+    assert_eq!(files[0]["filename"], "widget-1.0.0.bin");
     assert_eq!(files[0]["size"].as_u64(), Some(bytes.len() as u64));
     assert_eq!(files[0]["sha256"], sha.as_str());
     assert!(
@@ -124,7 +124,7 @@ async fn happy_path_upload_publish_list_download() {
 
     // Download through the 302: exact bytes.
     let downloaded = server
-        .download("happy", "widget", "1.0.0", "widget-1.0.0.tar.gz")
+        .download("happy", "widget", "1.0.0", "widget-1.0.0.bin")
         .await;
     assert_eq!(downloaded.len(), bytes.len(), "downloaded length");
     assert!(
@@ -136,7 +136,7 @@ async fn happy_path_upload_publish_list_download() {
     let resp = server
         .api(
             Method::GET,
-            "/v1/repositories/happy/packages/widget/versions/1.0.0/files/widget-1.0.0.tar.gz?redirect=false",
+            "/v1/repositories/happy/packages/widget/versions/1.0.0/files/widget-1.0.0.bin?redirect=false",
         )
         .send()
         .await

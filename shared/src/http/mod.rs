@@ -164,7 +164,7 @@ async fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "no such route")
 }
 
-async fn method_not_allowed() -> Problem {
+pub(crate) async fn method_not_allowed() -> Problem {
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed on this route",

@@ -33,6 +33,7 @@ impl FileBlobs {
     pub fn router(self: Arc<Self>) -> Router {
         Router::new()
             .route("/_blobs/{*key}", put(put_object).get(get_object))
+            .method_not_allowed_fallback(crate::http::method_not_allowed)
             .layer(DefaultBodyLimit::disable())
             .with_state(self)
     }
