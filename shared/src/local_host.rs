@@ -52,7 +52,7 @@ impl LocalHost {
             Arc::clone(&clock),
         ));
         let events = Arc::new(LocalEvents::new());
-        let workflow = LocalWorkflow::new(table.clone());
+        let workflow = LocalWorkflow::new(table.clone())?;
         let ctx = Arc::new(Context {
             table,
             blobs: blobs.clone(),

@@ -64,6 +64,44 @@ pub struct Upload {
     pub expires_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// What the Scan step found in the bytes; absent until it has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanResult>,
+}
+
+/// The outcome of the Scan step, kept on the upload so a person (and a later re-scan with
+/// newer rules) can tell which engine and which rule set looked at the bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScanResult {
+    #[schema(example = "yara 4.2.3")]
+    pub engine: String,
+    /// First 12 hex digits of the SHA-256 of the shipped rule texts.
+    #[schema(example = "3f2a9c41d0be")]
+    pub rules_version: String,
+    /// Empty when the file is clean. Only the first few are kept (an item stays small).
+    pub findings: Vec<ScanFinding>,
+    /// Further findings that are not listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unlisted_findings: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub scanned_at: OffsetDateTime,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One rule that matched, and where: the upload's filename, then entry names inside
+/// (nested) archives, joined with `/`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub struct ScanFinding {
+    #[schema(example = "EICAR_Test_File")]
+    pub rule: String,
+    /// `malware` or `secret` (the rule's tag).
+    #[schema(example = "malware")]
+    pub category: String,
+    #[schema(example = "widget.zip/inner/eicar.com")]
+    pub path: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

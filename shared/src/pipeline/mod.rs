@@ -6,6 +6,7 @@ pub mod events;
 pub mod on_upload;
 pub mod persist;
 pub mod quarantine;
+pub mod scan;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,7 @@ impl From<Error> for StepError {
 }
 
 /// The step names of the pipeline definition.
+pub const SCAN: &str = "Scan";
 pub const VALIDATE: &str = "Validate";
 pub const PERSIST: &str = "Persist";
 pub const QUARANTINE: &str = "Quarantine";
@@ -65,6 +67,7 @@ pub const QUARANTINE: &str = "Quarantine";
 /// Runs one step by name, as a Task state names it.
 pub async fn run_step(ctx: &Context, step: &str, input: &StepInput) -> Result<(), StepError> {
     match step {
+        SCAN => scan::run(ctx, input).await,
         VALIDATE => validate::run(ctx, input).await,
         PERSIST => persist::run(ctx, input).await,
         QUARANTINE => quarantine::run(ctx, input).await,

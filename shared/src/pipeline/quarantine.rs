@@ -29,7 +29,8 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let from = upload.status;
     let reason = input
         .reason
-        .clone()
+        .as_deref()
+        .map(readable_reason)
         .unwrap_or_else(|| "rejected by the upload pipeline".into());
     upload.status = UploadStatus::Rejected;
     upload.reason = Some(reason.clone());
@@ -52,4 +53,36 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     );
     events::publish(ctx, event).await;
     Ok(())
+}
+
+/// Under Step Functions a Lambda error's Cause is the runtime's JSON
+/// (`{"errorType": .., "errorMessage": ..}`); the uploader reads only the message.
+fn readable_reason(cause: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct LambdaCause {
+        #[serde(rename = "errorMessage")]
+        error_message: String,
+    }
+    match serde_json::from_str::<LambdaCause>(cause) {
+        Ok(c) => c.error_message,
+        Err(_) => cause.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_reason;
+
+    #[test]
+    fn lambda_error_causes_are_unwrapped() {
+        let cause = r#"{"errorType":"Trove.Rejected","errorMessage":"malware: EICAR_Test_File in a.zip/eicar.com"}"#;
+        assert_eq!(
+            readable_reason(cause),
+            "malware: EICAR_Test_File in a.zip/eicar.com"
+        );
+        assert_eq!(
+            readable_reason("checksum mismatch: declared a, stored b"),
+            "checksum mismatch: declared a, stored b"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Validate: the stored bytes are what the uploader declared. Size and SHA-256 are
-//! recomputed from the object itself, streamed, never taken from metadata.
+//! recomputed from the object itself, streamed, never taken from metadata; and a name that
+//! promises an archive (`.zip`, `.tar.gz`, ...) must carry that archive's magic bytes.
 
 use futures::StreamExt as _;
 use sha2::{Digest, Sha256};
@@ -7,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::keys::BlobKey;
 use crate::domain::model::UploadStatus;
 use crate::domain::names::Sha256Hex;
+use crate::pipeline::scan::format;
 use crate::pipeline::{StepError, StepInput};
 use crate::ports::BlobError;
 use crate::services::{Context, repositories, uploads};
@@ -46,8 +48,12 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     };
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
+    // The first bytes, for the format check: all a magic number needs.
+    let mut head = Vec::with_capacity(format::SNIFF_LEN);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| StepError::Retryable(e.to_string()))?;
+        let room = format::SNIFF_LEN - head.len();
+        head.extend_from_slice(&chunk[..room.min(chunk.len())]);
         size += chunk.len() as u64;
         if size > limit {
             return Err(StepError::Rejected(format!(
@@ -70,5 +76,5 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
             upload.sha256
         )));
     }
-    Ok(())
+    format::check_claim(upload.filename.as_str(), &head).map_err(StepError::Rejected)
 }

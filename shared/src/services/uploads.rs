@@ -8,7 +8,9 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::domain::keys::{self, BlobKey, OPEN_UPLOADS, UploadId};
-use crate::domain::model::{FileRecord, Upload, UploadStatus, Version, from_item, to_item};
+use crate::domain::model::{
+    FileRecord, ScanResult, Upload, UploadStatus, Version, from_item, to_item,
+};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::ports::table::{GSI1_PK, GSI1_SK};
 use crate::ports::{Condition, ExecutionStatus, Item, PutConstraints, TableError};
@@ -69,6 +71,9 @@ pub struct UploadView {
     pub updated_at: OffsetDateTime,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution: Option<ExecutionView>,
+    /// What the Scan step found, once it has run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanResult>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -156,6 +161,7 @@ pub async fn request(
         created_at: now,
         expires_at: now + ctx.settings.upload_url_ttl,
         updated_at: now,
+        scan: None,
     };
     let presigned = ctx
         .blobs
@@ -215,6 +221,7 @@ pub async fn get(
         expires_at: upload.expires_at,
         updated_at: upload.updated_at,
         execution,
+        scan: upload.scan,
     })
 }
 

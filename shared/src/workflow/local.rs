@@ -1,216 +1,178 @@
-//! An in-process workflow: Validate → Persist, and on refusal Quarantine. Each execution is
-//! stored through the `Table` port after every transition, so a restarted process resumes
-//! the executions it was running (steps are idempotent, so resuming re-runs the current one).
+//! The in-process workflow of `trove serve`: the ASL interpreter running the pipeline
+//! definition the binary carries (`statemachines/artifact-pipeline.asl.json`, the file SAM
+//! deploys), with each Task calling the pipeline step in-process. Executions are stored
+//! through the `Table` port after every transition; a restarted process resumes the ones
+//! left running from their current state (steps are idempotent, so re-running it is safe).
 
-use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError, Weak};
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::domain::keys::{self, RUNNING_EXECUTIONS};
-use crate::domain::model::{from_item, to_item};
-use crate::pipeline::{self, PERSIST, QUARANTINE, StepError, StepInput, VALIDATE};
-use crate::ports::table::{GSI1_PK, GSI1_SK};
-use crate::ports::{
-    Condition, Execution, ExecutionStatus, Index, Query, StepRecord, Table, TableError, Workflow,
-    WorkflowError,
+use super::asl::{
+    AslError, ExecutionStore, Interpreter, StateMachine, Substitutions, TaskFailure, TaskInvoker,
 };
+use crate::pipeline::{self, StepError, StepInput};
+use crate::ports::{Execution, Table, Workflow, WorkflowError};
 use crate::services::Context;
 
-const STATES: [&str; 2] = [VALIDATE, PERSIST];
-const MAX_ATTEMPTS: u32 = 4;
-const FIRST_RETRY: Duration = Duration::from_millis(200);
+/// The pipeline definition, embedded so the binary needs no file at run time.
+pub const PIPELINE_DEFINITION: &str =
+    include_str!("../../../statemachines/artifact-pipeline.asl.json");
+
+/// Local resources stand for the Lambda ARNs: `trove:step:<Step>` runs that pipeline step.
+pub const LOCAL_RESOURCE_PREFIX: &str = "trove:step:";
+
+/// The definition's `${…FunctionArn}` substitutions, one per pipeline step.
+const STEP_FUNCTIONS: [(&str, &str); 4] = [
+    ("ScanFunctionArn", "Scan"),
+    ("ValidateFunctionArn", "Validate"),
+    ("PersistFunctionArn", "Persist"),
+    ("QuarantineFunctionArn", "Quarantine"),
+];
+
+/// Substitutions that map each step function of the definition to its local resource.
+pub fn local_substitutions() -> Substitutions {
+    STEP_FUNCTIONS
+        .iter()
+        .map(|(arn, step)| ((*arn).to_owned(), format!("{LOCAL_RESOURCE_PREFIX}{step}")))
+        .collect()
+}
+
+/// Parsed and validated once per process.
+static PIPELINE: LazyLock<Result<Arc<StateMachine>, AslError>> = LazyLock::new(|| {
+    StateMachine::from_json(PIPELINE_DEFINITION, &local_substitutions()).map(Arc::new)
+});
+
+/// The embedded pipeline definition, validated.
+pub fn pipeline() -> Result<Arc<StateMachine>, AslError> {
+    PIPELINE.clone()
+}
 
 pub struct LocalWorkflow {
+    machine: Arc<StateMachine>,
+    store: ExecutionStore,
     table: Arc<dyn Table>,
-    /// Set once the context (which holds this workflow) exists.
-    ctx: OnceLock<Weak<Context>>,
+    /// Built when the context (which holds this workflow) is attached.
+    interpreter: OnceLock<Arc<Interpreter>>,
+    /// Executions this process is driving, so a resume never runs one twice at once.
+    active: Mutex<HashSet<String>>,
 }
 
 impl LocalWorkflow {
-    pub fn new(table: Arc<dyn Table>) -> Arc<Self> {
-        Arc::new(Self {
+    /// Fails if the embedded pipeline definition is invalid: a build defect that must stop
+    /// the process at startup rather than refuse every upload later (a unit test loads it).
+    pub fn new(table: Arc<dyn Table>) -> Result<Arc<Self>, WorkflowError> {
+        let machine = pipeline().map_err(|e| {
+            WorkflowError::Other(format!("statemachines/artifact-pipeline.asl.json: {e}"))
+        })?;
+        Ok(Arc::new(Self {
+            machine,
+            store: ExecutionStore::new(Arc::clone(&table)),
             table,
-            ctx: OnceLock::new(),
-        })
+            interpreter: OnceLock::new(),
+            active: Mutex::new(HashSet::new()),
+        }))
     }
 
     /// Connects the steps' context; executions run only after this.
     pub fn attach(&self, ctx: &Arc<Context>) {
-        let _ = self.ctx.set(Arc::downgrade(ctx));
+        let invoker = Arc::new(PipelineSteps {
+            ctx: Arc::downgrade(ctx),
+        });
+        let interpreter =
+            Interpreter::new(Arc::clone(&self.machine), Arc::clone(&self.table), invoker)
+                .with_clock(Arc::clone(&ctx.clock));
+        let _ = self.interpreter.set(Arc::new(interpreter));
     }
 
-    fn context(&self) -> Result<Arc<Context>, WorkflowError> {
-        self.ctx
+    fn interpreter(&self) -> Result<Arc<Interpreter>, WorkflowError> {
+        self.interpreter
             .get()
-            .and_then(Weak::upgrade)
+            .cloned()
             .ok_or_else(|| WorkflowError::Other("workflow not attached to a context".into()))
     }
 
-    /// Resumes every execution left running by a previous process.
+    /// Resumes every execution left running by a previous process; returns how many.
     pub async fn resume(self: &Arc<Self>) -> Result<usize, WorkflowError> {
-        let mut cursor = None;
-        let mut resumed = 0;
-        loop {
-            let query = Query::new(RUNNING_EXECUTIONS)
-                .index(Index::Gsi1)
-                .limit(500)
-                .cursor(cursor);
-            let page = self.table.query(&query).await.map_err(table_err)?;
-            for item in page.items {
-                let execution: Execution = from_item(item).map_err(table_err)?;
-                tracing::info!(execution = %execution.id, "resuming execution");
-                self.spawn(execution);
-                resumed += 1;
-            }
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(resumed),
-            }
+        let interpreter = self.interpreter()?;
+        let names = interpreter.running().await?;
+        for name in &names {
+            tracing::info!(execution = %name, "resuming execution");
+            self.spawn(&interpreter, name);
         }
+        Ok(names.len())
     }
 
-    fn spawn(self: &Arc<Self>, execution: Execution) {
+    fn spawn(self: &Arc<Self>, interpreter: &Arc<Interpreter>, name: &str) {
+        let fresh = self
+            .active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned());
+        if !fresh {
+            return;
+        }
         let this = Arc::clone(self);
+        let interpreter = Arc::clone(interpreter);
+        let name = name.to_owned();
         tokio::spawn(async move {
-            if let Err(e) = this.run(execution).await {
-                tracing::error!(error = %e, "execution stopped; it resumes on restart");
+            if let Err(e) = interpreter.run(&name).await {
+                tracing::error!(execution = %name, error = %e, "execution stopped; it resumes on restart");
             }
+            this.active
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&name);
         });
-    }
-
-    async fn run(&self, mut execution: Execution) -> Result<(), WorkflowError> {
-        let ctx = self.context()?;
-        let mut input: StepInput = serde_json::from_value(execution.input.clone())
-            .map_err(|e| WorkflowError::Other(format!("bad execution input: {e}")))?;
-        input.execution_id = Some(execution.id.clone());
-        let mut refusal = None;
-        for state in STATES {
-            if let Err(e) = self.step(&ctx, &mut execution, state, &input).await? {
-                refusal = Some(e);
-                break;
-            }
-        }
-        if let Some(error) = refusal {
-            input.reason = Some(error.to_string());
-            if let Err(e) = self.step(&ctx, &mut execution, QUARANTINE, &input).await? {
-                execution.error = Some(format!("{}: {e}", e.name()));
-            } else {
-                execution.error = Some(format!("{}: {error}", error.name()));
-            }
-            execution.status = ExecutionStatus::Failed;
-        } else {
-            execution.status = ExecutionStatus::Succeeded;
-        }
-        execution.ended_at = Some(ctx.clock.now());
-        self.save(&execution).await
-    }
-
-    /// Runs one state with retries of transient errors. The outer error is the workflow's
-    /// own failure (the execution stays running and resumes); the inner one the step's.
-    async fn step(
-        &self,
-        ctx: &Context,
-        execution: &mut Execution,
-        state: &str,
-        input: &StepInput,
-    ) -> Result<Result<(), StepError>, WorkflowError> {
-        let already_done = execution
-            .steps
-            .iter()
-            .any(|s| s.state == state && s.status == ExecutionStatus::Succeeded);
-        if already_done {
-            return Ok(Ok(()));
-        }
-        execution.steps.push(StepRecord {
-            state: state.to_owned(),
-            status: ExecutionStatus::Running,
-            started_at: ctx.clock.now(),
-            ended_at: None,
-            error: None,
-        });
-        self.save(execution).await?;
-        let mut delay = FIRST_RETRY;
-        let mut attempt = 1;
-        let outcome = loop {
-            match pipeline::run_step(ctx, state, input).await {
-                Err(StepError::Retryable(m)) if attempt < MAX_ATTEMPTS => {
-                    tracing::warn!(state, attempt, error = %m, "step failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
-                }
-                other => break other,
-            }
-        };
-        if let Some(record) = execution.steps.last_mut() {
-            record.ended_at = Some(ctx.clock.now());
-            match &outcome {
-                Ok(()) => record.status = ExecutionStatus::Succeeded,
-                Err(e) => {
-                    record.status = ExecutionStatus::Failed;
-                    record.error = Some(format!("{}: {e}", e.name()));
-                }
-            }
-        }
-        self.save(execution).await?;
-        Ok(outcome)
-    }
-
-    async fn save(&self, execution: &Execution) -> Result<(), WorkflowError> {
-        let mut item = to_item(&keys::execution(&execution.name), execution).map_err(table_err)?;
-        if execution.status == ExecutionStatus::Running {
-            item.insert(GSI1_PK.into(), RUNNING_EXECUTIONS.into());
-            item.insert(GSI1_SK.into(), execution.name.clone().into());
-        }
-        self.table.put(item, None).await.map_err(table_err)
     }
 }
 
 #[async_trait]
 impl Workflow for Arc<LocalWorkflow> {
     async fn start(&self, name: &str, input: Value) -> Result<String, WorkflowError> {
-        let ctx = self.context()?;
-        let execution = Execution {
-            id: name.to_owned(),
-            name: name.to_owned(),
-            status: ExecutionStatus::Running,
-            input,
-            error: None,
-            steps: Vec::new(),
-            started_at: ctx.clock.now(),
-            ended_at: None,
-        };
-        let mut item = to_item(&keys::execution(name), &execution).map_err(table_err)?;
-        item.insert(GSI1_PK.into(), RUNNING_EXECUTIONS.into());
-        item.insert(GSI1_SK.into(), name.into());
-        match self.table.put(item, Some(Condition::NotExists)).await {
-            Ok(()) => {
-                self.spawn(execution);
-                Ok(name.to_owned())
-            }
-            Err(TableError::ConditionFailed) => Ok(name.to_owned()),
-            Err(e) => Err(table_err(e)),
+        let interpreter = self.interpreter()?;
+        if interpreter.start(name, input).await? {
+            self.spawn(&interpreter, name);
         }
+        Ok(name.to_owned())
     }
 
     async fn describe(&self, id: &str) -> Result<Option<Execution>, WorkflowError> {
-        match self
-            .table
-            .get(&keys::execution(id))
-            .await
-            .map_err(table_err)?
-        {
-            Some(item) => Ok(Some(from_item(item).map_err(table_err)?)),
-            None => Ok(None),
-        }
+        Ok(self.store.load(id).await?.map(|r| r.execution))
     }
 }
 
-fn table_err(e: TableError) -> WorkflowError {
-    match e {
-        TableError::Unavailable(m) => WorkflowError::Unavailable(m),
-        other => WorkflowError::Other(other.to_string()),
+/// Runs a local resource `trove:step:<Step>` as the pipeline step of that name, the way
+/// the step's Lambda function does: a `StepInput` in, the same `StepInput` out.
+struct PipelineSteps {
+    ctx: Weak<Context>,
+}
+
+#[async_trait]
+impl TaskInvoker for PipelineSteps {
+    async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskFailure> {
+        let step = resource
+            .strip_prefix(LOCAL_RESOURCE_PREFIX)
+            .ok_or_else(|| {
+                TaskFailure::new(
+                    "States.TaskFailed",
+                    format!("no local function for resource `{resource}`"),
+                )
+            })?;
+        let Some(ctx) = self.ctx.upgrade() else {
+            // The process is shutting down. Failing the task would send the upload to
+            // Quarantine; instead it never finishes here, and the execution, still stored
+            // as running at this state, resumes on the next start.
+            return std::future::pending().await;
+        };
+        let input: StepInput = serde_json::from_value(input).map_err(|e| {
+            TaskFailure::new("Trove.Rejected", format!("bad input for step {step}: {e}"))
+        })?;
+        pipeline::run_step(&ctx, step, &input)
+            .await
+            .map_err(|e: StepError| TaskFailure::new(e.name(), e.to_string()))?;
+        serde_json::to_value(&input).map_err(|e| TaskFailure::new("Trove.Rejected", e.to_string()))
     }
 }

@@ -1,6 +1,8 @@
-//! Executing the upload pipeline in-process (`trove serve`, tests). The same steps run as
-//! Lambda functions under Step Functions in AWS.
+//! Executing the upload pipeline in-process (`trove serve`, tests): the ASL interpreter
+//! ([`asl`]) runs `statemachines/artifact-pipeline.asl.json`, the same definition Step
+//! Functions runs in AWS, with each Task calling the pipeline step in-process.
 
+pub mod asl;
 pub mod local;
 
 pub use local::LocalWorkflow;

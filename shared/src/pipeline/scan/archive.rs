@@ -1,0 +1,383 @@
+//! Walks an upload like an extractor would, without extracting: every stream of content
+//! (the object, each entry, each decompressed stream) goes through YARA, and each archive
+//! found by its magic bytes is opened with the standard readers (`zip`, `tar`, `flate2`),
+//! streaming, with the limits of [`ScanLimits`](super::limits::ScanLimits) enforced as
+//! bytes flow. Nothing is ever buffered whole.
+
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+use std::rc::Rc;
+
+use flate2::read::MultiGzDecoder;
+use zip::CompressionMethod;
+use zip::read::{ZipFile, ZipFileEntry};
+use zip::result::{ZipError, ZipResult};
+// Unstable API, hence `zip = "=9.8.1"` in Cargo.toml.
+use zip::unstable::stream::{ZipStreamReader, ZipStreamVisitor};
+
+use super::format::{self, Kind, SNIFF_LEN};
+use super::limits::human;
+use super::paths;
+use super::stream::{Counted, Inflated, ScanState, Scanned};
+
+/// Bytes read at a time when a stream is read to its end.
+const DRAIN_BUF: usize = 64 * 1024;
+/// Largest tar extended header (pax records, GNU long names) read into memory.
+const MAX_TAR_META: u64 = 256 * 1024;
+/// Bytes of small zip entries kept per archive, to check symlink targets once the central
+/// directory (at the end of the stream) says which entries are symlinks.
+const MAX_ZIP_KEPT: usize = 1024 * 1024;
+
+pub struct Walker<'s> {
+    pub state: &'s ScanState,
+}
+
+impl Walker<'_> {
+    /// Scans one stream of content named `path`: all of its bytes through YARA, and its
+    /// entries if it is an archive. `depth` is the number of archives around it.
+    /// With `keep > 0`, returns the content if it is at most `keep` bytes long.
+    pub fn content(
+        &self,
+        reader: &mut dyn Read,
+        path: &str,
+        depth: u32,
+        via_gzip: bool,
+        keep: usize,
+    ) -> io::Result<Option<Vec<u8>>> {
+        let mut scanned = Scanned::new(reader, self.state, keep)?;
+        self.walk(&mut scanned, path, depth, via_gzip)?;
+        // Whatever the archive reader left (trailing data, a central directory) is scanned too.
+        drain(&mut scanned)?;
+        let (hits, kept) = scanned.finish()?;
+        self.state.add_hits(hits, path);
+        Ok(kept)
+    }
+
+    /// Opens the content as an archive if its first bytes say it is one.
+    fn walk(
+        &self,
+        reader: &mut dyn Read,
+        path: &str,
+        depth: u32,
+        via_gzip: bool,
+    ) -> io::Result<()> {
+        let mut head = Vec::with_capacity(SNIFF_LEN);
+        (&mut *reader)
+            .take(SNIFF_LEN as u64)
+            .read_to_end(&mut head)?;
+        let Some(kind) = format::sniff(&head) else {
+            return Ok(());
+        };
+        // `.tar.gz` is one archive: the tar inside a gzip opens no new level.
+        let level = if kind == Kind::Tar && via_gzip {
+            depth
+        } else {
+            depth + 1
+        };
+        let max = self.state.limits.max_depth;
+        if level > max {
+            return Err(self.state.refuse(format!(
+                "archive nested too deep: {path} is inside more than {max} levels of archives"
+            )));
+        }
+        let mut input = io::Cursor::new(head).chain(reader);
+        let opened = match kind {
+            Kind::Zip => self.zip(&mut input, path, level),
+            Kind::Gzip => self.gzip(&mut input, path, level),
+            Kind::Tar => self.tar(&mut input, path, level),
+        };
+        match opened {
+            Ok(()) => Ok(()),
+            // A limit, storage or engine failure: already recorded, keep unwinding.
+            Err(e) if self.state.stopped() => Err(e),
+            // The upload itself must be the archive it looks like.
+            Err(e) if depth == 0 => Err(self.state.refuse(format!(
+                "invalid archive: {path} is not {} that can be read: {e}",
+                kind.describe()
+            ))),
+            // A nested file that only looks like an archive (test fixtures do): its bytes
+            // are still scanned as they are.
+            Err(e) => {
+                tracing::debug!(path, error = %e, "nested archive not readable; scanned as data");
+                Ok(())
+            }
+        }
+    }
+
+    fn gzip(&self, input: &mut dyn Read, path: &str, level: u32) -> io::Result<()> {
+        let consumed = Rc::new(Cell::new(0));
+        // Multi-member: `gzip -d` and `tar xz` read every member, so does the scan.
+        let decoder = MultiGzDecoder::new(Counted::new(input, Rc::clone(&consumed)));
+        let mut inflated = Inflated::new(decoder, self.state, "gzip", path, consumed);
+        self.content(&mut inflated, path, level, true, 0).map(drop)
+    }
+
+    fn zip(&self, input: &mut dyn Read, path: &str, level: u32) -> io::Result<()> {
+        let consumed = Rc::new(Cell::new(0));
+        let mut visitor = ZipWalk {
+            walker: self,
+            path,
+            level,
+            consumed: Rc::clone(&consumed),
+            names: Vec::new(),
+            kept: HashMap::new(),
+            kept_bytes: 0,
+            links: HashSet::new(),
+            central: 0,
+        };
+        // Header consistency: the central directory (what extractors read) must describe
+        // exactly the local entries the stream showed us, or hidden entries could slip by.
+        ZipStreamReader::new(Counted::new(input, consumed))
+            .enforce_header_consistency(true)
+            .visit(&mut visitor)
+            .map_err(zip_io)?;
+        visitor.check_paths_through_links()
+    }
+
+    fn tar(&self, input: &mut dyn Read, path: &str, level: u32) -> io::Result<()> {
+        let state = self.state;
+        let max_name = state.limits.max_name_len;
+        let mut archive = tar::Archive::new(input);
+        // Raw: the tar crate would read extended headers whole into memory; here they are
+        // read with a bound, and applied to the next entry by hand.
+        let entries = archive.entries()?.raw(true);
+        let mut long_name: Option<String> = None;
+        let mut long_link: Option<String> = None;
+        let mut links: HashSet<Vec<String>> = HashSet::new();
+        for entry in entries {
+            let mut entry = entry?;
+            let kind = entry.header().entry_type();
+            match kind {
+                tar::EntryType::XHeader => {
+                    let data = self.tar_meta(&mut entry, path)?;
+                    for ext in tar::PaxExtensions::new(&data) {
+                        let ext = ext?;
+                        match ext.key() {
+                            Ok("path") => long_name = Some(lossy(ext.value_bytes())),
+                            Ok("linkpath") => long_link = Some(lossy(ext.value_bytes())),
+                            _ => {}
+                        }
+                    }
+                    continue;
+                }
+                tar::EntryType::XGlobalHeader => {
+                    self.tar_meta(&mut entry, path)?;
+                    continue;
+                }
+                tar::EntryType::GNULongName => {
+                    long_name = Some(nul_trimmed(&self.tar_meta(&mut entry, path)?));
+                    continue;
+                }
+                tar::EntryType::GNULongLink => {
+                    long_link = Some(nul_trimmed(&self.tar_meta(&mut entry, path)?));
+                    continue;
+                }
+                _ => {}
+            }
+            state.count_entry(path)?;
+            let name = long_name
+                .take()
+                .unwrap_or_else(|| lossy(&entry.header().path_bytes()));
+            let link = long_link.take();
+            let parts = paths::components(&name, max_name)
+                .map_err(|reason| state.refuse(format!("{reason} in {path}")))?;
+            if paths::through_link(&parts, &links) {
+                return Err(state.refuse(format!(
+                    "link escapes the archive: {name} in {path} is written through a link"
+                )));
+            }
+            if kind.is_symlink() || kind.is_hard_link() {
+                let target = link.unwrap_or_else(|| {
+                    lossy(&entry.header().link_name_bytes().unwrap_or_default())
+                });
+                if target.len() > max_name
+                    || paths::link_escapes(&parts, &target, kind.is_symlink())
+                {
+                    return Err(state.refuse(format!(
+                        "link escapes the archive: {name} -> {target} in {path}"
+                    )));
+                }
+                if kind.is_symlink() {
+                    links.insert(parts);
+                }
+                continue;
+            }
+            let has_content = !matches!(
+                kind,
+                tar::EntryType::Directory
+                    | tar::EntryType::Char
+                    | tar::EntryType::Block
+                    | tar::EntryType::Fifo
+            );
+            if has_content {
+                let entry_path = format!("{path}/{}", parts.join("/"));
+                self.content(&mut entry, &entry_path, level, false, 0)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A tar extended header's data, refused past a sane size instead of buffered.
+    fn tar_meta(&self, entry: &mut dyn Read, path: &str) -> io::Result<Vec<u8>> {
+        let mut data = Vec::new();
+        entry.take(MAX_TAR_META + 1).read_to_end(&mut data)?;
+        if data.len() as u64 > MAX_TAR_META {
+            return Err(self.state.refuse(format!(
+                "tar extended header larger than {} in {path}",
+                human(MAX_TAR_META)
+            )));
+        }
+        Ok(data)
+    }
+}
+
+/// One zip archive being visited: local entries first, in stream order, then the central
+/// directory's view of them.
+struct ZipWalk<'w, 's> {
+    walker: &'w Walker<'s>,
+    path: &'w str,
+    level: u32,
+    /// Compressed bytes read from the archive so far.
+    consumed: Rc<Cell<u64>>,
+    names: Vec<Vec<String>>,
+    /// Content of small entries, by name: a symlink's target, should the central
+    /// directory say it is one.
+    kept: HashMap<Vec<String>, Vec<u8>>,
+    kept_bytes: usize,
+    links: HashSet<Vec<String>>,
+    central: u64,
+}
+
+impl ZipWalk<'_, '_> {
+    fn refuse(&self, reason: String) -> ZipError {
+        ZipError::Io(self.walker.state.refuse(reason))
+    }
+
+    fn entry_parts(&self, raw: &[u8]) -> ZipResult<Vec<String>> {
+        let state = self.walker.state;
+        paths::components(&lossy(raw), state.limits.max_name_len)
+            .map_err(|reason| self.refuse(format!("{reason} in {}", self.path)))
+    }
+
+    /// Entries written below a symlink: only known once the central directory is read.
+    fn check_paths_through_links(&self) -> io::Result<()> {
+        match self
+            .names
+            .iter()
+            .find(|n| paths::through_link(n, &self.links))
+        {
+            Some(name) => Err(self.walker.state.refuse(format!(
+                "link escapes the archive: {} in {} is written through a link",
+                name.join("/"),
+                self.path
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ZipStreamVisitor for ZipWalk<'_, '_> {
+    fn visit_file<R: Read>(&mut self, file: &mut ZipFile<'_, R>) -> ZipResult<()> {
+        let state = self.walker.state;
+        state.count_entry(self.path)?;
+        let parts = self.entry_parts(file.name_raw())?;
+        self.names.push(parts.clone());
+        if file.is_dir() {
+            return Ok(());
+        }
+        let entry_path = format!("{}/{}", self.path, parts.join("/"));
+        if file.encrypted() {
+            return Err(self.refuse(format!("encrypted entry cannot be scanned: {entry_path}")));
+        }
+        let keep = state
+            .limits
+            .max_name_len
+            .min(MAX_ZIP_KEPT.saturating_sub(self.kept_bytes));
+        let kept = if file.compression() == CompressionMethod::Stored {
+            // Stored bytes are the archive's own: nothing expands.
+            self.walker
+                .content(file, &entry_path, self.level, false, keep)?
+        } else {
+            let mut inflated =
+                Inflated::new(file, state, "zip", &entry_path, Rc::clone(&self.consumed));
+            self.walker
+                .content(&mut inflated, &entry_path, self.level, false, keep)?
+        };
+        if let Some(content) = kept {
+            self.kept_bytes += content.len();
+            self.kept.insert(parts, content);
+        }
+        Ok(())
+    }
+
+    fn visit_additional_metadata(&mut self, entry: &ZipFileEntry<'_>) -> ZipResult<()> {
+        let limits = &self.walker.state.limits;
+        // The central directory is attacker-controlled too: bound what the reader keeps.
+        self.central += 1;
+        if self.central > limits.max_entries {
+            return Err(self.refuse(format!(
+                "too many entries: more than {} in {}",
+                limits.max_entries, self.path
+            )));
+        }
+        let parts = self.entry_parts(entry.name_raw())?;
+        if !entry.is_symlink() {
+            return Ok(());
+        }
+        let name = parts.join("/");
+        let Some(target) = self.kept.get(&parts).map(|t| lossy(t)) else {
+            return Err(self.refuse(format!(
+                "link escapes the archive: the target of symlink {name} in {} cannot be checked",
+                self.path
+            )));
+        };
+        if paths::link_escapes(&parts, &target, true) {
+            return Err(self.refuse(format!(
+                "link escapes the archive: {name} -> {target} in {}",
+                self.path
+            )));
+        }
+        self.links.insert(parts);
+        Ok(())
+    }
+}
+
+/// Reads to the end, so every byte is scanned.
+fn drain(reader: &mut dyn Read) -> io::Result<()> {
+    let mut buf = vec![0u8; DRAIN_BUF];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn zip_io(e: ZipError) -> io::Error {
+    match e {
+        ZipError::Io(e) => e,
+        // Entry sizes in data descriptors (after the data) cannot be streamed by `zip`.
+        ZipError::UnsupportedArchive(m) if m.contains("not available in the local header") => {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "its entry sizes follow the data (data descriptors), which cannot be checked \
+                 while streaming; re-create it with sizes in the local headers (zip -r, \
+                 Python's zipfile, a jar tool writing to a file)",
+            )
+        }
+        other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// GNU long names end with NUL padding.
+fn nul_trimmed(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    lossy(&bytes[..end])
+}

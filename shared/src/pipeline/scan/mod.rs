@@ -1,0 +1,262 @@
+//! Scan: the first step of the pipeline. The incoming object is streamed once through YARA
+//! (the rules of `rules/`), archives are walked entry by entry with limits against bombs,
+//! traversal and escaping links, and the result is kept on the upload. Findings and
+//! archive violations refuse the upload; storage trouble is retried.
+//!
+//! Memory does not grow with the object: the async side hands chunks through bounded
+//! channels to two threads, one hashing (the scan is bound to the declared SHA-256), one
+//! walking and scanning in bounded windows.
+
+pub mod archive;
+pub mod engine;
+pub mod format;
+pub mod limits;
+pub mod paths;
+pub mod stream;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod step_tests;
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Read};
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::domain::keys::BlobKey;
+use crate::domain::model::{ScanFinding, ScanResult, UploadStatus};
+use crate::domain::names::Sha256Hex;
+use crate::pipeline::{StepError, StepInput};
+use crate::ports::{BlobError, ByteStream};
+use crate::services::{Context, uploads};
+
+pub use engine::{ENGINE, EngineError, rules_version};
+pub use limits::ScanLimits;
+pub use stream::{Findings, ScanError};
+
+/// Chunks in flight between the storage stream and each consumer thread.
+const CHANNEL_CHUNKS: usize = 16;
+/// Findings named in a refusal; the rest are counted.
+const REASON_FINDINGS: usize = 3;
+/// Findings stored on the upload, and the longest path stored: the record stays far below
+/// DynamoDB's 400 KB item limit whatever the archive holds.
+const STORED_FINDINGS: usize = 20;
+const STORED_PATH: usize = 512;
+
+pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
+    let Some(mut upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
+        return Err(StepError::Rejected(format!(
+            "upload {} not found",
+            input.upload_id
+        )));
+    };
+    match upload.status {
+        UploadStatus::Published => return Ok(()),
+        UploadStatus::Rejected => {
+            return Err(StepError::Rejected(upload.reason.unwrap_or_default()));
+        }
+        UploadStatus::Pending => {
+            upload.status = UploadStatus::Scanning;
+            upload.execution_id = input.execution_id.clone().or(upload.execution_id);
+            upload.updated_at = ctx.clock.now();
+            uploads::transition(ctx, UploadStatus::Pending, &upload).await?;
+        }
+        UploadStatus::Scanning => {}
+    }
+    // A retry after the result was stored: the same bytes under the same rules give the
+    // same answer, no need to read them again.
+    if let Some(done) = &upload.scan
+        && done.engine == ENGINE
+        && done.rules_version == rules_version()
+    {
+        return verdict(&done.findings, done.unlisted_findings);
+    }
+
+    let key = BlobKey::incoming(&upload.tenant, &upload.upload_id);
+    let stream = match ctx.blobs.read(&key).await {
+        Ok(s) => s,
+        Err(BlobError::NotFound) => {
+            return Err(StepError::Rejected(
+                "no file was uploaded for this upload".into(),
+            ));
+        }
+        Err(e) => return Err(StepError::Retryable(e.to_string())),
+    };
+    let name = upload.filename.as_str();
+    let report = scan_stream(stream, name, ScanLimits::default(), upload.size)
+        .await
+        .map_err(|e| match e {
+            ScanError::Refused(reason) => StepError::Rejected(reason),
+            ScanError::Engine(EngineError::Content(m)) => {
+                StepError::Rejected(format!("the scanner could not finish: {m}"))
+            }
+            other => StepError::Retryable(other.to_string()),
+        })?;
+    // The verdict is about these exact bytes: the ones the uploader declared.
+    if report.size != upload.size || report.sha256 != upload.sha256 {
+        return Err(StepError::Rejected(format!(
+            "checksum mismatch: declared {} ({} bytes), stored {} ({} bytes)",
+            upload.sha256, upload.size, report.sha256, report.size
+        )));
+    }
+
+    let Findings {
+        mut listed,
+        unlisted,
+    } = report.findings;
+    // Entry names are the uploader's: keep what is stored and shown short.
+    for f in &mut listed {
+        shorten(&mut f.path, STORED_PATH);
+    }
+    let outcome = verdict(&listed, unlisted);
+    let unlisted = unlisted + listed.len().saturating_sub(STORED_FINDINGS) as u64;
+    listed.truncate(STORED_FINDINGS);
+    upload.scan = Some(ScanResult {
+        engine: ENGINE.to_owned(),
+        rules_version: rules_version().to_owned(),
+        findings: listed,
+        unlisted_findings: unlisted,
+        scanned_at: ctx.clock.now(),
+    });
+    upload.updated_at = ctx.clock.now();
+    uploads::transition(ctx, UploadStatus::Scanning, &upload).await?;
+    outcome
+}
+
+/// Refuses an upload with findings, naming the rule and where it matched.
+fn verdict(findings: &[ScanFinding], unlisted: u64) -> Result<(), StepError> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let mut reason = findings
+        .iter()
+        .take(REASON_FINDINGS)
+        .map(|f| format!("{}: {} in {}", f.category, f.rule, f.path))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let more = findings.len().saturating_sub(REASON_FINDINGS) as u64 + unlisted;
+    if more > 0 {
+        reason.push_str(&format!("; and {more} more"));
+    }
+    Err(StepError::Rejected(reason))
+}
+
+/// Cuts a long path (at a character boundary) and marks the cut.
+fn shorten(path: &mut String, max: usize) {
+    if path.len() > max {
+        let mut end = max;
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        path.truncate(end);
+        path.push('…');
+    }
+}
+
+/// What a scan of a whole object found, and the identity of the bytes it looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanReport {
+    pub findings: Findings,
+    pub size: u64,
+    pub sha256: Sha256Hex,
+}
+
+/// Scans an object as it streams from storage. The stream is read once; its chunks go to
+/// a hashing thread and to the scanning thread in parallel (2 cores: ~the cost of the
+/// slower of the two), each behind a bounded channel. More than `max_size` bytes are not
+/// read: the object is not what was declared.
+pub async fn scan_stream(
+    mut stream: ByteStream,
+    name: &str,
+    limits: ScanLimits,
+    max_size: u64,
+) -> Result<ScanReport, ScanError> {
+    let (hash_tx, mut hash_rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+    let (scan_tx, scan_rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
+
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut h = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = hash_rx.blocking_recv() {
+            size += chunk.len() as u64;
+            h.update(&chunk);
+        }
+        (size, Sha256Hex::from_digest(&h.finalize()))
+    });
+
+    let chunks = futures::stream::unfold(scan_rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    // Built here: the bridge blocks on this runtime from the scanning thread.
+    let bridge = SyncIoBridge::new(StreamReader::new(Box::pin(chunks)));
+    let name_owned = name.to_owned();
+    let scanner = tokio::task::spawn_blocking(move || scan_reader(bridge, &name_owned, &limits));
+
+    // Storage → both consumers. Stops early when the scanner has decided (it drops its end).
+    let mut source_error = None;
+    let mut sent = 0u64;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => {
+                sent += bytes.len() as u64;
+                if sent > max_size {
+                    break;
+                }
+                let _ = hash_tx.send(bytes.clone()).await;
+                if scan_tx.send(Ok(bytes)).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                source_error = Some(e.to_string());
+                let _ = scan_tx.send(Err(io::Error::other(e.to_string()))).await;
+                break;
+            }
+        }
+    }
+    drop((hash_tx, scan_tx));
+
+    let findings = scanner
+        .await
+        .map_err(|e| ScanError::Source(format!("scanner thread failed: {e}")))?;
+    if let Some(e) = source_error {
+        return Err(ScanError::Source(e));
+    }
+    if sent > max_size {
+        return Err(ScanError::Refused(format!(
+            "size mismatch: declared {max_size} bytes, stored more"
+        )));
+    }
+    let findings = findings?;
+    let (size, sha256) = hasher
+        .await
+        .map_err(|e| ScanError::Source(format!("hashing thread failed: {e}")))?;
+    Ok(ScanReport {
+        findings,
+        size,
+        sha256,
+    })
+}
+
+/// Scans a whole object synchronously (what the scanning thread runs; tests and benches
+/// call it directly). `name` starts every finding's path.
+pub fn scan_reader(
+    reader: impl Read,
+    name: &str,
+    limits: &ScanLimits,
+) -> Result<Findings, ScanError> {
+    let state = stream::ScanState::new(limits.clone());
+    let walked = {
+        let mut source = stream::Source::new(reader, &state);
+        archive::Walker { state: &state }
+            .content(&mut source, name, 0, false, 0)
+            .map(drop)
+    };
+    state.finish(walked, name)
+}
