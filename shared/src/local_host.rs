@@ -16,6 +16,7 @@ use crate::pipeline::on_upload;
 use crate::ports::{Clock, Secrets, Workflow};
 use crate::services::{Context, Error, bootstrap};
 use crate::workflow::LocalWorkflow;
+use crate::workflow::faults::Faults;
 
 /// The secret that signs the embedded blob endpoint's URLs.
 const BLOB_SIGNING_SECRET: &str = "blob-url-signing";
@@ -62,7 +63,11 @@ impl LocalHost {
             workflow: Arc::new(Arc::clone(&workflow)) as Arc<dyn Workflow>,
             settings: Arc::new(settings),
         });
-        workflow.attach(&ctx);
+        let faults = Faults::from_env().map_err(Error::Invalid)?;
+        if !faults.is_empty() {
+            tracing::warn!("TROVE_FAULTS is set: pipeline steps fail or stall on purpose");
+        }
+        workflow.attach_with_faults(&ctx, faults);
         blobs.on_object_created(storage_event_hook(Arc::downgrade(&ctx)));
         Ok(Self {
             ctx,

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::asl::{
     AslError, ExecutionStore, Interpreter, StateMachine, Substitutions, TaskFailure, TaskInvoker,
 };
+use super::faults::{Faults, Injected};
 use crate::pipeline::{self, StepError, StepInput};
 use crate::ports::{Execution, Table, Workflow, WorkflowError};
 use crate::services::Context;
@@ -78,8 +79,14 @@ impl LocalWorkflow {
 
     /// Connects the steps' context; executions run only after this.
     pub fn attach(&self, ctx: &Arc<Context>) {
+        self.attach_with_faults(ctx, Faults::default());
+    }
+
+    /// As `attach`, with faults injected into the steps (`TROVE_FAULTS`, tests only).
+    pub fn attach_with_faults(&self, ctx: &Arc<Context>, faults: Faults) {
         let invoker = Arc::new(PipelineSteps {
             ctx: Arc::downgrade(ctx),
+            faults: Arc::new(faults),
         });
         let interpreter =
             Interpreter::new(Arc::clone(&self.machine), Arc::clone(&self.table), invoker)
@@ -148,6 +155,7 @@ impl Workflow for Arc<LocalWorkflow> {
 /// the step's Lambda function does: a `StepInput` in, the same `StepInput` out.
 struct PipelineSteps {
     ctx: Weak<Context>,
+    faults: Arc<Faults>,
 }
 
 #[async_trait]
@@ -170,6 +178,12 @@ impl TaskInvoker for PipelineSteps {
         let input: StepInput = serde_json::from_value(input).map_err(|e| {
             TaskFailure::new("Trove.Rejected", format!("bad input for step {step}: {e}"))
         })?;
+        if self.faults.before(step, input.upload_id.as_str()).await == Injected::Fail {
+            return Err(TaskFailure::new(
+                "Trove.Retryable",
+                "injected fault (TROVE_FAULTS)",
+            ));
+        }
         pipeline::run_step(&ctx, step, &input)
             .await
             .map_err(|e: StepError| TaskFailure::new(e.name(), e.to_string()))?;

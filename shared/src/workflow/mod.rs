@@ -3,6 +3,7 @@
 //! Functions runs in AWS, with each Task calling the pipeline step in-process.
 
 pub mod asl;
+pub mod faults;
 pub mod local;
 
 pub use local::LocalWorkflow;
