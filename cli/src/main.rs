@@ -4,6 +4,11 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+/// Many small JSON allocations per request from every worker thread: glibc malloc's arena
+/// locks showed up as the top cost of list routes under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "trove", version, about = "Trove artifact repository")]
 struct Cli {

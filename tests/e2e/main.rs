@@ -9,4 +9,5 @@ mod happy;
 mod harness;
 mod inputs;
 mod openapi;
+mod pipeline;
 mod race;

@@ -5,7 +5,7 @@ use aws_lambda_events::event::s3::S3Event;
 use crate::domain::keys::{BlobKey, OPEN_UPLOADS};
 use crate::domain::model::{Upload, UploadStatus, from_item};
 use crate::ports::{Index, Query};
-use crate::services::{Context, Error};
+use crate::services::{Context, Error, uploads};
 
 /// Starts one execution per uploaded object, named by the upload id, so a repeated event
 /// starts nothing new. Keys outside `incoming/` are ignored.
@@ -20,6 +20,22 @@ pub async fn handle(ctx: &Context, event: &S3Event) -> Result<Vec<String>, Error
             tracing::info!(key = raw, "ignoring object outside incoming/");
             continue;
         };
+        match uploads::load(ctx, &tenant, &upload_id).await? {
+            Some(upload) if upload.status.is_open() => {}
+            Some(upload) => {
+                // A presigned URL stays valid after its upload settled; bytes PUT again
+                // then have no pipeline to go through and must not linger.
+                tracing::info!(%tenant, %upload_id, status = ?upload.status, "removing object re-sent after its upload settled");
+                ctx.blobs
+                    .delete(&BlobKey::incoming(&tenant, &upload_id))
+                    .await?;
+                continue;
+            }
+            None => {
+                tracing::warn!(%tenant, %upload_id, "object for an unknown upload; left for cleanup");
+                continue;
+            }
+        }
         let input = serde_json::json!({ "tenant": tenant, "upload_id": upload_id });
         let id = ctx.workflow.start(upload_id.as_str(), input).await?;
         tracing::info!(%tenant, %upload_id, execution = %id, "pipeline started");
