@@ -12,8 +12,9 @@ pub mod validate;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::keys::UploadId;
+use crate::domain::model::{Upload, UploadStatus};
 use crate::domain::names::TenantName;
-use crate::services::{Context, Error};
+use crate::services::{Context, Error, uploads};
 
 /// What every step receives: the upload it works on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +57,32 @@ impl From<Error> for StepError {
             other => StepError::Rejected(other.to_string()),
         }
     }
+}
+
+/// The upload a checking step works on, moved from `pending` to `scanning` (recording the
+/// execution). `None` when it is already published: the step has nothing to do. A rejected
+/// upload stays rejected, with its reason.
+pub async fn claim(ctx: &Context, input: &StepInput) -> Result<Option<Upload>, StepError> {
+    let Some(mut upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
+        return Err(StepError::Rejected(format!(
+            "upload {} not found",
+            input.upload_id
+        )));
+    };
+    match upload.status {
+        UploadStatus::Published => return Ok(None),
+        UploadStatus::Rejected => {
+            return Err(StepError::Rejected(upload.reason.unwrap_or_default()));
+        }
+        UploadStatus::Pending => {
+            upload.status = UploadStatus::Scanning;
+            upload.execution_id = input.execution_id.clone().or(upload.execution_id);
+            upload.updated_at = ctx.clock.now();
+            uploads::transition(ctx, UploadStatus::Pending, &upload).await?;
+        }
+        UploadStatus::Scanning => {}
+    }
+    Ok(Some(upload))
 }
 
 /// The step names of the pipeline definition.

@@ -6,33 +6,16 @@ use futures::StreamExt as _;
 use sha2::{Digest, Sha256};
 
 use crate::domain::keys::BlobKey;
-use crate::domain::model::UploadStatus;
 use crate::domain::names::Sha256Hex;
 use crate::pipeline::scan::format;
 use crate::pipeline::{StepError, StepInput};
 use crate::ports::BlobError;
-use crate::services::{Context, repositories, uploads};
+use crate::services::{Context, repositories};
 
 pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
-    let Some(mut upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
-        return Err(StepError::Rejected(format!(
-            "upload {} not found",
-            input.upload_id
-        )));
+    let Some(upload) = crate::pipeline::claim(ctx, input).await? else {
+        return Ok(());
     };
-    match upload.status {
-        UploadStatus::Published => return Ok(()),
-        UploadStatus::Rejected => {
-            return Err(StepError::Rejected(upload.reason.unwrap_or_default()));
-        }
-        UploadStatus::Pending => {
-            upload.status = UploadStatus::Scanning;
-            upload.execution_id = input.execution_id.clone().or(upload.execution_id);
-            upload.updated_at = ctx.clock.now();
-            uploads::transition(ctx, UploadStatus::Pending, &upload).await?;
-        }
-        UploadStatus::Scanning => {}
-    }
 
     let repo = repositories::find(ctx, &upload.tenant, &upload.repository).await?;
     let limit = upload.size.min(repo.max_file_size);

@@ -50,25 +50,9 @@ const STORED_FINDINGS: usize = 20;
 const STORED_PATH: usize = 512;
 
 pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
-    let Some(mut upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
-        return Err(StepError::Rejected(format!(
-            "upload {} not found",
-            input.upload_id
-        )));
+    let Some(mut upload) = crate::pipeline::claim(ctx, input).await? else {
+        return Ok(());
     };
-    match upload.status {
-        UploadStatus::Published => return Ok(()),
-        UploadStatus::Rejected => {
-            return Err(StepError::Rejected(upload.reason.unwrap_or_default()));
-        }
-        UploadStatus::Pending => {
-            upload.status = UploadStatus::Scanning;
-            upload.execution_id = input.execution_id.clone().or(upload.execution_id);
-            upload.updated_at = ctx.clock.now();
-            uploads::transition(ctx, UploadStatus::Pending, &upload).await?;
-        }
-        UploadStatus::Scanning => {}
-    }
     // A retry after the result was stored: the same bytes under the same rules give the
     // same answer, no need to read them again.
     if let Some(done) = &upload.scan
