@@ -10,6 +10,9 @@ if [ ! -x .venv/bin/moto_server ]; then
 fi
 export TROVE_MOTO_SERVER="$PWD/.venv/bin/moto_server"
 
+# The deployment: cfn-lint, sam validate --lint, asl-validator (installs them when missing).
+scripts/lint-deploy.sh
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

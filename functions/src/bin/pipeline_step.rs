@@ -1,5 +1,5 @@
 //! One pipeline step per function; the function's `Handler` setting (`_HANDLER`) names it
-//! (`Validate`, `Persist`, `Quarantine`). Errors carry the stable names the state machine's
+//! (`Scan`, `Validate`, `Persist`, `Quarantine`). Errors carry the stable names the state machine's
 //! Retry and Catch match on.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};

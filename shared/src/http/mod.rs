@@ -65,6 +65,7 @@ fn api() -> OpenApiRouter<AppState> {
     use routes::{health, packages, repositories, uploads};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
+        .routes(routes!(health::openapi))
         .routes(routes!(repositories::create, repositories::list))
         .routes(routes!(repositories::get))
         .routes(routes!(uploads::create))
@@ -79,6 +80,12 @@ fn api() -> OpenApiRouter<AppState> {
 /// The OpenAPI 3.1 document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api().split_for_parts().1
+}
+
+/// The document, built once per process for `GET /openapi.json`.
+pub(crate) fn openapi_document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOC.get_or_init(openapi)
 }
 
 /// One route of the API, as a deployment names it: each is its own Lambda function.
@@ -143,16 +150,8 @@ pub fn router_for_route(state: AppState, operation_id: &str) -> Option<Router> {
 /// The whole API, ready for any host.
 pub fn router(state: AppState) -> Router {
     let max_body = state.ctx.settings.max_request_body;
-    let (router, doc) = api().split_for_parts();
-    let doc = Arc::new(doc);
+    let (router, _) = api().split_for_parts();
     router
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let doc = Arc::clone(&doc);
-                async move { axum::Json(doc.as_ref().clone()) }
-            }),
-        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -1,0 +1,41 @@
+//! The Lambda functions as Lambda runs them, and the deployment kept in step with the code.
+//!
+//! - `runtime_api`: a Runtime API emulator on 127.0.0.1 that spawns a built function binary,
+//!   feeds it an event and returns its answer (`sam local invoke` without Docker);
+//! - `stack`: the template's resources on moto (shared/tests/contract/moto.rs), one per test;
+//! - `api`, `on_upload`, `pipeline`: each function fed its sample event from events/;
+//! - `contract`: template.yaml ⇄ routers, statemachines/, functions/ and events/;
+//!
+//! One binary, so the AWS SDK links once.
+
+#[path = "../../../shared/tests/contract/moto.rs"]
+#[allow(dead_code)]
+mod moto;
+
+mod api;
+mod contract;
+mod on_upload;
+mod pipeline;
+mod runtime_api;
+mod stack;
+mod template;
+
+mod support;
+pub use support::{Fixture, unique};
+
+/// Every function of the template starts under the harness with the template's settings and
+/// reaches the Runtime API: its binary exists, its `Handler` is one the binary accepts and its
+/// environment is complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_of_the_template_initialises() {
+    let stack = stack::Stack::new().await;
+    let functions = template::functions(&template::template());
+    assert!(!functions.is_empty());
+    for def in functions.values() {
+        let spec = stack.spec(def, stack::binary_path(&def.binary));
+        let mut function = runtime_api::Function::start(spec).await;
+        if let Err(e) = function.init_duration().await {
+            panic!("{} did not initialise: {e}", def.logical_id);
+        }
+    }
+}

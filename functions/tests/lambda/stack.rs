@@ -1,0 +1,228 @@
+//! A deployment of the template's resources on moto, one per test: table, bucket, events
+//! queue, signing-key secret and the pipeline's state machine, each with a unique name so
+//! tests run in parallel on one emulator. Functions start with the template's settings and
+//! this stack's names in their environment.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use shared::adapters::aws::{AwsConfig, SqsEvents, StepFunctions};
+use shared::config::Settings;
+use shared::domain::names::TenantName;
+use shared::ports::SystemClock;
+use shared::services::Context;
+use shared::services::bootstrap::{DEFAULT_TENANT, ensure_tenant};
+
+use crate::runtime_api::{Function, FunctionSpec};
+use crate::template::{FunctionDef, function_for};
+use crate::{moto, unique};
+
+/// The variables every function reads (shared::adapters::aws::context_from_env); the
+/// contract test checks the template's Globals set exactly these.
+pub const TROVE_ENV: &[&str] = &[
+    "TROVE_TABLE",
+    "TROVE_BUCKET",
+    "TROVE_STATE_MACHINE_ARN",
+    "TROVE_EVENTS_QUEUE_URL",
+    "TROVE_SECRET_PREFIX",
+];
+
+pub const REGION: &str = "us-east-1";
+
+pub struct Stack {
+    pub sdk: SdkConfig,
+    pub table: String,
+    pub bucket: String,
+    pub queue_url: String,
+    pub state_machine_arn: String,
+    pub secret_prefix: String,
+    /// The same ports the functions use, for seeding and checking from the test.
+    pub ctx: Arc<Context>,
+    /// Tells this test's function processes (and their logs) apart.
+    tag: String,
+}
+
+impl Stack {
+    pub async fn new() -> Self {
+        let sdk = moto::sdk_config().await;
+        let tag = unique("t");
+        let table = format!("trove-{tag}");
+        let bucket = format!("trove-{tag}");
+        let secret_prefix = format!("trove/{tag}/");
+
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        shared::adapters::aws::DynamoTable::create_table(&dynamo, &table)
+            .await
+            .expect("moto creates the table");
+        let s3 = shared::adapters::aws::s3_client(&sdk);
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("moto creates the bucket");
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("trove-events-{tag}"))
+            .send()
+            .await
+            .expect("moto creates the queue")
+            .queue_url
+            .expect("queue url");
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(format!("{secret_prefix}signing-key"))
+            .secret_string(unique("signing-key"))
+            .send()
+            .await
+            .expect("moto creates the secret");
+        let state_machine_arn = aws_sdk_sfn::Client::new(&sdk)
+            .create_state_machine()
+            .name(format!("trove-pipeline-{tag}"))
+            .definition(pipeline_definition())
+            .role_arn("arn:aws:iam::123456789012:role/trove-pipeline")
+            .send()
+            .await
+            .expect("moto creates the state machine")
+            .state_machine_arn;
+
+        let config = AwsConfig {
+            region: REGION.to_owned(),
+            endpoint_url: Some(moto::endpoint().to_owned()),
+            table_name: table.clone(),
+            bucket: bucket.clone(),
+            secret_prefix: secret_prefix.clone(),
+        };
+        let adapters = config.adapters(&sdk);
+        let ctx = Arc::new(Context {
+            table: Arc::new(adapters.table),
+            blobs: Arc::new(adapters.blobs),
+            events: Arc::new(SqsEvents::new(sqs, queue_url.clone())),
+            secrets: Arc::new(adapters.secrets),
+            clock: Arc::new(SystemClock),
+            workflow: Arc::new(StepFunctions::new(
+                aws_sdk_sfn::Client::new(&sdk),
+                state_machine_arn.clone(),
+            )),
+            settings: Arc::new(Settings::for_testing()),
+        });
+        Self {
+            sdk,
+            table,
+            bucket,
+            queue_url,
+            state_machine_arn,
+            secret_prefix,
+            ctx,
+            tag,
+        }
+    }
+
+    /// The value of one of the template's global variables on this stack.
+    pub fn env_value(&self, name: &str) -> String {
+        match name {
+            "TROVE_TABLE" => self.table.clone(),
+            "TROVE_BUCKET" => self.bucket.clone(),
+            "TROVE_STATE_MACHINE_ARN" => self.state_machine_arn.clone(),
+            "TROVE_EVENTS_QUEUE_URL" => self.queue_url.clone(),
+            "TROVE_SECRET_PREFIX" => self.secret_prefix.clone(),
+            other => panic!("the harness does not know the template's variable {other}"),
+        }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = TROVE_ENV
+            .iter()
+            .map(|name| ((*name).to_owned(), self.env_value(name)))
+            .collect();
+        env.push((
+            "TROVE_AWS_ENDPOINT_URL".to_owned(),
+            moto::endpoint().to_owned(),
+        ));
+        env
+    }
+
+    /// Starts the template's function that runs `handler` on `binary`, as Lambda would.
+    pub async fn function(&self, binary: &str, handler: &str) -> Function {
+        let def = function_for(binary, handler);
+        Function::start(self.spec(&def, binary_path(&def.binary))).await
+    }
+
+    pub fn spec(&self, def: &FunctionDef, binary: PathBuf) -> FunctionSpec {
+        FunctionSpec {
+            name: format!("{}-{}", def.logical_id, self.tag),
+            binary,
+            handler: def.handler.clone(),
+            memory_mb: def.memory_mb,
+            env: self.env(),
+        }
+    }
+
+    /// The tenant `default` with a fresh admin key, as `trove serve` bootstraps it.
+    pub async fn admin_key(&self) -> String {
+        let tenant = TenantName::parse(DEFAULT_TENANT).expect("valid tenant name");
+        ensure_tenant(&self.ctx, &tenant, |_| Ok(()))
+            .await
+            .expect("tenant bootstrap")
+            .expect("a new tenant gets a key")
+    }
+}
+
+/// The built binary for a template `Binary` (this test's build of `functions/`), or the one
+/// in `TROVE_LAMBDA_BIN_DIR` (the benchmark points it at release builds): `DIR/<binary>`
+/// (`target/release`) or `DIR/<binary>/bootstrap` (`target/lambda`, what `sam build` ships).
+pub fn binary_path(binary: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("TROVE_LAMBDA_BIN_DIR") {
+        let dir = PathBuf::from(dir);
+        let packaged = dir.join(binary).join("bootstrap");
+        return if packaged.is_file() {
+            packaged
+        } else {
+            dir.join(binary)
+        };
+    }
+    let built = match binary {
+        "api" => env!("CARGO_BIN_EXE_api"),
+        "on-upload" => env!("CARGO_BIN_EXE_on-upload"),
+        "pipeline-step" => env!("CARGO_BIN_EXE_pipeline-step"),
+        other => panic!("no binary {other} in functions/ (see the contract test)"),
+    };
+    PathBuf::from(built)
+}
+
+/// The pipeline definition with placeholder function ARNs, as the template substitutes them.
+pub fn pipeline_definition() -> String {
+    let mut asl = crate::template::read("statemachines/artifact-pipeline.asl.json");
+    for step in ["Scan", "Validate", "Persist", "Quarantine"] {
+        asl = asl.replace(
+            &format!("${{{step}FunctionArn}}"),
+            &format!("arn:aws:lambda:{REGION}:123456789012:function:trove-{step}:live"),
+        );
+    }
+    asl
+}
+
+/// A sample event from events/, as JSON.
+pub fn sample_event(relative: &str) -> serde_json::Value {
+    serde_json::from_str(&crate::template::read(&format!("events/{relative}")))
+        .unwrap_or_else(|e| panic!("events/{relative}: {e}"))
+}
+
+/// An API route's sample event, carrying `key` as its bearer credential.
+pub fn api_event(operation_id: &str, key: &str) -> serde_json::Value {
+    let mut event = sample_event(&format!("api/{operation_id}.json"));
+    event["headers"]["authorization"] = format!("Bearer {key}").into();
+    event
+}
+
+/// `(status, JSON body)` of an API Gateway v2 response.
+pub fn http_answer(response: &serde_json::Value) -> (u16, serde_json::Value) {
+    let status = response["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or_else(|| panic!("no statusCode in {response}"));
+    let body = response["body"].as_str().unwrap_or_default();
+    let body = serde_json::from_str(body).unwrap_or(serde_json::Value::String(body.to_owned()));
+    (status, body)
+}
