@@ -20,6 +20,8 @@ export TROVE_MOTO_SERVER="${TROVE_MOTO_SERVER:-$PWD/.venv/bin/moto_server}"
 
 if [ -z "${TROVE_LAMBDA_BIN_DIR:-}" ]; then
   cargo build --release -p trove-functions --bins
+  # A command of its own, so the scanner's feature stays out of the other binaries.
+  cargo build --release -p trove-functions-scan --bins
   export TROVE_LAMBDA_BIN_DIR="$PWD/target/release"
 fi
 echo "binaries: $TROVE_LAMBDA_BIN_DIR" >&2

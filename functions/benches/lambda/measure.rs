@@ -142,8 +142,12 @@ pub async fn cost_per_million_operations() {
     let (on_upload_mb, on_upload) = start("on-upload", "bootstrap");
     let mut on_upload = on_upload.await;
     let mut steps = Vec::new();
-    for step in ["Scan", "Validate", "Persist"] {
-        let (mb, f) = start("pipeline-step", step);
+    for (binary, step) in [
+        ("scan-step", "Scan"),
+        ("pipeline-step", "Validate"),
+        ("pipeline-step", "Persist"),
+    ] {
+        let (mb, f) = start(binary, step);
         steps.push((step, mb, f.await, Vec::new()));
     }
     let s3 = shared::adapters::aws::s3_client(&stack.sdk);

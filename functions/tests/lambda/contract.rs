@@ -1,7 +1,7 @@
 //! template.yaml in step with the code: the routers' route table, the pipeline definition,
-//! the binaries of functions/ and the sample events of events/. A later issue that adds a
-//! function adds its binary, template entry and sample event, and these tests say which is
-//! missing.
+//! the binaries of functions/ and functions-scan/ (and which of them carries the scanner)
+//! and the sample events of events/. A later issue that adds a function adds its binary,
+//! template entry and sample event, and these tests say which is missing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -17,13 +17,15 @@ use crate::template::{self, FunctionDef, functions, global_env_names, string};
 
 const API_BINARY: &str = "api";
 const STEP_BINARY: &str = "pipeline-step";
+/// The Scan step's binary: functions-scan's, the one package built with the scanner.
+const SCAN_BINARY: &str = "scan-step";
 const ON_UPLOAD_BINARY: &str = "on-upload";
 
 /// Where a function's sample event lives, by its binary and handler.
 fn sample_event_path(f: &FunctionDef) -> String {
     match f.binary.as_str() {
         API_BINARY => format!("api/{}.json", f.handler),
-        STEP_BINARY => format!("pipeline/{}.json", f.handler),
+        STEP_BINARY | SCAN_BINARY => format!("pipeline/{}.json", f.handler),
         ON_UPLOAD_BINARY => "s3-object-created.json".to_owned(),
         other => panic!(
             "{}: no sample-event convention for binary {other}; add one here",
@@ -186,7 +188,11 @@ fn every_state_machine_task_names_a_function_of_the_template() {
             let f = all
                 .get(&function)
                 .unwrap_or_else(|| panic!("{id}: {variable} names {function}, not a function"));
-            assert_eq!(f.binary, STEP_BINARY, "{function}");
+            assert!(
+                [STEP_BINARY, SCAN_BINARY].contains(&f.binary.as_str()),
+                "{function}: Binary {} runs no pipeline step",
+                f.binary
+            );
             assert_eq!(
                 f.handler, state,
                 "{function}: Handler must be the Task's state name"
@@ -207,8 +213,15 @@ fn every_state_machine_task_names_a_function_of_the_template() {
         shared::pipeline::PERSIST,
         shared::pipeline::QUARANTINE,
     ];
-    for f in all.values().filter(|f| f.binary == STEP_BINARY) {
+    for f in all
+        .values()
+        .filter(|f| [STEP_BINARY, SCAN_BINARY].contains(&f.binary.as_str()))
+    {
         assert!(steps.contains(&f.handler.as_str()), "{}", f.logical_id);
+    }
+    // Scan, and only Scan, runs on the binary with the scanner.
+    for f in all.values().filter(|f| f.binary == SCAN_BINARY) {
+        assert_eq!(f.handler, shared::pipeline::SCAN, "{}", f.logical_id);
     }
     let on_disk: BTreeSet<String> = std::fs::read_dir(template::root().join("statemachines"))
         .expect("statemachines/")
@@ -222,9 +235,9 @@ fn every_state_machine_task_names_a_function_of_the_template() {
     );
 }
 
-/// The `[[bin]]` names of functions/Cargo.toml.
-fn cargo_binaries() -> BTreeSet<String> {
-    let manifest = template::read("functions/Cargo.toml");
+/// The `[[bin]]` names of `<package dir>/Cargo.toml`.
+fn cargo_binaries(package_dir: &str) -> BTreeSet<String> {
+    let manifest = template::read(&format!("{package_dir}/Cargo.toml"));
     let mut names = BTreeSet::new();
     let mut in_bin = false;
     for line in manifest.lines().map(str::trim) {
@@ -238,39 +251,145 @@ fn cargo_binaries() -> BTreeSet<String> {
     names
 }
 
+/// The `members` of the workspace (the root Cargo.toml, one line).
+fn workspace_members() -> BTreeSet<String> {
+    let manifest = template::read("Cargo.toml");
+    let line = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("members"))
+        .expect("the workspace lists its members on one line");
+    line.trim_start()
+        .trim_start_matches('=')
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .map(|m| m.trim().trim_matches('"').to_owned())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
 #[test]
-fn every_function_is_built_from_a_binary_of_functions_and_every_binary_is_deployed() {
+fn every_function_is_built_from_a_binary_of_its_package_and_every_binary_is_deployed() {
     let all = all_functions();
-    let binaries = cargo_binaries();
-    assert!(binaries.contains(API_BINARY), "{binaries:?}");
-    let mut deployed = BTreeSet::new();
-    let mut metadata_by_binary: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    let members = workspace_members();
+    let mut binaries_by_package: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut deployed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut metadata_by_binary: BTreeMap<&str, (&str, &str, &str)> = BTreeMap::new();
     for f in all.values() {
         assert!(
-            binaries.contains(&f.binary),
-            "{}: Binary {:?} is not a [[bin]] of functions/Cargo.toml",
+            members.contains(&f.code_uri),
+            "{}: CodeUri {:?} is not a package of the workspace {members:?}",
             f.logical_id,
-            f.binary
+            f.code_uri
+        );
+        let binaries = binaries_by_package
+            .entry(f.code_uri.clone())
+            .or_insert_with(|| cargo_binaries(&f.code_uri));
+        assert!(
+            binaries.contains(&f.binary),
+            "{}: Binary {:?} is not a [[bin]] of {}/Cargo.toml",
+            f.logical_id,
+            f.binary,
+            f.code_uri
         );
         assert_eq!(f.build_method, "rust-cargolambda", "{}", f.logical_id);
-        assert_eq!(f.code_uri, "functions", "{}", f.logical_id);
         assert!(!f.handler.is_empty(), "{}: Handler", f.logical_id);
-        // Identical build metadata per binary, so `sam build` builds each binary once.
+        // Identical build metadata per binary, so `sam build` builds each binary once (and a
+        // binary's name says which package it is: they share target/lambda/<binary>/).
+        let metadata = (
+            f.build_method.as_str(),
+            f.code_uri.as_str(),
+            f.architecture.as_str(),
+        );
         let seen = metadata_by_binary
             .entry(f.binary.as_str())
-            .or_insert((f.build_method.as_str(), f.code_uri.as_str()));
+            .or_insert(metadata);
+        assert_eq!(*seen, metadata, "{}", f.logical_id);
+        deployed
+            .entry(f.code_uri.clone())
+            .or_default()
+            .insert(f.binary.clone());
+    }
+    assert!(
+        binaries_by_package["functions"].contains(API_BINARY),
+        "{binaries_by_package:?}"
+    );
+    assert_eq!(
+        deployed, binaries_by_package,
+        "a binary of functions/ or functions-scan/ no function runs"
+    );
+}
+
+/// The features trove-shared gets in a build of the package in `package_dir`, resolved by
+/// cargo as `sam build` resolves them (it runs cargo in that directory; features are unified
+/// per build, not across the workspace).
+fn shared_features(package_dir: &str) -> BTreeSet<String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .current_dir(template::root().join(package_dir))
+        .args(["tree", "--offline", "-e", "normal", "--prefix", "none"])
+        .args(["--format", "{p}|{f}"])
+        .output()
+        .unwrap_or_else(|e| panic!("cargo tree in {package_dir}: {e}"));
+    assert!(
+        output.status.success(),
+        "cargo tree in {package_dir}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("trove-shared "))
+        .unwrap_or_else(|| panic!("{package_dir} does not depend on trove-shared"));
+    let features = line.split('|').nth(1).unwrap_or_default();
+    features
+        .trim_end_matches("(*)")
+        .split(',')
+        .map(|f| f.trim().to_owned())
+        .filter(|f| !f.is_empty())
+        .collect()
+}
+
+/// The Scan function runs the only binary that carries the scanner (trove-shared's `scan`:
+/// YARA and the archive walkers); every other function's package is built without it, and
+/// that is what lets those run on arm64: yara-sys ships prebuilt bindings for x86_64 only.
+/// A Scan function built without the scanner would refuse to start (`step_available`), and
+/// one that started anyway would fail every upload into Quarantine: caught here instead.
+#[test]
+fn only_the_scan_function_carries_the_scanner_and_only_it_runs_on_x86_64() {
+    let all = all_functions();
+    let mut features: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut scan_functions = 0;
+    for f in all.values() {
+        let features = features
+            .entry(f.code_uri.clone())
+            .or_insert_with(|| shared_features(&f.code_uri));
+        assert!(
+            features.contains("aws"),
+            "{}: {} builds trove-shared without `aws`: {features:?}",
+            f.logical_id,
+            f.code_uri
+        );
+        let is_scan = f.handler == shared::pipeline::SCAN;
+        scan_functions += usize::from(is_scan);
+        let has_scanner = features.contains("scan");
         assert_eq!(
-            *seen,
-            (f.build_method.as_str(), f.code_uri.as_str()),
-            "{}",
+            has_scanner, is_scan,
+            "{}: built from {}/ with trove-shared features {features:?}; the Scan function \
+             must be built from the package whose shared dependency enables `scan` \
+             (functions-scan), every other from one without it (functions)",
+            f.logical_id, f.code_uri
+        );
+        let expected = if has_scanner { "x86_64" } else { "arm64" };
+        assert_eq!(
+            f.architecture, expected,
+            "{}: the scanner's binary is x86_64 (yara-sys's prebuilt bindings), every other \
+             function arm64",
             f.logical_id
         );
-        deployed.insert(f.binary.clone());
     }
-    assert_eq!(
-        deployed, binaries,
-        "a binary of functions/ no function runs"
-    );
+    assert_eq!(scan_functions, 1, "exactly one function runs Scan");
 }
 
 #[test]
@@ -345,7 +464,7 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     event.path_parameters
                 );
             }
-            STEP_BINARY => {
+            STEP_BINARY | SCAN_BINARY => {
                 let input: StepInput = serde_json::from_str(&text)
                     .unwrap_or_else(|e| panic!("events/{path}: not a step input: {e}"));
                 assert_eq!(

@@ -4,7 +4,8 @@
 //!   feeds it an event and returns its answer (`sam local invoke` without Docker);
 //! - `stack`: the template's resources on moto (shared/tests/contract/moto.rs), one per test;
 //! - `api`, `on_upload`, `pipeline`: each function fed its sample event from events/;
-//! - `contract`: template.yaml ⇄ routers, statemachines/, functions/ and events/;
+//! - `contract`: template.yaml ⇄ routers, statemachines/, functions/, functions-scan/ and
+//!   events/;
 //!
 //! One binary, so the AWS SDK links once.
 

@@ -1,5 +1,5 @@
-//! The pipeline-step functions (`_HANDLER` = Scan, Validate, Persist, Quarantine) on an upload
-//! requested through the API functions and stored in S3 (moto), fed the Task inputs of
+//! The pipeline step functions (`_HANDLER` = Scan on `scan-step`; Validate, Persist and
+//! Quarantine on `pipeline-step`) on an upload requested through the API functions and stored in S3 (moto), fed the Task inputs of
 //! events/pipeline/.
 
 use sha2::{Digest, Sha256};
@@ -63,8 +63,13 @@ async fn a_good_upload_is_scanned_validated_and_published() {
     let bytes = b"hello from the Runtime API harness\n";
     let upload_id = upload(&stack, &key, bytes, bytes).await;
 
-    for step in ["Scan", "Validate", "Persist"] {
-        let mut function = stack.function("pipeline-step", step).await;
+    // Scan runs the binary with the scanner (functions-scan), the others `pipeline-step`.
+    for (binary, step) in [
+        ("scan-step", "Scan"),
+        ("pipeline-step", "Validate"),
+        ("pipeline-step", "Persist"),
+    ] {
+        let mut function = stack.function(binary, step).await;
         let input = step_input(step, &upload_id);
         // Each step answers its input: the state machine passes it on.
         assert_eq!(function.invoke(&input).await, Outcome::Response(input));

@@ -3,8 +3,8 @@
 //! tests run in parallel on one emulator. Functions start with the template's settings and
 //! this stack's names in their environment.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use aws_config::SdkConfig;
 use shared::adapters::aws::{AwsConfig, SqsEvents, StepFunctions};
@@ -169,9 +169,10 @@ impl Stack {
     }
 }
 
-/// The built binary for a template `Binary` (this test's build of `functions/`), or the one
-/// in `TROVE_LAMBDA_BIN_DIR` (the benchmark points it at release builds): `DIR/<binary>`
-/// (`target/release`) or `DIR/<binary>/bootstrap` (`target/lambda`, what `sam build` ships).
+/// The built binary for a template `Binary` (this test's build of `functions/`, or of
+/// `functions-scan/` for `scan-step`), or the one in `TROVE_LAMBDA_BIN_DIR` (the benchmark
+/// points it at release builds): `DIR/<binary>` (`target/release`) or `DIR/<binary>/bootstrap`
+/// (`target/lambda`, what `sam build` ships).
 pub fn binary_path(binary: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os("TROVE_LAMBDA_BIN_DIR") {
         let dir = PathBuf::from(dir);
@@ -186,9 +187,57 @@ pub fn binary_path(binary: &str) -> PathBuf {
         "api" => env!("CARGO_BIN_EXE_api"),
         "on-upload" => env!("CARGO_BIN_EXE_on-upload"),
         "pipeline-step" => env!("CARGO_BIN_EXE_pipeline-step"),
-        other => panic!("no binary {other} in functions/ (see the contract test)"),
+        "scan-step" => return scan_step(),
+        other => {
+            panic!("no binary {other} in functions/ or functions-scan/ (see the contract test)")
+        }
     };
     PathBuf::from(built)
+}
+
+/// `scan-step`, the Scan function's binary. It is functions-scan's, a package of its own (so
+/// that only it links the scanner), and Cargo builds and names (`CARGO_BIN_EXE_*`) only the
+/// tested package's binaries for an integration test; a dev-dependency would not build it
+/// either, and would turn the scanner on for this package's binaries. So the first test that
+/// needs it builds it, once per run: `cargo build -p trove-functions-scan --bin scan-step`
+/// with the cargo running the tests, in the profile of this test binary, and takes its path
+/// from cargo's own report. Fresh, that is a no-op of a fraction of a second.
+fn scan_step() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| cargo_build_bin("trove-functions-scan", "scan-step"))
+        .clone()
+}
+
+fn cargo_build_bin(package: &str, bin: &str) -> PathBuf {
+    // This test binary is <target>/<profile dir>/deps/<name>; `debug` is the `dev` profile's.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .and_then(|d| d.to_str())
+        .map(|d| if d == "debug" { "dev" } else { d })
+        .unwrap_or("dev")
+        .to_owned();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .current_dir(crate::template::root())
+        .args(["build", "--message-format=json-render-diagnostics"])
+        .args(["--profile", &profile, "-p", package, "--bin", bin])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("running cargo to build {bin}: {e}"));
+    assert!(
+        output.status.success(),
+        "cargo build -p {package} --bin {bin} failed (its errors are above)"
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo built no executable {bin}"))
 }
 
 /// The pipeline definition with placeholder function ARNs, as the template substitutes them.

@@ -30,8 +30,12 @@ pub struct FunctionDef {
     pub logical_id: String,
     pub binary: String,
     pub handler: String,
+    /// The directory of the Cargo package the function is built from (`sam build` runs
+    /// `cargo lambda build --bin <binary>` there).
     pub code_uri: String,
     pub build_method: String,
+    /// `arm64` or `x86_64` (the function's own setting, else Globals).
+    pub architecture: String,
     pub memory_mb: u32,
     /// `(event name, event type, properties)`.
     pub events: Vec<(String, String, Value)>,
@@ -82,6 +86,19 @@ pub fn functions(template: &Value) -> BTreeMap<String, FunctionDef> {
             })
             .unwrap_or_default();
         let memory = props["MemorySize"].as_u64().unwrap_or(default_memory);
+        let architectures = match props["Architectures"].as_sequence() {
+            Some(own) => own.clone(),
+            // Lambda's default when neither says.
+            None => globals["Architectures"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_else(|| vec![Value::from("x86_64")]),
+        };
+        assert_eq!(
+            architectures.len(),
+            1,
+            "{id}: Architectures must name exactly one"
+        );
         out.insert(
             id.clone(),
             FunctionDef {
@@ -90,6 +107,7 @@ pub fn functions(template: &Value) -> BTreeMap<String, FunctionDef> {
                 handler: string(&props["Handler"]),
                 code_uri: string(&props["CodeUri"]),
                 build_method: string(&resource["Metadata"]["BuildMethod"]),
+                architecture: string(&architectures[0]),
                 memory_mb: u32::try_from(memory).unwrap_or(u32::MAX),
                 events,
                 policies: props["Policies"].as_sequence().cloned().unwrap_or_default(),

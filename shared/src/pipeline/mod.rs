@@ -3,9 +3,12 @@
 //! retries and restarts may run it again.
 
 pub mod events;
+pub mod format;
 pub mod on_upload;
 pub mod persist;
 pub mod quarantine;
+/// The engine (YARA) and the archive walkers: only in builds with the `scan` feature.
+#[cfg(feature = "scan")]
 pub mod scan;
 pub mod validate;
 
@@ -37,6 +40,13 @@ pub enum StepError {
     /// The upload is refused; the message is shown to the uploader.
     #[error("{0}")]
     Rejected(String),
+    /// This binary cannot run the step at all (see [`step_available`]): a deployment error,
+    /// not the upload's and not transient, so not retried. The pipeline's Catch (States.ALL)
+    /// would still send the upload to Quarantine with this message: hence the Lambda binaries
+    /// refuse such a step at cold start already, and the contract test keeps the template
+    /// from deploying one (functions/tests/lambda/contract.rs).
+    #[error("{0}")]
+    Misdeployed(String),
 }
 
 impl StepError {
@@ -44,6 +54,7 @@ impl StepError {
         match self {
             StepError::Retryable(_) => "Trove.Retryable",
             StepError::Rejected(_) => "Trove.Rejected",
+            StepError::Misdeployed(_) => "Trove.Misdeployed",
         }
     }
 }
@@ -91,15 +102,51 @@ pub const VALIDATE: &str = "Validate";
 pub const PERSIST: &str = "Persist";
 pub const QUARANTINE: &str = "Quarantine";
 
+/// Why Scan cannot run in a build without the `scan` feature.
+pub const NO_SCANNER: &str = "this binary was built without the scanner (feature `scan` of \
+     trove-shared): the Scan function must run functions-scan's `scan-step` binary";
+
+/// Whether this build can run `step`: a step of the pipeline, and for Scan the `scan`
+/// feature. A Lambda binary checks its `_HANDLER` with it at cold start.
+pub fn step_available(step: &str) -> Result<(), StepError> {
+    match step {
+        SCAN if cfg!(feature = "scan") => Ok(()),
+        SCAN => Err(StepError::Misdeployed(NO_SCANNER.to_owned())),
+        VALIDATE | PERSIST | QUARANTINE => Ok(()),
+        other => Err(StepError::Misdeployed(format!(
+            "unknown pipeline step {other}"
+        ))),
+    }
+}
+
 /// Runs one step by name, as a Task state names it.
 pub async fn run_step(ctx: &Context, step: &str, input: &StepInput) -> Result<(), StepError> {
     match step {
+        #[cfg(feature = "scan")]
         SCAN => scan::run(ctx, input).await,
         VALIDATE => validate::run(ctx, input).await,
         PERSIST => persist::run(ctx, input).await,
         QUARANTINE => quarantine::run(ctx, input).await,
-        other => Err(StepError::Rejected(format!(
+        #[cfg(not(feature = "scan"))]
+        SCAN => Err(StepError::Misdeployed(NO_SCANNER.to_owned())),
+        other => Err(StepError::Misdeployed(format!(
             "unknown pipeline step {other}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binary_refuses_a_step_it_cannot_run() {
+        for step in [VALIDATE, PERSIST, QUARANTINE] {
+            assert_eq!(step_available(step), Ok(()));
+        }
+        // This crate's tests build with the scanner (its dev-dependency on itself).
+        assert_eq!(step_available(SCAN).is_ok(), cfg!(feature = "scan"));
+        let unknown = step_available("Scna").expect_err("not a step");
+        assert_eq!(unknown.name(), "Trove.Misdeployed");
     }
 }

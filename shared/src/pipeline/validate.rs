@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::keys::BlobKey;
 use crate::domain::names::Sha256Hex;
-use crate::pipeline::scan::format;
+use crate::pipeline::format;
 use crate::pipeline::{StepError, StepInput};
 use crate::ports::BlobError;
 use crate::services::{Context, repositories};

@@ -1,7 +1,7 @@
 //! Walks an upload like an extractor would, without extracting: every stream of content
 //! (the object, each entry, each decompressed stream) goes through YARA, and each archive
-//! found by its magic bytes is opened with the standard readers (`zip`, `tar`, `flate2`),
-//! streaming, with the limits of [`ScanLimits`](super::limits::ScanLimits) enforced as
+//! found by its magic bytes is opened, streaming (`tar`, `flate2`, and for zip the reader of
+//! [`zip_stream`]), with the limits of [`ScanLimits`](super::limits::ScanLimits) enforced as
 //! bytes flow. Nothing is ever buffered whole.
 
 use std::cell::Cell;
@@ -10,16 +10,12 @@ use std::io::{self, Read};
 use std::rc::Rc;
 
 use flate2::read::MultiGzDecoder;
-use zip::CompressionMethod;
-use zip::read::{ZipFile, ZipFileEntry};
-use zip::result::{ZipError, ZipResult};
-// Unstable API, hence `zip = "=9.8.1"` in Cargo.toml.
-use zip::unstable::stream::{ZipStreamReader, ZipStreamVisitor};
 
 use super::format::{self, Kind, SNIFF_LEN};
 use super::limits::human;
 use super::paths;
 use super::stream::{Counted, Inflated, ScanState, Scanned};
+use super::zip_stream::{self, CentralEntry, Entry, Method};
 
 /// Bytes read at a time when a stream is read to its end.
 const DRAIN_BUF: usize = 64 * 1024;
@@ -46,12 +42,19 @@ impl Walker<'_> {
         keep: usize,
     ) -> io::Result<Option<Vec<u8>>> {
         let mut scanned = Scanned::new(reader, self.state, keep)?;
-        self.walk(&mut scanned, path, depth, via_gzip)?;
         // Whatever the archive reader left (trailing data, a central directory) is scanned too.
-        drain(&mut scanned)?;
+        let read = self
+            .walk(&mut scanned, path, depth, via_gzip)
+            .and_then(|()| drain(&mut scanned));
+        if read.is_err() && self.state.stopped() {
+            return read.map(|()| None);
+        }
+        // What was read is scanned even when reading failed part-way: a nested entry found
+        // corrupt at its end (its CRC-32 does not match) was still inflated, and an
+        // extractor may well write it out.
         let (hits, kept) = scanned.finish()?;
         self.state.add_hits(hits, path);
-        Ok(kept)
+        read.map(|()| kept)
     }
 
     /// Opens the content as an archive if its first bytes say it is one.
@@ -114,25 +117,29 @@ impl Walker<'_> {
     }
 
     fn zip(&self, input: &mut dyn Read, path: &str, level: u32) -> io::Result<()> {
-        let consumed = Rc::new(Cell::new(0));
-        let mut visitor = ZipWalk {
+        let position = Rc::new(Cell::new(0));
+        let mut archive = zip_stream::Archive::new(input, Rc::clone(&position));
+        let mut walk = ZipWalk {
             walker: self,
             path,
             level,
-            consumed: Rc::clone(&consumed),
+            position,
             names: Vec::new(),
             kept: HashMap::new(),
             kept_bytes: 0,
             links: HashSet::new(),
-            central: 0,
         };
-        // Header consistency: the central directory (what extractors read) must describe
-        // exactly the local entries the stream showed us, or hidden entries could slip by.
-        ZipStreamReader::new(Counted::new(input, consumed))
-            .enforce_header_consistency(true)
-            .visit(&mut visitor)
-            .map_err(zip_io)?;
-        visitor.check_paths_through_links()
+        while let Some(mut entry) = archive.next_entry()? {
+            walk.entry(&mut entry)?;
+            entry.finish()?;
+        }
+        // The central directory (what extractors read) is checked by the reader against the
+        // entries the stream showed: hidden or renamed entries cannot slip by.
+        while let Some(central) = archive.next_central()? {
+            walk.central(&central)?;
+        }
+        archive.finish()?;
+        walk.check_paths_through_links()
     }
 
     fn tar(&self, input: &mut dyn Read, path: &str, level: u32) -> io::Result<()> {
@@ -232,32 +239,88 @@ impl Walker<'_> {
     }
 }
 
-/// One zip archive being visited: local entries first, in stream order, then the central
+/// One zip archive being walked: local entries first, in stream order, then the central
 /// directory's view of them.
 struct ZipWalk<'w, 's> {
     walker: &'w Walker<'s>,
     path: &'w str,
     level: u32,
-    /// Compressed bytes read from the archive so far.
-    consumed: Rc<Cell<u64>>,
+    /// Bytes read from the archive so far (during an entry: its compressed bytes).
+    position: Rc<Cell<u64>>,
     names: Vec<Vec<String>>,
     /// Content of small entries, by name: a symlink's target, should the central
     /// directory say it is one.
     kept: HashMap<Vec<String>, Vec<u8>>,
     kept_bytes: usize,
     links: HashSet<Vec<String>>,
-    central: u64,
 }
 
 impl ZipWalk<'_, '_> {
-    fn refuse(&self, reason: String) -> ZipError {
-        ZipError::Io(self.walker.state.refuse(reason))
-    }
-
-    fn entry_parts(&self, raw: &[u8]) -> ZipResult<Vec<String>> {
+    fn entry_parts(&self, raw: &[u8]) -> io::Result<Vec<String>> {
         let state = self.walker.state;
         paths::components(&lossy(raw), state.limits.max_name_len)
-            .map_err(|reason| self.refuse(format!("{reason} in {}", self.path)))
+            .map_err(|reason| state.refuse(format!("{reason} in {}", self.path)))
+    }
+
+    fn entry<R: Read>(&mut self, entry: &mut Entry<'_, R>) -> io::Result<()> {
+        let state = self.walker.state;
+        state.count_entry(self.path)?;
+        let parts = self.entry_parts(entry.name())?;
+        // Some extractors write an entry under its Unicode Path name instead.
+        if let Some(unicode) = entry.unicode_name() {
+            self.entry_parts(unicode)?;
+        }
+        self.names.push(parts.clone());
+        let entry_path = format!("{}/{}", self.path, parts.join("/"));
+        if entry.encrypted() {
+            return Err(state.refuse(format!("encrypted entry cannot be scanned: {entry_path}")));
+        }
+        if entry.is_dir() {
+            return Ok(());
+        }
+        let keep = state
+            .limits
+            .max_name_len
+            .min(MAX_ZIP_KEPT.saturating_sub(self.kept_bytes));
+        let kept = if entry.method() == Method::Stored {
+            // Stored bytes are the archive's own: nothing expands.
+            self.walker
+                .content(entry, &entry_path, self.level, false, keep)?
+        } else {
+            let mut inflated =
+                Inflated::new(entry, state, "zip", &entry_path, Rc::clone(&self.position));
+            self.walker
+                .content(&mut inflated, &entry_path, self.level, false, keep)?
+        };
+        if let Some(content) = kept {
+            self.kept_bytes += content.len();
+            self.kept.insert(parts, content);
+        }
+        Ok(())
+    }
+
+    /// A symlink's target is only known to be one once the central directory says so.
+    fn central(&mut self, entry: &CentralEntry) -> io::Result<()> {
+        if !entry.symlink {
+            return Ok(());
+        }
+        let state = self.walker.state;
+        let parts = self.entry_parts(&entry.name)?;
+        let name = parts.join("/");
+        let Some(target) = self.kept.get(&parts).map(|t| lossy(t)) else {
+            return Err(state.refuse(format!(
+                "link escapes the archive: the target of symlink {name} in {} cannot be checked",
+                self.path
+            )));
+        };
+        if paths::link_escapes(&parts, &target, true) {
+            return Err(state.refuse(format!(
+                "link escapes the archive: {name} -> {target} in {}",
+                self.path
+            )));
+        }
+        self.links.insert(parts);
+        Ok(())
     }
 
     /// Entries written below a symlink: only known once the central directory is read.
@@ -277,72 +340,6 @@ impl ZipWalk<'_, '_> {
     }
 }
 
-impl ZipStreamVisitor for ZipWalk<'_, '_> {
-    fn visit_file<R: Read>(&mut self, file: &mut ZipFile<'_, R>) -> ZipResult<()> {
-        let state = self.walker.state;
-        state.count_entry(self.path)?;
-        let parts = self.entry_parts(file.name_raw())?;
-        self.names.push(parts.clone());
-        if file.is_dir() {
-            return Ok(());
-        }
-        let entry_path = format!("{}/{}", self.path, parts.join("/"));
-        if file.encrypted() {
-            return Err(self.refuse(format!("encrypted entry cannot be scanned: {entry_path}")));
-        }
-        let keep = state
-            .limits
-            .max_name_len
-            .min(MAX_ZIP_KEPT.saturating_sub(self.kept_bytes));
-        let kept = if file.compression() == CompressionMethod::Stored {
-            // Stored bytes are the archive's own: nothing expands.
-            self.walker
-                .content(file, &entry_path, self.level, false, keep)?
-        } else {
-            let mut inflated =
-                Inflated::new(file, state, "zip", &entry_path, Rc::clone(&self.consumed));
-            self.walker
-                .content(&mut inflated, &entry_path, self.level, false, keep)?
-        };
-        if let Some(content) = kept {
-            self.kept_bytes += content.len();
-            self.kept.insert(parts, content);
-        }
-        Ok(())
-    }
-
-    fn visit_additional_metadata(&mut self, entry: &ZipFileEntry<'_>) -> ZipResult<()> {
-        let limits = &self.walker.state.limits;
-        // The central directory is attacker-controlled too: bound what the reader keeps.
-        self.central += 1;
-        if self.central > limits.max_entries {
-            return Err(self.refuse(format!(
-                "too many entries: more than {} in {}",
-                limits.max_entries, self.path
-            )));
-        }
-        let parts = self.entry_parts(entry.name_raw())?;
-        if !entry.is_symlink() {
-            return Ok(());
-        }
-        let name = parts.join("/");
-        let Some(target) = self.kept.get(&parts).map(|t| lossy(t)) else {
-            return Err(self.refuse(format!(
-                "link escapes the archive: the target of symlink {name} in {} cannot be checked",
-                self.path
-            )));
-        };
-        if paths::link_escapes(&parts, &target, true) {
-            return Err(self.refuse(format!(
-                "link escapes the archive: {name} -> {target} in {}",
-                self.path
-            )));
-        }
-        self.links.insert(parts);
-        Ok(())
-    }
-}
-
 /// Reads to the end, so every byte is scanned.
 fn drain(reader: &mut dyn Read) -> io::Result<()> {
     let mut buf = vec![0u8; DRAIN_BUF];
@@ -353,22 +350,6 @@ fn drain(reader: &mut dyn Read) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-    }
-}
-
-fn zip_io(e: ZipError) -> io::Error {
-    match e {
-        ZipError::Io(e) => e,
-        // Entry sizes in data descriptors (after the data) cannot be streamed by `zip`.
-        ZipError::UnsupportedArchive(m) if m.contains("not available in the local header") => {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                "its entry sizes follow the data (data descriptors), which cannot be checked \
-                 while streaming; re-create it with sizes in the local headers (zip -r, \
-                 Python's zipfile, a jar tool writing to a file)",
-            )
-        }
-        other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
     }
 }
 

@@ -1,10 +1,12 @@
-//! Test inputs, built in memory with the same standard crates the scanner reads with.
+//! Test inputs, built in memory with the standard writers (`zip`, `tar`, `flate2`), and a
+//! few laid out by hand where no writer makes them.
 
-use std::io::{Cursor, Write};
+use std::io::{Cursor, Seek, Write};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use zip::CompressionMethod;
+use zip::ZipArchive;
 use zip::write::{SimpleFileOptions, ZipWriter};
 
 /// The EICAR test string, assembled at run time so no source file is itself the test
@@ -42,6 +44,18 @@ pub fn zip(entries: &[(&str, &[u8])], options: SimpleFileOptions) -> Vec<u8> {
 /// compressed bytes are ever held.
 pub fn zip_of_zeros(name: &str, zeros: u64) -> Vec<u8> {
     let mut w = ZipWriter::new(Cursor::new(Vec::new()));
+    write_zeros(&mut w, name, zeros);
+    w.finish().expect("finish zip").into_inner()
+}
+
+/// [`zip_of_zeros`] written as a stream: its sizes follow the data.
+pub fn zip_streamed_of_zeros(name: &str, zeros: u64) -> Vec<u8> {
+    let mut w = ZipWriter::new_stream(Vec::new());
+    write_zeros(&mut w, name, zeros);
+    w.finish().expect("finish zip").into_inner()
+}
+
+fn write_zeros<W: Write + Seek>(w: &mut ZipWriter<W>, name: &str, zeros: u64) {
     w.start_file(name, deflated().large_file(false))
         .expect("start entry");
     let block = vec![0u8; 1 << 20];
@@ -51,17 +65,131 @@ pub fn zip_of_zeros(name: &str, zeros: u64) -> Vec<u8> {
         w.write_all(&block[..n]).expect("write zeros");
         left -= n as u64;
     }
-    w.finish().expect("finish zip").into_inner()
 }
 
-/// A zip written as a stream: sizes only in data descriptors after each entry's data.
+/// A zip written as a stream (`ZipWriter::new_stream`), as macOS, Go, `jar` and streaming
+/// writers do: each entry's sizes and CRC-32 only in a data descriptor after its data.
 pub fn zip_streamed(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    zip_streamed_with(entries, deflated())
+}
+
+/// [`zip_streamed`] with other options; a name ending in `/` is a directory.
+pub fn zip_streamed_with(entries: &[(&str, &[u8])], options: SimpleFileOptions) -> Vec<u8> {
     let mut w = ZipWriter::new_stream(Vec::new());
     for (name, content) in entries {
-        w.start_file(*name, deflated()).expect("start entry");
+        if name.ends_with('/') {
+            w.add_directory(*name, options).expect("directory");
+            continue;
+        }
+        w.start_file(*name, options).expect("start entry");
         w.write_all(content).expect("write entry");
     }
     w.finish().expect("finish zip").into_inner()
+}
+
+/// Offsets of the local headers of a zip, from its central directory.
+pub fn local_headers(zip_bytes: &[u8]) -> Vec<usize> {
+    let mut archive = ZipArchive::new(Cursor::new(zip_bytes)).expect("a zip");
+    (0..archive.len())
+        .map(|i| {
+            let entry = archive.by_index_raw(i).expect("entry");
+            usize::try_from(entry.header_start()).expect("offset")
+        })
+        .collect()
+}
+
+/// Whether every local header of the zip has general-purpose flag bit 3: its sizes and
+/// CRC-32 are in a data descriptor after its data.
+pub fn uses_data_descriptors(zip_bytes: &[u8]) -> bool {
+    local_headers(zip_bytes)
+        .into_iter()
+        .all(|at| zip_bytes[at..].starts_with(b"PK\x03\x04") && zip_bytes[at + 6] & 0x08 != 0)
+}
+
+/// Where the data descriptor after the entry at `local` starts (it has a signature).
+pub fn data_descriptor(zip_bytes: &[u8], local: usize) -> usize {
+    zip_bytes[local + 4..]
+        .windows(4)
+        .position(|w| w == b"PK\x07\x08")
+        .map(|p| local + 4 + p)
+        .expect("a data descriptor")
+}
+
+/// Offsets of the central directory headers of a zip without a comment.
+pub fn central_headers(zip_bytes: &[u8]) -> Vec<usize> {
+    let end = zip_bytes.len() - 22;
+    assert_eq!(
+        &zip_bytes[end..end + 4],
+        b"PK\x05\x06",
+        "an end record, no comment"
+    );
+    let le16 = |at: usize| usize::from(u16::from_le_bytes([zip_bytes[at], zip_bytes[at + 1]]));
+    let le32 = |at: usize| {
+        u32::from_le_bytes([
+            zip_bytes[at],
+            zip_bytes[at + 1],
+            zip_bytes[at + 2],
+            zip_bytes[at + 3],
+        ])
+    };
+    let mut at = usize::try_from(le32(end + 16)).expect("offset");
+    let mut headers = Vec::new();
+    for _ in 0..le16(end + 10) {
+        headers.push(at);
+        at += 46 + le16(at + 28) + le16(at + 30) + le16(at + 32);
+    }
+    headers
+}
+
+/// A zip of stored entries, each followed by a data descriptor (with its signature): no
+/// writer here makes one, so it is laid out by hand as APPNOTE 4.3 has it.
+pub fn zip_stored_with_descriptors(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    fn put(out: &mut Vec<u8>, fields16: &[u16], fields32: &[u32]) {
+        for f in fields16 {
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+        for f in fields32 {
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+    }
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, content) in entries {
+        let mut crc = flate2::Crc::new();
+        crc.update(content);
+        let (crc, len) = (crc.sum(), u32::try_from(content.len()).expect("small"));
+        let name_len = u16::try_from(name.len()).expect("short name");
+        let offset = u32::try_from(out.len()).expect("small");
+        // Version 2.0, flag bit 3, stored, 1980-01-01 00:00; CRC-32 and sizes 0.
+        out.extend_from_slice(b"PK\x03\x04");
+        put(&mut out, &[20, 0x0008, 0, 0, 0x21], &[0, 0, 0]);
+        put(&mut out, &[name_len, 0], &[]);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(content);
+        out.extend_from_slice(b"PK\x07\x08");
+        put(&mut out, &[], &[crc, len, len]);
+        // Made by Unix, a regular file (0o100644).
+        central.extend_from_slice(b"PK\x01\x02");
+        put(
+            &mut central,
+            &[0x031e, 20, 0x0008, 0, 0, 0x21],
+            &[crc, len, len],
+        );
+        put(
+            &mut central,
+            &[name_len, 0, 0, 0, 0],
+            &[0o100_644 << 16, offset],
+        );
+        central.extend_from_slice(name.as_bytes());
+    }
+    let count = u16::try_from(entries.len()).expect("few entries");
+    let start = u32::try_from(out.len()).expect("small");
+    let size = u32::try_from(central.len()).expect("small");
+    out.extend_from_slice(&central);
+    out.extend_from_slice(b"PK\x05\x06");
+    put(&mut out, &[0, 0, count, count], &[size, start]);
+    put(&mut out, &[0], &[]);
+    out
 }
 
 pub fn zip_with_symlink(name: &str, target: &str) -> Vec<u8> {

@@ -9,10 +9,12 @@
 
 pub mod archive;
 pub mod engine;
-pub mod format;
+// pipeline::format: Validate checks names against magic bytes without the scanner.
+pub use super::format;
 pub mod limits;
 pub mod paths;
 pub mod stream;
+pub mod zip_stream;
 
 #[cfg(test)]
 mod fixtures;
@@ -20,6 +22,8 @@ mod fixtures;
 mod step_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zip_tests;
 
 use std::io::{self, Read};
 

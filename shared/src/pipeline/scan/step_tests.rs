@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use super::fixtures::{TarEntry, deflated, eicar, tar_gz, zip};
+use super::fixtures::{
+    TarEntry, deflated, eicar, tar_gz, uses_data_descriptors, zip, zip_streamed,
+};
 use super::{ENGINE, rules_version};
 use crate::config::Settings;
 use crate::domain::keys::{BlobKey, UploadId};
@@ -169,6 +171,32 @@ async fn eicar_in_a_nested_zip_is_rejected_naming_rule_and_path() {
     let key = BlobKey::incoming(&input.tenant, &input.upload_id);
     env.ctx().blobs.delete(&key).await.expect("deleted");
     assert_eq!(run_step(env.ctx(), "Scan", &input).await, Err(err));
+}
+
+#[tokio::test]
+async fn zips_with_data_descriptors_are_scanned_through_the_step() {
+    let env = env().await;
+    // Sizes after the data (macOS, Go, `jar`): walked like any zip, from storage's chunks.
+    let noise: Vec<u8> = (0..600_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let z = zip_streamed(&[
+        ("README", b"hello"),
+        ("lib/noise.bin", &noise),
+        ("bin/eicar.com", &eicar()),
+    ]);
+    assert!(uses_data_descriptors(&z));
+    let input = env.upload("app.zip", &z).await;
+    assert_eq!(
+        run_step(env.ctx(), "Scan", &input).await,
+        Err(StepError::Rejected(
+            "malware: EICAR_Test_File in app.zip/bin/eicar.com".into()
+        ))
+    );
+    let clean = zip_streamed(&[("README", b"hello"), ("lib/noise.bin", &noise)]);
+    let input = env.upload("clean.zip", &clean).await;
+    run_step(env.ctx(), "Scan", &input).await.expect("clean");
+    assert_eq!(env.load(&input).await.status, UploadStatus::Scanning);
 }
 
 #[tokio::test]

@@ -189,3 +189,24 @@ async fn a_failing_quarantine_fails_the_execution_with_its_own_error() {
         Some("Trove.Broken: cannot move the file")
     );
 }
+
+#[tokio::test]
+async fn a_misdeployed_step_fails_the_execution_without_quarantining() {
+    let h = harness(FakeInvoker::new(|resource, _, _| match resource {
+        "arn:scan" => Reply::Fail("Trove.Misdeployed", "built without the scanner"),
+        _ => Reply::Echo,
+    }));
+    let record = h.run(upload()).await;
+    assert_eq!(record.execution.status, ExecutionStatus::Failed);
+    assert_eq!(
+        record.execution.error.as_deref(),
+        Some("Trove.Misdeployed: built without the scanner")
+    );
+    let calls = h.invoker.calls();
+    let resources: Vec<&str> = calls.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        resources,
+        ["arn:scan"],
+        "nothing after a misdeployed step runs"
+    );
+}
