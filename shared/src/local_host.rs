@@ -37,12 +37,21 @@ impl LocalHost {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Error> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::Internal(format!(
-                "cannot create data dir {}: {e}",
-                data_dir.display()
-            ))
-        })?;
+        // A new data dir is the owner's alone: it holds the database, the blobs and the
+        // secrets. An existing one keeps the permissions its owner gave it.
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+                .map_err(|e| {
+                    Error::Internal(format!(
+                        "cannot create data dir {}: {e}",
+                        data_dir.display()
+                    ))
+                })?;
+        }
         let secrets = Arc::new(FileSecrets::new(data_dir.join("secrets")));
         let signing_key = secrets.get(BLOB_SIGNING_SECRET).await?;
         let table = Arc::new(SqliteTable::open(&data_dir.join("trove.db"))?);
@@ -113,4 +122,31 @@ fn storage_event_hook(ctx: Weak<Context>) -> Arc<dyn Fn(S3Event) + Send + Sync> 
             }
         });
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+    use crate::ports::SystemClock;
+
+    #[tokio::test]
+    async fn a_new_data_dir_is_the_owners_alone() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let dir = parent.path().join("fresh").join(".trove");
+        LocalHost::open(
+            &dir,
+            "http://trove.test",
+            Settings::for_testing(),
+            Arc::new(SystemClock),
+        )
+        .await
+        .expect("opens");
+        let mode = std::fs::metadata(&dir)
+            .expect("created")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "data dir mode {:o}", mode & 0o777);
+    }
 }
