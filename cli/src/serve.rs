@@ -61,9 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(recovered, "picked up unfinished uploads");
     }
 
-    let app = host
-        .router()
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = host.router();
     tracing::info!(%local, %base_url, data_dir = %args.data_dir.display(), "trove serving");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -151,12 +151,48 @@ pub fn router_for_route(state: AppState, operation_id: &str) -> Option<Router> {
 pub fn router(state: AppState) -> Router {
     let max_body = state.ctx.settings.max_request_body;
     let (router, _) = api().split_for_parts();
-    router
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
-        .with_state(state)
+        .with_state(state);
+    with_request_ids(router)
+}
+
+/// Every request gets an `x-request-id` (the client's, or a fresh ULID), carried by the
+/// span every log line of the request is written in, and echoed on the response.
+fn with_request_ids(router: Router) -> Router {
+    use axum::http::{HeaderName, HeaderValue, Request};
+    use tower_http::request_id::{
+        MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+    };
+    use tower_http::trace::TraceLayer;
+
+    #[derive(Clone, Copy)]
+    struct Ulids;
+    impl MakeRequestId for Ulids {
+        fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+            HeaderValue::from_str(&ulid::Ulid::new().to_string())
+                .ok()
+                .map(RequestId::new)
+        }
+    }
+
+    let header = HeaderName::from_static("x-request-id");
+    router
+        .layer(PropagateRequestIdLayer::new(header.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<axum::body::Body>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(header, Ulids))
 }
 
 async fn not_found() -> Problem {

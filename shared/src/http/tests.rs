@@ -343,3 +343,31 @@ async fn a_route_function_serves_only_its_route() {
         .expect("infallible");
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_carries_a_request_id() {
+    let app = TestApp::new().await;
+    let fresh = app
+        .router
+        .clone()
+        .oneshot(Request::get("/nope").body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    let id = fresh
+        .headers()
+        .get("x-request-id")
+        .expect("a request id is set");
+    assert_eq!(id.len(), 26, "a ULID: {id:?}");
+    let given = app
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/healthz")
+                .header("x-request-id", "client-chosen-1")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(given.headers()["x-request-id"], "client-chosen-1");
+}
