@@ -3,7 +3,8 @@
 use aws_lambda_events::event::s3::S3Event;
 
 use crate::domain::keys::{BlobKey, OPEN_UPLOADS};
-use crate::domain::model::{Upload, UploadStatus, from_item};
+use crate::domain::model::{Upload, from_item};
+use crate::ports::table::query_all;
 use crate::ports::{Index, Query};
 use crate::services::{Context, Error, uploads};
 
@@ -47,30 +48,20 @@ pub async fn handle(ctx: &Context, event: &S3Event) -> Result<Vec<String>, Error
 /// After a crash, an object may have landed without its event being handled: start the
 /// pipeline of every open upload whose object is present (starting is idempotent).
 pub async fn reconcile_open_uploads(ctx: &Context) -> Result<usize, Error> {
-    let mut cursor = None;
+    let query = Query::new(OPEN_UPLOADS).index(Index::Gsi1).limit(500);
     let mut started = 0;
-    loop {
-        let query = Query::new(OPEN_UPLOADS)
-            .index(Index::Gsi1)
-            .limit(500)
-            .cursor(cursor);
-        let page = ctx.table.query(&query).await?;
-        for item in page.items {
-            let upload: Upload = from_item(item)?;
-            if upload.status != UploadStatus::Pending && upload.status != UploadStatus::Scanning {
-                continue;
-            }
-            let key = BlobKey::incoming(&upload.tenant, &upload.upload_id);
-            if ctx.blobs.head(&key).await?.is_some() {
-                let input =
-                    serde_json::json!({ "tenant": upload.tenant, "upload_id": upload.upload_id });
-                ctx.workflow.start(upload.upload_id.as_str(), input).await?;
-                started += 1;
-            }
+    for item in query_all(ctx.table.as_ref(), query).await? {
+        let upload: Upload = from_item(item)?;
+        if !upload.status.is_open() {
+            continue;
         }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(started),
+        let key = BlobKey::incoming(&upload.tenant, &upload.upload_id);
+        if ctx.blobs.head(&key).await?.is_some() {
+            let input =
+                serde_json::json!({ "tenant": upload.tenant, "upload_id": upload.upload_id });
+            ctx.workflow.start(upload.upload_id.as_str(), input).await?;
+            started += 1;
         }
     }
+    Ok(started)
 }

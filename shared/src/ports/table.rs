@@ -164,3 +164,18 @@ pub trait Table: Send + Sync {
     /// All writes or none (at most 100, each on a distinct key).
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError>;
 }
+
+/// Every item the query matches, following cursors page by page. For partitions known to be
+/// small (a version's files, open uploads, running executions); lists a client pages through
+/// use `Table::query` and hand the cursor back.
+pub async fn query_all(table: &dyn Table, mut query: Query) -> Result<Vec<Item>, TableError> {
+    let mut items = Vec::new();
+    loop {
+        let page = table.query(&query).await?;
+        items.extend(page.items);
+        match page.cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return Ok(items),
+        }
+    }
+}

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::domain::keys::{self, BlobKey};
 use crate::domain::model::{FileRecord, Package, Version, VersionStatus, from_item, to_item};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, VersionName};
+use crate::ports::table::query_all;
 use crate::ports::{Condition, Query, TableError};
 use crate::services::auth::Caller;
 use crate::services::pagination::{PageOf, PageParams};
@@ -246,26 +247,18 @@ pub async fn get_version(
 ) -> Result<VersionDetail, Error> {
     let r = parse_ref(repo, package, version)?;
     let version = live_version(ctx, caller, &r).await?;
-    let mut files = Vec::new();
-    let mut cursor = None;
-    loop {
-        let query = Query::new(keys::files_partition(
-            &caller.tenant,
-            &r.repo,
-            &r.package,
-            &r.version,
-        ))
-        .limit(1000)
-        .cursor(cursor);
-        let page = ctx.table.query(&query).await?;
-        for item in page.items {
-            files.push(FileView::from(from_item::<FileRecord>(item)?));
-        }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+    let query = Query::new(keys::files_partition(
+        &caller.tenant,
+        &r.repo,
+        &r.package,
+        &r.version,
+    ))
+    .limit(1000);
+    let files = query_all(ctx.table.as_ref(), query)
+        .await?
+        .into_iter()
+        .map(|item| from_item::<FileRecord>(item).map(FileView::from))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(VersionDetail {
         version: version.into(),
         files,

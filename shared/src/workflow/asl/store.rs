@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::domain::keys::{self, RUNNING_EXECUTIONS};
 use crate::domain::model::{from_item, to_item};
-use crate::ports::table::{GSI1_PK, GSI1_SK};
+use crate::ports::table::{GSI1_PK, GSI1_SK, query_all};
 use crate::ports::{
     Condition, Execution, ExecutionStatus, Index, Query, Table, TableError, WorkflowError,
 };
@@ -93,24 +93,15 @@ impl ExecutionStore {
 
     /// Names of all running executions.
     pub async fn running(&self) -> Result<Vec<String>, WorkflowError> {
-        let mut names = Vec::new();
-        let mut cursor = None;
-        loop {
-            let query = Query::new(RUNNING_EXECUTIONS)
-                .index(Index::Gsi1)
-                .limit(500)
-                .cursor(cursor);
-            let page = self.table.query(&query).await.map_err(table_err)?;
-            for item in page.items {
-                if let Some(name) = item.get(GSI1_SK).and_then(Value::as_str) {
-                    names.push(name.to_owned());
-                }
-            }
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(names),
-            }
-        }
+        let query = Query::new(RUNNING_EXECUTIONS).index(Index::Gsi1).limit(500);
+        let items = query_all(self.table.as_ref(), query)
+            .await
+            .map_err(table_err)?;
+        Ok(items
+            .iter()
+            .filter_map(|item| item.get(GSI1_SK).and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect())
     }
 }
 
