@@ -70,6 +70,113 @@ pub fn execution(name: &str) -> Key {
     Key::new(format!("EXEC#{name}"), "EXEC")
 }
 
+/// Partition of everything about one principal (user, service account or group): its
+/// profile (`PROFILE`), its grants (`GRANT#<id>`), the groups it belongs to
+/// (`MEMBEROF#<group>`) and, for a group, its members (`MEMBER#<principal>`). Resolving a
+/// caller's rights is one query per principal or group on the way up.
+pub fn principal_partition(t: &TenantName, principal: &str) -> String {
+    format!("T#{t}#P#{principal}")
+}
+
+pub const PROFILE_SK: &str = "PROFILE";
+pub const GRANT_SK_PREFIX: &str = "GRANT#";
+pub const MEMBER_OF_SK_PREFIX: &str = "MEMBEROF#";
+pub const MEMBER_SK_PREFIX: &str = "MEMBER#";
+
+pub fn principal(t: &TenantName, principal: &str) -> Key {
+    Key::new(principal_partition(t, principal), PROFILE_SK)
+}
+
+/// Partition listing a tenant's principals (one small item each).
+pub fn principals_partition(t: &TenantName) -> String {
+    format!("T#{t}#PRINCIPALS")
+}
+
+pub fn principal_listing(t: &TenantName, principal: &str) -> Key {
+    Key::new(principals_partition(t), format!("P#{principal}"))
+}
+
+/// Makes a principal's name unique per tenant and kind.
+pub fn principal_name(t: &TenantName, kind: &str, name: &str) -> Key {
+    Key::new(format!("T#{t}#PNAME#{kind}#{name}"), "PNAME")
+}
+
+pub fn principal_grant(t: &TenantName, principal: &str, grant_id: &str) -> Key {
+    Key::new(
+        principal_partition(t, principal),
+        format!("{GRANT_SK_PREFIX}{grant_id}"),
+    )
+}
+
+pub fn member_of(t: &TenantName, member: &str, group: &str) -> Key {
+    Key::new(
+        principal_partition(t, member),
+        format!("{MEMBER_OF_SK_PREFIX}{group}"),
+    )
+}
+
+pub fn group_member(t: &TenantName, group: &str, member: &str) -> Key {
+    Key::new(
+        principal_partition(t, group),
+        format!("{MEMBER_SK_PREFIX}{member}"),
+    )
+}
+
+/// Partition listing a tenant's grants by id (for `GET`/`DELETE /v1/grants/{id}`).
+pub fn grants_partition(t: &TenantName) -> String {
+    format!("T#{t}#GRANTS")
+}
+
+pub fn grant(t: &TenantName, grant_id: &str) -> Key {
+    Key::new(grants_partition(t), format!("G#{grant_id}"))
+}
+
+/// An API key's record, found by the key's public id (the lookup prefix inside the key).
+pub fn api_key_by_id(key_id: &str) -> Key {
+    Key::new(format!("APIKEY#{key_id}"), "APIKEY")
+}
+
+/// Secondary-index partition listing a tenant's API keys.
+pub fn api_keys_index(t: &TenantName) -> String {
+    format!("T#{t}#APIKEYS")
+}
+
+/// A tenant's access policy: rate limits and IP allow / block lists.
+pub fn tenant_policy(t: &TenantName) -> Key {
+    Key::new(format!("TENANT#{t}"), "POLICY")
+}
+
+/// An external OIDC issuer trusted by a tenant, listed under the tenant.
+pub fn oidc_providers_partition(t: &TenantName) -> String {
+    format!("T#{t}#OIDC")
+}
+
+pub fn oidc_provider(t: &TenantName, provider_id: &str) -> Key {
+    Key::new(oidc_providers_partition(t), format!("O#{provider_id}"))
+}
+
+/// Global lookup from a token's (issuer, audience) to the one tenant provider that accepts
+/// it; the pair is hashed because issuers are URLs.
+pub fn oidc_audience(issuer: &str, audience: &str) -> Key {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("{issuer}\n{audience}").as_bytes());
+    Key::new(format!("OIDC#{}", hex::encode(digest)), "OIDC")
+}
+
+/// Audit records of a tenant, ordered by their ULID (time first).
+pub fn audit_partition(t: &TenantName) -> String {
+    format!("T#{t}#AUDIT")
+}
+
+pub fn audit(t: &TenantName, record_id: &str) -> Key {
+    Key::new(audit_partition(t), format!("A#{record_id}"))
+}
+
+/// A shared token bucket (rate limits), named by what it limits.
+pub fn rate_bucket(bucket: &str) -> Key {
+    Key::new(format!("RL#{bucket}"), "RL")
+}
+
 /// An object key in blob storage. Built only here, or parsed from a storage event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlobKey(String);

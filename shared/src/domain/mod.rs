@@ -1,5 +1,6 @@
 //! The domain: names and their rules, records, and the one place keys are built.
 
+pub mod access;
 pub mod keys;
 pub mod model;
 pub mod names;
