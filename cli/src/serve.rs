@@ -63,6 +63,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let app = host.router();
     tracing::info!(%local, %base_url, data_dir = %args.data_dir.display(), "trove serving");
+    // The socket peer is the source address the access layer checks IP lists and limits
+    // failed logins by.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

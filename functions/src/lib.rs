@@ -24,6 +24,47 @@ pub fn init_tracing() {
     }
 }
 
+/// The authorizer's decision as API Gateway hands it to a route function: the identity in
+/// the authorizer's context (`identity`, JSON) and the client's address. The route's own
+/// guard then applies rate limits and the route's permission. Without an authorizer context
+/// (a route invoked directly) the guard decides identity itself, so nothing is skipped.
+pub fn with_gateway_identity(router: axum::Router) -> axum::Router {
+    router.layer(axum::middleware::from_fn(gateway_identity))
+}
+
+async fn gateway_identity(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use lambda_http::RequestExt as _;
+    use lambda_http::request::RequestContext;
+    use shared::http::guard::SourceIp;
+    use shared::services::caller::Identity;
+
+    let (ip, identity) = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            let ip = ctx
+                .http
+                .source_ip
+                .as_deref()
+                .and_then(|s| s.parse::<std::net::IpAddr>().ok());
+            let identity = ctx
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.fields.get(shared::http::guard::IDENTITY_CONTEXT_KEY))
+                .and_then(|v| v.as_str())
+                .and_then(|s| serde_json::from_str::<Identity>(s).ok());
+            (ip, identity)
+        }
+        _ => (None, None),
+    };
+    req.extensions_mut().insert(SourceIp(ip));
+    if let Some(identity) = identity {
+        req.extensions_mut().insert(Arc::new(identity));
+    }
+    next.run(req).await
+}
+
 pub async fn context() -> Result<Arc<Context>, lambda_runtime::Error> {
     shared::adapters::aws::context_from_env()
         .await

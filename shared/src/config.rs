@@ -13,6 +13,9 @@ pub struct Settings {
     pub default_max_file_size: u64,
     /// Largest JSON request body the API reads.
     pub max_request_body: usize,
+    /// Accept `http://` JWKS and issuer URLs for OIDC providers (local development and
+    /// tests only; a deployment keeps it off).
+    pub allow_http_jwks: bool,
 }
 
 impl Default for Settings {
@@ -22,6 +25,7 @@ impl Default for Settings {
             download_url_ttl: Duration::from_secs(5 * 60),
             default_max_file_size: 5 * 1024 * 1024 * 1024,
             max_request_body: 64 * 1024,
+            allow_http_jwks: false,
         }
     }
 }
@@ -40,6 +44,10 @@ impl Settings {
         if let Some(v) = env_u64("TROVE_MAX_FILE_SIZE")? {
             s.default_max_file_size = v;
         }
+        s.allow_http_jwks = matches!(
+            std::env::var("TROVE_ALLOW_HTTP_JWKS").as_deref(),
+            Ok("1" | "true")
+        );
         Ok(s)
     }
 

@@ -101,6 +101,16 @@ name_type!(
 );
 
 name_type!(
+    /// A user's, service account's or group's name, unique per tenant and kind.
+    PrincipalName,
+    "principal name",
+    64,
+    lower_alnum,
+    |c| lower_alnum(c) || matches!(c, '-' | '_' | '.'),
+    "use 1-64 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit"
+);
+
+name_type!(
     PackageName,
     "package name",
     128,

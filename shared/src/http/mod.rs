@@ -2,6 +2,8 @@
 //! `trove serve`. No handler knows its host.
 
 pub mod extract;
+pub mod guard;
+pub mod permissions;
 pub mod problem;
 pub mod routes;
 
@@ -22,19 +24,19 @@ use utoipa_axum::routes;
 
 use crate::http::problem::Problem;
 use crate::services::Context;
-use crate::services::auth::Authenticator;
+use crate::services::authn::Authorizer;
 
 #[derive(Clone)]
 pub struct AppState {
     pub ctx: Arc<Context>,
-    pub auth: Arc<Authenticator>,
+    pub authorizer: Arc<Authorizer>,
 }
 
 impl AppState {
     pub fn new(ctx: Arc<Context>) -> Self {
         Self {
             ctx,
-            auth: Arc::new(Authenticator::default()),
+            authorizer: Arc::new(Authorizer::new()),
         }
     }
 }
@@ -62,7 +64,7 @@ impl Modify for BearerAuth {
 
 /// Every route with its OpenAPI description; the router and the document come from here.
 fn api() -> OpenApiRouter<AppState> {
-    use routes::{health, packages, repositories, uploads};
+    use routes::{access, health, packages, repositories, uploads};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi))
@@ -75,6 +77,32 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(packages::list_versions))
         .routes(routes!(packages::get_version, packages::delete_version))
         .routes(routes!(packages::download))
+        .routes(routes!(access::me))
+        .routes(routes!(access::issue_token))
+        .routes(routes!(access::create_tenant, access::list_tenants))
+        .routes(routes!(access::create_user, access::list_users))
+        .routes(routes!(
+            access::create_service_account,
+            access::list_service_accounts
+        ))
+        .routes(routes!(access::create_group, access::list_groups))
+        .routes(routes!(access::get_group))
+        .routes(routes!(access::get_principal))
+        .routes(routes!(
+            access::add_group_member,
+            access::remove_group_member
+        ))
+        .routes(routes!(access::create_grant, access::list_grants))
+        .routes(routes!(access::get_grant, access::delete_grant))
+        .routes(routes!(access::create_api_key, access::list_api_keys))
+        .routes(routes!(access::revoke_api_key))
+        .routes(routes!(access::list_audit))
+        .routes(routes!(access::get_policy, access::put_policy))
+        .routes(routes!(
+            access::create_oidc_provider,
+            access::list_oidc_providers
+        ))
+        .routes(routes!(access::delete_oidc_provider))
 }
 
 /// The OpenAPI 3.1 document of every route.
@@ -152,6 +180,10 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.ctx.settings.max_request_body;
     let (router, _) = api().split_for_parts();
     let router = router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -54,11 +54,23 @@ impl IntoResponse for Problem {
 
 /// What a handler returns on failure.
 #[derive(Debug)]
-pub struct ApiError(pub Problem);
+pub struct ApiError(pub Problem, pub Option<u64>);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        self.0.into_response()
+        let mut response = self.0.into_response();
+        if let Some(secs) = self.1 {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        ApiError(p, None)
     }
 }
 
@@ -67,6 +79,8 @@ impl From<Error> for ApiError {
         let status = match &e {
             Error::Invalid(_) => StatusCode::BAD_REQUEST,
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -84,7 +98,12 @@ impl From<Error> for ApiError {
             }
             other => other.to_string(),
         };
-        ApiError(Problem::new(status, detail))
+        let retry_after = match &e {
+            Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Error::Unavailable(_) => Some(1),
+            _ => None,
+        };
+        ApiError(Problem::new(status, detail), retry_after)
     }
 }
 
@@ -99,18 +118,18 @@ impl From<JsonRejection> for ApiError {
             }
             _ => r.body_text(),
         };
-        ApiError(Problem::new(r.status(), detail))
+        ApiError(Problem::new(r.status(), detail), None)
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        ApiError(Problem::new(StatusCode::BAD_REQUEST, r.body_text()))
+        ApiError(Problem::new(StatusCode::BAD_REQUEST, r.body_text()), None)
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        ApiError(Problem::new(StatusCode::BAD_REQUEST, r.body_text()))
+        ApiError(Problem::new(StatusCode::BAD_REQUEST, r.body_text()), None)
     }
 }

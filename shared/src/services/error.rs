@@ -8,6 +8,11 @@ pub enum Error {
     Invalid(String),
     #[error("missing or invalid credentials")]
     Unauthenticated,
+    /// The caller may see the resource but lacks the role for this action.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]

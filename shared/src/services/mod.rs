@@ -1,12 +1,24 @@
 //! Use cases. Each function takes the `Context` (ports and settings) and validated input,
 //! and speaks the domain's error type; HTTP mapping happens once, in `crate::http::problem`.
 
-pub mod auth;
+pub mod api_keys;
+pub mod audit;
+pub mod authn;
 pub mod bootstrap;
+pub mod caller;
 pub mod error;
+pub mod grants;
+pub mod net_policy;
+pub mod oidc;
+pub mod oidc_providers;
 pub mod packages;
 pub mod pagination;
+pub mod pii;
+pub mod principals;
+pub mod rate_limit;
 pub mod repositories;
+pub mod tenants;
+pub mod tokens;
 pub mod uploads;
 
 use std::sync::Arc;

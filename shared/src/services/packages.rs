@@ -4,14 +4,15 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::access::{Role, Target};
 use crate::domain::keys::{self, BlobKey};
 use crate::domain::model::{FileRecord, Package, Version, VersionStatus, from_item, to_item};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, VersionName};
 use crate::ports::table::query_all;
-use crate::ports::{Condition, Query, TableError};
-use crate::services::auth::Caller;
+use crate::ports::{Condition, Query, TableError, Write};
+use crate::services::caller::Caller;
 use crate::services::pagination::{PageOf, PageParams};
-use crate::services::{Context, Error, repositories};
+use crate::services::{Context, Error, audit, repositories};
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -138,12 +139,18 @@ pub async fn list(
         .limit(page.limit()?)
         .cursor(page.cursor);
     let page = ctx.table.query(&query).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for item in page.items {
+        let pkg: Package = from_item(item)?;
+        if caller
+            .rights
+            .can(Role::Reader, &Target::Package(&repo, &pkg.name))
+        {
+            items.push(PackageView::from(pkg));
+        }
+    }
     Ok(PageOf {
-        items: page
-            .items
-            .into_iter()
-            .map(|item| from_item::<Package>(item).map(PackageView::from))
-            .collect::<Result<_, _>>()?,
+        items,
         next_cursor: page.cursor,
     })
 }
@@ -325,16 +332,14 @@ pub async fn delete_version(
     v.rev += 1;
     v.updated_at = ctx.clock.now();
     let key = keys::version(&caller.tenant, &r.repo, &r.package, &r.version);
-    match ctx
-        .table
-        .put(
-            to_item(&key, &v)?,
-            Some(Condition::Equals("rev".into(), rev.into())),
-        )
-        .await
-    {
+    let writes = vec![Write::Put {
+        item: to_item(&key, &v)?,
+        condition: Some(Condition::Equals("rev".into(), rev.into())),
+    }];
+    let target = format!("version/{}/{}/{}", r.repo, r.package, r.version);
+    match audit::transact(ctx, caller, "version.delete", &target, writes).await {
         Ok(()) => {}
-        Err(TableError::ConditionFailed) => {
+        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
             return Err(Error::Conflict(format!(
                 "version {} changed concurrently; retry",
                 r.version

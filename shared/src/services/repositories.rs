@@ -4,10 +4,10 @@ use utoipa::ToSchema;
 use crate::domain::keys;
 use crate::domain::model::{Format, Repository, from_item, to_item};
 use crate::domain::names::{RepoName, TenantName};
-use crate::ports::{Condition, Query, TableError};
-use crate::services::auth::Caller;
+use crate::ports::{Condition, Query, TableError, Write};
+use crate::services::caller::Caller;
 use crate::services::pagination::{PageOf, PageParams};
-use crate::services::{Context, Error};
+use crate::services::{Context, Error, audit};
 
 const MAX_DESCRIPTION: usize = 1024;
 
@@ -53,12 +53,16 @@ pub async fn create(
         created_at: ctx.clock.now(),
     };
     let item = to_item(&keys::repo(&caller.tenant, &repo.name), &repo)?;
-    match ctx.table.put(item, Some(Condition::NotExists)).await {
+    let writes = vec![Write::Put {
+        item,
+        condition: Some(Condition::NotExists),
+    }];
+    let target = format!("repository/{}", repo.name);
+    match audit::transact(ctx, caller, "repository.create", &target, writes).await {
         Ok(()) => Ok(repo),
-        Err(TableError::ConditionFailed) => Err(Error::Conflict(format!(
-            "repository {} already exists",
-            repo.name
-        ))),
+        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(
+            Error::Conflict(format!("repository {} already exists", repo.name)),
+        ),
         Err(e) => Err(e.into()),
     }
 }
@@ -90,11 +94,13 @@ pub async fn list(
         .limit(page.limit()?)
         .cursor(page.cursor.clone());
     let page = ctx.table.query(&query).await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(from_item)
-        .collect::<Result<Vec<Repository>, _>>()?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for item in page.items {
+        let repo: Repository = from_item(item)?;
+        if caller.rights.sees_repository(&repo.name) {
+            items.push(repo);
+        }
+    }
     Ok(PageOf {
         items,
         next_cursor: page.cursor,

@@ -7,15 +7,16 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::domain::access::{Role, Target};
 use crate::domain::keys::{self, BlobKey, OPEN_UPLOADS, UploadId};
 use crate::domain::model::{
     FileRecord, ScanResult, Upload, UploadStatus, Version, from_item, to_item,
 };
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::ports::table::{GSI1_PK, GSI1_SK};
-use crate::ports::{Condition, ExecutionStatus, Item, PutConstraints, TableError};
-use crate::services::auth::Caller;
-use crate::services::{Context, Error, repositories};
+use crate::ports::{Condition, ExecutionStatus, Item, PutConstraints, TableError, Write};
+use crate::services::caller::Caller;
+use crate::services::{Context, Error, audit, repositories};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +115,13 @@ pub async fn request(
         ));
     }
     let repository = repositories::find(ctx, &caller.tenant, &repo).await?;
+    let target = format!("upload/{repo}/{package}/{version}/{filename}");
+    if let Err(e) = caller.require(Role::Writer, &Target::Package(&repo, &package), || {
+        Error::NotFound(format!("package {package} not found in {repo}"))
+    }) {
+        audit::denied(ctx, caller, "upload.create", &target).await;
+        return Err(e);
+    }
     if req.size > repository.max_file_size {
         return Err(Error::TooLarge(format!(
             "file too large: {} bytes exceeds the repository limit of {} bytes",
@@ -175,9 +183,11 @@ pub async fn request(
             ctx.settings.upload_url_ttl,
         )
         .await?;
-    ctx.table
-        .put(upload_item(&upload)?, Some(Condition::NotExists))
-        .await?;
+    let writes = vec![Write::Put {
+        item: upload_item(&upload)?,
+        condition: Some(Condition::NotExists),
+    }];
+    audit::transact(ctx, caller, "upload.create", &target, writes).await?;
     Ok(UploadTicket {
         upload_id: upload.upload_id.to_string(),
         url: presigned.url,
@@ -200,7 +210,11 @@ pub async fn get(
     let upload = load(ctx, &caller.tenant, &id)
         .await?
         .ok_or_else(not_found)?;
-    if upload.repository != repo {
+    if upload.repository != repo
+        || !caller
+            .rights
+            .can(Role::Reader, &Target::Package(&repo, &upload.package))
+    {
         return Err(not_found());
     }
     let execution = match &upload.execution_id {

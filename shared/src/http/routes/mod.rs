@@ -1,5 +1,6 @@
 //! Route handlers: each parses, calls one service, answers.
 
+pub mod access;
 pub mod health;
 pub mod packages;
 pub mod repositories;

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::problem::{ApiError, Problem};
-use crate::services::auth::Caller;
+use crate::services::caller::Caller;
 use crate::services::packages::{
     self, DownloadLink, PackageListParams, PackageView, VersionDetail, VersionView,
 };

@@ -5,7 +5,7 @@ use crate::domain::model::Repository;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::problem::{ApiError, Problem};
-use crate::services::auth::Caller;
+use crate::services::caller::Caller;
 use crate::services::pagination::{PageOf, PageParams};
 use crate::services::repositories::{self, CreateRepository};
 

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path};
 use crate::http::problem::{ApiError, Problem};
-use crate::services::auth::Caller;
+use crate::services::caller::Caller;
 use crate::services::uploads::{self, CreateUpload, UploadTicket, UploadView};
 
 #[utoipa::path(operation_id = "create_upload", post, path = "/v1/repositories/{repo}/uploads", tag = "uploads",

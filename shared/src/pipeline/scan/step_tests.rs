@@ -21,7 +21,7 @@ use crate::pipeline::{StepError, StepInput, run_step, validate};
 use crate::ports::{
     BlobError, BlobInfo, Blobs, ByteStream, PresignedRequest, PutConstraints, SystemClock,
 };
-use crate::services::auth::{Caller, Role};
+use crate::services::caller::Caller;
 use crate::services::repositories::{self, CreateRepository};
 use crate::services::{Context, uploads};
 
@@ -44,11 +44,7 @@ async fn env() -> Env {
     )
     .await
     .expect("host opens");
-    let caller = Caller {
-        tenant: tenant(),
-        principal: "test".into(),
-        role: Role::Admin,
-    };
+    let caller = Caller::tenant_admin_for_tests(tenant());
     let repo = CreateRepository {
         name: "libs".into(),
         format: crate::domain::model::Format::Generic,

@@ -1,0 +1,732 @@
+//! Token buckets shared by every instance through the `Table`.
+//!
+//! A table round trip per request would halve throughput, so each process leases tokens from
+//! the shared bucket in batches (one conditional write per lease) and spends them locally.
+//! Leases are small for low limits, so those stay exact, and about 100 ms worth of tokens for
+//! high ones. A lease left unspent for a second is dropped: a quiet process must not sit on
+//! tokens that a busy one could use. Tokens only ever leave the shared bucket through a
+//! conditional write, so however many processes share it, together they allow at most
+//! `burst + per_second × elapsed`; dropped leases only make the limit stricter.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::domain::keys;
+use crate::domain::model::{from_item, to_item};
+use crate::ports::{Condition, Table, TableError};
+
+const MAX_PER_SECOND: f64 = 1e6;
+const MAX_BURST: u32 = 1_000_000;
+
+/// A token bucket: `per_second` tokens refill continuously, up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl Limit {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.per_second.is_finite()
+            && self.per_second > 0.0
+            && self.per_second <= MAX_PER_SECOND)
+        {
+            return Err(format!(
+                "per_second must be a number above 0 and at most {MAX_PER_SECOND}, not {}",
+                self.per_second
+            ));
+        }
+        if !(1..=MAX_BURST).contains(&self.burst) {
+            return Err(format!(
+                "burst must be between 1 and {MAX_BURST}, not {}",
+                self.burst
+            ));
+        }
+        Ok(())
+    }
+
+    /// Tokens taken from the shared bucket per write: a quarter of the burst at most, so a
+    /// few processes can share a small bucket, and about 100 ms worth of tokens.
+    fn lease_size(&self) -> u32 {
+        let per_100ms = (self.per_second * 0.1).ceil() as u32;
+        (self.burst / 4).min(per_100ms).max(1)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Anonymous,
+    User,
+    ServiceAccount,
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierLimits {
+    pub anonymous: Limit,
+    pub user: Limit,
+    pub service_account: Limit,
+    pub admin: Limit,
+}
+
+impl Default for TierLimits {
+    fn default() -> Self {
+        Self {
+            anonymous: Limit {
+                per_second: 5.0,
+                burst: 20,
+            },
+            user: Limit {
+                per_second: 50.0,
+                burst: 200,
+            },
+            service_account: Limit {
+                per_second: 200.0,
+                burst: 1000,
+            },
+            admin: Limit {
+                per_second: 100.0,
+                burst: 500,
+            },
+        }
+    }
+}
+
+impl TierLimits {
+    pub fn for_tier(&self, t: Tier) -> Limit {
+        match t {
+            Tier::Anonymous => self.anonymous,
+            Tier::User => self.user,
+            Tier::ServiceAccount => self.service_account,
+            Tier::Admin => self.admin,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        [
+            ("anonymous", self.anonymous),
+            ("user", self.user),
+            ("service_account", self.service_account),
+            ("admin", self.admin),
+        ]
+        .into_iter()
+        .try_for_each(|(tier, limit)| limit.validate().map_err(|e| format!("{tier}: {e}")))
+    }
+}
+
+/// Failed authentication per source IP: 10 per minute, burst 20.
+pub const AUTH_FAILURES: Limit = Limit {
+    per_second: 10.0 / 60.0,
+    burst: 20,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    Limited { retry_after_secs: u64 },
+}
+
+/// How long an unspent lease stays usable.
+const LEASE_MS: i64 = 1000;
+/// Conditional writes tried per lease before answering Limited: each failure means another
+/// process took tokens in between, so persistent failure means the bucket is hot anyway.
+const LEASE_ATTEMPTS: usize = 5;
+/// Buckets remembered per process; beyond it, settled ones are forgotten first.
+const MAX_BUCKETS: usize = 100_000;
+
+/// The shared bucket as stored.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    tokens: f64,
+    at_ms: i64,
+    version: u64,
+}
+
+/// What this process knows about one bucket.
+struct LocalState {
+    /// Tokens leased from the shared bucket and not yet spent, usable until `lease_until_ms`.
+    leased: u32,
+    lease_until_ms: i64,
+    /// The shared bucket had no token; it has one again at this time.
+    empty_until_ms: i64,
+    /// Held while leasing, so that concurrent requests of this process wait for one lease
+    /// instead of racing each other (and other processes) on the same item.
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl LocalState {
+    fn new() -> Self {
+        Self {
+            leased: 0,
+            lease_until_ms: 0,
+            empty_until_ms: 0,
+            gate: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Nothing in it is worth keeping: forgetting it changes no decision.
+    fn settled(&self, now_ms: i64) -> bool {
+        (self.leased == 0 || self.lease_until_ms <= now_ms)
+            && self.empty_until_ms <= now_ms
+            && Arc::strong_count(&self.gate) == 1
+    }
+}
+
+enum Lease {
+    Granted(u32),
+    Empty { until_ms: i64 },
+    Contended,
+}
+
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, LocalState>>,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RateLimiter {
+    pub fn new() -> Self {
+        Self {
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token from bucket `bucket` under `limit`. `now` is passed in (tests move time).
+    pub async fn take(
+        &self,
+        table: &dyn Table,
+        bucket: &str,
+        limit: Limit,
+        now: OffsetDateTime,
+    ) -> Result<Decision, TableError> {
+        limit
+            .validate()
+            .map_err(|e| TableError::Other(format!("invalid rate limit for {bucket}: {e}")))?;
+        let now_ms = unix_ms(now);
+        let gate = match self.take_local(bucket, now_ms) {
+            Ok(decision) => return Ok(decision),
+            Err(gate) => gate,
+        };
+        let _leasing = gate.lock().await;
+        // Another request of this process may have leased while this one waited.
+        if let Ok(decision) = self.take_local(bucket, now_ms) {
+            return Ok(decision);
+        }
+        let lease = lease(table, bucket, limit, now_ms).await?;
+        let mut buckets = self.lock();
+        let state = entry(&mut buckets, bucket, now_ms);
+        Ok(match lease {
+            Lease::Granted(tokens) => {
+                state.leased = tokens - 1;
+                state.lease_until_ms = now_ms.saturating_add(LEASE_MS);
+                state.empty_until_ms = 0;
+                Decision::Allowed
+            }
+            Lease::Empty { until_ms } => {
+                state.leased = 0;
+                state.empty_until_ms = until_ms;
+                Decision::Limited {
+                    retry_after_secs: whole_secs(until_ms.saturating_sub(now_ms)),
+                }
+            }
+            // Not remembered as empty: the bucket may well have tokens for the next request.
+            Lease::Contended => Decision::Limited {
+                retry_after_secs: 1,
+            },
+        })
+    }
+
+    /// Whether this process already knows the bucket is empty (no table access): for refusing
+    /// a failing client before doing any work. The answer is the `Retry-After` in seconds.
+    pub fn known_empty(&self, bucket: &str, now: OffsetDateTime) -> Option<u64> {
+        let now_ms = unix_ms(now);
+        let buckets = self.lock();
+        let state = buckets.get(bucket)?;
+        (state.empty_until_ms > now_ms).then(|| whole_secs(state.empty_until_ms - now_ms))
+    }
+
+    /// Spends a leased token or answers from a known-empty bucket; otherwise hands back the
+    /// bucket's gate, to lease under.
+    fn take_local(
+        &self,
+        bucket: &str,
+        now_ms: i64,
+    ) -> Result<Decision, Arc<tokio::sync::Mutex<()>>> {
+        let mut buckets = self.lock();
+        let state = entry(&mut buckets, bucket, now_ms);
+        if state.leased > 0 && now_ms < state.lease_until_ms {
+            state.leased -= 1;
+            return Ok(Decision::Allowed);
+        }
+        if now_ms < state.empty_until_ms {
+            return Ok(Decision::Limited {
+                retry_after_secs: whole_secs(state.empty_until_ms - now_ms),
+            });
+        }
+        Err(Arc::clone(&state.gate))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, LocalState>> {
+        // Every update leaves the map consistent, so a panic elsewhere cannot have left it
+        // half-written.
+        self.buckets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The bucket's local state, making room for it first when the map is full.
+fn entry<'a>(
+    buckets: &'a mut HashMap<String, LocalState>,
+    bucket: &str,
+    now_ms: i64,
+) -> &'a mut LocalState {
+    if !buckets.contains_key(bucket) && buckets.len() >= MAX_BUCKETS {
+        buckets.retain(|_, state| !state.settled(now_ms));
+        // Still mostly full: forget everything rather than scan the map again on every
+        // new bucket. Only leases are lost, which errs on the strict side.
+        if buckets.len() >= MAX_BUCKETS / 4 * 3 {
+            buckets.clear();
+        }
+    }
+    buckets
+        .entry(bucket.to_owned())
+        .or_insert_with(LocalState::new)
+}
+
+/// Takes up to a lease of tokens from the shared bucket with an optimistic conditional write.
+async fn lease(
+    table: &dyn Table,
+    bucket: &str,
+    limit: Limit,
+    now_ms: i64,
+) -> Result<Lease, TableError> {
+    let key = keys::rate_bucket(bucket);
+    let burst = f64::from(limit.burst);
+    let want = f64::from(limit.lease_size());
+    for _ in 0..LEASE_ATTEMPTS {
+        let stored: Option<Stored> = table.get(&key).await?.map(from_item).transpose()?;
+        let (available, at_ms, version, condition) = match stored {
+            None => (burst, now_ms, 1, Condition::NotExists),
+            Some(s) => {
+                // A clock behind the one that last wrote refills nothing, rather than
+                // moving the bucket's time backwards and refilling the same interval twice.
+                let elapsed = now_ms.saturating_sub(s.at_ms).max(0) as f64 / 1000.0;
+                (
+                    (s.tokens.max(0.0) + elapsed * limit.per_second).min(burst),
+                    s.at_ms.max(now_ms),
+                    s.version.wrapping_add(1),
+                    Condition::Equals("version".into(), json!(s.version)),
+                )
+            }
+        };
+        let taken = available.floor().min(want);
+        if taken < 1.0 {
+            // Nothing to write: the stored state already refills towards the next token.
+            let wait_ms = ((1.0 - available) / limit.per_second * 1000.0).ceil() as i64;
+            return Ok(Lease::Empty {
+                until_ms: now_ms.saturating_add(wait_ms.max(1)),
+            });
+        }
+        let record = Stored {
+            tokens: available - taken,
+            at_ms,
+            version,
+        };
+        match table.put(to_item(&key, &record)?, Some(condition)).await {
+            Ok(()) => return Ok(Lease::Granted(taken as u32)),
+            Err(TableError::ConditionFailed) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Lease::Contended)
+}
+
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A wait in milliseconds as whole seconds for `Retry-After`: rounded up, at least 1.
+fn whole_secs(ms: i64) -> u64 {
+    (ms.max(0) as u64).div_ceil(1000).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use time::Duration;
+
+    use super::*;
+    use crate::adapters::local::SqliteTable;
+    use crate::ports::{Item, Key, Page, Query, Write};
+
+    /// Counts the writes that reach the table.
+    struct Counting {
+        inner: SqliteTable,
+        puts: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Table for Counting {
+        async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
+            self.inner.get(key).await
+        }
+        async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            self.inner.put(item, condition).await
+        }
+        async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), TableError> {
+            self.inner.delete(key, condition).await
+        }
+        async fn query(&self, query: &Query) -> Result<Page, TableError> {
+            self.inner.query(query).await
+        }
+        async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
+            self.inner.transact(writes).await
+        }
+    }
+
+    impl Counting {
+        fn puts(&self) -> usize {
+            self.puts.load(Ordering::SeqCst)
+        }
+    }
+
+    fn open() -> (tempfile::TempDir, Counting) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inner = SqliteTable::open(&dir.path().join("rl.db")).expect("sqlite table");
+        let table = Counting {
+            inner,
+            puts: AtomicUsize::new(0),
+        };
+        (dir, table)
+    }
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("valid time")
+    }
+
+    fn limit(per_second: f64, burst: u32) -> Limit {
+        Limit { per_second, burst }
+    }
+
+    async fn allowed(
+        limiter: &RateLimiter,
+        table: &dyn Table,
+        lim: Limit,
+        now: OffsetDateTime,
+        n: usize,
+    ) -> usize {
+        let mut count = 0;
+        for _ in 0..n {
+            if limiter.take(table, "b", lim, now).await.expect("take") == Decision::Allowed {
+                count += 1;
+            }
+        }
+        count
+    }
+
+    #[test]
+    fn lease_sizes() {
+        assert_eq!(limit(1.0, 10).lease_size(), 1);
+        assert_eq!(limit(5.0, 20).lease_size(), 1);
+        assert_eq!(limit(50.0, 200).lease_size(), 5);
+        assert_eq!(limit(1000.0, 10).lease_size(), 2);
+        assert_eq!(limit(1e5, 1_000_000).lease_size(), 10_000);
+        assert_eq!(limit(1e6, 3).lease_size(), 1);
+        assert_eq!(AUTH_FAILURES.lease_size(), 1);
+    }
+
+    #[tokio::test]
+    async fn burst_then_limited_with_retry_after() {
+        let (_dir, table) = open();
+        let limiter = RateLimiter::new();
+        let lim = limit(0.5, 5);
+        assert_eq!(allowed(&limiter, &table, lim, t0(), 5).await, 5);
+        assert_eq!(limiter.known_empty("b", t0()), None);
+        // One token at 0.5/s takes two seconds.
+        let decision = limiter.take(&table, "b", lim, t0()).await.expect("take");
+        assert_eq!(
+            decision,
+            Decision::Limited {
+                retry_after_secs: 2
+            }
+        );
+        assert_eq!(limiter.known_empty("b", t0()), Some(2));
+        assert_eq!(
+            limiter.known_empty("b", t0() + Duration::milliseconds(1500)),
+            Some(1)
+        );
+        assert_eq!(limiter.known_empty("b", t0() + Duration::seconds(2)), None);
+        // Known empty: refused without touching the table.
+        let puts = table.puts();
+        let refused = limiter
+            .take(&table, "b", lim, t0() + Duration::milliseconds(100))
+            .await
+            .expect("take");
+        assert!(matches!(refused, Decision::Limited { .. }));
+        assert_eq!(table.puts(), puts);
+        // Other buckets are unaffected.
+        assert_eq!(
+            limiter
+                .take(&table, "other", lim, t0())
+                .await
+                .expect("take"),
+            Decision::Allowed
+        );
+    }
+
+    #[tokio::test]
+    async fn auth_failures_retry_after_is_whole_seconds() {
+        let (_dir, table) = open();
+        let limiter = RateLimiter::new();
+        for _ in 0..20 {
+            assert_eq!(
+                limiter
+                    .take(&table, "ip", AUTH_FAILURES, t0())
+                    .await
+                    .expect("take"),
+                Decision::Allowed
+            );
+        }
+        assert_eq!(
+            limiter
+                .take(&table, "ip", AUTH_FAILURES, t0())
+                .await
+                .expect("take"),
+            Decision::Limited {
+                retry_after_secs: 6
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn refills_as_time_passes() {
+        let (_dir, table) = open();
+        let limiter = RateLimiter::new();
+        let lim = limit(2.0, 4);
+        assert_eq!(allowed(&limiter, &table, lim, t0(), 10).await, 4);
+        // 2/s for 1.5 s: three tokens.
+        let later = t0() + Duration::milliseconds(1500);
+        assert_eq!(allowed(&limiter, &table, lim, later, 10).await, 3);
+        // A long pause refills up to the burst, not beyond.
+        let much_later = t0() + Duration::hours(1);
+        assert_eq!(allowed(&limiter, &table, lim, much_later, 10).await, 4);
+    }
+
+    #[tokio::test]
+    async fn two_processes_share_the_bucket_in_any_interleaving() {
+        // Lease sizes 1 and 2.
+        for lim in [limit(1.0, 10), limit(1000.0, 10)] {
+            let patterns: [&[bool]; 4] = [
+                &[true, false],
+                &[true, true, true, false],
+                &[false, false, true],
+                &[true, false, false, true, true, false, true],
+            ];
+            for pattern in patterns {
+                let (_dir, table) = open();
+                let a = RateLimiter::new();
+                let b = RateLimiter::new();
+                let mut total = 0;
+                for i in 0..60 {
+                    let limiter = if pattern[i % pattern.len()] { &a } else { &b };
+                    if limiter.take(&table, "b", lim, t0()).await.expect("take")
+                        == Decision::Allowed
+                    {
+                        total += 1;
+                    }
+                }
+                assert_eq!(total, 10, "{lim:?} {pattern:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn two_processes_over_time_stay_within_the_refill() {
+        let (_dir, table) = open();
+        let a = RateLimiter::new();
+        let b = RateLimiter::new();
+        let lim = limit(100.0, 40);
+        let mut total = 0;
+        let mut now = t0();
+        for step in 0..500 {
+            now += Duration::milliseconds(10);
+            for limiter in [&a, &b, &a] {
+                if limiter.take(&table, "b", lim, now).await.expect("take") == Decision::Allowed {
+                    total += 1;
+                }
+            }
+            let elapsed = f64::from(step + 1) * 0.01;
+            assert!(
+                f64::from(total) <= 40.0 + 100.0 * elapsed + 1e-9,
+                "{total} after {elapsed}s"
+            );
+        }
+        // Demand (300/s) exceeds the rate: nearly all of the 540 tokens get used.
+        assert!(total >= 500, "only {total} allowed");
+    }
+
+    #[tokio::test]
+    async fn unspent_leases_are_dropped_after_a_second() {
+        let (_dir, table) = open();
+        let a = RateLimiter::new();
+        let b = RateLimiter::new();
+        // Lease size 5, no meaningful refill.
+        let lim = limit(50.0, 20);
+        let slow = limit(0.001, 20);
+        assert_eq!(lim.lease_size(), 5);
+        assert_eq!(
+            a.take(&table, "b", lim, t0()).await.expect("take"),
+            Decision::Allowed
+        );
+        assert_eq!(table.puts(), 1);
+        // Within the second, the lease serves locally.
+        let soon = t0() + Duration::milliseconds(900);
+        assert_eq!(
+            a.take(&table, "b", lim, soon).await.expect("take"),
+            Decision::Allowed
+        );
+        assert_eq!(table.puts(), 1);
+        // After it, the three left are gone and the next request leases anew.
+        let late = t0() + Duration::milliseconds(1000);
+        assert_eq!(
+            a.take(&table, "b", slow, late).await.expect("take"),
+            Decision::Allowed
+        );
+        assert_eq!(table.puts(), 2);
+        // The dropped tokens did not return to the shared bucket: 20 - 5 - 1 remain.
+        assert_eq!(allowed(&b, &table, slow, late, 30).await, 14);
+    }
+
+    #[tokio::test]
+    async fn high_limits_write_rarely() {
+        let (_dir, table) = open();
+        let limiter = RateLimiter::new();
+        let lim = limit(1e5, 100_000);
+        let mut now = t0();
+        let requests = 50_000;
+        let mut total = 0;
+        for _ in 0..requests {
+            now += Duration::microseconds(20);
+            if limiter.take(&table, "b", lim, now).await.expect("take") == Decision::Allowed {
+                total += 1;
+            }
+        }
+        assert_eq!(total, requests);
+        // One write per 10_000-token lease.
+        assert!(table.puts() <= 6, "{} writes", table.puts());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_takes_stay_within_the_limit() {
+        let (_dir, table) = open();
+        let table = Arc::new(table);
+        let limiters = [Arc::new(RateLimiter::new()), Arc::new(RateLimiter::new())];
+        for lim in [limit(1.0, 20), limit(1000.0, 20)] {
+            let bucket = format!("c{}", lim.per_second);
+            let mut tasks = Vec::new();
+            for i in 0..40 {
+                let table = Arc::clone(&table);
+                let limiter = Arc::clone(&limiters[i % 2]);
+                let bucket = bucket.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut allowed = 0;
+                    for _ in 0..5 {
+                        let decision = limiter
+                            .take(table.as_ref(), &bucket, lim, t0())
+                            .await
+                            .expect("take");
+                        if decision == Decision::Allowed {
+                            allowed += 1;
+                        }
+                    }
+                    allowed
+                }));
+            }
+            let mut total = 0;
+            for task in tasks {
+                total += task.await.expect("task");
+            }
+            assert!(total <= 20, "{lim:?}: {total} allowed");
+            // Contention may refuse a few early, but most of the bucket is used.
+            assert!(total >= 10, "{lim:?}: only {total} allowed");
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_limits_are_refused_before_the_table() {
+        let (_dir, table) = open();
+        let limiter = RateLimiter::new();
+        assert!(
+            limiter
+                .take(&table, "b", limit(0.0, 10), t0())
+                .await
+                .is_err()
+        );
+        assert_eq!(table.puts(), 0);
+    }
+
+    #[test]
+    fn limit_validation() {
+        assert!(limit(1.0, 1).validate().is_ok());
+        assert!(limit(1e6, 1_000_000).validate().is_ok());
+        assert!(AUTH_FAILURES.validate().is_ok());
+        for bad in [
+            limit(0.0, 10),
+            limit(-1.0, 10),
+            limit(f64::NAN, 10),
+            limit(f64::INFINITY, 10),
+            limit(f64::NEG_INFINITY, 10),
+            limit(1e6 + 1.0, 10),
+            limit(1.0, 0),
+            limit(1.0, 1_000_001),
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn tier_limits() {
+        let tiers = TierLimits::default();
+        assert!(tiers.validate().is_ok());
+        assert_eq!(tiers.for_tier(Tier::Anonymous), limit(5.0, 20));
+        assert_eq!(tiers.for_tier(Tier::User), limit(50.0, 200));
+        assert_eq!(tiers.for_tier(Tier::ServiceAccount), limit(200.0, 1000));
+        assert_eq!(tiers.for_tier(Tier::Admin), limit(100.0, 500));
+        let bad = TierLimits {
+            admin: limit(0.0, 5),
+            ..TierLimits::default()
+        };
+        let err = bad.validate().expect_err("refused");
+        assert!(err.starts_with("admin:"), "{err}");
+        assert_eq!(
+            serde_json::to_value(Tier::ServiceAccount).expect("serialises"),
+            json!("service_account")
+        );
+        let parsed: Result<Limit, _> =
+            serde_json::from_value(json!({"per_second": 1.0, "burst": 2, "extra": 1}));
+        assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn local_state_stays_bounded() {
+        let limiter = RateLimiter::new();
+        let mut buckets = limiter.lock();
+        for i in 0..MAX_BUCKETS + 10 {
+            entry(&mut buckets, &format!("b{i}"), 0);
+        }
+        assert!(buckets.len() <= MAX_BUCKETS);
+    }
+}

@@ -1,0 +1,249 @@
+//! Tenants: creation (with a first admin user, its grant and its API key, all in one
+//! transaction) and each tenant's access policy (rate limits, IP allow and block lists).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::domain::access::{Role, Scope};
+use crate::domain::keys;
+use crate::domain::model::{from_item, to_item};
+use crate::domain::names::{PrincipalName, TenantName};
+use crate::ports::{Condition, Query, TableError, Write};
+use crate::services::caller::{Caller, PrincipalKind};
+use crate::services::grants::Grant;
+use crate::services::net_policy::{CompiledPolicy, NetworkPolicy};
+use crate::services::pagination::{PageOf, PageParams};
+use crate::services::principals::{self, PrincipalRecord};
+use crate::services::rate_limit::TierLimits;
+use crate::services::{Context, Error, api_keys, audit};
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TenantRecord {
+    #[schema(value_type = String, example = "acme")]
+    pub name: TenantName,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    #[schema(example = "acme")]
+    pub name: String,
+}
+
+/// A new tenant and the key of its first admin, shown once.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantCreated {
+    #[schema(value_type = String)]
+    pub name: TenantName,
+    pub admin_api_key: String,
+}
+
+/// The writes that make a tenant with an admin user `admin` holding the admin role on the
+/// whole tenant, and an API key of that user.
+fn tenant_writes(
+    ctx: &Context,
+    tenant: &TenantName,
+    created_by: &str,
+) -> Result<(Vec<Write>, String), Error> {
+    let now = ctx.clock.now();
+    let record = TenantRecord {
+        name: tenant.clone(),
+        created_at: now,
+    };
+    let admin = PrincipalRecord {
+        id: PrincipalKind::User.new_id(),
+        kind: PrincipalKind::User,
+        name: PrincipalName::parse("admin")?,
+        email_sealed: None,
+        description: Some("created with the tenant".into()),
+        created_at: now,
+    };
+    let grant = Grant {
+        id: ulid::Ulid::new().to_string().to_ascii_lowercase(),
+        principal: admin.id.clone(),
+        role: Role::Admin,
+        scope: Scope::tenant(),
+        created_at: now,
+        created_by: created_by.to_owned(),
+        last_used_at: None,
+    };
+    let (key_id, key) = api_keys::generate();
+    let mut writes = vec![
+        Write::Put {
+            item: to_item(&keys::tenant(tenant), &record)?,
+            condition: Some(Condition::NotExists),
+        },
+        Write::Put {
+            item: to_item(&keys::tenant_listing(tenant), &record)?,
+            condition: None,
+        },
+    ];
+    writes.extend(principals::create_writes(tenant, &admin)?);
+    writes.push(Write::Put {
+        item: to_item(&keys::principal_grant(tenant, &admin.id, &grant.id), &grant)?,
+        condition: None,
+    });
+    writes.push(Write::Put {
+        item: to_item(&keys::grant(tenant, &grant.id), &grant)?,
+        condition: None,
+    });
+    writes.push(api_keys::bootstrap_record(
+        ctx, tenant, &admin.id, &key_id, &key, created_by,
+    )?);
+    Ok((writes, key))
+}
+
+/// Creates `tenant` with its first admin unless it exists. The key is handed to `keep`
+/// *before* it is stored, so a crash in between never leaves a tenant whose only key was
+/// lost. Returns the new key when one was created.
+pub async fn ensure(
+    ctx: &Context,
+    tenant: &TenantName,
+    keep: impl FnOnce(&str) -> std::io::Result<()>,
+) -> Result<Option<String>, Error> {
+    if ctx.table.get(&keys::tenant(tenant)).await?.is_some() {
+        return Ok(None);
+    }
+    let (writes, key) = tenant_writes(ctx, tenant, "system")?;
+    keep(&key).map_err(|e| Error::Internal(format!("cannot keep the admin key: {e}")))?;
+    match ctx.table.transact(writes).await {
+        Ok(()) => Ok(Some(key)),
+        Err(TableError::TransactionCanceled { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /v1/tenants` (platform admins): the record of it goes to the caller's tenant.
+pub async fn create(
+    ctx: &Context,
+    caller: &Caller,
+    req: CreateTenant,
+) -> Result<TenantCreated, Error> {
+    let name = TenantName::parse(&req.name)?;
+    let (writes, key) = tenant_writes(ctx, &name, &caller.principal)?;
+    match audit::transact(
+        ctx,
+        caller,
+        "tenant.create",
+        &format!("tenant/{name}"),
+        writes,
+    )
+    .await
+    {
+        Ok(()) => Ok(TenantCreated {
+            name,
+            admin_api_key: key,
+        }),
+        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            Err(Error::Conflict(format!("tenant {name} already exists")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn list(ctx: &Context, page: &PageParams) -> Result<PageOf<TenantRecord>, Error> {
+    let query = Query::new(keys::tenants_partition())
+        .limit(page.limit()?)
+        .cursor(page.cursor.clone());
+    let page = ctx.table.query(&query).await?;
+    Ok(PageOf {
+        items: page
+            .items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.cursor,
+    })
+}
+
+/// A tenant's access policy. Absent: the defaults (built-in limits, no IP lists).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPolicy {
+    #[serde(default)]
+    pub rate_limits: TierLimits,
+    #[serde(default)]
+    pub network: NetworkPolicy,
+}
+
+pub async fn get_policy(ctx: &Context, tenant: &TenantName) -> Result<TenantPolicy, Error> {
+    match ctx.table.get(&keys::tenant_policy(tenant)).await? {
+        Some(item) => Ok(from_item(item)?),
+        None => Ok(TenantPolicy::default()),
+    }
+}
+
+pub async fn put_policy(
+    ctx: &Context,
+    caller: &Caller,
+    policy: TenantPolicy,
+) -> Result<TenantPolicy, Error> {
+    policy
+        .rate_limits
+        .validate()
+        .map_err(|e| Error::Invalid(format!("invalid rate_limits: {e}")))?;
+    let compiled = policy
+        .network
+        .compile()
+        .map_err(|e| Error::Invalid(format!("invalid network: {e}")))?;
+    // An admin who blocks their own address locks everyone out: refuse it.
+    if let Err(reason) = compiled.check(caller.source_ip) {
+        return Err(Error::Invalid(format!(
+            "this policy would refuse your own request ({reason}); include your address"
+        )));
+    }
+    let writes = vec![Write::Put {
+        item: to_item(&keys::tenant_policy(&caller.tenant), &policy)?,
+        condition: None,
+    }];
+    audit::transact(ctx, caller, "policy.update", "policy", writes).await?;
+    Ok(policy)
+}
+
+/// A tenant's policy, compiled, as one process last read it.
+pub struct Policy {
+    pub limits: TierLimits,
+    pub network: CompiledPolicy,
+}
+
+/// Policies change rarely and are read on every request: each process keeps them briefly.
+#[derive(Default)]
+pub struct PolicyCache {
+    entries: Mutex<HashMap<TenantName, (Arc<Policy>, Instant)>>,
+}
+
+const POLICY_TTL: Duration = Duration::from_secs(10);
+
+impl PolicyCache {
+    pub async fn get(&self, ctx: &Context, tenant: &TenantName) -> Result<Arc<Policy>, Error> {
+        if let Ok(entries) = self.entries.lock()
+            && let Some((policy, at)) = entries.get(tenant)
+            && at.elapsed() < POLICY_TTL
+        {
+            return Ok(policy.clone());
+        }
+        let stored = get_policy(ctx, tenant).await?;
+        let network = stored
+            .network
+            .compile()
+            .map_err(|e| Error::Internal(format!("stored network policy of {tenant}: {e}")))?;
+        let policy = Arc::new(Policy {
+            limits: stored.rate_limits,
+            network,
+        });
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 10_000 {
+                entries.clear();
+            }
+            entries.insert(tenant.clone(), (policy.clone(), Instant::now()));
+        }
+        Ok(policy)
+    }
+}
