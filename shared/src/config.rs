@@ -16,6 +16,9 @@ pub struct Settings {
     /// Accept `http://` JWKS and issuer URLs for OIDC providers (local development and
     /// tests only; a deployment keeps it off).
     pub allow_http_jwks: bool,
+    /// Requests without credentials (public routes), per source address. Server-wide: no
+    /// tenant is known yet.
+    pub anonymous_limit: crate::services::rate_limit::Limit,
 }
 
 impl Default for Settings {
@@ -26,6 +29,10 @@ impl Default for Settings {
             default_max_file_size: 5 * 1024 * 1024 * 1024,
             max_request_body: 64 * 1024,
             allow_http_jwks: false,
+            anonymous_limit: crate::services::rate_limit::Limit {
+                per_second: 20.0,
+                burst: 100,
+            },
         }
     }
 }
@@ -51,8 +58,15 @@ impl Settings {
         Ok(s)
     }
 
+    /// The defaults, with public routes unlimited: the tests of limits set their own.
     pub fn for_testing() -> Self {
-        Self::default()
+        Self {
+            anonymous_limit: crate::services::rate_limit::Limit {
+                per_second: 1e6,
+                burst: 1_000_000,
+            },
+            ..Self::default()
+        }
     }
 }
 

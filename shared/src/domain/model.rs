@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::domain::keys::UploadId;
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
-use crate::ports::table::{Item, Key, PK, SK, TableError};
+use crate::ports::table::{GSI1_PK, GSI1_SK, Item, Key, PK, SK, TableError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -177,7 +177,11 @@ pub fn to_item<T: Serialize>(key: &Key, record: &T) -> Result<Item, TableError> 
 }
 
 /// Reads a record back from an item; key and index attributes are ignored.
-pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, TableError> {
+pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, TableError> {
+    // Records may refuse unknown fields; the table's own attributes are not theirs.
+    for attr in [PK, SK, GSI1_PK, GSI1_SK] {
+        item.remove(attr);
+    }
     serde_json::from_value(serde_json::Value::Object(item))
         .map_err(|e| TableError::InvalidItem(e.to_string()))
 }

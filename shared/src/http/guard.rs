@@ -20,7 +20,7 @@ use crate::http::permissions::{self, Need, Rule};
 use crate::http::problem::{ApiError, Problem};
 use crate::services::authn::{Decision, Denial};
 use crate::services::caller::{Caller, Identity, PrincipalKind};
-use crate::services::rate_limit::{Decision as Limit, Tier, TierLimits};
+use crate::services::rate_limit::{Decision as Limit, Tier};
 use crate::services::{Error, audit};
 
 /// The key of the authorizer context entry carrying the `Identity` (JSON) to route functions.
@@ -41,7 +41,7 @@ fn source_ip(req: &Request) -> Option<IpAddr> {
 
 /// The bearer credential, if any. Another scheme, or a malformed header, counts as a
 /// credential that fails (`Some("")`), not as none.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?;
     let Ok(value) = value.to_str() else {
         return Some("");
@@ -198,7 +198,7 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
     let ip = source_ip(&req);
     if rule.need == Need::Public {
         let bucket = format!("anon#{}", ip.map(|i| i.to_string()).unwrap_or_default());
-        if let Err(e) = within_limit(&state, &bucket, TierLimits::default().anonymous).await {
+        if let Err(e) = within_limit(&state, &bucket, state.ctx.settings.anonymous_limit).await {
             return ApiError::from(e).into_response();
         }
         return next.run(req).await;

@@ -8,6 +8,8 @@ pub mod problem;
 pub mod routes;
 
 #[cfg(test)]
+mod access_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;

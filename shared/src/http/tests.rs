@@ -18,15 +18,15 @@ use crate::local_host::LocalHost;
 use crate::ports::SystemClock;
 use crate::services::bootstrap;
 
-struct TestApp {
-    router: Router,
-    host: LocalHost,
-    admin: String,
+pub(super) struct TestApp {
+    pub(super) router: Router,
+    pub(super) host: LocalHost,
+    pub(super) admin: String,
     _dir: tempfile::TempDir,
 }
 
 impl TestApp {
-    async fn new() -> Self {
+    pub(super) async fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let host = LocalHost::open(
             dir.path(),
@@ -49,7 +49,7 @@ impl TestApp {
         }
     }
 
-    async fn tenant_key(&self, name: &str) -> String {
+    pub(super) async fn tenant_key(&self, name: &str) -> String {
         let tenant = TenantName::parse(name).expect("valid tenant");
         bootstrap::ensure_tenant(&self.host.ctx, &tenant, |_| Ok(()))
             .await
@@ -57,7 +57,7 @@ impl TestApp {
             .expect("new key")
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         uri: &str,
@@ -97,7 +97,7 @@ impl TestApp {
     }
 
     /// Requests an upload, PUTs the bytes through the blob endpoint, waits for the outcome.
-    async fn publish(
+    pub(super) async fn publish(
         &self,
         key: &str,
         repo: &str,

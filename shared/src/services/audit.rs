@@ -119,6 +119,9 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
+/// At most this many records are read to answer one filtered page.
+const MAX_SCANNED: usize = 5000;
+
 fn parse_time(what: &str, v: &Option<String>) -> Result<Option<OffsetDateTime>, Error> {
     v.as_deref()
         .map(|s| {
@@ -166,24 +169,36 @@ pub async fn list(
         Some(t) => ulid_bound(t, true),
         None => "A#~".to_owned(),
     };
-    let query = Query::new(keys::audit_partition(&caller.tenant))
+    let mut query = Query::new(keys::audit_partition(&caller.tenant))
         .between(low, high)
         .descending()
         .limit(limit)
         .cursor(q.cursor.clone());
-    let page = ctx.table.query(&query).await?;
-    let mut items = Vec::with_capacity(page.items.len());
-    for item in page.items {
-        let rec: AuditRecord = from_item(item)?;
-        if q.actor.as_ref().is_some_and(|a| *a != rec.actor)
-            || q.action.as_ref().is_some_and(|a| *a != rec.action)
-        {
-            continue;
+    // Filters apply within a page; pages with no match are skipped (up to a bound, so one
+    // request reads a bounded number of records).
+    let mut items = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let page = ctx.table.query(&query).await?;
+        scanned += page.items.len();
+        for item in page.items {
+            let rec: AuditRecord = from_item(item)?;
+            if q.actor.as_ref().is_none_or(|a| *a == rec.actor)
+                && q.action.as_ref().is_none_or(|a| *a == rec.action)
+            {
+                items.push(rec);
+            }
         }
-        items.push(rec);
+        match page.cursor {
+            Some(cursor) if items.is_empty() && scanned < MAX_SCANNED => {
+                query.cursor = Some(cursor);
+            }
+            cursor => {
+                return Ok(PageOf {
+                    items,
+                    next_cursor: cursor,
+                });
+            }
+        }
     }
-    Ok(PageOf {
-        items,
-        next_cursor: page.cursor,
-    })
 }

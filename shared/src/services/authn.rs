@@ -43,6 +43,9 @@ pub enum Decision {
     Denied(Denial),
 }
 
+/// An identity and the grants its rights come from (their use is recorded).
+type Proven = (Identity, Vec<grants::Grant>);
+
 /// Everything the decision keeps between requests in one process.
 #[derive(Default)]
 pub struct Authorizer {
@@ -118,9 +121,9 @@ impl Authorizer {
             return Ok(identity);
         }
         let (identity, used) = if bearer.starts_with(api_keys::KEY_PREFIX) {
-            self.from_api_key(ctx, bearer).await?
+            self.by_api_key(ctx, bearer).await?
         } else {
-            self.from_token(ctx, bearer).await?
+            self.by_token(ctx, bearer).await?
         };
         self.grant_use.record(ctx, &identity.tenant, &used).await;
         let identity = Arc::new(identity);
@@ -128,11 +131,7 @@ impl Authorizer {
         Ok(identity)
     }
 
-    async fn from_api_key(
-        &self,
-        ctx: &Context,
-        bearer: &str,
-    ) -> Result<(Identity, Vec<grants::Grant>), Error> {
+    async fn by_api_key(&self, ctx: &Context, bearer: &str) -> Result<Proven, Error> {
         let key = api_keys::verify(ctx, bearer).await?;
         let resolved = grants::resolve(ctx, &key.tenant, &key.owner)
             .await?
@@ -148,15 +147,11 @@ impl Authorizer {
         Ok((identity, resolved.grants))
     }
 
-    async fn from_token(
-        &self,
-        ctx: &Context,
-        bearer: &str,
-    ) -> Result<(Identity, Vec<grants::Grant>), Error> {
+    async fn by_token(&self, ctx: &Context, bearer: &str) -> Result<Proven, Error> {
         let (issuer, audiences) =
             tokens::peek_issuer_and_audience(bearer).ok_or(Error::Unauthenticated)?;
         if issuer == tokens::TOKEN_ISSUER {
-            return self.from_access_token(ctx, bearer).await;
+            return self.by_access_token(ctx, bearer).await;
         }
         for audience in audiences.iter().take(5) {
             let Some(provider) = oidc_providers::by_audience(ctx, &issuer, audience).await? else {
@@ -190,11 +185,7 @@ impl Authorizer {
 
     /// A Trove access token acts with the rights of the API key that obtained it, and dies
     /// with that key.
-    async fn from_access_token(
-        &self,
-        ctx: &Context,
-        bearer: &str,
-    ) -> Result<(Identity, Vec<grants::Grant>), Error> {
+    async fn by_access_token(&self, ctx: &Context, bearer: &str) -> Result<Proven, Error> {
         let claims = tokens::verify(ctx, bearer).await?;
         let key = api_keys::load(ctx, &claims.key)
             .await?

@@ -325,6 +325,13 @@ impl JwksCache {
             if jwks.scheme() != "https" && jwks.scheme() != issuer_url.scheme() {
                 return Err(Error::Unavailable(format!("{url}: jwks_uri must be https")));
             }
+            // The same rule validate() applies to a configured jwks_uri, for one the issuer
+            // names (a validated https issuer is public; only tests use http).
+            if issuer_url.scheme() == "https" && !jwks.host().is_some_and(|h| is_public_host(&h)) {
+                return Err(Error::Unavailable(format!(
+                    "{url}: jwks_uri must name a public host"
+                )));
+            }
             Ok(doc.jwks_uri)
         })
         .await
@@ -1150,7 +1157,8 @@ mod tests {
         );
         local.validate(true).expect("http allowed for tests");
 
-        let cases: Vec<(&str, Box<dyn Fn(&mut OidcProviderConfig)>)> = vec![
+        type Change = Box<dyn Fn(&mut OidcProviderConfig)>;
+        let cases: Vec<(&str, Change)> = vec![
             (
                 "http issuer",
                 Box::new(|c| c.issuer = "http://token.actions.githubusercontent.com".into()),

@@ -222,6 +222,14 @@ pub struct PolicyCache {
 const POLICY_TTL: Duration = Duration::from_secs(10);
 
 impl PolicyCache {
+    /// Drops this process's copy after a change, so the change applies here at once (other
+    /// processes pick it up within `POLICY_TTL`).
+    pub fn forget(&self, tenant: &TenantName) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(tenant);
+        }
+    }
+
     pub async fn get(&self, ctx: &Context, tenant: &TenantName) -> Result<Arc<Policy>, Error> {
         if let Ok(entries) = self.entries.lock()
             && let Some((policy, at)) = entries.get(tenant)

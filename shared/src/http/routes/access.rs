@@ -400,9 +400,9 @@ pub async fn put_policy(
     caller: Caller,
     Json(policy): Json<TenantPolicy>,
 ) -> Result<Json<TenantPolicy>, ApiError> {
-    Ok(Json(
-        tenants::put_policy(&state.ctx, &caller, policy).await?,
-    ))
+    let stored = tenants::put_policy(&state.ctx, &caller, policy).await?;
+    state.authorizer.policies.forget(&caller.tenant);
+    Ok(Json(stored))
 }
 
 #[utoipa::path(operation_id = "create_oidc_provider", post, path = "/v1/oidc-providers", tag = "access",
