@@ -246,5 +246,22 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         return ApiError::from(e).into_response();
     }
     req.extensions_mut().insert(caller);
-    next.run(req).await
+    let response = next.run(req).await;
+    if response.status().is_success() && rule.audit.is_some_and(changes_access) {
+        state.authorizer.forget_verified();
+    }
+    response
+}
+
+/// Actions after which a verified credential may prove less (or more) than before.
+fn changes_access(action: &str) -> bool {
+    [
+        "grant.",
+        "api_key.",
+        "group.member.",
+        "policy.",
+        "oidc_provider.",
+    ]
+    .iter()
+    .any(|p| action.starts_with(p))
 }

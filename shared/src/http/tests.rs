@@ -27,11 +27,15 @@ pub(super) struct TestApp {
 
 impl TestApp {
     pub(super) async fn new() -> Self {
+        Self::with_settings(Settings::for_testing()).await
+    }
+
+    pub(super) async fn with_settings(settings: Settings) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let host = LocalHost::open(
             dir.path(),
             "http://trove.test",
-            Settings::for_testing(),
+            settings,
             Arc::new(SystemClock),
         )
         .await
@@ -64,7 +68,28 @@ impl TestApp {
         key: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, String, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
+        let (status, headers, body) = self.send(method, uri, key, body, None).await;
+        let ctype = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, ctype, body)
+    }
+
+    /// A request from `ip` (as the host would report the client's address).
+    pub(super) async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+        ip: Option<std::net::IpAddr>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .extension(crate::http::guard::SourceIp(ip));
         if let Some(key) = key {
             req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
         }
@@ -82,16 +107,11 @@ impl TestApp {
             .await
             .expect("infallible");
         let status = res.status();
-        let ctype = res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let headers = res.headers().clone();
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
         (
             status,
-            ctype,
+            headers,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
     }

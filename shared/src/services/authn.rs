@@ -43,13 +43,17 @@ pub enum Decision {
     Denied(Denial),
 }
 
+/// A verified credential's identity (keyed by the credential's SHA-256) and when it was
+/// verified.
+type Verified = (Arc<Identity>, Instant);
+
 /// An identity and the grants its rights come from (their use is recorded).
 type Proven = (Identity, Vec<grants::Grant>);
 
 /// Everything the decision keeps between requests in one process.
 #[derive(Default)]
 pub struct Authorizer {
-    cache: Mutex<HashMap<[u8; 32], (Arc<Identity>, Instant)>>,
+    cache: Mutex<HashMap<[u8; 32], Verified>>,
     jwks: JwksCache,
     grant_use: UseRecorder,
     pub limiter: RateLimiter,
@@ -208,6 +212,14 @@ impl Authorizer {
             rights: resolved.rights(key.scopes.clone()),
         };
         Ok((identity, resolved.grants))
+    }
+
+    /// Forgets every verified credential: after a change to keys, grants or memberships,
+    /// this process applies it at once (others within `CACHE_TTL`).
+    pub fn forget_verified(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
     }
 
     fn cached(&self, digest: &[u8; 32]) -> Option<Arc<Identity>> {

@@ -11,6 +11,8 @@ pub mod grants;
 pub mod net_policy;
 pub mod oidc;
 pub mod oidc_providers;
+#[cfg(test)]
+pub(crate) mod oidc_testing;
 pub mod packages;
 pub mod pagination;
 pub mod pii;
