@@ -19,6 +19,8 @@ pub struct Settings {
     /// Requests without credentials (public routes), per source address. Server-wide: no
     /// tenant is known yet.
     pub anonymous_limit: crate::services::rate_limit::Limit,
+    /// Failed authentications per source address.
+    pub auth_failure_limit: crate::services::rate_limit::Limit,
 }
 
 impl Default for Settings {
@@ -33,6 +35,7 @@ impl Default for Settings {
                 per_second: 20.0,
                 burst: 100,
             },
+            auth_failure_limit: crate::services::rate_limit::AUTH_FAILURES,
         }
     }
 }
@@ -51,6 +54,15 @@ impl Settings {
         if let Some(v) = env_u64("TROVE_MAX_FILE_SIZE")? {
             s.default_max_file_size = v;
         }
+        if let Some(v) = env_u64("TROVE_AUTH_FAILURES_PER_MINUTE")? {
+            s.auth_failure_limit.per_second = v as f64 / 60.0;
+        }
+        if let Some(v) = env_u64("TROVE_AUTH_FAILURE_BURST")? {
+            s.auth_failure_limit.burst = u32::try_from(v).unwrap_or(u32::MAX);
+        }
+        s.auth_failure_limit.validate().map_err(|e| {
+            format!("TROVE_AUTH_FAILURES_PER_MINUTE / TROVE_AUTH_FAILURE_BURST: {e}")
+        })?;
         s.allow_http_jwks = matches!(
             std::env::var("TROVE_ALLOW_HTTP_JWKS").as_deref(),
             Ok("1" | "true")

@@ -1,4 +1,4 @@
-//! Authentication: every API route wants the admin key; health and the OpenAPI document do not.
+//! Authentication: every API route wants a credential; health and the OpenAPI document do not.
 
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, StatusCode};
@@ -8,7 +8,9 @@ use crate::harness::{TestServer, assert_problem, pseudo_random_bytes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn auth_required_on_api_routes() {
-    let server = TestServer::start().await;
+    // Every bad credential below is a failed login from 127.0.0.1: lift that limit here
+    // (`access::failed_logins_are_limited` tests it).
+    let server = TestServer::start_with_env(&[("TROVE_AUTH_FAILURE_BURST", "1000")]).await;
 
     // The admin key: a 0600 file, printed once on stderr at first start.
     let token_path = server.data_dir().join("admin-token");

@@ -1,6 +1,7 @@
 //! End-to-end tests of `trove serve` over HTTP: every test starts the real binary on a free
 //! loopback port with a fresh data dir (see `harness`), and talks to it like a client would.
 
+mod access;
 mod auth;
 mod crash;
 mod delete;

@@ -38,8 +38,8 @@ async fn a_repository_created_by_one_function_is_read_by_another() {
     assert_eq!(body["name"], "libs");
     assert_eq!(body["format"], "generic");
 
-    // The function authenticates its caller itself (no authorizer yet): a wrong key is a
-    // problem+json 401, and the function keeps serving.
+    // Invoked without the authorizer's context, the function authenticates its caller
+    // itself: a wrong key is a problem+json 401, and the function keeps serving.
     let (status, body) = http_answer(
         &get.invoke(&api_event("get_repository", "trove_not-a-key"))
             .await

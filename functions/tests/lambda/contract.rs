@@ -6,13 +6,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::event::apigw::{
+    ApiGatewayV2CustomAuthorizerV2Request, ApiGatewayV2httpRequest,
+};
 use aws_lambda_events::event::s3::S3Event;
 use serde_norway::Value;
-use shared::domain::keys::BlobKey;
+use shared::domain::keys::{self, BlobKey};
+use shared::domain::names::{RepoName, TenantName};
+use shared::http::guard::IDENTITY_CONTEXT_KEY;
+use shared::http::permissions::{self, Need};
 use shared::pipeline::StepInput;
+use shared::services::caller::Identity;
 
-use crate::stack::TROVE_ENV;
+use crate::stack::{SECRETS, TROVE_ENV};
 use crate::template::{self, FunctionDef, functions, global_env_names, string};
 
 const API_BINARY: &str = "api";
@@ -20,6 +26,8 @@ const STEP_BINARY: &str = "pipeline-step";
 /// The Scan step's binary: functions-scan's, the one package built with the scanner.
 const SCAN_BINARY: &str = "scan-step";
 const ON_UPLOAD_BINARY: &str = "on-upload";
+/// The HTTP API's Lambda authorizer.
+const AUTHORIZER_BINARY: &str = "authorizer";
 
 /// Where a function's sample event lives, by its binary and handler.
 fn sample_event_path(f: &FunctionDef) -> String {
@@ -27,6 +35,7 @@ fn sample_event_path(f: &FunctionDef) -> String {
         API_BINARY => format!("api/{}.json", f.handler),
         STEP_BINARY | SCAN_BINARY => format!("pipeline/{}.json", f.handler),
         ON_UPLOAD_BINARY => "s3-object-created.json".to_owned(),
+        AUTHORIZER_BINARY => "authorizer.json".to_owned(),
         other => panic!(
             "{}: no sample-event convention for binary {other}; add one here",
             f.logical_id
@@ -463,6 +472,67 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     "events/{path}: {raw} with {:?} is not {route}",
                     event.path_parameters
                 );
+                // What API Gateway forwards: the authorizer's context on every route but the
+                // public ones, which it does not run for.
+                let public = permissions::rule(&f.handler).is_some_and(|r| r.need == Need::Public);
+                let context = event
+                    .request_context
+                    .authorizer
+                    .as_ref()
+                    .map(|a| a.fields.clone())
+                    .unwrap_or_default();
+                if public {
+                    assert!(
+                        context.is_empty(),
+                        "events/{path}: a public route gets no authorizer context"
+                    );
+                } else {
+                    let identity = context
+                        .get(IDENTITY_CONTEXT_KEY)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "events/{path}: requestContext.authorizer.lambda.\
+                                 {IDENTITY_CONTEXT_KEY} (the Identity as a JSON string) missing"
+                            )
+                        });
+                    serde_json::from_str::<Identity>(identity).unwrap_or_else(|e| {
+                        panic!("events/{path}: the context's identity is not an Identity: {e}")
+                    });
+                }
+            }
+            AUTHORIZER_BINARY => {
+                let request: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| {
+                        panic!("events/{path}: not an HTTP API authorizer request: {e}")
+                    });
+                assert_eq!(request.version.as_deref(), Some("2.0"), "events/{path}");
+                assert_eq!(request.type_.as_deref(), Some("REQUEST"), "events/{path}");
+                let header = request
+                    .headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_else(|| panic!("events/{path}: no Authorization header"));
+                assert!(
+                    shared::http::guard::bearer(&request.headers).is_some_and(|b| !b.is_empty()),
+                    "events/{path}: a bearer credential"
+                );
+                let ip = request
+                    .request_context
+                    .http
+                    .source_ip
+                    .clone()
+                    .unwrap_or_default();
+                assert!(
+                    ip.parse::<std::net::IpAddr>().is_ok(),
+                    "events/{path}: sourceIp {ip:?}"
+                );
+                // The template's identity sources, in order: the header, then the address.
+                assert_eq!(
+                    request.identity_source.unwrap_or_default(),
+                    [header.to_owned(), ip],
+                    "events/{path}: identitySource"
+                );
             }
             STEP_BINARY | SCAN_BINARY => {
                 let input: StepInput = serde_json::from_str(&text)
@@ -532,56 +602,457 @@ fn the_template_gives_functions_the_variables_the_code_reads() {
     }
 }
 
-/// Policy templates and actions a read-only route may have.
-const READ_POLICIES: &[&str] = &["DynamoDBReadPolicy"];
+#[test]
+fn every_route_but_the_public_ones_is_behind_the_authorizer() {
+    let tpl = template::template();
+    let all = functions(&tpl);
+    let resources = tpl["Resources"].as_mapping().expect("Resources");
+    let apis: Vec<(String, &Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::HttpApi"))
+        .map(|(id, r)| (string(id), &r["Properties"]))
+        .collect();
+    assert_eq!(apis.len(), 1, "template.yaml has one HTTP API");
+    let (api_id, api) = &apis[0];
+
+    // A route whose event names no authorizer gets the default one: without a default, it
+    // would be public.
+    let default = string(&api["Auth"]["DefaultAuthorizer"]);
+    assert!(!default.is_empty(), "{api_id}: no Auth.DefaultAuthorizer");
+    let authorizer = &api["Auth"]["Authorizers"][default.as_str()];
+    assert!(
+        authorizer.is_mapping(),
+        "{api_id}: DefaultAuthorizer {default} is not one of its Authorizers"
+    );
+    let function = referenced_resource(&authorizer["FunctionArn"])
+        .unwrap_or_else(|| panic!("{api_id}: {default}'s FunctionArn must reference a function"));
+    let f = all
+        .get(&function)
+        .unwrap_or_else(|| panic!("{api_id}: {default} names {function}, not a function"));
+    assert_eq!(f.binary, AUTHORIZER_BINARY, "{function}");
+    assert!(
+        f.events.is_empty(),
+        "{function}: only API Gateway invokes the authorizer"
+    );
+    let authorizers: Vec<&String> = all
+        .values()
+        .filter(|f| f.binary == AUTHORIZER_BINARY)
+        .map(|f| &f.logical_id)
+        .collect();
+    assert_eq!(authorizers, [&function], "one authorizer function");
+
+    // What the binary speaks: payload 2.0 in, a simple response out.
+    assert_eq!(
+        string(&authorizer["AuthorizerPayloadFormatVersion"]),
+        "2.0",
+        "{default}"
+    );
+    assert_eq!(
+        authorizer["EnableSimpleResponses"].as_bool(),
+        Some(true),
+        "{default}"
+    );
+    assert_eq!(
+        authorizer["EnableFunctionDefaultPermissions"].as_bool(),
+        Some(true),
+        "{default}: without it API Gateway may not invoke the function"
+    );
+    // The cache key: the credential and the address (the decision depends on both: IP lists,
+    // failed attempts per address), for no longer than the authorizer trusts a credential.
+    let identity = &authorizer["Identity"];
+    let listed = |key: &str| -> Vec<String> {
+        identity[key]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(string)
+            .collect()
+    };
+    assert!(
+        listed("Headers")
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case("authorization")),
+        "{default}: Identity.Headers must hold Authorization"
+    );
+    assert!(
+        listed("Context").iter().any(|c| c == "identity.sourceIp"),
+        "{default}: Identity.Context must hold identity.sourceIp"
+    );
+    let ttl = identity["ReauthorizeEvery"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{default}: Identity.ReauthorizeEvery"));
+    assert!(
+        ttl <= shared::services::authn::CACHE_TTL.as_secs(),
+        "{default}: API Gateway caches {ttl} s, longer than the authorizer trusts a credential"
+    );
+
+    for f in all.values() {
+        for (name, kind, props) in &f.events {
+            if kind != "HttpApi" {
+                continue;
+            }
+            assert_eq!(
+                referenced_resource(&props["ApiId"]).as_deref(),
+                Some(api_id.as_str()),
+                "{}: event {name} must name ApiId {api_id}",
+                f.logical_id
+            );
+            let rule = permissions::rule(&f.handler).unwrap_or_else(|| {
+                panic!("{}: {} has no permission rule", f.logical_id, f.handler)
+            });
+            let chosen = &props["Auth"]["Authorizer"];
+            if rule.need == Need::Public {
+                assert_eq!(
+                    string(chosen),
+                    "NONE",
+                    "{}: {} is public: its event needs Auth: Authorizer: NONE",
+                    f.logical_id,
+                    f.handler
+                );
+            } else {
+                assert!(
+                    chosen.is_null() || string(chosen) == default,
+                    "{}: {} needs a caller ({:?}) and must be behind {default}, not {chosen:?}",
+                    f.logical_id,
+                    f.handler,
+                    rule.need
+                );
+            }
+        }
+    }
+}
+
+/// One function's IAM grants: policy templates (`DynamoDBReadPolicy: …`) by name, and
+/// statements, inline or from a managed policy of the template it references.
+struct Grants {
+    templates: Vec<(String, Value)>,
+    statements: Vec<Value>,
+}
+
+fn grants_of(tpl: &Value, f: &FunctionDef) -> Grants {
+    let mut grants = Grants {
+        templates: Vec::new(),
+        statements: Vec::new(),
+    };
+    for policy in &f.policies {
+        if let Some(target) = referenced_resource(policy) {
+            let resource = &tpl["Resources"][target.as_str()];
+            assert_eq!(
+                resource["Type"].as_str(),
+                Some("AWS::IAM::ManagedPolicy"),
+                "{}: policy {target} is not a managed policy of the template",
+                f.logical_id
+            );
+            grants.statements.extend(
+                resource["Properties"]["PolicyDocument"]["Statement"]
+                    .as_sequence()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            continue;
+        }
+        let Some(map) = policy.as_mapping() else {
+            panic!(
+                "{}: policy {policy:?} is not the template's: what it allows cannot be checked",
+                f.logical_id
+            );
+        };
+        for (name, body) in map {
+            let name = string(name);
+            if name == "Statement" {
+                grants
+                    .statements
+                    .extend(body.as_sequence().cloned().unwrap_or_default());
+            } else {
+                grants.templates.push((name, body.clone()));
+            }
+        }
+    }
+    grants
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::Sequence(s) => s.iter().map(string).collect(),
+        other => vec![string(other)],
+    }
+}
+
+/// The partition-key patterns a statement is limited to (`dynamodb:LeadingKeys`), if any.
+fn leading_keys(statement: &Value) -> Option<Vec<String>> {
+    let keys = &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+    match keys {
+        Value::Sequence(s) => Some(s.iter().map(string).collect()),
+        Value::String(s) => Some(vec![s.clone()]),
+        _ => None,
+    }
+}
+
+/// IAM's `StringLike`: `*` any run of characters, `?` one.
+fn like(pattern: &str, value: &str) -> bool {
+    fn go(p: &[char], v: &[char]) -> bool {
+        match p.split_first() {
+            None => v.is_empty(),
+            Some(('*', rest)) => (0..=v.len()).any(|i| go(rest, &v[i..])),
+            Some(('?', rest)) => !v.is_empty() && go(rest, &v[1..]),
+            Some((c, rest)) => v.first() == Some(c) && go(rest, &v[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let v: Vec<char> = value.chars().collect();
+    go(&p, &v)
+}
+
+/// Partition keys the code writes, by what they hold: the ones a restricted statement may
+/// name, and the others it must not reach.
+fn partitions() -> BTreeMap<&'static str, String> {
+    let t = TenantName::parse("acme").expect("tenant name");
+    let r = RepoName::parse("libs").expect("repository name");
+    let user = "user_01jp5x7k3m2n4p6q8r0s2t4v6w";
+    BTreeMap::from([
+        ("rate bucket", keys::rate_bucket("anon#203.0.113.10").pk),
+        (
+            "API key",
+            keys::api_key_by_id("01jp5x7k3m2n4p6q8r0s2t4v6x").pk,
+        ),
+        ("grant", keys::grant(&t, "01jp5xa0b1c2d3e4f5g6h7j8k9").pk),
+        ("tenant", keys::tenant(&t).pk),
+        ("tenant policy", keys::tenant_policy(&t).pk),
+        ("tenant listing", keys::tenant_listing(&t).pk),
+        ("repository", keys::repo(&t, &r).pk),
+        ("upload", keys::upload(&t, "01jp5xc3d4e5f6g7h8j9k0m1n2").pk),
+        ("principal", keys::principal(&t, user).pk),
+        ("principal listing", keys::principal_listing(&t, user).pk),
+        ("audit", keys::audit(&t, "01jp5xd4e5f6g7h8j9k0m1n2p3").pk),
+        (
+            "OIDC provider",
+            keys::oidc_provider(&t, "01jp5xb2c3d4e5f6g7h8j9k0m1").pk,
+        ),
+    ])
+}
+
+/// The kinds of item `function`'s PutItem statements may write; panics on a PutItem that is
+/// not limited by partition, or whose patterns reach beyond `allowed`.
+fn writable_partitions(function: &str, grants: &Grants, allowed: &[&str]) -> BTreeSet<String> {
+    let partitions = partitions();
+    let mut writable = BTreeSet::new();
+    for statement in &grants.statements {
+        if !actions(statement).iter().any(|a| a == "dynamodb:PutItem") {
+            continue;
+        }
+        let patterns = leading_keys(statement).unwrap_or_else(|| {
+            panic!("{function}: PutItem on any item; limit it with dynamodb:LeadingKeys")
+        });
+        for pattern in patterns {
+            let reached: Vec<&str> = partitions
+                .iter()
+                .filter(|(_, pk)| like(&pattern, pk))
+                .map(|(kind, _)| *kind)
+                .collect();
+            assert!(
+                !reached.is_empty(),
+                "{function}: LeadingKeys {pattern:?} matches no key the code writes"
+            );
+            for kind in reached {
+                assert!(
+                    allowed.contains(&kind),
+                    "{function}: LeadingKeys {pattern:?} lets it write {kind} items"
+                );
+                writable.insert(kind.to_owned());
+            }
+        }
+    }
+    writable
+}
+
+/// Actions a read-only route may have (beyond writing its rate-limit bucket).
 const READ_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
     "dynamodb:Query",
     "s3:GetObject",
     "states:DescribeExecution",
+    "secretsmanager:GetSecretValue",
+];
+const READ_POLICIES: &[&str] = &[
+    "DynamoDBReadPolicy",
+    "AWSSecretsManagerGetSecretValuePolicy",
 ];
 
+/// A route whose rule writes nothing (no audit action: every GET, and issue_token) reads,
+/// and writes only its own rate-limit bucket.
 #[test]
-fn a_read_route_can_only_read() {
-    for f in all_functions().values() {
+fn a_read_route_can_only_read_and_keep_its_rate_limit() {
+    let tpl = template::template();
+    for f in functions(&tpl).values() {
         let Some((method, route)) = f.http_routes().into_iter().next() else {
             continue;
         };
-        if method != "GET" {
+        let reads =
+            method == "GET" || permissions::rule(&f.handler).is_some_and(|r| r.audit.is_none());
+        if !reads {
             continue;
         }
-        for policy in &f.policies {
-            let Some(map) = policy.as_mapping() else {
-                panic!(
-                    "{}: managed policy {policy:?} on a read route",
+        let grants = grants_of(&tpl, f);
+        for (name, _) in &grants.templates {
+            assert!(
+                READ_POLICIES.contains(&name.as_str()),
+                "{} ({method} {route}) has {name}",
+                f.logical_id
+            );
+        }
+        for statement in &grants.statements {
+            for action in actions(statement) {
+                assert!(
+                    READ_ACTIONS.contains(&action.as_str()) || action == "dynamodb:PutItem",
+                    "{} ({method} {route}) may {action}",
                     f.logical_id
                 );
-            };
-            for (name, body) in map {
-                let name = string(name);
-                if name == "Statement" {
-                    for statement in body.as_sequence().into_iter().flatten() {
-                        let actions = match &statement["Action"] {
-                            Value::Sequence(s) => s.iter().map(string).collect(),
-                            other => vec![string(other)],
-                        };
-                        for action in actions {
-                            assert!(
-                                READ_ACTIONS.contains(&action.as_str()),
-                                "{} (GET {route}) may {action}",
-                                f.logical_id
-                            );
-                        }
-                    }
-                } else {
-                    assert!(
-                        READ_POLICIES.contains(&name.as_str()),
-                        "{} (GET {route}) has {name}",
-                        f.logical_id
-                    );
-                }
             }
         }
+        writable_partitions(&f.logical_id, &grants, &["rate bucket"]);
     }
+}
+
+/// Every route's guard takes a token from a shared bucket in the table. Without the right to
+/// write it the limit is silently not applied (the guard lets the request through), so the
+/// template must give it to every route function.
+#[test]
+fn every_route_function_can_write_its_rate_limit_bucket() {
+    let tpl = template::template();
+    for f in functions(&tpl).values().filter(|f| f.binary == API_BINARY) {
+        let grants = grants_of(&tpl, f);
+        if grants
+            .templates
+            .iter()
+            .any(|(n, _)| n == "DynamoDBCrudPolicy")
+        {
+            continue;
+        }
+        let writable = writable_partitions(
+            &f.logical_id,
+            &grants,
+            &partitions().keys().copied().collect::<Vec<_>>(),
+        );
+        assert!(
+            writable.contains("rate bucket"),
+            "{}: cannot write its rate-limit bucket (RateLimitBucketsPolicy)",
+            f.logical_id
+        );
+    }
+}
+
+/// The authorizer reads, and writes exactly: failed-attempt buckets, API keys' and grants'
+/// last use.
+#[test]
+fn the_authorizer_writes_only_rate_buckets_and_last_use() {
+    let tpl = template::template();
+    let all = functions(&tpl);
+    let f = all
+        .values()
+        .find(|f| f.binary == AUTHORIZER_BINARY)
+        .expect("an authorizer function");
+    let grants = grants_of(&tpl, f);
+    for (name, _) in &grants.templates {
+        assert!(
+            READ_POLICIES.contains(&name.as_str()),
+            "{} has {name}",
+            f.logical_id
+        );
+    }
+    for statement in &grants.statements {
+        for action in actions(statement) {
+            assert!(
+                READ_ACTIONS.contains(&action.as_str()) || action == "dynamodb:PutItem",
+                "{} may {action}",
+                f.logical_id
+            );
+        }
+    }
+    let needed = ["rate bucket", "API key", "grant"];
+    let writable = writable_partitions(&f.logical_id, &grants, &needed);
+    assert_eq!(
+        writable,
+        needed.iter().map(|k| (*k).to_owned()).collect(),
+        "{}",
+        f.logical_id
+    );
+}
+
+/// Which functions read which secret (the name after TROVE_SECRET_PREFIX), by binary and
+/// handler: tokens are signed by issue_token and verified by the authorizer; users' emails are
+/// sealed and opened where users are created and shown.
+const SECRET_READERS: &[(&str, &str, &str)] = &[
+    (AUTHORIZER_BINARY, "", "token-signing"),
+    (API_BINARY, "issue_token", "token-signing"),
+    (API_BINARY, "create_user", "pii-key"),
+    (API_BINARY, "list_users", "pii-key"),
+    (API_BINARY, "get_principal", "pii-key"),
+];
+
+#[test]
+fn each_secret_exists_and_is_read_only_where_the_code_reads_it() {
+    let tpl = template::template();
+    let resources = tpl["Resources"].as_mapping().expect("Resources");
+    let mut secrets: BTreeMap<String, String> = BTreeMap::new();
+    for (id, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::SecretsManager::Secret") {
+            continue;
+        }
+        let id = string(id);
+        let name = match &resource["Properties"]["Name"] {
+            Value::Tagged(t) if t.tag == "Sub" => string(&t.value),
+            other => panic!("{id}: Name must be !Sub trove/${{Stage}}/<name>, not {other:?}"),
+        };
+        let name = name
+            .strip_prefix("trove/${Stage}/")
+            .unwrap_or_else(|| panic!("{id}: {name} is not under TROVE_SECRET_PREFIX"));
+        secrets.insert(id, name.to_owned());
+    }
+    let in_template: BTreeSet<&str> = secrets.values().map(String::as_str).collect();
+    let harness: BTreeSet<&str> = SECRETS.iter().copied().collect();
+    assert_eq!(
+        in_template, harness,
+        "the template's secrets and the ones the harness (and the code) read"
+    );
+
+    let mut granted = BTreeSet::new();
+    for f in functions(&tpl).values() {
+        let grants = grants_of(&tpl, f);
+        for (name, body) in &grants.templates {
+            if name != "AWSSecretsManagerGetSecretValuePolicy" {
+                continue;
+            }
+            let target = referenced_resource(&body["SecretArn"])
+                .unwrap_or_else(|| panic!("{}: SecretArn must reference a secret", f.logical_id));
+            let secret = secrets.get(&target).unwrap_or_else(|| {
+                panic!("{}: {target} is not a secret of the template", f.logical_id)
+            });
+            granted.insert((f.logical_id.clone(), secret.clone()));
+        }
+        for statement in &grants.statements {
+            assert!(
+                !actions(statement)
+                    .iter()
+                    .any(|a| a.starts_with("secretsmanager:")),
+                "{}: grant secrets with AWSSecretsManagerGetSecretValuePolicy",
+                f.logical_id
+            );
+        }
+    }
+    let all = functions(&tpl);
+    let expected: BTreeSet<(String, String)> = SECRET_READERS
+        .iter()
+        .map(|(binary, handler, secret)| {
+            let f = all
+                .values()
+                .find(|f| f.binary == *binary && (handler.is_empty() || f.handler == *handler))
+                .unwrap_or_else(|| panic!("no {binary} function {handler}"));
+            (f.logical_id.clone(), (*secret).to_owned())
+        })
+        .collect();
+    assert_eq!(
+        granted, expected,
+        "secret reads granted (left) and needed (right)"
+    );
 }

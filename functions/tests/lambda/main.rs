@@ -4,6 +4,7 @@
 //!   feeds it an event and returns its answer (`sam local invoke` without Docker);
 //! - `stack`: the template's resources on moto (shared/tests/contract/moto.rs), one per test;
 //! - `api`, `on_upload`, `pipeline`: each function fed its sample event from events/;
+//! - `authorizer`: the HTTP API's authorizer against moto, and a route trusting its context;
 //! - `contract`: template.yaml ⇄ routers, statemachines/, functions/, functions-scan/ and
 //!   events/;
 //!
@@ -14,6 +15,7 @@
 mod moto;
 
 mod api;
+mod authorizer;
 mod contract;
 mod on_upload;
 mod pipeline;

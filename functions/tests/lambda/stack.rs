@@ -1,5 +1,5 @@
 //! A deployment of the template's resources on moto, one per test: table, bucket, events
-//! queue, signing-key secret and the pipeline's state machine, each with a unique name so
+//! queue, secrets and the pipeline's state machine, each with a unique name so
 //! tests run in parallel on one emulator. Functions start with the template's settings and
 //! this stack's names in their environment.
 
@@ -27,6 +27,10 @@ pub const TROVE_ENV: &[&str] = &[
     "TROVE_EVENTS_QUEUE_URL",
     "TROVE_SECRET_PREFIX",
 ];
+
+/// The secrets the code reads (`TROVE_SECRET_PREFIX` + name); the contract test checks the
+/// template creates exactly these.
+pub const SECRETS: &[&str] = &["token-signing", "pii-key"];
 
 pub const REGION: &str = "us-east-1";
 
@@ -70,13 +74,17 @@ impl Stack {
             .expect("moto creates the queue")
             .queue_url
             .expect("queue url");
-        aws_sdk_secretsmanager::Client::new(&sdk)
-            .create_secret()
-            .name(format!("{secret_prefix}signing-key"))
-            .secret_string(unique("signing-key"))
-            .send()
-            .await
-            .expect("moto creates the secret");
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        for name in SECRETS {
+            // Both need at least 32 bytes; a unique name is 27 more than its prefix.
+            secrets
+                .create_secret()
+                .name(format!("{secret_prefix}{name}"))
+                .secret_string(unique(&format!("secret-{name}")))
+                .send()
+                .await
+                .expect("moto creates the secret");
+        }
         let state_machine_arn = aws_sdk_sfn::Client::new(&sdk)
             .create_state_machine()
             .name(format!("trove-pipeline-{tag}"))
@@ -187,6 +195,7 @@ pub fn binary_path(binary: &str) -> PathBuf {
         "api" => env!("CARGO_BIN_EXE_api"),
         "on-upload" => env!("CARGO_BIN_EXE_on-upload"),
         "pipeline-step" => env!("CARGO_BIN_EXE_pipeline-step"),
+        "authorizer" => env!("CARGO_BIN_EXE_authorizer"),
         "scan-step" => return scan_step(),
         other => {
             panic!("no binary {other} in functions/ or functions-scan/ (see the contract test)")
@@ -258,10 +267,53 @@ pub fn sample_event(relative: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("events/{relative}: {e}"))
 }
 
-/// An API route's sample event, carrying `key` as its bearer credential.
+/// An API route's sample event as the function gets it when invoked directly, not through
+/// the authorizer: `key` as its bearer credential and no authorizer context, so the function
+/// decides the caller's identity itself.
 pub fn api_event(operation_id: &str, key: &str) -> serde_json::Value {
     let mut event = sample_event(&format!("api/{operation_id}.json"));
     event["headers"]["authorization"] = format!("Bearer {key}").into();
+    without_authorizer_context(&mut event);
+    event
+}
+
+/// An API route's sample event as API Gateway forwards it after the authorizer allowed it:
+/// the authorizer's context carries `identity` (the `Identity` as a JSON string). Without an
+/// Authorization header, so that the identity can only come from the context.
+pub fn gateway_event(operation_id: &str, identity: &str) -> serde_json::Value {
+    let mut event = sample_event(&format!("api/{operation_id}.json"));
+    without_authorization(&mut event);
+    event["requestContext"]["authorizer"] = serde_json::json!({
+        "lambda": { shared::http::guard::IDENTITY_CONTEXT_KEY: identity }
+    });
+    event
+}
+
+pub fn without_authorizer_context(event: &mut serde_json::Value) {
+    if let Some(context) = event["requestContext"].as_object_mut() {
+        context.remove("authorizer");
+    }
+}
+
+pub fn without_authorization(event: &mut serde_json::Value) {
+    if let Some(headers) = event["headers"].as_object_mut() {
+        headers.remove("authorization");
+    }
+}
+
+/// The authorizer's sample request with this `Authorization` header (none: no header), as
+/// API Gateway sends it: the identity sources repeat the header and the source address.
+pub fn authorizer_event(authorization: Option<&str>) -> serde_json::Value {
+    let mut event = sample_event("authorizer.json");
+    without_authorization(&mut event);
+    let ip = event["requestContext"]["http"]["sourceIp"].clone();
+    event["identitySource"] = match authorization {
+        Some(value) => {
+            event["headers"]["authorization"] = value.into();
+            serde_json::json!([value, ip])
+        }
+        None => serde_json::json!([ip]),
+    };
     event
 }
 

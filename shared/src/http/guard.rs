@@ -183,7 +183,11 @@ fn request_id(req: &Request) -> String {
 }
 
 pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let method = req.method().as_str().to_owned();
+    // HEAD is served by the GET route of the same path, under the same rule.
+    let method = match req.method().as_str() {
+        "HEAD" => "GET".to_owned(),
+        m => m.to_owned(),
+    };
     let path = req
         .extensions()
         .get::<MatchedPath>()

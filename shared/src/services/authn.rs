@@ -13,7 +13,7 @@ use crate::domain::names::TenantName;
 use crate::services::caller::{Credential, Identity, PrincipalKind};
 use crate::services::grants::{self, UseRecorder};
 use crate::services::oidc::JwksCache;
-use crate::services::rate_limit::{AUTH_FAILURES, Decision as Limit, RateLimiter};
+use crate::services::rate_limit::{Decision as Limit, RateLimiter};
 use crate::services::tenants::PolicyCache;
 use crate::services::{Context, Error, api_keys, oidc_providers, tokens};
 
@@ -96,7 +96,12 @@ impl Authorizer {
             Err(Error::Unauthenticated) => {
                 let limit = self
                     .limiter
-                    .take(ctx.table.as_ref(), &bucket, AUTH_FAILURES, now)
+                    .take(
+                        ctx.table.as_ref(),
+                        &bucket,
+                        ctx.settings.auth_failure_limit,
+                        now,
+                    )
                     .await?;
                 return Ok(Decision::Denied(match limit {
                     Limit::Allowed => Denial::Unauthenticated,
