@@ -107,7 +107,7 @@ api() { # METHOD PATH [JSON]
 # table). The admin tier's default limit (100/s) would answer 429 to most of them, so the
 # bench tenant lifts it: the leasing of tokens from the shared bucket stays in the path.
 BIG_LIMIT='{"per_second":1000000,"burst":1000000}'
-api PUT /v1/policy "{\"rate_limits\":{\"anonymous\":$BIG_LIMIT,\"user\":$BIG_LIMIT,\"service_account\":$BIG_LIMIT,\"admin\":$BIG_LIMIT}}" >/dev/null
+api PUT /v1/policy "{\"rate_limits\":{\"anonymous\":$BIG_LIMIT,\"user\":$BIG_LIMIT,\"service_account\":$BIG_LIMIT,\"admin\":$BIG_LIMIT}}" >/dev/null || log "no /v1/policy (a build without rate limits)"
 
 # upload_file FILE PACKAGE VERSION FILENAME -> sets UP_ID, UP_MBPS, UP_SECS
 upload_file() {

@@ -147,6 +147,10 @@ struct Stored {
     tokens: f64,
     at_ms: i64,
     version: u64,
+    /// The table's TTL attribute: by then the bucket would be full again, so dropping it
+    /// changes nothing and idle buckets do not pile up.
+    #[serde(default)]
+    expires_at_epoch: i64,
 }
 
 /// What this process knows about one bucket.
@@ -337,10 +341,12 @@ async fn lease(
                 until_ms: now_ms.saturating_add(wait_ms.max(1)),
             });
         }
+        let refill_secs = (f64::from(limit.burst) / limit.per_second).ceil() as i64;
         let record = Stored {
             tokens: available - taken,
             at_ms,
             version,
+            expires_at_epoch: at_ms / 1000 + refill_secs + 3600,
         };
         match table.put(to_item(&key, &record)?, Some(condition)).await {
             Ok(()) => return Ok(Lease::Granted(taken as u32)),
