@@ -125,6 +125,24 @@ fn storage_event_hook(ctx: Weak<Context>) -> Arc<dyn Fn(S3Event) + Send + Sync> 
 }
 
 #[cfg(test)]
+impl LocalHost {
+    /// An embedded host over a fresh temp dir (kept alive by the returned guard), with the
+    /// test settings and the system clock.
+    pub(crate) async fn for_tests() -> (tempfile::TempDir, LocalHost) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = LocalHost::open(
+            dir.path(),
+            "http://trove.test",
+            Settings::for_testing(),
+            Arc::new(crate::ports::SystemClock),
+        )
+        .await
+        .expect("host opens");
+        (dir, host)
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 

@@ -12,7 +12,7 @@ use crate::domain::names::TenantName;
 use crate::ports::{Condition, Query, TableError, Write};
 use crate::services::caller::{Caller, PrincipalKind};
 use crate::services::oidc::OidcProviderConfig;
-use crate::services::pagination::{PageOf, PageParams};
+use crate::services::pagination::{self, PageOf, PageParams};
 use crate::services::{Context, Error, audit, principals};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -94,15 +94,7 @@ pub async fn list(
     let query = Query::new(keys::oidc_providers_partition(&caller.tenant))
         .limit(page.limit()?)
         .cursor(page.cursor.clone());
-    let page = ctx.table.query(&query).await?;
-    Ok(PageOf {
-        items: page
-            .items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.cursor,
-    })
+    pagination::fetch(ctx.table.as_ref(), &query).await
 }
 
 pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Error> {

@@ -1,7 +1,26 @@
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::model::from_item;
+use crate::ports::{Query, Table};
 use crate::services::Error;
+
+/// One page of `query`, each item read as a `T`, with the cursor of the next.
+pub async fn fetch<T: DeserializeOwned>(
+    table: &dyn Table,
+    query: &Query,
+) -> Result<PageOf<T>, Error> {
+    let page = table.query(query).await?;
+    Ok(PageOf {
+        items: page
+            .items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.cursor,
+    })
+}
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 1000;

@@ -117,24 +117,12 @@ fn aad(tenant: &TenantName, field: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
-    use crate::config::Settings;
     use crate::local_host::LocalHost;
-    use crate::ports::SystemClock;
 
     async fn host() -> (tempfile::TempDir, LocalHost) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = LocalHost::open(
-            dir.path(),
-            "http://trove.test",
-            Settings::for_testing(),
-            Arc::new(SystemClock),
-        )
-        .await
-        .expect("host opens");
-        (dir, host)
+        LocalHost::for_tests().await
     }
 
     fn tenant(name: &str) -> TenantName {

@@ -270,6 +270,14 @@ pub async fn list(
     })
 }
 
+/// The rest of an item's sort key after `prefix` (a member's or a group's id).
+fn sk_after(item: &crate::ports::Item, prefix: &str) -> Option<String> {
+    item.get(crate::ports::table::SK)?
+        .as_str()?
+        .strip_prefix(prefix)
+        .map(str::to_owned)
+}
+
 /// The groups `principal` is directly a member of.
 pub async fn groups_of(
     ctx: &Context,
@@ -282,12 +290,7 @@ pub async fn groups_of(
     Ok(query_all(ctx.table.as_ref(), query)
         .await?
         .into_iter()
-        .filter_map(|item| {
-            item.get(crate::ports::table::SK)?
-                .as_str()?
-                .strip_prefix(keys::MEMBER_OF_SK_PREFIX)
-                .map(str::to_owned)
-        })
+        .filter_map(|item| sk_after(&item, keys::MEMBER_OF_SK_PREFIX))
         .collect())
 }
 
@@ -409,12 +412,7 @@ pub async fn get_group(ctx: &Context, caller: &Caller, group: &str) -> Result<Gr
     let members = query_all(ctx.table.as_ref(), query)
         .await?
         .into_iter()
-        .filter_map(|item| {
-            item.get(crate::ports::table::SK)?
-                .as_str()?
-                .strip_prefix(keys::MEMBER_SK_PREFIX)
-                .map(str::to_owned)
-        })
+        .filter_map(|item| sk_after(&item, keys::MEMBER_SK_PREFIX))
         .collect();
     Ok(GroupView {
         group: view(ctx, caller, record).await?,

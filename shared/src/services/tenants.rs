@@ -17,7 +17,7 @@ use crate::ports::{Condition, Query, TableError, Write};
 use crate::services::caller::{Caller, PrincipalKind};
 use crate::services::grants::Grant;
 use crate::services::net_policy::{CompiledPolicy, NetworkPolicy};
-use crate::services::pagination::{PageOf, PageParams};
+use crate::services::pagination::{self, PageOf, PageParams};
 use crate::services::principals::{self, PrincipalRecord};
 use crate::services::rate_limit::TierLimits;
 use crate::services::{Context, Error, api_keys, audit};
@@ -152,15 +152,7 @@ pub async fn list(ctx: &Context, page: &PageParams) -> Result<PageOf<TenantRecor
     let query = Query::new(keys::tenants_partition())
         .limit(page.limit()?)
         .cursor(page.cursor.clone());
-    let page = ctx.table.query(&query).await?;
-    Ok(PageOf {
-        items: page
-            .items
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.cursor,
-    })
+    pagination::fetch(ctx.table.as_ref(), &query).await
 }
 
 /// A tenant's access policy. Absent: the defaults (built-in limits, no IP lists).

@@ -222,14 +222,11 @@ fn verify_at(root: &[u8], token: &str, now: OffsetDateTime) -> Result<AccessClai
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use serde_json::json;
 
     use super::*;
-    use crate::config::Settings;
     use crate::local_host::LocalHost;
-    use crate::ports::SystemClock;
 
     struct Env {
         host: LocalHost,
@@ -238,15 +235,7 @@ mod tests {
 
     impl Env {
         async fn new() -> Self {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let host = LocalHost::open(
-                dir.path(),
-                "http://trove.test",
-                Settings::for_testing(),
-                Arc::new(SystemClock),
-            )
-            .await
-            .expect("host opens");
+            let (dir, host) = LocalHost::for_tests().await;
             Self { host, _dir: dir }
         }
 

@@ -12,15 +12,12 @@ use super::fixtures::{
     TarEntry, deflated, eicar, tar_gz, uses_data_descriptors, zip, zip_streamed,
 };
 use super::{ENGINE, rules_version};
-use crate::config::Settings;
 use crate::domain::keys::{BlobKey, UploadId};
 use crate::domain::model::{ScanFinding, Upload, UploadStatus};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::local_host::LocalHost;
 use crate::pipeline::{StepError, StepInput, run_step, validate};
-use crate::ports::{
-    BlobError, BlobInfo, Blobs, ByteStream, PresignedRequest, PutConstraints, SystemClock,
-};
+use crate::ports::{BlobError, BlobInfo, Blobs, ByteStream, PresignedRequest, PutConstraints};
 use crate::services::caller::Caller;
 use crate::services::repositories::{self, CreateRepository};
 use crate::services::{Context, uploads};
@@ -35,15 +32,7 @@ fn tenant() -> TenantName {
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let host = LocalHost::open(
-        dir.path(),
-        "http://trove.test",
-        Settings::for_testing(),
-        Arc::new(SystemClock),
-    )
-    .await
-    .expect("host opens");
+    let (dir, host) = LocalHost::for_tests().await;
     let caller = Caller::tenant_admin_for_tests(tenant());
     let repo = CreateRepository {
         name: "libs".into(),
