@@ -62,17 +62,25 @@ async fn account(app: &TestApp, name: &str, grants: &[(&str, Value)]) -> (String
 }
 
 async fn with_repo() -> TestApp {
-    let app = TestApp::new().await;
+    with_repo_in(TestApp::new().await).await
+}
+
+/// `app` with a repository named `name`.
+async fn with_repo_named(app: TestApp, name: &str) -> TestApp {
     let admin = app.admin.clone();
     ok(
         &app,
         Method::POST,
         "/v1/repositories",
         &admin,
-        Some(json!({"name": "libs", "format": "generic"})),
+        Some(json!({"name": name, "format": "generic"})),
     )
     .await;
     app
+}
+
+async fn with_repo_in(app: TestApp) -> TestApp {
+    with_repo_named(app, "libs").await
 }
 
 fn upload_body(pkg: &str) -> Value {
@@ -338,16 +346,8 @@ async fn nested_groups_grant_and_cycles_are_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nobody_grants_more_than_they_hold() {
-    let app = with_repo().await;
+    let app = with_repo_named(with_repo().await, "other").await;
     let admin = app.admin.clone();
-    ok(
-        &app,
-        Method::POST,
-        "/v1/repositories",
-        &admin,
-        Some(json!({"name": "other", "format": "generic"})),
-    )
-    .await;
     let (_, repo_admin) = account(
         &app,
         "libs-admin",
@@ -651,20 +651,15 @@ async fn jwks_server(jwk: Value) -> (String, tokio::task::JoinHandle<()>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trusted_ci_token_acts_as_its_mapped_service_account() {
-    let app = TestApp::with_settings(Settings {
-        allow_http_jwks: true,
-        ..Settings::for_testing()
-    })
-    .await;
-    let admin = app.admin.clone();
-    ok(
-        &app,
-        Method::POST,
-        "/v1/repositories",
-        &admin,
-        Some(json!({"name": "libs", "format": "generic"})),
+    let app = with_repo_in(
+        TestApp::with_settings(Settings {
+            allow_http_jwks: true,
+            ..Settings::for_testing()
+        })
+        .await,
     )
     .await;
+    let admin = app.admin.clone();
     let (sa, _) = account(
         &app,
         "release",
