@@ -162,6 +162,23 @@ async fn the_audit_trail_names_actor_address_and_request() {
     assert_eq!(rec["source_ip"], "127.0.0.1");
     assert_eq!(rec["request_id"], "e2e-audit-1");
     assert_eq!(rec["outcome"], "success");
+    // An email reaches the admin who asks, and never the log.
+    let user = admin_post(
+        &server,
+        "/v1/users",
+        json!({"name": "alice", "email": "alice.secret@example.com"}),
+    )
+    .await;
+    assert_eq!(user["email"], "alice.secret@example.com");
+    let resp = server
+        .api(Method::POST, "/v1/users")
+        .json(&json!({"name": "bob", "email": "bob.secret@@example"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let log = server.log();
+    assert!(!log.contains("secret@"), "an email reached the log");
     // No route edits the trail.
     for method in [Method::PUT, Method::DELETE, Method::PATCH, Method::POST] {
         let resp = server

@@ -768,3 +768,39 @@ async fn a_trusted_ci_token_acts_as_its_mapped_service_account() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_and_grants_record_their_last_use() {
+    let app = with_repo().await;
+    let admin = app.admin.clone();
+    let (sa, key) = account(&app, "used", &[("reader", json!({"repository": "libs"}))]).await;
+    let (unused_sa, _) = account(&app, "idle", &[("reader", json!({"repository": "libs"}))]).await;
+    assert_eq!(
+        status(&app, Method::GET, "/v1/repositories/libs", &key, None).await,
+        StatusCode::OK
+    );
+    let keys = ok(&app, Method::GET, "/v1/api-keys", &admin, None).await;
+    let last_used = |owner: &str| {
+        keys["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|k| k["owner"] == owner)
+            .map(|k| k["last_used_at"].clone())
+            .expect("the owner's key")
+    };
+    assert!(last_used(&sa).is_string(), "{keys}");
+    assert!(last_used(&unused_sa).is_null(), "{keys}");
+    let grants = ok(&app, Method::GET, "/v1/grants", &admin, None).await;
+    let grant_used = |principal: &str| {
+        grants["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|g| g["principal"] == principal)
+            .map(|g| g["last_used_at"].clone())
+            .expect("the principal's grant")
+    };
+    assert!(grant_used(&sa).is_string(), "{grants}");
+    assert!(grant_used(&unused_sa).is_null(), "{grants}");
+}
