@@ -14,7 +14,7 @@ use crate::domain::names::TenantName;
 use crate::http::{self, AppState};
 use crate::pipeline::on_upload;
 use crate::ports::{Clock, Secrets, Workflow};
-use crate::services::{Context, Error, bootstrap};
+use crate::services::{Context, Error, bootstrap, tenants};
 use crate::workflow::LocalWorkflow;
 use crate::workflow::faults::Faults;
 
@@ -93,7 +93,7 @@ impl LocalHost {
         keep: impl FnOnce(&str) -> std::io::Result<()>,
     ) -> Result<Option<String>, Error> {
         let tenant = TenantName::parse(bootstrap::DEFAULT_TENANT)?;
-        bootstrap::ensure_tenant(&self.ctx, &tenant, keep).await
+        tenants::ensure(&self.ctx, &tenant, keep).await
     }
 
     /// Picks up what a previous process left unfinished: running executions, and objects

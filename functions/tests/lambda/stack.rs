@@ -12,7 +12,8 @@ use shared::config::Settings;
 use shared::domain::names::TenantName;
 use shared::ports::SystemClock;
 use shared::services::Context;
-use shared::services::bootstrap::{DEFAULT_TENANT, ensure_tenant};
+use shared::services::bootstrap::DEFAULT_TENANT;
+use shared::services::tenants;
 
 use crate::runtime_api::{Function, FunctionSpec};
 use crate::template::{FunctionDef, function_for};
@@ -170,7 +171,7 @@ impl Stack {
     /// The tenant `default` with a fresh admin key, as `trove serve` bootstraps it.
     pub async fn admin_key(&self) -> String {
         let tenant = TenantName::parse(DEFAULT_TENANT).expect("valid tenant name");
-        ensure_tenant(&self.ctx, &tenant, |_| Ok(()))
+        tenants::ensure(&self.ctx, &tenant, |_| Ok(()))
             .await
             .expect("tenant bootstrap")
             .expect("a new tenant gets a key")

@@ -25,8 +25,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Reader, Role::Writer, Role::Maintainer, Role::Admin];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Reader => "reader",

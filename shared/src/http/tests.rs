@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::domain::names::TenantName;
 use crate::local_host::LocalHost;
 use crate::ports::SystemClock;
-use crate::services::bootstrap;
+use crate::services::tenants;
 
 pub(super) struct TestApp {
     pub(super) router: Router,
@@ -55,7 +55,7 @@ impl TestApp {
 
     pub(super) async fn tenant_key(&self, name: &str) -> String {
         let tenant = TenantName::parse(name).expect("valid tenant");
-        bootstrap::ensure_tenant(&self.host.ctx, &tenant, |_| Ok(()))
+        tenants::ensure(&self.host.ctx, &tenant, |_| Ok(()))
             .await
             .expect("tenant created")
             .expect("new key")

@@ -18,7 +18,7 @@ use crate::ports::table::{GSI1_PK, GSI1_SK, Item};
 use crate::ports::{Condition, Index, Query, TableError, Write};
 use crate::services::caller::{Caller, PrincipalKind};
 use crate::services::pagination::{PageOf, PageParams};
-use crate::services::{Context, Error, audit, grants, principals};
+use crate::services::{Context, Error, audit, grants};
 
 pub const KEY_PREFIX: &str = "trove_";
 const ID_LEN: usize = 26;
@@ -394,13 +394,6 @@ pub async fn list(
         items,
         next_cursor: page.cursor,
     })
-}
-
-/// Whether the owner of a key still exists (a key of a removed principal is dead).
-pub async fn owner_exists(ctx: &Context, record: &ApiKeyRecord) -> Result<bool, Error> {
-    Ok(principals::find(ctx, &record.tenant, &record.owner)
-        .await?
-        .is_some())
 }
 
 #[cfg(test)]

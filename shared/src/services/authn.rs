@@ -151,7 +151,7 @@ impl Authorizer {
             principal: key.owner.clone(),
             kind: resolved.principal.kind,
             credential: Credential::ApiKey { id: key.id.clone() },
-            rights: resolved.rights(key.scopes.clone()),
+            rights: Arc::new(resolved.rights(key.scopes.clone())),
         };
         Ok((identity, resolved.grants))
     }
@@ -185,7 +185,7 @@ impl Authorizer {
                 credential: Credential::Oidc {
                     provider: provider.id.clone(),
                 },
-                rights: resolved.rights(None),
+                rights: Arc::new(resolved.rights(None)),
             };
             return Ok((identity, resolved.grants));
         }
@@ -214,7 +214,7 @@ impl Authorizer {
             credential: Credential::AccessToken {
                 key: key.id.clone(),
             },
-            rights: resolved.rights(key.scopes.clone()),
+            rights: Arc::new(resolved.rights(key.scopes.clone())),
         };
         Ok((identity, resolved.grants))
     }

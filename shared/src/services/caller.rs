@@ -82,7 +82,8 @@ pub struct Identity {
     pub principal: String,
     pub kind: PrincipalKind,
     pub credential: Credential,
-    pub rights: Rights,
+    /// Shared with every request's `Caller`: no copy per request.
+    pub rights: Arc<Rights>,
 }
 
 /// An identity on one request.
@@ -104,7 +105,7 @@ impl Caller {
             principal: identity.principal.clone(),
             kind: identity.kind,
             credential: identity.credential.clone(),
-            rights: Arc::new(identity.rights.clone()),
+            rights: identity.rights.clone(),
             source_ip,
             request_id,
         }
