@@ -180,7 +180,10 @@ pub fn usage_partition(t: &TenantName, r: &RepoName, date: &str) -> String {
 }
 
 pub fn usage(t: &TenantName, r: &RepoName, date: &str, p: &PackageName) -> Key {
-    Key::new(usage_partition(t, r, date), format!("{PACKAGE_SK_PREFIX}{p}"))
+    Key::new(
+        usage_partition(t, r, date),
+        format!("{PACKAGE_SK_PREFIX}{p}"),
+    )
 }
 
 /// A tenant's daily reports, newest last in sort order (`R#YYYY-MM-DD`).

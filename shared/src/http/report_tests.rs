@@ -136,10 +136,34 @@ async fn report_figures_equal_what_happened() {
     )
     .await;
 
-    download(&app, &acme, "libs/packages/gadget/versions/1.0.0/files/g.bin", 3).await;
-    download(&app, &acme, "libs/packages/gadget/versions/1.0.0/files/g.txt", 2).await;
-    download(&app, &acme, "libs/packages/widget/versions/1.1.0/files/w.bin", 1).await;
-    download(&app, &acme, "tools/packages/cli/versions/2.0.0/files/cli.bin", 2).await;
+    download(
+        &app,
+        &acme,
+        "libs/packages/gadget/versions/1.0.0/files/g.bin",
+        3,
+    )
+    .await;
+    download(
+        &app,
+        &acme,
+        "libs/packages/gadget/versions/1.0.0/files/g.txt",
+        2,
+    )
+    .await;
+    download(
+        &app,
+        &acme,
+        "libs/packages/widget/versions/1.1.0/files/w.bin",
+        1,
+    )
+    .await;
+    download(
+        &app,
+        &acme,
+        "tools/packages/cli/versions/2.0.0/files/cli.bin",
+        2,
+    )
+    .await;
     // Refused downloads count nothing.
     let (status, _, _) = app
         .call(
@@ -153,9 +177,17 @@ async fn report_figures_equal_what_happened() {
     // Another tenant's downloads stay its own.
     let body = json!({"name": "libs", "format": "generic"});
     ok(&app, Method::POST, "/v1/repositories", &zeta, Some(body)).await;
-    let up = app.publish(&zeta, "libs", "gadget", "1.0.0", "g.bin", b"zeta").await;
+    let up = app
+        .publish(&zeta, "libs", "gadget", "1.0.0", "g.bin", b"zeta")
+        .await;
     assert_eq!(up["status"], "published", "{up}");
-    download(&app, &zeta, "libs/packages/gadget/versions/1.0.0/files/g.bin", 4).await;
+    download(
+        &app,
+        &zeta,
+        "libs/packages/gadget/versions/1.0.0/files/g.bin",
+        4,
+    )
+    .await;
 
     // Access that will go unused: a grant, a working key, and keys that stop working.
     let bot = ok(
@@ -184,7 +216,14 @@ async fn report_figures_equal_what_happened() {
         Some(key_body("ci", 2 * 365 * 86400)),
     )
     .await;
-    ok(&app, Method::POST, "/v1/api-keys", &acme, Some(key_body("short", 86400))).await;
+    ok(
+        &app,
+        Method::POST,
+        "/v1/api-keys",
+        &acme,
+        Some(key_body("short", 86400)),
+    )
+    .await;
     let revoked = ok(
         &app,
         Method::POST,
@@ -194,7 +233,14 @@ async fn report_figures_equal_what_happened() {
     )
     .await;
     let revoked = revoked["id"].as_str().expect("id");
-    ok(&app, Method::DELETE, &format!("/v1/api-keys/{revoked}"), &acme, None).await;
+    ok(
+        &app,
+        Method::DELETE,
+        &format!("/v1/api-keys/{revoked}"),
+        &acme,
+        None,
+    )
+    .await;
 
     // 100 days on, in a fresh process (grant use is recorded at most hourly per process):
     // the tenant admin works again, the bot does not.
@@ -212,7 +258,9 @@ async fn report_figures_equal_what_happened() {
     let before = app.host.events.published().len();
     let dry = report::run(ctx, options(true)).await.expect("dry run");
     assert!(dry.dry_run && dry.failed.is_empty());
-    let (_, _, listed) = app.call(Method::GET, "/v1/reports", Some(&acme), None).await;
+    let (_, _, listed) = app
+        .call(Method::GET, "/v1/reports", Some(&acme), None)
+        .await;
     assert_eq!(listed["items"], json!([]), "a dry run writes nothing");
     assert_eq!(app.host.events.published().len(), before, "nor announces");
 
@@ -236,7 +284,9 @@ async fn report_figures_equal_what_happened() {
     assert_eq!(&dry_acme, computed, "a dry run computes the same report");
 
     // The listing: newest first, tenant admins only, links that work.
-    let (status, _, page) = app.call(Method::GET, "/v1/reports", Some(&acme), None).await;
+    let (status, _, page) = app
+        .call(Method::GET, "/v1/reports", Some(&acme), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let items = page["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "{page}");
@@ -323,7 +373,10 @@ async fn report_figures_equal_what_happened() {
     assert_eq!(api_keys[0]["owner"], bot.as_str());
     let text = String::from_utf8_lossy(&json_bytes);
     let secret = stale_key["key"].as_str().expect("key");
-    assert!(!text.contains(secret) && !text.contains("\"ci\""), "no secret, no key name");
+    assert!(
+        !text.contains(secret) && !text.contains("\"ci\""),
+        "no secret, no key name"
+    );
 
     // The CSV files say the same.
     let (status, csv_bytes) = fetch(&app, file_url(listed, "report.csv")).await;
@@ -351,12 +404,24 @@ async fn report_figures_equal_what_happened() {
     let stale: Vec<StaleRow> = csv_rows(&stale_bytes);
     assert_eq!(stale.len(), 2, "{stale:?}");
     assert_eq!(
-        (stale[0].kind.as_str(), stale[0].id.as_str(), stale[0].access.as_str()),
+        (
+            stale[0].kind.as_str(),
+            stale[0].id.as_str(),
+            stale[0].access.as_str()
+        ),
         ("grant", grant["id"].as_str().expect("id"), "reader@libs")
     );
     assert_eq!(
-        (stale[1].kind.as_str(), stale[1].id.as_str(), stale[1].principal.as_str()),
-        ("api_key", stale_key["id"].as_str().expect("id"), bot.as_str())
+        (
+            stale[1].kind.as_str(),
+            stale[1].id.as_str(),
+            stale[1].principal.as_str()
+        ),
+        (
+            "api_key",
+            stale_key["id"].as_str().expect("id"),
+            bot.as_str()
+        )
     );
     assert_eq!(stale[1].last_used_at, "", "never used");
 
@@ -380,7 +445,9 @@ async fn report_figures_equal_what_happened() {
     );
 
     // Tenant isolation: zeta's report is its own and says nothing of acme's.
-    let (_, _, zeta_page) = app.call(Method::GET, "/v1/reports", Some(&zeta), None).await;
+    let (_, _, zeta_page) = app
+        .call(Method::GET, "/v1/reports", Some(&zeta), None)
+        .await;
     let zeta_items = zeta_page["items"].as_array().expect("items");
     assert_eq!(zeta_items.len(), 1);
     assert_eq!(zeta_items[0]["summary"]["downloads"], 4);
@@ -392,7 +459,9 @@ async fn report_figures_equal_what_happened() {
 
     // A re-run for the day overwrites: still one report, same figures.
     report::run(ctx, options(false)).await.expect("re-run");
-    let (_, _, again) = app.call(Method::GET, "/v1/reports", Some(&acme), None).await;
+    let (_, _, again) = app
+        .call(Method::GET, "/v1/reports", Some(&acme), None)
+        .await;
     assert_eq!(again["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(again["items"][0]["summary"], totals);
 }
@@ -401,9 +470,19 @@ async fn report_figures_equal_what_happened() {
 async fn report_routes_refuse_bad_dates_unknown_days_and_non_admins() {
     let app = TestApp::new().await;
     let admin = app.admin.clone();
-    for bad in ["2026-3-10", "2026-02-30", "yesterday", "2026-03-10T00:00:00Z"] {
+    for bad in [
+        "2026-3-10",
+        "2026-02-30",
+        "yesterday",
+        "2026-03-10T00:00:00Z",
+    ] {
         let (status, ctype, body) = app
-            .call(Method::GET, &format!("/v1/reports/{bad}"), Some(&admin), None)
+            .call(
+                Method::GET,
+                &format!("/v1/reports/{bad}"),
+                Some(&admin),
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert_eq!(ctype, "application/problem+json");

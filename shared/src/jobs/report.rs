@@ -296,7 +296,7 @@ async fn repository(
         })
         .collect();
     // Stable sort over name order: ties stay by name.
-    top.sort_by(|a, b| b.downloads.cmp(&a.downloads));
+    top.sort_by_key(|p| std::cmp::Reverse(p.downloads));
     top.truncate(TOP_PACKAGES);
     report.top_packages = top;
     Ok(report)
@@ -528,8 +528,5 @@ fn csv_body<T: Serialize>(columns: &[&str], rows: impl Iterator<Item = T>) -> Re
     for row in rows {
         writer.serialize(row).map_err(|e| failed(&e))?;
     }
-    writer
-        .into_inner()
-        .map(Bytes::from)
-        .map_err(|e| failed(&e))
+    writer.into_inner().map(Bytes::from).map_err(|e| failed(&e))
 }

@@ -175,10 +175,15 @@ pub trait Table: Send + Sync {
 /// Checks an `add`'s arguments as DynamoDB would refuse them, so both adapters agree.
 pub fn check_add(counters: &[(&str, i64)], attrs: &Item) -> Result<(), TableError> {
     if counters.is_empty() {
-        return Err(TableError::InvalidItem("add needs at least one counter".into()));
+        return Err(TableError::InvalidItem(
+            "add needs at least one counter".into(),
+        ));
     }
     let mut seen = std::collections::HashSet::new();
-    let names = counters.iter().map(|(n, _)| *n).chain(attrs.keys().map(String::as_str));
+    let names = counters
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(attrs.keys().map(String::as_str));
     for name in names {
         if name.is_empty() || name == PK || name == SK {
             return Err(TableError::InvalidItem(format!(

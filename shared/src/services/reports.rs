@@ -121,7 +121,11 @@ pub async fn get(ctx: &Context, caller: &Caller, date: &str) -> Result<ReportVie
     view(ctx, &caller.tenant, from_item(item)?).await
 }
 
-async fn view(ctx: &Context, tenant: &TenantName, record: ReportRecord) -> Result<ReportView, Error> {
+async fn view(
+    ctx: &Context,
+    tenant: &TenantName,
+    record: ReportRecord,
+) -> Result<ReportView, Error> {
     let mut files = Vec::with_capacity(record.files.len());
     for file in record.files {
         let link = ctx
@@ -157,12 +161,15 @@ mod tests {
         let d = parse_date("2026-03-10").expect("valid");
         assert_eq!(format_date(d), "2026-03-10");
         for bad in [
-            "", "2026-3-10", "2026-02-30", "20260310", "2026-03-10T00:00", "../x", "+2026-03-10",
+            "",
+            "2026-3-10",
+            "2026-02-30",
+            "20260310",
+            "2026-03-10T00:00",
+            "../x",
+            "+2026-03-10",
         ] {
-            assert!(
-                matches!(parse_date(bad), Err(Error::Invalid(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(parse_date(bad), Err(Error::Invalid(_))), "{bad:?}");
         }
     }
 }

@@ -31,7 +31,6 @@ pub struct PackageUsage {
     pub uploads_rejected: u64,
 }
 
-
 /// Counts `counters` for the package today (UTC), logging instead of failing.
 pub async fn count(
     ctx: &Context,

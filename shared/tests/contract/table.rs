@@ -703,12 +703,21 @@ pub async fn add_creates_the_item_and_sets_attributes_once(table: Arc<dyn Table>
     // Adding to an item that a put created keeps its other attributes.
     let put = Key::new("C#attrs", "P#put");
     table
-        .put(item(json!({"pk": "C#attrs", "sk": "P#put", "name": "n"})), None)
+        .put(
+            item(json!({"pk": "C#attrs", "sk": "P#put", "name": "n"})),
+            None,
+        )
         .await
         .expect("put");
-    table.add(&put, &[("n", 5)], Item::new()).await.expect("add");
+    table
+        .add(&put, &[("n", 5)], Item::new())
+        .await
+        .expect("add");
     let stored = table.get(&put).await.expect("get").expect("stored");
-    assert_eq!((stored["name"].as_str(), stored["n"].as_i64()), (Some("n"), Some(5)));
+    assert_eq!(
+        (stored["name"].as_str(), stored["n"].as_i64()),
+        (Some("n"), Some(5))
+    );
 }
 
 pub async fn add_refuses_bad_arguments(table: Arc<dyn Table>) {

@@ -623,8 +623,10 @@ impl Table for SqliteTable {
         check_key(key)?;
         check_add(counters, &attrs)?;
         let key = key.clone();
-        let counters: Vec<(String, i64)> =
-            counters.iter().map(|(n, d)| ((*n).to_owned(), *d)).collect();
+        let counters: Vec<(String, i64)> = counters
+            .iter()
+            .map(|(n, d)| ((*n).to_owned(), *d))
+            .collect();
         // Read, add and store under the writer's IMMEDIATE transaction: no other write can
         // come between, which is what makes the add atomic.
         self.run(move |db| {
