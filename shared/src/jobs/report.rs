@@ -288,6 +288,12 @@ async fn repository(
             downloads.insert(u.package, u.downloads);
         }
     }
+    report.top_packages = top_packages(downloads);
+    Ok(report)
+}
+
+/// The most downloaded first; ties by name (the map's order, kept by a stable sort).
+fn top_packages(downloads: BTreeMap<PackageName, u64>) -> Vec<PackageDownloads> {
     let mut top: Vec<PackageDownloads> = downloads
         .into_iter()
         .map(|(package, downloads)| PackageDownloads {
@@ -295,11 +301,9 @@ async fn repository(
             downloads,
         })
         .collect();
-    // Stable sort over name order: ties stay by name.
     top.sort_by_key(|p| std::cmp::Reverse(p.downloads));
     top.truncate(TOP_PACKAGES);
-    report.top_packages = top;
-    Ok(report)
+    top
 }
 
 async fn stale_grants(
@@ -529,4 +533,48 @@ fn csv_body<T: Serialize>(columns: &[&str], rows: impl Iterator<Item = T>) -> Re
         writer.serialize(row).map_err(|e| failed(&e))?;
     }
     writer.into_inner().map(Bytes::from).map_err(|e| failed(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_packages_are_the_ten_most_downloaded_ties_by_name() {
+        let downloads: BTreeMap<PackageName, u64> = (0..14u64)
+            .map(|i| {
+                let name = PackageName::parse(&format!("p{i:02}")).expect("valid");
+                (name, if i % 2 == 0 { 5 } else { i })
+            })
+            .collect();
+        let top: Vec<(String, u64)> = top_packages(downloads)
+            .into_iter()
+            .map(|p| (p.package, p.downloads))
+            .collect();
+        let want = [
+            ("p13", 13),
+            ("p11", 11),
+            ("p09", 9),
+            ("p07", 7),
+            ("p00", 5),
+            ("p02", 5),
+            ("p04", 5),
+            // p05 ties with the even ones at 5.
+            ("p05", 5),
+            ("p06", 5),
+            ("p08", 5),
+        ];
+        let want: Vec<(String, u64)> = want.iter().map(|(n, d)| ((*n).into(), *d)).collect();
+        assert_eq!(top, want);
+    }
+
+    #[test]
+    fn an_empty_csv_still_names_its_columns() {
+        let body = csv_body(REPOSITORY_COLUMNS, std::iter::empty::<RepositoryRow>()).expect("csv");
+        assert_eq!(
+            body.as_ref(),
+            format!("{}\n", REPOSITORY_COLUMNS.join(",")).as_bytes()
+        );
+        assert_eq!(access_text(Role::Admin, &Scope::tenant()), "admin@tenant");
+    }
 }
