@@ -1,0 +1,3 @@
+//! Scheduled jobs: each a library function the Lambda and `trove admin run-job` call.
+
+pub mod report;
