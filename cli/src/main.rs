@@ -1,5 +1,6 @@
 //! `trove`: the all-in-one server and the command-line client.
 
+mod admin;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,9 @@ struct Cli {
 enum Command {
     /// Run the API, storage, pipeline and jobs in one process on embedded storage.
     Serve(serve::Args),
+    /// Operator commands against a data dir.
+    #[command(subcommand)]
+    Admin(admin::Command),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +33,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Admin(command) => runtime.block_on(admin::run(command)),
     }
 }

@@ -61,6 +61,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(recovered, "picked up unfinished uploads");
     }
 
+    // The same timetable EventBridge keeps in the deployment.
+    let _jobs = shared::jobs::schedule::spawn(Arc::clone(&host.ctx));
+
     let app = host.router();
     tracing::info!(%local, %base_url, data_dir = %args.data_dir.display(), "trove serving");
     // The socket peer is the source address the access layer checks IP lists and limits

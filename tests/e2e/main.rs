@@ -5,6 +5,7 @@ mod access;
 mod auth;
 mod crash;
 mod delete;
+mod events;
 mod fuzz;
 mod happy;
 mod harness;

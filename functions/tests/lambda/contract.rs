@@ -28,6 +28,10 @@ const SCAN_BINARY: &str = "scan-step";
 const ON_UPLOAD_BINARY: &str = "on-upload";
 /// The HTTP API's Lambda authorizer.
 const AUTHORIZER_BINARY: &str = "authorizer";
+/// The scheduled jobs (cleanup, report), one function each.
+const JOBS_BINARY: &str = "jobs";
+/// The webhook dispatcher, fed by the events queue.
+const DISPATCHER_BINARY: &str = "webhook-dispatcher";
 
 /// Where a function's sample event lives, by its binary and handler.
 fn sample_event_path(f: &FunctionDef) -> String {
@@ -36,6 +40,8 @@ fn sample_event_path(f: &FunctionDef) -> String {
         STEP_BINARY | SCAN_BINARY => format!("pipeline/{}.json", f.handler),
         ON_UPLOAD_BINARY => "s3-object-created.json".to_owned(),
         AUTHORIZER_BINARY => "authorizer.json".to_owned(),
+        JOBS_BINARY => format!("jobs/{}.json", f.handler),
+        DISPATCHER_BINARY => "webhook-dispatcher.json".to_owned(),
         other => panic!(
             "{}: no sample-event convention for binary {other}; add one here",
             f.logical_id
@@ -576,6 +582,32 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     .collect();
                 assert_eq!(prefixes, ["incoming/"], "{}", f.logical_id);
             }
+            JOBS_BINARY => {
+                let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value> =
+                    serde_json::from_str(&text).unwrap_or_else(|e| {
+                        panic!("events/{path}: not an EventBridge scheduled event: {e}")
+                    });
+                assert_eq!(event.source, "aws.events", "events/{path}");
+                assert_eq!(event.detail_type, "Scheduled Event", "events/{path}");
+            }
+            DISPATCHER_BINARY => {
+                let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("events/{path}: not an SQS event: {e}"));
+                assert!(!event.records.is_empty(), "events/{path}");
+                for record in &event.records {
+                    let body = record.body.as_deref().unwrap_or_default();
+                    shared::webhooks::queue::decode(body, &record.message_attributes)
+                        .unwrap_or_else(|e| panic!("events/{path}: not a queue message: {e}"));
+                }
+                let queues: Vec<String> = f
+                    .events
+                    .iter()
+                    .filter(|(_, kind, _)| kind == "SQS")
+                    .map(|(_, _, props)| format!("{:?}", props["Queue"]))
+                    .collect();
+                assert_eq!(queues.len(), 1, "{}: one queue", f.logical_id);
+                assert!(queues[0].contains("EventsQueue"), "{}: {queues:?}", f.logical_id);
+            }
             _ => unreachable!("sample_event_path names every binary"),
         }
     }
@@ -1055,4 +1087,25 @@ fn each_secret_exists_and_is_read_only_where_the_code_reads_it() {
         granted, expected,
         "secret reads granted (left) and needed (right)"
     );
+}
+
+#[test]
+fn each_job_runs_on_the_timetable_trove_serve_keeps() {
+    use shared::jobs::schedule::{Job, SCHEDULES};
+    let all = all_functions();
+    let jobs: Vec<&FunctionDef> = all.values().filter(|f| f.binary == JOBS_BINARY).collect();
+    assert_eq!(jobs.len(), SCHEDULES.len(), "one function per scheduled job");
+    for schedule in SCHEDULES {
+        let f = jobs
+            .iter()
+            .find(|f| Job::parse(&f.handler) == Some(schedule.job))
+            .unwrap_or_else(|| panic!("no function runs job {}", schedule.job.name()));
+        let expressions: Vec<String> = f
+            .events
+            .iter()
+            .filter(|(_, kind, _)| kind == "Schedule")
+            .map(|(_, _, props)| string(&props["Schedule"]))
+            .collect();
+        assert_eq!(expressions, [schedule.expression], "{}", f.logical_id);
+    }
 }

@@ -1,3 +1,5 @@
 //! Scheduled jobs: each a library function the Lambda and `trove admin run-job` call.
 
 pub mod report;
+
+pub mod schedule;

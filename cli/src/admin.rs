@@ -1,0 +1,70 @@
+//! `trove admin`: operator commands against a data dir, without a running server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use shared::config::Settings;
+use shared::jobs::schedule::{self, Job};
+use shared::local_host::LocalHost;
+use shared::ports::SystemClock;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Runs a scheduled job now (`cleanup` or `report`) and prints its summary as JSON.
+    RunJob(RunJobArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunJobArgs {
+    /// `cleanup` (retention, abandoned uploads, stale incoming objects, quarantine purge,
+    /// blob garbage collection) or `report` (yesterday's usage and stale-access report).
+    job: String,
+    /// Report what the job would do, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The report's day (YYYY-MM-DD, UTC; default yesterday). Only for `report`.
+    #[arg(long, value_parser = parse_date)]
+    date: Option<time::Date>,
+    /// The data dir of the installation (as given to `trove serve`).
+    #[arg(long, default_value = ".trove", env = "TROVE_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Base URL of the installation's server, for links the job writes.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "TROVE_PUBLIC_URL")]
+    public_url: String,
+}
+
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::RunJob(args) => run_job(args).await,
+    }
+}
+
+async fn run_job(args: RunJobArgs) -> anyhow::Result<()> {
+    let Some(job) = Job::parse(&args.job) else {
+        bail!("unknown job {:?}: expected cleanup or report", args.job);
+    };
+    if !args.data_dir.join("trove.db").exists() {
+        bail!(
+            "{} holds no Trove data (no trove.db); pass --data-dir of an installation",
+            args.data_dir.display()
+        );
+    }
+    let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
+    let host = LocalHost::open(&args.data_dir, &args.public_url, settings, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("cannot open {}", args.data_dir.display()))?;
+    let options = schedule::RunOptions {
+        dry_run: args.dry_run,
+        date: args.date,
+    };
+    let summary = schedule::run(&host.ctx, job, options)
+        .await
+        .with_context(|| format!("job {} failed", job.name()))?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+fn parse_date(text: &str) -> Result<time::Date, String> {
+    shared::services::reports::parse_date(text).map_err(|e| e.to_string())
+}
