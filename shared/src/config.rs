@@ -21,6 +21,8 @@ pub struct Settings {
     pub anonymous_limit: crate::services::rate_limit::Limit,
     /// Failed authentications per source address.
     pub auth_failure_limit: crate::services::rate_limit::Limit,
+    /// When the table's circuit opens, how long it stays open, how long one call may take.
+    pub table_breaker: crate::adapters::breaker::BreakerSettings,
 }
 
 impl Default for Settings {
@@ -36,13 +38,16 @@ impl Default for Settings {
                 burst: 100,
             },
             auth_failure_limit: crate::services::rate_limit::AUTH_FAILURES,
+            table_breaker: crate::adapters::breaker::BreakerSettings::default(),
         }
     }
 }
 
 impl Settings {
     /// Reads `TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_DOWNLOAD_URL_TTL_SECS`,
-    /// `TROVE_MAX_FILE_SIZE`; anything unset keeps its default.
+    /// `TROVE_MAX_FILE_SIZE`, `TROVE_TABLE_BREAKER_FAILURES`, `TROVE_TABLE_BREAKER_WINDOW_SECS`,
+    /// `TROVE_TABLE_BREAKER_COOLDOWN_SECS`, `TROVE_TABLE_CALL_TIMEOUT_MS`; anything unset
+    /// keeps its default.
     pub fn from_env() -> Result<Self, String> {
         let mut s = Self::default();
         if let Some(v) = env_u64("TROVE_UPLOAD_URL_TTL_SECS")? {
@@ -63,6 +68,22 @@ impl Settings {
         s.auth_failure_limit.validate().map_err(|e| {
             format!("TROVE_AUTH_FAILURES_PER_MINUTE / TROVE_AUTH_FAILURE_BURST: {e}")
         })?;
+        let breaker = &mut s.table_breaker;
+        if let Some(v) = env_u64("TROVE_TABLE_BREAKER_FAILURES")? {
+            breaker.failures = u32::try_from(v)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or("TROVE_TABLE_BREAKER_FAILURES must be at least 1")?;
+        }
+        if let Some(v) = env_u64("TROVE_TABLE_BREAKER_WINDOW_SECS")? {
+            breaker.window = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = env_u64("TROVE_TABLE_BREAKER_COOLDOWN_SECS")? {
+            breaker.cooldown = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = env_u64("TROVE_TABLE_CALL_TIMEOUT_MS")? {
+            breaker.call_timeout = Duration::from_millis(v.max(1));
+        }
         s.allow_http_jwks = matches!(
             std::env::var("TROVE_ALLOW_HTTP_JWKS").as_deref(),
             Ok("1" | "true")
