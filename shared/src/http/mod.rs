@@ -12,6 +12,8 @@ mod access_tests;
 #[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
+mod repository_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
@@ -73,7 +75,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi))
         .routes(routes!(repositories::create, repositories::list))
-        .routes(routes!(repositories::get))
+        .routes(routes!(repositories::get, repositories::delete))
         .routes(routes!(uploads::create))
         .routes(routes!(uploads::get))
         .routes(routes!(packages::list))
