@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod local_host;
+pub mod metrics;
 pub mod pipeline;
 pub mod ports;
 pub mod services;

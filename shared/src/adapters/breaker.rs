@@ -225,4 +225,4 @@ impl Table for BreakerTable {
 
 #[cfg(test)]
 #[path = "breaker_tests.rs"]
-mod tests;
+pub(crate) mod tests;

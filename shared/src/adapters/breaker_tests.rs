@@ -18,15 +18,21 @@ pub(crate) const STALLING: u8 = 2;
 
 /// The embedded table, failing on command; counts the calls that reach it.
 pub(crate) struct FaultyTable {
-    inner: SqliteTable,
+    inner: Arc<dyn Table>,
     pub(crate) mode: AtomicU8,
     pub(crate) calls: AtomicUsize,
 }
 
 impl FaultyTable {
     pub(crate) fn open(dir: &std::path::Path) -> Arc<Self> {
+        Self::wrap(Arc::new(
+            SqliteTable::open(&dir.join("faulty.db")).expect("table"),
+        ))
+    }
+
+    pub(crate) fn wrap(inner: Arc<dyn Table>) -> Arc<Self> {
         Arc::new(Self {
-            inner: SqliteTable::open(&dir.join("faulty.db")).expect("table"),
+            inner,
             mode: AtomicU8::new(HEALTHY),
             calls: AtomicUsize::new(0),
         })

@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod guard;
+pub mod metrics;
 pub mod permissions;
 pub mod problem;
 pub mod routes;
@@ -10,7 +11,11 @@ pub mod routes;
 #[cfg(test)]
 mod access_tests;
 #[cfg(test)]
+mod breaker_tests;
+#[cfg(test)]
 mod identity_tests;
+#[cfg(test)]
+mod metrics_tests;
 #[cfg(test)]
 mod repository_tests;
 #[cfg(test)]
@@ -194,6 +199,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
+        // Outermost of the per-route layers: it sees the answer the client gets, panics
+        // and refused bodies included, and the route that matched.
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state);
     with_request_ids(router)
 }

@@ -43,6 +43,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         match ctx.table.transact(writes).await {
             Ok(()) => {
                 tracing::info!(tenant = %upload.tenant, upload_id = %upload.upload_id, "published");
+                crate::metrics::pipeline_outcome("published");
                 announce(ctx, &upload).await;
                 return finish(ctx, &upload).await;
             }
