@@ -9,6 +9,7 @@ mod fuzz;
 mod happy;
 mod harness;
 mod inputs;
+mod metrics;
 mod openapi;
 mod pipeline;
 mod race;

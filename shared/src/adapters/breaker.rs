@@ -202,7 +202,11 @@ impl Table for BreakerTable {
         self.call(self.inner.get(key)).await
     }
 
-    async fn put(&self, item: Item, condition: Option<crate::ports::Condition>) -> Result<(), TableError> {
+    async fn put(
+        &self,
+        item: Item,
+        condition: Option<crate::ports::Condition>,
+    ) -> Result<(), TableError> {
         self.call(self.inner.put(item, condition)).await
     }
 

@@ -156,7 +156,11 @@ async fn failures_within_the_window_open_the_circuit_and_calls_then_fail_fast() 
             other => panic!("expected a fast refusal, got {other:?}"),
         }
     }
-    assert_eq!(r.faulty.calls(), reached, "an open circuit spares the table");
+    assert_eq!(
+        r.faulty.calls(),
+        reached,
+        "an open circuit spares the table"
+    );
     r.clock.advance(Duration::from_millis(6500));
     assert!(matches!(
         get(&r).await,
@@ -266,10 +270,7 @@ async fn a_stalled_call_times_out_and_counts() {
         );
     }
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(matches!(
-        get(&r).await,
-        Err(TableError::CircuitOpen { .. })
-    ));
+    assert!(matches!(get(&r).await, Err(TableError::CircuitOpen { .. })));
 }
 
 #[tokio::test]

@@ -47,10 +47,22 @@ async fn an_open_circuit_answers_503_with_retry_after_then_recovers() {
         "the service is temporarily unavailable; retry shortly"
     );
     clock.advance(Duration::from_secs(4));
-    let (status, headers, _) = app.send(Method::POST, uri, Some(&admin), Some(serde_json::json!({"name": "libs", "format": "generic"})), None).await;
+    let (status, headers, _) = app
+        .send(
+            Method::POST,
+            uri,
+            Some(&admin),
+            Some(serde_json::json!({"name": "libs", "format": "generic"})),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(headers[header::RETRY_AFTER], "6");
-    assert_eq!(faulty.calls(), reached, "refused without touching the table");
+    assert_eq!(
+        faulty.calls(),
+        reached,
+        "refused without touching the table"
+    );
 
     clock.advance(Duration::from_secs(6));
     let (status, _, body) = app.call(Method::GET, uri, Some(&admin), None).await;

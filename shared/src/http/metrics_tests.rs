@@ -32,7 +32,12 @@ async fn requests_are_counted_by_route_template_and_status_class() {
     let app = TestApp::new().await;
 
     let (status, _, _) = app
-        .call(Method::GET, "/v1/repositories/secret-name", Some(&app.admin), None)
+        .call(
+            Method::GET,
+            "/v1/repositories/secret-name",
+            Some(&app.admin),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, _) = app
@@ -72,25 +77,46 @@ async fn requests_are_counted_by_route_template_and_status_class() {
 
     let repo = r#"route="/v1/repositories/{repo}""#;
     let get = r#"method="GET""#;
-    let ok = sample(&text, "trove_http_requests_total", &[repo, get, r#"status_class="2xx""#])
-        .unwrap_or_else(|| panic!("no 2xx line in\n{text}"));
+    let ok = sample(
+        &text,
+        "trove_http_requests_total",
+        &[repo, get, r#"status_class="2xx""#],
+    )
+    .unwrap_or_else(|| panic!("no 2xx line in\n{text}"));
     assert_eq!(value(ok), 2.0);
-    let missing = sample(&text, "trove_http_requests_total", &[repo, get, r#"status_class="4xx""#])
-        .unwrap_or_else(|| panic!("no 4xx line in\n{text}"));
+    let missing = sample(
+        &text,
+        "trove_http_requests_total",
+        &[repo, get, r#"status_class="4xx""#],
+    )
+    .unwrap_or_else(|| panic!("no 4xx line in\n{text}"));
     assert_eq!(value(missing), 1.0);
     let created = sample(
         &text,
         "trove_http_requests_total",
-        &[r#"route="/v1/repositories""#, r#"method="POST""#, r#"status_class="2xx""#],
+        &[
+            r#"route="/v1/repositories""#,
+            r#"method="POST""#,
+            r#"status_class="2xx""#,
+        ],
     )
     .unwrap_or_else(|| panic!("no POST line in\n{text}"));
     assert_eq!(value(created), 1.0);
     assert!(
-        sample(&text, "trove_http_requests_total", &[r#"route="unmatched""#, r#"status_class="4xx""#]).is_some(),
+        sample(
+            &text,
+            "trove_http_requests_total",
+            &[r#"route="unmatched""#, r#"status_class="4xx""#]
+        )
+        .is_some(),
         "{text}"
     );
-    let latency = sample(&text, "trove_http_request_duration_seconds_count", &[repo, get])
-        .unwrap_or_else(|| panic!("no latency histogram in\n{text}"));
+    let latency = sample(
+        &text,
+        "trove_http_request_duration_seconds_count",
+        &[repo, get],
+    )
+    .unwrap_or_else(|| panic!("no latency histogram in\n{text}"));
     assert_eq!(value(latency), 3.0);
     assert!(
         text.contains("trove_http_request_duration_seconds_bucket{"),

@@ -97,7 +97,10 @@ impl From<Error> for ApiError {
                 }
             }
             Error::CoolingDown { retry_after_secs } => {
-                tracing::warn!(retry_after_secs, "request refused: the table circuit is open");
+                tracing::warn!(
+                    retry_after_secs,
+                    "request refused: the table circuit is open"
+                );
                 "the service is temporarily unavailable; retry shortly".to_owned()
             }
             other => other.to_string(),

@@ -303,7 +303,10 @@ mod tests {
             .iter()
             .find(|d| d.get("trove_http_request_duration_seconds").is_some())
             .expect("latency line");
-        assert_eq!(latency["trove_http_request_duration_seconds"], json!([0.25, 0.5]));
+        assert_eq!(
+            latency["trove_http_request_duration_seconds"],
+            json!([0.25, 0.5])
+        );
         assert_eq!(
             latency["_aws"]["CloudWatchMetrics"][0]["Metrics"],
             json!([{"Name": "trove_http_request_duration_seconds", "Unit": "Seconds"}])
@@ -317,9 +320,15 @@ mod tests {
             .iter()
             .find(|d| d.get("trove_table_circuit_state").is_some())
             .expect("gauge line");
-        assert_eq!(gauge["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([[]]));
+        assert_eq!(
+            gauge["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
         assert_eq!(gauge["trove_table_circuit_state"], 2.0);
-        assert_eq!(find(&docs, ("status_class", "4xx"))["trove_http_requests_total"], 1);
+        assert_eq!(
+            find(&docs, ("status_class", "4xx"))["trove_http_requests_total"],
+            1
+        );
     }
 
     #[test]
@@ -360,7 +369,12 @@ mod tests {
         assert_eq!(sizes, [100, 100, 50]);
         let total: f64 = docs
             .iter()
-            .flat_map(|d| d["trove_webhook_delivery_seconds"].as_array().cloned().unwrap_or_default())
+            .flat_map(|d| {
+                d["trove_webhook_delivery_seconds"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .filter_map(|v| v.as_f64())
             .sum();
         assert_eq!(total, (0..250).map(f64::from).sum::<f64>());

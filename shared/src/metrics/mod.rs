@@ -23,7 +23,9 @@ pub const WEBHOOK_DELIVERIES: &str = "trove_webhook_deliveries_total";
 pub const WEBHOOK_DELIVERY_DURATION: &str = "trove_webhook_delivery_seconds";
 /// Gauge: age in seconds of the oldest message of a `queue`.
 pub const QUEUE_AGE: &str = "trove_queue_age_seconds";
-pub use crate::adapters::breaker::{REJECTIONS as TABLE_REJECTIONS, STATE_GAUGE as TABLE_CIRCUIT_STATE};
+pub use crate::adapters::breaker::{
+    REJECTIONS as TABLE_REJECTIONS, STATE_GAUGE as TABLE_CIRCUIT_STATE,
+};
 
 /// Counts one upload leaving the pipeline.
 pub fn pipeline_outcome(outcome: &'static str) {

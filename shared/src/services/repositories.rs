@@ -192,8 +192,7 @@ async fn first_live_version(
     repo: &RepoName,
     package: &Package,
 ) -> Result<Option<String>, Error> {
-    let mut query =
-        Query::new(keys::versions_partition(tenant, repo, &package.name)).limit(1000);
+    let mut query = Query::new(keys::versions_partition(tenant, repo, &package.name)).limit(1000);
     loop {
         let page = ctx.table.query(&query).await?;
         for item in page.items {

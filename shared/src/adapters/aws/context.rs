@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::adapters::breaker::BreakerTable;
 use crate::adapters::aws::{AwsConfig, SqsEvents, StepFunctions};
+use crate::adapters::breaker::BreakerTable;
 use crate::config::Settings;
 use crate::ports::SystemClock;
 use crate::services::Context;
