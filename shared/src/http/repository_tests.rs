@@ -138,3 +138,132 @@ async fn deleting_an_unknown_repository_is_not_found() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(events_of(&app, "repository.deleted").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_accepted_before_the_repository_was_deleted_is_rejected() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use sha2::{Digest, Sha256};
+    use tower::ServiceExt as _;
+
+    let app = TestApp::new().await;
+    create(&app, "libs").await;
+    let bytes = b"late bytes";
+    let sha = hex::encode(Sha256::digest(bytes));
+    let (status, _, ticket) = app
+        .call(
+            Method::POST,
+            "/v1/repositories/libs/uploads",
+            Some(&app.admin),
+            Some(json!({"package": "late", "version": "1.0.0", "filename": "a.bin", "size": bytes.len(), "sha256": sha})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let (status, _, body) = delete(&app, "/v1/repositories/libs").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let url = ticket["url"].as_str().expect("url");
+    let path = url.strip_prefix("http://trove.test").expect("our base url");
+    let mut put = Request::builder().method(Method::PUT).uri(path);
+    for (name, value) in ticket["headers"].as_object().expect("headers") {
+        put = put.header(name.as_str(), value.as_str().expect("header value"));
+    }
+    let res = app
+        .router
+        .clone()
+        .oneshot(put.body(Body::from(bytes.to_vec())).expect("request"))
+        .await
+        .expect("infallible");
+    assert!(res.status().is_success(), "PUT answered {}", res.status());
+
+    let tenant = crate::domain::names::TenantName::parse("default").expect("tenant");
+    let id = crate::domain::keys::UploadId::parse(ticket["upload_id"].as_str().expect("id"))
+        .expect("upload id");
+    let mut upload = None;
+    for _ in 0..200 {
+        let now = crate::services::uploads::load(&app.host.ctx, &tenant, &id)
+            .await
+            .expect("load")
+            .expect("upload");
+        if !now.status.is_open() {
+            upload = Some(now);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let upload = upload.expect("the upload finished");
+    // Validate finds the repository gone; Persist's own check covers a delete that lands
+    // between the two.
+    assert_eq!(upload.status, crate::domain::model::UploadStatus::Rejected);
+    let reason = upload.reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("repository libs") && reason.contains("not found"),
+        "{reason}"
+    );
+    // Nothing came back: the name is free and the recreated repository is empty.
+    create(&app, "libs").await;
+    let (_, _, packages) = app
+        .call(
+            Method::GET,
+            "/v1/repositories/libs/packages",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(packages["items"], json!([]), "{packages}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persist_refuses_an_upload_whose_repository_went_away_after_validation() {
+    use crate::domain::keys::{BlobKey, UploadId};
+    use crate::domain::names::{Sha256Hex, TenantName};
+    use crate::pipeline::{StepError, StepInput, persist};
+
+    let app = TestApp::new().await;
+    create(&app, "libs").await;
+    let sha = "c".repeat(64);
+    let (status, _, ticket) = app
+        .call(
+            Method::POST,
+            "/v1/repositories/libs/uploads",
+            Some(&app.admin),
+            Some(json!({"package": "late", "version": "1.0.0", "filename": "a.bin", "size": 3, "sha256": sha})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    // The bytes are in place, as Scan and Validate would have left them.
+    let ctx = &app.host.ctx;
+    let content = BlobKey::content(&Sha256Hex::parse(&sha).expect("sha"));
+    ctx.blobs
+        .put(
+            &content,
+            bytes::Bytes::from_static(b"abc"),
+            "application/octet-stream",
+        )
+        .await
+        .expect("content stored");
+    let (status, _, body) = delete(&app, "/v1/repositories/libs").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let input = StepInput {
+        tenant: TenantName::parse("default").expect("tenant"),
+        upload_id: UploadId::parse(ticket["upload_id"].as_str().expect("id")).expect("id"),
+        execution_id: None,
+        reason: None,
+    };
+    let outcome = persist::run(ctx, &input).await;
+    assert_eq!(
+        outcome,
+        Err(StepError::Rejected("repository libs was deleted".into()))
+    );
+    create(&app, "libs").await;
+    let (_, _, packages) = app
+        .call(
+            Method::GET,
+            "/v1/repositories/libs/packages",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(packages["items"], json!([]), "{packages}");
+}
