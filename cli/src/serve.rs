@@ -30,6 +30,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     init_logging(args.log_json);
+    let metrics = shared::metrics::prometheus::install().map_err(anyhow::Error::msg)?;
     if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         bail!("trove serve uses embedded storage and refuses to run inside AWS Lambda");
     }
@@ -64,7 +65,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // The same timetable EventBridge keeps in the deployment.
     let _jobs = shared::jobs::schedule::spawn(Arc::clone(&host.ctx));
 
-    let app = host.router();
+    let app = host
+        .router()
+        .merge(shared::metrics::prometheus::router(metrics));
     tracing::info!(%local, %base_url, data_dir = %args.data_dir.display(), "trove serving");
     // The socket peer is the source address the access layer checks IP lists and limits
     // failed logins by.

@@ -25,6 +25,8 @@ pub struct Settings {
     pub stale_access_days: u32,
     /// How long the links to a report's files stay valid.
     pub report_url_ttl: Duration,
+    /// When the table's circuit opens, how long it stays open, how long one call may take.
+    pub table_breaker: crate::adapters::breaker::BreakerSettings,
 }
 
 impl Default for Settings {
@@ -42,13 +44,16 @@ impl Default for Settings {
             auth_failure_limit: crate::services::rate_limit::AUTH_FAILURES,
             stale_access_days: 90,
             report_url_ttl: Duration::from_secs(5 * 60),
+            table_breaker: crate::adapters::breaker::BreakerSettings::default(),
         }
     }
 }
 
 impl Settings {
     /// Reads `TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_DOWNLOAD_URL_TTL_SECS`,
-    /// `TROVE_MAX_FILE_SIZE`, `TROVE_STALE_ACCESS_DAYS`; anything unset keeps its default.
+    /// `TROVE_MAX_FILE_SIZE`, `TROVE_STALE_ACCESS_DAYS`, `TROVE_TABLE_BREAKER_FAILURES`,
+    /// `TROVE_TABLE_BREAKER_WINDOW_SECS`, `TROVE_TABLE_BREAKER_COOLDOWN_SECS`,
+    /// `TROVE_TABLE_CALL_TIMEOUT_MS`; anything unset keeps its default.
     pub fn from_env() -> Result<Self, String> {
         let mut s = Self::default();
         if let Some(v) = env_u64("TROVE_UPLOAD_URL_TTL_SECS")? {
@@ -75,6 +80,22 @@ impl Settings {
         s.auth_failure_limit.validate().map_err(|e| {
             format!("TROVE_AUTH_FAILURES_PER_MINUTE / TROVE_AUTH_FAILURE_BURST: {e}")
         })?;
+        let breaker = &mut s.table_breaker;
+        if let Some(v) = env_u64("TROVE_TABLE_BREAKER_FAILURES")? {
+            breaker.failures = u32::try_from(v)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or("TROVE_TABLE_BREAKER_FAILURES must be at least 1")?;
+        }
+        if let Some(v) = env_u64("TROVE_TABLE_BREAKER_WINDOW_SECS")? {
+            breaker.window = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = env_u64("TROVE_TABLE_BREAKER_COOLDOWN_SECS")? {
+            breaker.cooldown = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = env_u64("TROVE_TABLE_CALL_TIMEOUT_MS")? {
+            breaker.call_timeout = Duration::from_millis(v.max(1));
+        }
         s.allow_http_jwks = matches!(
             std::env::var("TROVE_ALLOW_HTTP_JWKS").as_deref(),
             Ok("1" | "true")

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod http;
 pub mod jobs;
 pub mod local_host;
+pub mod metrics;
 pub mod pipeline;
 pub mod ports;
 pub mod services;

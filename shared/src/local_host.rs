@@ -8,6 +8,7 @@ use std::sync::{Arc, Weak};
 use aws_lambda_events::event::s3::S3Event;
 use axum::Router;
 
+use crate::adapters::breaker::BreakerTable;
 use crate::adapters::local::{FileBlobs, FileSecrets, LocalEvents, SqliteTable};
 use crate::config::Settings;
 use crate::domain::names::TenantName;
@@ -62,7 +63,14 @@ impl LocalHost {
             Arc::clone(&clock),
         ));
         let events = Arc::new(LocalEvents::new());
+        // The workflow's own bookkeeping goes straight to the table: a pipeline step already
+        // sees the circuit through the context, and retries on its own schedule.
         let workflow = LocalWorkflow::new(table.clone())?;
+        let table = Arc::new(BreakerTable::new(
+            table,
+            settings.table_breaker,
+            Arc::clone(&clock),
+        ));
         let ctx = Arc::new(Context {
             table,
             blobs: blobs.clone(),

@@ -10,6 +10,7 @@ mod fuzz;
 mod happy;
 mod harness;
 mod inputs;
+mod metrics;
 mod openapi;
 mod pipeline;
 mod race;

@@ -153,6 +153,7 @@ fn success(op: &str) -> StatusCode {
         | "create_api_key"
         | "create_oidc_provider" => StatusCode::CREATED,
         "delete_version"
+        | "delete_repository"
         | "add_group_member"
         | "remove_group_member"
         | "delete_grant"
@@ -297,6 +298,16 @@ async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Val
         ),
         "list_repositories" => (Method::GET, "/v1/repositories".into(), None),
         "get_repository" => (Method::GET, "/v1/repositories/libs".into(), None),
+        "delete_repository" => {
+            let name = format!("gone{n}");
+            post(
+                app,
+                "/v1/repositories",
+                json!({"name": name, "format": "generic"}),
+            )
+            .await;
+            (Method::DELETE, format!("/v1/repositories/{name}"), None)
+        }
         "create_upload" => (
             Method::POST,
             "/v1/repositories/libs/uploads".into(),
@@ -546,6 +557,7 @@ async fn another_tenant_reaches_nothing_of_this_one() {
             || uri.contains(&f.target_grant)
             || [
                 "delete_grant",
+                "delete_repository",
                 "revoke_api_key",
                 "delete_oidc_provider",
                 "create_grant",

@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod guard;
+pub mod metrics;
 pub mod permissions;
 pub mod problem;
 pub mod routes;
@@ -10,9 +11,15 @@ pub mod routes;
 #[cfg(test)]
 mod access_tests;
 #[cfg(test)]
+mod breaker_tests;
+#[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
 mod report_tests;
+#[cfg(test)]
+mod metrics_tests;
+#[cfg(test)]
+mod repository_tests;
 #[cfg(test)]
 mod tests;
 
@@ -75,7 +82,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi))
         .routes(routes!(repositories::create, repositories::list))
-        .routes(routes!(repositories::get))
+        .routes(routes!(repositories::get, repositories::delete))
         .routes(routes!(uploads::create))
         .routes(routes!(uploads::get))
         .routes(routes!(packages::list))
@@ -196,6 +203,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
+        // Outermost of the per-route layers: it sees the answer the client gets, panics
+        // and refused bodies included, and the route that matched.
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state);
     with_request_ids(router)
 }

@@ -60,6 +60,7 @@ pub const RULES: &[Rule] = &[
     write("create_repository", Tenant(Admin), "repository.create"),
     read("list_repositories", Authenticated),
     read("get_repository", InRepository(None)),
+    write("delete_repository", Tenant(Admin), "repository.delete"),
     write("create_upload", InRepository(Some(Writer)), "upload.create"),
     read("get_upload", InRepository(Some(Reader))),
     read("list_packages", InRepository(None)),

@@ -84,7 +84,7 @@ impl From<Error> for ApiError {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::CoolingDown { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = match &e {
@@ -96,11 +96,19 @@ impl From<Error> for ApiError {
                     "an internal error occurred; it has been logged".to_owned()
                 }
             }
+            Error::CoolingDown { retry_after_secs } => {
+                tracing::warn!(
+                    retry_after_secs,
+                    "request refused: the table circuit is open"
+                );
+                "the service is temporarily unavailable; retry shortly".to_owned()
+            }
             other => other.to_string(),
         };
         let retry_after = match &e {
             Error::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             Error::Unavailable(_) => Some(1),
+            Error::CoolingDown { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         };
         ApiError(Problem::new(status, detail), retry_after)

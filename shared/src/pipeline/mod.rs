@@ -65,6 +65,7 @@ impl From<Error> for StepError {
             Error::Unavailable(m) | Error::Internal(m) | Error::Conflict(m) => {
                 StepError::Retryable(m)
             }
+            e @ Error::CoolingDown { .. } => StepError::Retryable(e.to_string()),
             other => StepError::Rejected(other.to_string()),
         }
     }

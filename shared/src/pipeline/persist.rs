@@ -15,6 +15,7 @@ const MAX_ATTEMPTS: usize = 8;
 
 const FILE: usize = 0;
 const UPLOAD: usize = 3;
+const REPOSITORY: usize = 4;
 
 pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let Some(upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
@@ -51,11 +52,18 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
                     &[(usage::UPLOADS_ACCEPTED, 1)],
                 )
                 .await;
+                crate::metrics::pipeline_outcome("published");
                 announce(ctx, &upload).await;
                 return finish(ctx, &upload).await;
             }
             Err(TableError::TransactionCanceled { failed }) if failed.contains(&FILE) => {
                 return lost_race(ctx, &upload).await;
+            }
+            Err(TableError::TransactionCanceled { failed }) if failed.contains(&REPOSITORY) => {
+                return Err(StepError::Rejected(format!(
+                    "repository {} was deleted",
+                    upload.repository
+                )));
             }
             Err(TableError::TransactionCanceled { failed }) if failed.contains(&UPLOAD) => {
                 // Another run moved the upload on; follow where it went.
@@ -172,6 +180,12 @@ async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, St
         Write::Put {
             item: uploads::upload_item(&published).map_err(StepError::from)?,
             condition: Some(uploads::status_is(upload.status)),
+        },
+        // An upload accepted before its repository was deleted must not bring packages
+        // back into a repository that no longer exists.
+        Write::Check {
+            key: keys::repo(t, r),
+            condition: Condition::Exists,
         },
     ])
 }

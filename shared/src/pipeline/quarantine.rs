@@ -49,6 +49,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         .await
         .map_err(|e| StepError::Retryable(e.to_string()))?;
     tracing::info!(tenant = %upload.tenant, upload_id = %upload.upload_id, %reason, "upload rejected");
+    crate::metrics::pipeline_outcome("rejected");
     let event = events::event(
         ctx,
         &upload.tenant,

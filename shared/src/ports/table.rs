@@ -148,6 +148,10 @@ pub enum TableError {
     /// Throttled, timed out or otherwise transient: worth retrying.
     #[error("table unavailable: {0}")]
     Unavailable(String),
+    /// Refused without trying: the table has been unavailable lately (see
+    /// `adapters::breaker`). Retry after this many seconds.
+    #[error("table circuit open; retry in {retry_after_secs} s")]
+    CircuitOpen { retry_after_secs: u64 },
     #[error("table error: {0}")]
     Other(String),
 }

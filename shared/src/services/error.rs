@@ -22,6 +22,10 @@ pub enum Error {
     /// Transient: the caller may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Transient, and the retry is known not to succeed for this long: a dependency's
+    /// circuit is open.
+    #[error("service unavailable; retry in {retry_after_secs} s")]
+    CoolingDown { retry_after_secs: u64 },
     /// A fault of ours; the detail goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -40,6 +44,7 @@ impl From<TableError> for Error {
                 Error::Invalid("invalid cursor: use the next_cursor of a previous page".into())
             }
             TableError::Unavailable(m) => Error::Unavailable(m),
+            TableError::CircuitOpen { retry_after_secs } => Error::CoolingDown { retry_after_secs },
             other => Error::Internal(other.to_string()),
         }
     }

@@ -2,8 +2,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::keys;
-use crate::domain::model::{Format, Repository, from_item, to_item};
+use crate::domain::model::{Format, Package, Repository, Version, from_item, to_item};
 use crate::domain::names::{RepoName, TenantName};
+use crate::pipeline::events;
+use crate::ports::table::query_all;
 use crate::ports::{Condition, Query, TableError, Write};
 use crate::services::caller::Caller;
 use crate::services::pagination::{PageOf, PageParams};
@@ -59,7 +61,12 @@ pub async fn create(
     }];
     let target = format!("repository/{}", repo.name);
     match audit::transact(ctx, caller, "repository.create", &target, writes).await {
-        Ok(()) => Ok(repo),
+        Ok(()) => {
+            let data = serde_json::json!({"repository": repo.name, "format": repo.format});
+            let event = events::event(ctx, &caller.tenant, "repository.created", data);
+            events::publish(ctx, event).await;
+            Ok(repo)
+        }
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(
             Error::Conflict(format!("repository {} already exists", repo.name)),
         ),
@@ -105,4 +112,98 @@ pub async fn list(
         items,
         next_cursor: page.cursor,
     })
+}
+
+/// Writes per transaction besides the audit record's.
+const DELETES_PER_TRANSACTION: usize = 90;
+
+/// Removes an empty repository: one whose versions are all deleted (or that never held
+/// any). Its package items go with it; deleted versions' markers stay, so a repository
+/// created later under the same name still never reuses their numbers.
+pub async fn delete(ctx: &Context, caller: &Caller, name: &str) -> Result<(), Error> {
+    let name = RepoName::parse(name)?;
+    let repo = find(ctx, &caller.tenant, &name).await?;
+    let packages = query_all(
+        ctx.table.as_ref(),
+        Query::new(keys::packages_partition(&caller.tenant, &name)).limit(1000),
+    )
+    .await?
+    .into_iter()
+    .map(from_item::<Package>)
+    .collect::<Result<Vec<_>, _>>()?;
+    let mut live = Vec::new();
+    for package in &packages {
+        if let Some(version) = first_live_version(ctx, &caller.tenant, &name, package).await? {
+            live.push(format!("{} {version}", package.name));
+        }
+    }
+    if !live.is_empty() {
+        let shown = live.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        let more = if live.len() > 5 { ", ..." } else { "" };
+        return Err(Error::Conflict(format!(
+            "repository {name} still holds versions ({shown}{more}); delete them first"
+        )));
+    }
+
+    let target = format!("repository/{name}");
+    let conflict = || Error::Conflict(format!("repository {name} changed concurrently; retry"));
+    // A publish bumps its package's revision: a delete conditioned on the revision it
+    // checked cannot remove a package that gained a version meanwhile.
+    let package_deletes = packages
+        .iter()
+        .map(|p| Write::Delete {
+            key: keys::package(&caller.tenant, &name, &p.name),
+            condition: Some(Condition::Equals("rev".into(), p.rev.into())),
+        })
+        .collect::<Vec<_>>();
+    let mut batches = package_deletes
+        .chunks(DELETES_PER_TRANSACTION)
+        .map(<[Write]>::to_vec)
+        .collect::<Vec<_>>();
+    let repo_delete = Write::Delete {
+        key: keys::repo(&caller.tenant, &name),
+        condition: Some(Condition::Exists),
+    };
+    // The repository goes last, with the last packages: if a batch before fails, what is
+    // left is still a listed repository the caller can delete again.
+    match batches.last_mut() {
+        Some(last) if last.len() < DELETES_PER_TRANSACTION => last.push(repo_delete),
+        _ => batches.push(vec![repo_delete]),
+    }
+    for writes in batches {
+        match audit::transact(ctx, caller, "repository.delete", &target, writes).await {
+            Ok(()) => {}
+            Err(TableError::TransactionCanceled { failed }) if !failed.is_empty() => {
+                return Err(conflict());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let data = serde_json::json!({"repository": name, "format": repo.format});
+    let event = events::event(ctx, &caller.tenant, "repository.deleted", data);
+    events::publish(ctx, event).await;
+    Ok(())
+}
+
+/// A version of the package that is not deleted, if any.
+async fn first_live_version(
+    ctx: &Context,
+    tenant: &TenantName,
+    repo: &RepoName,
+    package: &Package,
+) -> Result<Option<String>, Error> {
+    let mut query = Query::new(keys::versions_partition(tenant, repo, &package.name)).limit(1000);
+    loop {
+        let page = ctx.table.query(&query).await?;
+        for item in page.items {
+            let version: Version = from_item(item)?;
+            if !version.deleted {
+                return Ok(Some(version.version.to_string()));
+            }
+        }
+        match page.cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return Ok(None),
+        }
+    }
 }

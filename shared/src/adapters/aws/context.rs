@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::adapters::aws::{AwsConfig, SqsEvents, StepFunctions};
+use crate::adapters::breaker::BreakerTable;
 use crate::config::Settings;
 use crate::ports::SystemClock;
 use crate::services::Context;
@@ -21,16 +22,23 @@ pub async fn context_from_env() -> Result<Arc<Context>, String> {
     let queue_url = required("TROVE_EVENTS_QUEUE_URL")?;
     let sdk = config.sdk_config().await;
     let adapters = config.adapters(&sdk);
+    let settings = Settings::from_env()?;
+    let clock = Arc::new(SystemClock);
+    let table = BreakerTable::new(
+        Arc::new(adapters.table),
+        settings.table_breaker,
+        clock.clone(),
+    );
     Ok(Arc::new(Context {
-        table: Arc::new(adapters.table),
+        table: Arc::new(table),
         blobs: Arc::new(adapters.blobs),
         events: Arc::new(SqsEvents::new(aws_sdk_sqs::Client::new(&sdk), queue_url)),
         secrets: Arc::new(adapters.secrets),
-        clock: Arc::new(SystemClock),
+        clock,
         workflow: Arc::new(StepFunctions::new(
             aws_sdk_sfn::Client::new(&sdk),
             state_machine,
         )),
-        settings: Arc::new(Settings::from_env()?),
+        settings: Arc::new(settings),
     }))
 }

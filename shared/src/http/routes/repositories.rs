@@ -57,3 +57,22 @@ pub async fn get(
 ) -> Result<Json<Repository>, ApiError> {
     Ok(Json(repositories::get(&state.ctx, &caller, &repo).await?))
 }
+
+#[utoipa::path(operation_id = "delete_repository", delete, path = "/v1/repositories/{repo}", tag = "repositories",
+    params(("repo" = String, Path, description = "Repository name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid name", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin of the tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such repository", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The repository still holds versions, or changed meanwhile", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(repo): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    repositories::delete(&state.ctx, &caller, &repo).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

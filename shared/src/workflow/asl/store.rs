@@ -118,6 +118,7 @@ fn item(record: &ExecutionRecord) -> Result<crate::ports::Item, WorkflowError> {
 pub(crate) fn table_err(e: TableError) -> WorkflowError {
     match e {
         TableError::Unavailable(m) => WorkflowError::Unavailable(m),
+        e @ TableError::CircuitOpen { .. } => WorkflowError::Unavailable(e.to_string()),
         other => WorkflowError::Other(other.to_string()),
     }
 }

@@ -1,0 +1,269 @@
+//! A repository's life: created and deleted, each announced; a repository still holding
+//! versions is not deleted.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::tests::TestApp;
+use crate::ports::DomainEvent;
+
+fn events_of(app: &TestApp, kind: &str) -> Vec<DomainEvent> {
+    app.host
+        .events
+        .published()
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect()
+}
+
+async fn create(app: &TestApp, name: &str) {
+    let (status, _, body) = app
+        .call(
+            Method::POST,
+            "/v1/repositories",
+            Some(&app.admin),
+            Some(json!({"name": name, "format": "generic"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+async fn delete(app: &TestApp, uri: &str) -> (StatusCode, String, Value) {
+    app.call(Method::DELETE, uri, Some(&app.admin), None).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creating_a_repository_announces_it() {
+    let app = TestApp::new().await;
+    create(&app, "libs").await;
+    let created = events_of(&app, "repository.created");
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0].tenant, "default");
+    assert_eq!(
+        created[0].data,
+        json!({"repository": "libs", "format": "generic"})
+    );
+    // A refused duplicate announces nothing.
+    let (status, _, _) = app
+        .call(
+            Method::POST,
+            "/v1/repositories",
+            Some(&app.admin),
+            Some(json!({"name": "libs", "format": "generic"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(events_of(&app, "repository.created").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_repository_is_deleted_and_announced() {
+    let app = TestApp::new().await;
+    create(&app, "libs").await;
+    let (status, _, body) = delete(&app, "/v1/repositories/libs").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _, _) = app
+        .call(Method::GET, "/v1/repositories/libs", Some(&app.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let deleted = events_of(&app, "repository.deleted");
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert_eq!(
+        deleted[0].data,
+        json!({"repository": "libs", "format": "generic"})
+    );
+    // The name is free again.
+    create(&app, "libs").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_holding_versions_is_kept_until_they_are_deleted() {
+    let app = TestApp::new().await;
+    create(&app, "libs").await;
+    let admin = app.admin.clone();
+    let up = app
+        .publish(&admin, "libs", "acme-core", "1.0.0", "a.bin", b"abc")
+        .await;
+    assert_eq!(up["status"], "published", "{up}");
+
+    let (status, ctype, body) = delete(&app, "/v1/repositories/libs").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(ctype, "application/problem+json");
+    let detail = body["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("acme-core 1.0.0") && detail.contains("delete them first"),
+        "{detail}"
+    );
+    assert!(events_of(&app, "repository.deleted").is_empty());
+
+    let (status, _, body) = delete(
+        &app,
+        "/v1/repositories/libs/packages/acme-core/versions/1.0.0",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _, body) = delete(&app, "/v1/repositories/libs").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(events_of(&app, "repository.deleted").len(), 1);
+
+    // Recreated, it starts empty, and the deleted version's number stays spent.
+    create(&app, "libs").await;
+    let (_, _, packages) = app
+        .call(
+            Method::GET,
+            "/v1/repositories/libs/packages",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(packages["items"], json!([]), "{packages}");
+    let (status, _, body) = app
+        .call(
+            Method::POST,
+            "/v1/repositories/libs/uploads",
+            Some(&admin),
+            Some(json!({"package": "acme-core", "version": "1.0.0", "filename": "a.bin", "size": 3, "sha256": "a".repeat(64)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_an_unknown_repository_is_not_found() {
+    let app = TestApp::new().await;
+    let (status, ctype, body) = delete(&app, "/v1/repositories/nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(ctype, "application/problem+json");
+    let (status, _, _) = delete(&app, "/v1/repositories/Not%20A%20Name").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(events_of(&app, "repository.deleted").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_accepted_before_the_repository_was_deleted_is_rejected() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use sha2::{Digest, Sha256};
+    use tower::ServiceExt as _;
+
+    let app = TestApp::new().await;
+    create(&app, "libs").await;
+    let bytes = b"late bytes";
+    let sha = hex::encode(Sha256::digest(bytes));
+    let (status, _, ticket) = app
+        .call(
+            Method::POST,
+            "/v1/repositories/libs/uploads",
+            Some(&app.admin),
+            Some(json!({"package": "late", "version": "1.0.0", "filename": "a.bin", "size": bytes.len(), "sha256": sha})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let (status, _, body) = delete(&app, "/v1/repositories/libs").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let url = ticket["url"].as_str().expect("url");
+    let path = url.strip_prefix("http://trove.test").expect("our base url");
+    let mut put = Request::builder().method(Method::PUT).uri(path);
+    for (name, value) in ticket["headers"].as_object().expect("headers") {
+        put = put.header(name.as_str(), value.as_str().expect("header value"));
+    }
+    let res = app
+        .router
+        .clone()
+        .oneshot(put.body(Body::from(bytes.to_vec())).expect("request"))
+        .await
+        .expect("infallible");
+    assert!(res.status().is_success(), "PUT answered {}", res.status());
+
+    let tenant = crate::domain::names::TenantName::parse("default").expect("tenant");
+    let id = crate::domain::keys::UploadId::parse(ticket["upload_id"].as_str().expect("id"))
+        .expect("upload id");
+    let mut upload = None;
+    for _ in 0..200 {
+        let now = crate::services::uploads::load(&app.host.ctx, &tenant, &id)
+            .await
+            .expect("load")
+            .expect("upload");
+        if !now.status.is_open() {
+            upload = Some(now);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let upload = upload.expect("the upload finished");
+    // Validate finds the repository gone; Persist's own check covers a delete that lands
+    // between the two.
+    assert_eq!(upload.status, crate::domain::model::UploadStatus::Rejected);
+    let reason = upload.reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("repository libs") && reason.contains("not found"),
+        "{reason}"
+    );
+    // Nothing came back: the name is free and the recreated repository is empty.
+    create(&app, "libs").await;
+    let (_, _, packages) = app
+        .call(
+            Method::GET,
+            "/v1/repositories/libs/packages",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(packages["items"], json!([]), "{packages}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persist_refuses_an_upload_whose_repository_went_away_after_validation() {
+    use crate::domain::keys::{BlobKey, UploadId};
+    use crate::domain::names::{Sha256Hex, TenantName};
+    use crate::pipeline::{StepError, StepInput, persist};
+
+    let app = TestApp::new().await;
+    create(&app, "libs").await;
+    let sha = "c".repeat(64);
+    let (status, _, ticket) = app
+        .call(
+            Method::POST,
+            "/v1/repositories/libs/uploads",
+            Some(&app.admin),
+            Some(json!({"package": "late", "version": "1.0.0", "filename": "a.bin", "size": 3, "sha256": sha})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    // The bytes are in place, as Scan and Validate would have left them.
+    let ctx = &app.host.ctx;
+    let content = BlobKey::content(&Sha256Hex::parse(&sha).expect("sha"));
+    ctx.blobs
+        .put(
+            &content,
+            bytes::Bytes::from_static(b"abc"),
+            "application/octet-stream",
+        )
+        .await
+        .expect("content stored");
+    let (status, _, body) = delete(&app, "/v1/repositories/libs").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let input = StepInput {
+        tenant: TenantName::parse("default").expect("tenant"),
+        upload_id: UploadId::parse(ticket["upload_id"].as_str().expect("id")).expect("id"),
+        execution_id: None,
+        reason: None,
+    };
+    let outcome = persist::run(ctx, &input).await;
+    assert_eq!(
+        outcome,
+        Err(StepError::Rejected("repository libs was deleted".into()))
+    );
+    create(&app, "libs").await;
+    let (_, _, packages) = app
+        .call(
+            Method::GET,
+            "/v1/repositories/libs/packages",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(packages["items"], json!([]), "{packages}");
+}
