@@ -22,6 +22,27 @@ pub fn init_tracing() {
     } else {
         builder.init();
     }
+    // Metrics leave a function as CloudWatch EMF lines on stdout, one batch per invocation.
+    if let Err(e) = shared::metrics::emf::install() {
+        tracing::warn!(error = %e, "metrics recorder not installed");
+    }
+}
+
+/// Prints what this invocation recorded as EMF lines; call once at the end of each.
+pub fn flush_metrics() {
+    shared::metrics::emf::flush();
+}
+
+/// Flushes the metrics of each request once its response is ready (an API function serves
+/// one request at a time).
+pub fn with_metrics_flush(router: axum::Router) -> axum::Router {
+    router.layer(axum::middleware::from_fn(
+        |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            let response = next.run(req).await;
+            flush_metrics();
+            response
+        },
+    ))
 }
 
 /// The authorizer's decision as API Gateway hands it to a route function: the identity in
@@ -96,9 +117,9 @@ pub async fn run_pipeline_step() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<StepInput>| {
         let (ctx, step) = (ctx.clone(), step.clone());
         async move {
-            run_step(&ctx, &step, &event.payload)
-                .await
-                .map_err(StepFailure)?;
+            let outcome = run_step(&ctx, &step, &event.payload).await;
+            flush_metrics();
+            outcome.map_err(StepFailure)?;
             Ok::<_, StepFailure>(event.payload)
         }
     }))

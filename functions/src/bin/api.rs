@@ -14,5 +14,8 @@ async fn main() -> Result<(), lambda_http::Error> {
             .ok_or_else(|| format!("_HANDLER {operation:?} names no route of the API"))?,
         None => router(state),
     };
-    lambda_http::run(trove_functions::with_gateway_identity(app)).await
+    lambda_http::run(trove_functions::with_metrics_flush(
+        trove_functions::with_gateway_identity(app),
+    ))
+    .await
 }

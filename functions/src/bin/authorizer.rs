@@ -53,7 +53,7 @@ async fn authorize(
         Ok(decision) => decision,
         // Our fault or the table's: an error makes API Gateway answer 500, which the
         // deployment's 5xx alarm sees, rather than a 403 that would blame the client.
-        Err(e @ (Error::Internal(_) | Error::Unavailable(_))) => {
+        Err(e @ (Error::Internal(_) | Error::Unavailable(_) | Error::CoolingDown { .. })) => {
             tracing::error!(error = %e, "authorization failed");
             return Err(e.into());
         }

@@ -11,7 +11,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<S3Event>| {
         let ctx = ctx.clone();
         async move {
-            let started = on_upload::handle(&ctx, &event.payload).await?;
+            let started = on_upload::handle(&ctx, &event.payload).await;
+            trove_functions::flush_metrics();
+            let started = started?;
             Ok::<_, lambda_runtime::Error>(serde_json::json!({ "started": started }))
         }
     }))

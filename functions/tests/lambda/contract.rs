@@ -852,6 +852,7 @@ fn partitions() -> BTreeMap<&'static str, String> {
         ("tenant policy", keys::tenant_policy(&t).pk),
         ("tenant listing", keys::tenant_listing(&t).pk),
         ("repository", keys::repo(&t, &r).pk),
+        ("usage counter", keys::usage_partition(&t, &r, "2026-11-22")),
         ("upload", keys::upload(&t, "01jp5xc3d4e5f6g7h8j9k0m1n2").pk),
         ("principal", keys::principal(&t, user).pk),
         ("principal listing", keys::principal_listing(&t, user).pk),
@@ -863,17 +864,20 @@ fn partitions() -> BTreeMap<&'static str, String> {
     ])
 }
 
-/// The kinds of item `function`'s PutItem statements may write; panics on a PutItem that is
-/// not limited by partition, or whose patterns reach beyond `allowed`.
+/// The kinds of item `function`'s PutItem and UpdateItem statements may write; panics on a
+/// write that is not limited by partition, or whose patterns reach beyond `allowed`.
 fn writable_partitions(function: &str, grants: &Grants, allowed: &[&str]) -> BTreeSet<String> {
     let partitions = partitions();
     let mut writable = BTreeSet::new();
     for statement in &grants.statements {
-        if !actions(statement).iter().any(|a| a == "dynamodb:PutItem") {
+        if !actions(statement)
+            .iter()
+            .any(|a| a == "dynamodb:PutItem" || a == "dynamodb:UpdateItem")
+        {
             continue;
         }
         let patterns = leading_keys(statement).unwrap_or_else(|| {
-            panic!("{function}: PutItem on any item; limit it with dynamodb:LeadingKeys")
+            panic!("{function}: writes any item; limit it with dynamodb:LeadingKeys")
         });
         for pattern in patterns {
             let reached: Vec<&str> = partitions
@@ -936,13 +940,21 @@ fn a_read_route_can_only_read_and_keep_its_rate_limit() {
         for statement in &grants.statements {
             for action in actions(statement) {
                 assert!(
-                    READ_ACTIONS.contains(&action.as_str()) || action == "dynamodb:PutItem",
+                    READ_ACTIONS.contains(&action.as_str())
+                        || action == "dynamodb:PutItem"
+                        || action == "dynamodb:UpdateItem",
                     "{} ({method} {route}) may {action}",
                     f.logical_id
                 );
             }
         }
-        writable_partitions(&f.logical_id, &grants, &["rate bucket"]);
+        // Downloads are counted for the daily report (services::usage).
+        let allowed: &[&str] = if f.handler == "download_file" {
+            &["rate bucket", "usage counter"]
+        } else {
+            &["rate bucket"]
+        };
+        writable_partitions(&f.logical_id, &grants, allowed);
     }
 }
 
