@@ -21,6 +21,11 @@ pub struct Settings {
     pub anonymous_limit: crate::services::rate_limit::Limit,
     /// Failed authentications per source address.
     pub auth_failure_limit: crate::services::rate_limit::Limit,
+    /// Hosts webhooks may reach even though they resolve to private, loopback or other
+    /// internal addresses (names or addresses as written in the URL).
+    pub webhook_allow_hosts: Vec<String>,
+    /// Webhook retries and timeouts.
+    pub webhook_delivery: crate::webhooks::schedule::DeliveryTuning,
 }
 
 impl Default for Settings {
@@ -36,13 +41,16 @@ impl Default for Settings {
                 burst: 100,
             },
             auth_failure_limit: crate::services::rate_limit::AUTH_FAILURES,
+            webhook_allow_hosts: Vec::new(),
+            webhook_delivery: Default::default(),
         }
     }
 }
 
 impl Settings {
     /// Reads `TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_DOWNLOAD_URL_TTL_SECS`,
-    /// `TROVE_MAX_FILE_SIZE`; anything unset keeps its default.
+    /// `TROVE_MAX_FILE_SIZE`, `TROVE_WEBHOOK_ALLOW_HOSTS` (comma-separated); anything unset
+    /// keeps its default.
     pub fn from_env() -> Result<Self, String> {
         let mut s = Self::default();
         if let Some(v) = env_u64("TROVE_UPLOAD_URL_TTL_SECS")? {
@@ -67,6 +75,14 @@ impl Settings {
             std::env::var("TROVE_ALLOW_HTTP_JWKS").as_deref(),
             Ok("1" | "true")
         );
+        if let Ok(hosts) = std::env::var("TROVE_WEBHOOK_ALLOW_HOSTS") {
+            s.webhook_allow_hosts = hosts
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
         Ok(s)
     }
 

@@ -9,4 +9,5 @@ pub mod local_host;
 pub mod pipeline;
 pub mod ports;
 pub mod services;
+pub mod webhooks;
 pub mod workflow;

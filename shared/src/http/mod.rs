@@ -68,7 +68,7 @@ impl Modify for BearerAuth {
 
 /// Every route with its OpenAPI description; the router and the document come from here.
 fn api() -> OpenApiRouter<AppState> {
-    use routes::{access, health, packages, repositories, uploads};
+    use routes::{access, health, packages, repositories, uploads, webhooks};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi))
@@ -107,6 +107,11 @@ fn api() -> OpenApiRouter<AppState> {
             access::list_oidc_providers
         ))
         .routes(routes!(access::delete_oidc_provider))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::ping))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::redeliver))
 }
 
 /// The OpenAPI 3.1 document of every route.

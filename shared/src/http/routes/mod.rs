@@ -5,3 +5,4 @@ pub mod health;
 pub mod packages;
 pub mod repositories;
 pub mod uploads;
+pub mod webhooks;
