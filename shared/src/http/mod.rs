@@ -13,6 +13,8 @@ mod access_tests;
 mod identity_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webhook_tests;
 
 use std::sync::Arc;
 
