@@ -598,3 +598,121 @@ async fn the_stored_secret_is_sealed() {
     let text = serde_json::to_string(&item).expect("json");
     assert!(!text.contains("find-me-in-the-table"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_events_and_concurrent_jobs_never_send_twice() {
+    use crate::webhooks::Dispatcher;
+    use crate::webhooks::model::{Delivery, DeliveryJob, DeliveryRecord, DeliveryStatus, unix_ms};
+    use crate::webhooks::queue::LocalQueue;
+
+    let app = app_with_repo().await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let hook = create_hook(
+        &app,
+        json!({"url": receiver.url(), "events": ["package.published"]}),
+    )
+    .await;
+    let id = hook["id"].as_str().expect("id").to_owned();
+    app.publish(&app.admin, "libs", "widget", "1.0.0", "w.bin", b"x")
+        .await;
+    deliveries_until(&app, &id, |d| d.first().is_some_and(|d| d["status"] == "succeeded")).await;
+    assert_eq!(receiver.hits().len(), 1);
+
+    // A second dispatcher (another Lambda, a restarted server) gets the same event again
+    // (at-least-once queues) and copies of jobs: nothing more is sent.
+    let (queue, _jobs) = LocalQueue::new();
+    let other = Dispatcher::new(Arc::clone(&app.host.ctx), Arc::new(queue)).expect("dispatcher");
+    let event = app
+        .host
+        .events
+        .published()
+        .into_iter()
+        .find(|e| e.kind == "package.published")
+        .expect("published event");
+    other.on_event(&event).await.expect("repeat fan-out");
+    let list = deliveries_until(&app, &id, |d| !d.is_empty()).await;
+    assert_eq!(list.len(), 1, "same delivery id for the same event");
+    let job = DeliveryJob {
+        tenant: "default".into(),
+        webhook_id: id.clone(),
+        delivery_id: list[0]["id"].as_str().expect("id").into(),
+        due_ms: 0,
+        enqueued_ms: 0,
+    };
+    other.run_job(&job).await.expect("repeat job");
+
+    // Two dispatchers racing for one pending delivery: one claims it, one sends.
+    let now = time::OffsetDateTime::now_utc();
+    let rec = DeliveryRecord {
+        delivery: Delivery {
+            id: crate::webhooks::model::delivery_id(now, None),
+            webhook_id: id.clone(),
+            event: event.clone(),
+            status: DeliveryStatus::Pending,
+            attempts: Vec::new(),
+            next_attempt_at: Some(now),
+            redelivery_of: None,
+            created_at: now,
+        },
+        tenant: "default".into(),
+        rev: 0,
+        in_flight_since: None,
+    };
+    app.host
+        .ctx
+        .table
+        .put(crate::webhooks::store::delivery_item(&rec).expect("item"), None)
+        .await
+        .expect("stored");
+    let job = DeliveryJob {
+        delivery_id: rec.delivery.id.clone(),
+        due_ms: unix_ms(now),
+        ..job
+    };
+    let (q2, _jobs2) = LocalQueue::new();
+    let third = Dispatcher::new(Arc::clone(&app.host.ctx), Arc::new(q2)).expect("dispatcher");
+    let (a, b) = tokio::join!(other.run_job(&job), third.run_job(&job));
+    a.expect("first");
+    b.expect("second");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(receiver.hits().len(), 2, "one more request, not two");
+    let list = deliveries_until(&app, &id, |d| d.len() == 2 && d[0]["status"] == "succeeded").await;
+    assert_eq!(list[0]["attempts"].as_array().expect("a").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_deliveries_survive_a_restart() {
+    use crate::webhooks::Dispatcher;
+    use crate::webhooks::queue::LocalQueue;
+
+    let app = app_with_repo().await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let hook = create_hook(&app, json!({"url": receiver.url(), "events": ["package.published"]})).await;
+    let id = hook["id"].as_str().expect("id").to_owned();
+    // An event fanned out by a dispatcher whose jobs are lost (the process died).
+    let (queue, jobs) = LocalQueue::new();
+    drop(jobs);
+    let dying = Dispatcher::new(Arc::clone(&app.host.ctx), Arc::new(queue)).expect("dispatcher");
+    let tenant = crate::domain::names::TenantName::parse("default").expect("tenant");
+    let event = crate::pipeline::events::event(
+        &app.host.ctx,
+        &tenant,
+        "package.published",
+        json!({"repository": "libs", "package": "p", "version": "1"}),
+    );
+    dying.on_event(&event).await.expect("fan-out");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(receiver.hits().is_empty());
+    let list = deliveries_until(&app, &id, |d| !d.is_empty()).await;
+    assert_eq!(list[0]["status"], "pending");
+    // The next start sweeps the pending partition.
+    let (queue, mut jobs) = LocalQueue::new();
+    let next = Dispatcher::new(Arc::clone(&app.host.ctx), Arc::new(queue)).expect("dispatcher");
+    assert_eq!(next.sweep().await.expect("sweep"), 1);
+    let job = jobs.recv().await.expect("job queued");
+    next.run_job(&job).await.expect("delivered");
+    assert_eq!(receiver.hits().len(), 1);
+    let list = deliveries_until(&app, &id, |d| d[0]["status"] == "succeeded").await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(next.sweep().await.expect("sweep"), 0, "nothing left pending");
+}
