@@ -94,9 +94,8 @@ impl Receiver {
                 .into_response(),
             Reply::Endless => {
                 let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
-                let stream = futures::stream::repeat_with(move || {
-                    Ok::<_, std::io::Error>(chunk.clone())
-                });
+                let stream =
+                    futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
                 Response::new(Body::from_stream(stream))
             }
             Reply::Slow(d) => {
@@ -193,12 +192,20 @@ async fn a_publish_reaches_the_receiver_signed_with_the_envelope() {
         json!({"url": receiver.url(), "events": ["package.published"]}),
     )
     .await;
-    let secret = hook["secret"].as_str().expect("secret generated").to_owned();
+    let secret = hook["secret"]
+        .as_str()
+        .expect("secret generated")
+        .to_owned();
     assert!(secret.len() >= 32);
     let id = hook["id"].as_str().expect("id").to_owned();
     // The secret is shown on create only.
     let (_, _, fetched) = app
-        .call(Method::GET, &format!("/v1/webhooks/{id}"), Some(&app.admin), None)
+        .call(
+            Method::GET,
+            &format!("/v1/webhooks/{id}"),
+            Some(&app.admin),
+            None,
+        )
         .await;
     assert!(fetched.get("secret").is_none(), "{fetched}");
     assert!(!fetched.to_string().contains(&secret));
@@ -222,7 +229,9 @@ async fn a_publish_reaches_the_receiver_signed_with_the_envelope() {
     assert_eq!(header(hit, "content-type"), "application/json");
     assert_eq!(header(hit, "x-trove-event"), "package.published");
     assert_eq!(header(hit, "x-trove-delivery"), deliveries[0]["id"]);
-    let timestamp: i64 = header(hit, "x-trove-timestamp").parse().expect("unix seconds");
+    let timestamp: i64 = header(hit, "x-trove-timestamp")
+        .parse()
+        .expect("unix seconds");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     assert!((now - timestamp).abs() < 60, "{timestamp}");
     // The receiver's own check: HMAC-SHA256 of "<timestamp>.<body>" with the secret.
@@ -239,7 +248,10 @@ async fn a_publish_reaches_the_receiver_signed_with_the_envelope() {
     assert_eq!(envelope["data"]["repository"], "libs");
     assert_eq!(envelope["data"]["package"], "widget");
     assert_eq!(envelope["data"]["version"], "1.0.0");
-    assert_eq!(envelope["data"]["sha256"], hex::encode(Sha256::digest(bytes)));
+    assert_eq!(
+        envelope["data"]["sha256"],
+        hex::encode(Sha256::digest(bytes))
+    );
     assert_eq!(deliveries[0]["event"], envelope);
     let attempt = &deliveries[0]["attempts"][0];
     assert_eq!(attempt["status_code"], 204);
@@ -297,14 +309,21 @@ async fn after_the_last_retry_the_webhook_is_failing_and_redelivery_starts_over(
     let id = hook["id"].as_str().expect("id");
     app.publish(&app.admin, "libs", "widget", "1.0.0", "w.bin", b"x")
         .await;
-    let deliveries =
-        deliveries_until(&app, id, |d| d.first().is_some_and(|d| d["status"] == "failed")).await;
+    let deliveries = deliveries_until(&app, id, |d| {
+        d.first().is_some_and(|d| d["status"] == "failed")
+    })
+    .await;
     let failed = &deliveries[0];
     assert_eq!(failed["attempts"].as_array().expect("attempts").len(), 9);
     assert!(failed.get("next_attempt_at").is_none(), "{failed}");
     assert_eq!(receiver.hits().len(), 9);
     let (_, _, fetched) = app
-        .call(Method::GET, &format!("/v1/webhooks/{id}"), Some(&app.admin), None)
+        .call(
+            Method::GET,
+            &format!("/v1/webhooks/{id}"),
+            Some(&app.admin),
+            None,
+        )
         .await;
     assert_eq!(fetched["failing"], true, "{fetched}");
 
@@ -321,15 +340,18 @@ async fn after_the_last_retry_the_webhook_is_failing_and_redelivery_starts_over(
     assert_eq!(status, StatusCode::ACCEPTED, "{again}");
     assert_eq!(again["redelivery_of"], delivery_id);
     assert_eq!(again["event"], failed["event"]);
-    let deliveries = deliveries_until(&app, id, |d| {
-        d.len() == 2 && d[0]["status"] == "succeeded"
-    })
-    .await;
+    let deliveries =
+        deliveries_until(&app, id, |d| d.len() == 2 && d[0]["status"] == "succeeded").await;
     assert_eq!(deliveries[0]["id"], again["id"], "newest first");
     assert_eq!(deliveries[0]["attempts"].as_array().expect("a").len(), 1);
     assert_eq!(deliveries[1]["status"], "failed");
     let (_, _, fetched) = app
-        .call(Method::GET, &format!("/v1/webhooks/{id}"), Some(&app.admin), None)
+        .call(
+            Method::GET,
+            &format!("/v1/webhooks/{id}"),
+            Some(&app.admin),
+            None,
+        )
         .await;
     assert_eq!(fetched["failing"], false, "a success clears it: {fetched}");
     assert_eq!(receiver.hits().len(), 10);
@@ -347,12 +369,14 @@ async fn ping(app: &TestApp, id: &str) -> String {
 async fn ping_redirects_endless_bodies_and_slow_receivers() {
     let app = app_with_repo().await;
     let receiver = Receiver::start(Reply::Redirect).await;
-    let hook = create_hook(&app, json!({"url": receiver.url(), "events": ["grant.changed"]})).await;
+    let hook = create_hook(
+        &app,
+        json!({"url": receiver.url(), "events": ["grant.changed"]}),
+    )
+    .await;
     let id = hook["id"].as_str().expect("id");
     let settled = |d: &Value| d["status"] != "pending";
-    let find = |list: &[Value], delivery: &str| {
-        list.iter().find(|d| d["id"] == delivery).cloned()
-    };
+    let find = |list: &[Value], delivery: &str| list.iter().find(|d| d["id"] == delivery).cloned();
 
     // A redirect is a failed attempt, never followed.
     let first = ping(&app, id).await;
@@ -360,8 +384,16 @@ async fn ping_redirects_endless_bodies_and_slow_receivers() {
     let d = find(&list, &first).expect("delivery");
     assert_eq!(d["status"], "failed");
     assert_eq!(d["attempts"][0]["status_code"], 302);
-    assert!(d["attempts"][0]["error"].as_str().expect("error").contains("redirect"));
-    assert!(receiver.hits().iter().all(|h| h.path == "/hook"), "followed a redirect");
+    assert!(
+        d["attempts"][0]["error"]
+            .as_str()
+            .expect("error")
+            .contains("redirect")
+    );
+    assert!(
+        receiver.hits().iter().all(|h| h.path == "/hook"),
+        "followed a redirect"
+    );
 
     // A body that never ends is read up to the snippet limit, and the attempt succeeds.
     receiver.set(Reply::Endless);
@@ -383,10 +415,16 @@ async fn ping_redirects_endless_bodies_and_slow_receivers() {
     assert_eq!(attempt["success"], false);
     assert!(attempt["status_code"].is_null(), "{attempt}");
     assert!(
-        attempt["error"].as_str().expect("error").contains("timed out"),
+        attempt["error"]
+            .as_str()
+            .expect("error")
+            .contains("timed out"),
         "{attempt}"
     );
-    assert!(attempt["latency_ms"].as_u64().expect("ms") < 2000, "{attempt}");
+    assert!(
+        attempt["latency_ms"].as_u64().expect("ms") < 2000,
+        "{attempt}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -412,7 +450,10 @@ async fn internal_destinations_are_refused_unless_allowed() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
         assert_eq!(ctype, "application/problem+json");
         assert!(
-            body["detail"].as_str().expect("detail").contains("public addresses only"),
+            body["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("public addresses only"),
             "{url}: {body}"
         );
     }
@@ -451,14 +492,23 @@ async fn bad_input_is_a_problem_and_access_is_narrow() {
         body
     };
     for (body, needle) in [
-        (with("events", json!(["package.exploded"])), "unknown event type"),
+        (
+            with("events", json!(["package.exploded"])),
+            "unknown event type",
+        ),
         (with("events", json!([])), "at least one"),
         (with("events", json!(["ping"])), "unknown event type"),
         (with("url", json!("ftp://example.com/")), "http"),
         (with("url", json!("not a url")), "invalid url"),
-        (with("url", json!("https://u:p@example.com/")), "credentials"),
         (
-            with("url", json!(format!("https://example.com/{}", "a".repeat(3000)))),
+            with("url", json!("https://u:p@example.com/")),
+            "credentials",
+        ),
+        (
+            with(
+                "url",
+                json!(format!("https://example.com/{}", "a".repeat(3000))),
+            ),
             "at most",
         ),
         (with("secret", json!("short")), "invalid secret"),
@@ -466,7 +516,12 @@ async fn bad_input_is_a_problem_and_access_is_narrow() {
         (with("repository", json!("no/such")), "invalid"),
     ] {
         let (status, ctype, answer) = app
-            .call(Method::POST, "/v1/webhooks", Some(&app.admin), Some(body.clone()))
+            .call(
+                Method::POST,
+                "/v1/webhooks",
+                Some(&app.admin),
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
         assert_eq!(ctype, "application/problem+json");
@@ -511,7 +566,9 @@ async fn bad_input_is_a_problem_and_access_is_narrow() {
         let (status, _, answer) = app.call(method, &path, Some(&other), None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {answer}");
     }
-    let (_, _, listed) = app.call(Method::GET, "/v1/webhooks", Some(&other), None).await;
+    let (_, _, listed) = app
+        .call(Method::GET, "/v1/webhooks", Some(&other), None)
+        .await;
     assert_eq!(listed["items"], json!([]));
     // A reader of the whole tenant sees none and may manage none.
     let sa = app
@@ -544,10 +601,17 @@ async fn bad_input_is_a_problem_and_access_is_narrow() {
     let (status, _, _) = app.call(Method::GET, &uri, Some(reader), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = app
-        .call(Method::POST, "/v1/webhooks", Some(reader), Some(good.clone()))
+        .call(
+            Method::POST,
+            "/v1/webhooks",
+            Some(reader),
+            Some(good.clone()),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (_, _, listed) = app.call(Method::GET, "/v1/webhooks", Some(reader), None).await;
+    let (_, _, listed) = app
+        .call(Method::GET, "/v1/webhooks", Some(reader), None)
+        .await;
     assert_eq!(listed["items"], json!([]));
 
     // Updates: events replaced, secret rotated and shown once, unknown fields refused.
@@ -556,20 +620,35 @@ async fn bad_input_is_a_problem_and_access_is_narrow() {
             Method::PATCH,
             &uri,
             Some(&app.admin),
-            Some(json!({"events": ["version.deleted", "package.published"], "rotate_secret": true})),
+            Some(
+                json!({"events": ["version.deleted", "package.published"], "rotate_secret": true}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{updated}");
-    assert_eq!(updated["events"], json!(["package.published", "version.deleted"]));
+    assert_eq!(
+        updated["events"],
+        json!(["package.published", "version.deleted"])
+    );
     let rotated = updated["secret"].as_str().expect("rotated secret");
     assert_ne!(rotated, "a-secret-of-my-own-choosing");
     let (status, _, updated) = app
-        .call(Method::PATCH, &uri, Some(&app.admin), Some(json!({"events": ["report.ready"]})))
+        .call(
+            Method::PATCH,
+            &uri,
+            Some(&app.admin),
+            Some(json!({"events": ["report.ready"]})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(updated.get("secret").is_none());
     let (status, _, _) = app
-        .call(Method::PATCH, &uri, Some(&app.admin), Some(json!({"repository": "libs"})))
+        .call(
+            Method::PATCH,
+            &uri,
+            Some(&app.admin),
+            Some(json!({"repository": "libs"})),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _, _) = app.call(Method::DELETE, &uri, Some(&app.admin), None).await;
@@ -591,7 +670,10 @@ async fn the_stored_secret_is_sealed() {
         .host
         .ctx
         .table
-        .get(&crate::domain::keys::webhook(&tenant, hook["id"].as_str().expect("id")))
+        .get(&crate::domain::keys::webhook(
+            &tenant,
+            hook["id"].as_str().expect("id"),
+        ))
         .await
         .expect("read")
         .expect("stored");
@@ -615,7 +697,10 @@ async fn repeated_events_and_concurrent_jobs_never_send_twice() {
     let id = hook["id"].as_str().expect("id").to_owned();
     app.publish(&app.admin, "libs", "widget", "1.0.0", "w.bin", b"x")
         .await;
-    deliveries_until(&app, &id, |d| d.first().is_some_and(|d| d["status"] == "succeeded")).await;
+    deliveries_until(&app, &id, |d| {
+        d.first().is_some_and(|d| d["status"] == "succeeded")
+    })
+    .await;
     assert_eq!(receiver.hits().len(), 1);
 
     // A second dispatcher (another Lambda, a restarted server) gets the same event again
@@ -661,7 +746,10 @@ async fn repeated_events_and_concurrent_jobs_never_send_twice() {
     app.host
         .ctx
         .table
-        .put(crate::webhooks::store::delivery_item(&rec).expect("item"), None)
+        .put(
+            crate::webhooks::store::delivery_item(&rec).expect("item"),
+            None,
+        )
         .await
         .expect("stored");
     let job = DeliveryJob {
@@ -687,7 +775,11 @@ async fn pending_deliveries_survive_a_restart() {
 
     let app = app_with_repo().await;
     let receiver = Receiver::start(Reply::Status(200)).await;
-    let hook = create_hook(&app, json!({"url": receiver.url(), "events": ["package.published"]})).await;
+    let hook = create_hook(
+        &app,
+        json!({"url": receiver.url(), "events": ["package.published"]}),
+    )
+    .await;
     let id = hook["id"].as_str().expect("id").to_owned();
     // An event fanned out by a dispatcher whose jobs are lost (the process died).
     let (queue, jobs) = LocalQueue::new();
@@ -714,5 +806,9 @@ async fn pending_deliveries_survive_a_restart() {
     assert_eq!(receiver.hits().len(), 1);
     let list = deliveries_until(&app, &id, |d| d[0]["status"] == "succeeded").await;
     assert_eq!(list.len(), 1);
-    assert_eq!(next.sweep().await.expect("sweep"), 0, "nothing left pending");
+    assert_eq!(
+        next.sweep().await.expect("sweep"),
+        0,
+        "nothing left pending"
+    );
 }

@@ -134,7 +134,15 @@ impl Dispatcher {
                 in_flight_since: None,
             };
             let job = job_of(&rec, now);
-            match self.ctx.table.put(store::delivery_item(&rec)?, Some(crate::ports::Condition::NotExists)).await {
+            match self
+                .ctx
+                .table
+                .put(
+                    store::delivery_item(&rec)?,
+                    Some(crate::ports::Condition::NotExists),
+                )
+                .await
+            {
                 Ok(()) | Err(TableError::ConditionFailed) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -51,7 +51,7 @@ pub struct Webhook {
 impl Webhook {
     /// Whether the event goes to this webhook.
     pub fn wants(&self, event: &DomainEvent) -> bool {
-        if !self.events.iter().any(|t| *t == event.kind) {
+        if !self.events.contains(&event.kind) {
             return false;
         }
         match &self.repository {
@@ -216,7 +216,10 @@ mod tests {
 
     #[test]
     fn webhooks_match_type_and_repository() {
-        let published = event("package.published", serde_json::json!({"repository": "libs"}));
+        let published = event(
+            "package.published",
+            serde_json::json!({"repository": "libs"}),
+        );
         assert!(hook(&["package.published"], None).wants(&published));
         assert!(hook(&["package.published"], Some("libs")).wants(&published));
         assert!(!hook(&["package.published"], Some("apps")).wants(&published));

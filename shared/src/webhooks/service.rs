@@ -340,7 +340,14 @@ async fn request_delivery(
         in_flight_since: None,
     };
     let target = format!("webhook/{}/delivery/{}", hook.id, rec.delivery.id);
-    audit::transact(ctx, caller, action, &target, vec![store::delivery_create(&rec)?]).await?;
+    audit::transact(
+        ctx,
+        caller,
+        action,
+        &target,
+        vec![store::delivery_create(&rec)?],
+    )
+    .await?;
     let kick = crate::pipeline::events::event(
         ctx,
         &caller.tenant,
@@ -374,9 +381,7 @@ pub async fn redeliver(
     let rec = load(ctx, caller, id, Some("webhook.redeliver")).await?;
     let old = store::get_delivery(ctx.table.as_ref(), &caller.tenant, id, delivery)
         .await?
-        .ok_or_else(|| {
-            Error::NotFound(format!("delivery {} not found", shown(delivery)))
-        })?;
+        .ok_or_else(|| Error::NotFound(format!("delivery {} not found", shown(delivery))))?;
     request_delivery(
         ctx,
         caller,

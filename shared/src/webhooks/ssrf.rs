@@ -30,7 +30,7 @@ impl AllowedHosts {
 
     pub fn allows(&self, host: &str) -> bool {
         let host = normalize(host);
-        self.0.iter().any(|h| *h == host)
+        self.0.contains(&host)
     }
 }
 
@@ -64,7 +64,14 @@ fn in_v6(ip: Ipv6Addr, nets: &[&str]) -> bool {
 
 fn refusal_v4(ip: Ipv4Addr) -> Option<&'static str> {
     // Metadata endpoints first: the reason then names the real danger.
-    if in_v4(ip, &["169.254.169.254/32", "169.254.170.2/32", "100.100.100.200/32"]) {
+    if in_v4(
+        ip,
+        &[
+            "169.254.169.254/32",
+            "169.254.170.2/32",
+            "100.100.100.200/32",
+        ],
+    ) {
         return Some("a cloud metadata address");
     }
     let classes: &[(&[&str], &str)] = &[
@@ -233,9 +240,8 @@ impl reqwest::dns::Resolve for SafeResolver {
         let allowed = self.allowed.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let kept = filter(&host, found, &allowed)?;
             let addrs: reqwest::dns::Addrs = Box::new(kept.into_iter());
             Ok(addrs)
@@ -279,7 +285,12 @@ mod tests {
             let got = refusal(ip(addr)).unwrap_or_else(|| panic!("{addr} accepted"));
             assert!(got.contains(why), "{addr}: {got}");
         }
-        for public in ["93.184.215.14", "8.8.8.8", "2606:4700::1111", "203.0.113.10"] {
+        for public in [
+            "93.184.215.14",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "203.0.113.10",
+        ] {
             assert_eq!(refusal(ip(public)), None, "{public}");
         }
     }
@@ -313,17 +324,23 @@ mod tests {
             "http://2130706433/",
             "http://localhost:9000/hook",
         ] {
-            let err = check_destination(bad, &none)
-                .await
-                .expect_err("refused");
+            let err = check_destination(bad, &none).await.expect_err("refused");
             assert!(err.contains("public addresses only"), "{bad}: {err}");
         }
         let allowed = AllowedHosts::new(&["LOCALHOST".into(), "127.0.0.1".into(), "[::1]".into()]);
-        for ok in ["http://localhost:9000/", "http://127.0.0.1/", "http://[::1]:1/"] {
+        for ok in [
+            "http://localhost:9000/",
+            "http://127.0.0.1/",
+            "http://[::1]:1/",
+        ] {
             assert!(check_destination(ok, &allowed).await.is_ok(), "{ok}");
         }
         // Allowing one host allows no other.
-        assert!(check_destination("http://10.0.0.1/", &allowed).await.is_err());
+        assert!(
+            check_destination("http://10.0.0.1/", &allowed)
+                .await
+                .is_err()
+        );
     }
 
     #[test]
@@ -331,9 +348,12 @@ mod tests {
         let addr = |s: &str| SocketAddr::new(ip(s), 443);
         let none = AllowedHosts::default();
         // The name that was public at create time now resolves to the metadata service.
-        let err = filter("hooks.example.com", vec![addr("169.254.169.254")], &none)
-            .expect_err("refused");
-        assert!(err.starts_with(REFUSED) && err.contains("metadata"), "{err}");
+        let err =
+            filter("hooks.example.com", vec![addr("169.254.169.254")], &none).expect_err("refused");
+        assert!(
+            err.starts_with(REFUSED) && err.contains("metadata"),
+            "{err}"
+        );
         // Mixed answers keep only the public addresses: the connector never sees the rest.
         let kept = filter(
             "hooks.example.com",

@@ -54,10 +54,7 @@ pub fn delivery_item(rec: &DeliveryRecord) -> Result<Item, TableError> {
     if d.status == DeliveryStatus::Pending {
         let due = d.next_attempt_at.map(unix_ms).unwrap_or(0);
         item.insert(GSI1_PK.into(), keys::PENDING_DELIVERIES.into());
-        item.insert(
-            GSI1_SK.into(),
-            keys::pending_delivery_sk(due, &d.id).into(),
-        );
+        item.insert(GSI1_SK.into(), keys::pending_delivery_sk(due, &d.id).into());
     }
     Ok(item)
 }

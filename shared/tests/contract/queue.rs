@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsMessage, SqsMessageAttribute};
-use shared::webhooks::aws::{KIND_ATTRIBUTE, KIND_DELIVERY_JOB, Message, SqsDeliveryQueue, parse_message};
+use shared::webhooks::aws::{
+    KIND_ATTRIBUTE, KIND_DELIVERY_JOB, Message, SqsDeliveryQueue, parse_message,
+};
 use shared::webhooks::model::DeliveryJob;
 use shared::webhooks::queue::DeliveryQueue;
 
@@ -23,7 +25,11 @@ async fn queue(client: &aws_sdk_sqs::Client) -> String {
         .expect("queue url")
 }
 
-async fn receive(client: &aws_sdk_sqs::Client, url: &str, wait: i32) -> Vec<aws_sdk_sqs::types::Message> {
+async fn receive(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    wait: i32,
+) -> Vec<aws_sdk_sqs::types::Message> {
     client
         .receive_message()
         .queue_url(url)
@@ -91,7 +97,9 @@ async fn delivery_jobs_round_trip_with_delay_and_kind() {
     assert_eq!(got.len(), 1, "the job arrives after its delay");
     let message = as_event_message(&got[0]);
     assert_eq!(
-        message.message_attributes[KIND_ATTRIBUTE].string_value.as_deref(),
+        message.message_attributes[KIND_ATTRIBUTE]
+            .string_value
+            .as_deref(),
         Some(KIND_DELIVERY_JOB)
     );
     match parse_message(&message) {
@@ -104,8 +112,12 @@ async fn delivery_jobs_round_trip_with_delay_and_kind() {
         .await
         .expect("a long delay is capped");
 
-    port.dead_letter(job("d-dead")).await.expect("dead-lettered");
+    port.dead_letter(job("d-dead"))
+        .await
+        .expect("dead-lettered");
     let dead = receive(&client, &dlq, 1).await;
     assert_eq!(dead.len(), 1);
-    assert!(matches!(parse_message(&as_event_message(&dead[0])), Ok(Message::Job(j)) if j.delivery_id == "d-dead"));
+    assert!(
+        matches!(parse_message(&as_event_message(&dead[0])), Ok(Message::Job(j)) if j.delivery_id == "d-dead")
+    );
 }
