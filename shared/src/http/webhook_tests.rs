@@ -812,3 +812,71 @@ async fn pending_deliveries_survive_a_restart() {
         "nothing left pending"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attempt_interrupted_by_a_crash_counts_as_failed_and_is_retried() {
+    use crate::webhooks::Dispatcher;
+    use crate::webhooks::model::{Delivery, DeliveryRecord, DeliveryStatus};
+    use crate::webhooks::queue::LocalQueue;
+
+    let app = app_with_repo().await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let hook = create_hook(
+        &app,
+        json!({"url": receiver.url(), "events": ["package.published"]}),
+    )
+    .await;
+    let id = hook["id"].as_str().expect("id").to_owned();
+    let tenant = crate::domain::names::TenantName::parse("default").expect("tenant");
+    let event = crate::pipeline::events::event(
+        &app.host.ctx,
+        &tenant,
+        "package.published",
+        json!({"repository": "libs"}),
+    );
+    // Claimed two minutes ago by a process that never came back: its lease has ended.
+    let now = time::OffsetDateTime::now_utc();
+    let claimed = now - time::Duration::minutes(2);
+    let rec = DeliveryRecord {
+        delivery: Delivery {
+            id: crate::webhooks::model::delivery_id(claimed, None),
+            webhook_id: id.clone(),
+            event,
+            status: DeliveryStatus::Pending,
+            attempts: Vec::new(),
+            next_attempt_at: Some(now - time::Duration::seconds(1)),
+            redelivery_of: None,
+            created_at: claimed,
+        },
+        tenant: "default".into(),
+        rev: 3,
+        in_flight_since: Some(claimed),
+    };
+    app.host
+        .ctx
+        .table
+        .put(
+            crate::webhooks::store::delivery_item(&rec).expect("item"),
+            None,
+        )
+        .await
+        .expect("stored");
+    let (queue, mut jobs) = LocalQueue::new();
+    let d = Dispatcher::new(Arc::clone(&app.host.ctx), Arc::new(queue)).expect("dispatcher");
+    assert_eq!(d.sweep().await.expect("sweep"), 1);
+    let job = jobs.recv().await.expect("swept job");
+    d.run_job(&job).await.expect("interruption recorded");
+    let retry = jobs.recv().await.expect("retry queued");
+    d.run_job(&retry).await.expect("retried");
+    let list = deliveries_until(&app, &id, |l| l[0]["status"] == "succeeded").await;
+    let attempts = list[0]["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .expect("error")
+            .contains("interrupted")
+    );
+    assert_eq!(attempts[1]["status_code"], 200);
+    assert_eq!(receiver.hits().len(), 1);
+}

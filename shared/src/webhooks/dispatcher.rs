@@ -178,9 +178,16 @@ impl Dispatcher {
         if rec.delivery.status != DeliveryStatus::Pending {
             return Ok(());
         }
-        // A job that arrives before the record's due time is a stale repeat: the job of
-        // the real due time is on its way (or the sweep finds the record).
-        if rec.delivery.next_attempt_at.is_some_and(|due| due > now) {
+        let due = rec.delivery.next_attempt_at.unwrap_or(now);
+        if rec.in_flight_since.is_some() && due > now {
+            // Another dispatcher is attempting it. Should that one die, this job is what
+            // finds the attempt interrupted: it comes back when the claim's lease ends.
+            let mut later = job.clone();
+            later.due_ms = unix_ms(due);
+            return self.enqueue(later, (due - now).unsigned_abs()).await;
+        }
+        if rec.in_flight_since.is_none() && due > now {
+            // A stale repeat: the job of the real due time is on its way.
             return Ok(());
         }
         let Some(hook) = store::get_webhook(table, &tenant, &job.webhook_id).await? else {
@@ -189,20 +196,19 @@ impl Dispatcher {
             rec.delivery.next_attempt_at = None;
             return ignore_lost_race(store::save_delivery(table, &mut rec).await);
         };
-        if rec.in_flight_since.is_some() {
-            // Claimed, never recorded, and past its lease (else next_attempt_at would still
-            // be ahead): the process died mid-attempt. It counts as failed.
+        if let Some(since) = rec.in_flight_since.take() {
+            // Claimed, never recorded, and past its lease: the process died mid-attempt.
+            // It counts as failed.
             let number = attempt_number(&rec);
             rec.delivery.attempts.push(Attempt {
                 number,
-                at: rec.in_flight_since.unwrap_or(now),
+                at: since,
                 status_code: None,
                 latency_ms: 0,
                 success: false,
                 error: Some("interrupted before its outcome was recorded".into()),
                 response: None,
             });
-            rec.in_flight_since = None;
             return self.after_failure(&tenant, rec, now).await;
         }
         // Claim the attempt: whoever writes first sends; a concurrent copy of this job

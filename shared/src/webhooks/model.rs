@@ -63,7 +63,7 @@ impl Webhook {
 
 /// A webhook as stored: with its signing secret, sealed, and a revision for conditional
 /// writes (the dispatcher and the routes both change it).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct WebhookRecord {
     #[serde(flatten)]
     pub webhook: Webhook,
@@ -73,12 +73,30 @@ pub struct WebhookRecord {
 }
 
 /// The answer to a create (and a secret rotation): the only time the secret is shown.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct WebhookWithSecret {
     #[serde(flatten)]
     pub webhook: Webhook,
     /// Verifies `X-Trove-Signature-256`; shown only now.
     pub secret: String,
+}
+
+// Secrets never reach a log line, not even through `{:?}`.
+impl std::fmt::Debug for WebhookRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRecord")
+            .field("webhook", &self.webhook)
+            .field("rev", &self.rev)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for WebhookWithSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookWithSecret")
+            .field("webhook", &self.webhook)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -226,6 +244,21 @@ mod tests {
         assert!(!hook(&["version.deleted"], None).wants(&published));
         let grant = event("grant.changed", serde_json::json!({}));
         assert!(!hook(&["grant.changed"], Some("libs")).wants(&grant));
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let rec = WebhookRecord {
+            webhook: hook(&["package.published"], None),
+            secret_sealed: "v1.sealed-bytes".into(),
+            rev: 0,
+        };
+        assert!(!format!("{rec:?}").contains("sealed-bytes"));
+        let shown = WebhookWithSecret {
+            webhook: rec.webhook.clone(),
+            secret: "plain-secret".into(),
+        };
+        assert!(!format!("{shown:?}").contains("plain-secret"));
     }
 
     #[test]

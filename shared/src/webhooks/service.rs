@@ -28,7 +28,7 @@ pub const MAX_WEBHOOKS: usize = 100;
 const MIN_SECRET: usize = 16;
 const MAX_SECRET: usize = 256;
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     #[schema(example = "https://ci.example.com/hooks/trove")]
@@ -43,7 +43,7 @@ pub struct CreateWebhook {
     pub secret: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
     pub url: Option<String>,
@@ -53,6 +53,29 @@ pub struct UpdateWebhook {
     pub secret: Option<String>,
     #[serde(default)]
     pub rotate_secret: bool,
+}
+
+// Secrets never reach a log line, not even through `{:?}`.
+impl std::fmt::Debug for CreateWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateWebhook")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("repository", &self.repository)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UpdateWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateWebhook")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("rotate_secret", &self.rotate_secret)
+            .finish()
+    }
 }
 
 fn not_found(id: &str) -> Error {
