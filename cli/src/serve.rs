@@ -26,6 +26,10 @@ pub struct Args {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long)]
     log_json: bool,
+    /// A host webhooks may reach although it is internal (loopback, private, ...), e.g. a
+    /// receiver on this machine. Repeatable; adds to `TROVE_WEBHOOK_ALLOW_HOSTS`.
+    #[arg(long = "allow-webhook-host", value_name = "HOST")]
+    allow_webhook_hosts: Vec<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -45,7 +49,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .trim_end_matches('/')
         .to_owned();
 
-    let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
+    let mut settings = Settings::from_env().map_err(anyhow::Error::msg)?;
+    settings
+        .webhook_allow_hosts
+        .extend(args.allow_webhook_hosts.iter().cloned());
     let host = LocalHost::open(&args.data_dir, &base_url, settings, Arc::new(SystemClock)).await?;
     let token_path = args.data_dir.join("admin-token");
     if let Some(key) = host

@@ -27,6 +27,11 @@ pub struct Settings {
     pub report_url_ttl: Duration,
     /// When the table's circuit opens, how long it stays open, how long one call may take.
     pub table_breaker: crate::adapters::breaker::BreakerSettings,
+    /// Hosts webhooks may reach even though they resolve to private, loopback or other
+    /// internal addresses (names or addresses as written in the URL).
+    pub webhook_allow_hosts: Vec<String>,
+    /// Webhook retries and timeouts.
+    pub webhook_delivery: crate::webhooks::schedule::DeliveryTuning,
 }
 
 impl Default for Settings {
@@ -45,6 +50,8 @@ impl Default for Settings {
             stale_access_days: 90,
             report_url_ttl: Duration::from_secs(5 * 60),
             table_breaker: crate::adapters::breaker::BreakerSettings::default(),
+            webhook_allow_hosts: Vec::new(),
+            webhook_delivery: Default::default(),
         }
     }
 }
@@ -53,7 +60,8 @@ impl Settings {
     /// Reads `TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_DOWNLOAD_URL_TTL_SECS`,
     /// `TROVE_MAX_FILE_SIZE`, `TROVE_STALE_ACCESS_DAYS`, `TROVE_TABLE_BREAKER_FAILURES`,
     /// `TROVE_TABLE_BREAKER_WINDOW_SECS`, `TROVE_TABLE_BREAKER_COOLDOWN_SECS`,
-    /// `TROVE_TABLE_CALL_TIMEOUT_MS`; anything unset keeps its default.
+    /// `TROVE_TABLE_CALL_TIMEOUT_MS`, `TROVE_WEBHOOK_ALLOW_HOSTS` (comma-separated);
+    /// anything unset keeps its default.
     pub fn from_env() -> Result<Self, String> {
         let mut s = Self::default();
         if let Some(v) = env_u64("TROVE_UPLOAD_URL_TTL_SECS")? {
@@ -100,6 +108,14 @@ impl Settings {
             std::env::var("TROVE_ALLOW_HTTP_JWKS").as_deref(),
             Ok("1" | "true")
         );
+        if let Ok(hosts) = std::env::var("TROVE_WEBHOOK_ALLOW_HOSTS") {
+            s.webhook_allow_hosts = hosts
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
         Ok(s)
     }
 

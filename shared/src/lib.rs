@@ -11,4 +11,5 @@ pub mod metrics;
 pub mod pipeline;
 pub mod ports;
 pub mod services;
+pub mod webhooks;
 pub mod workflow;

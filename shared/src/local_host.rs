@@ -27,6 +27,8 @@ pub struct LocalHost {
     pub events: Arc<LocalEvents>,
     blobs: Arc<FileBlobs>,
     workflow: Arc<LocalWorkflow>,
+    /// Runs while the host lives.
+    _webhooks: Arc<crate::webhooks::Dispatcher>,
 }
 
 impl LocalHost {
@@ -86,11 +88,13 @@ impl LocalHost {
         }
         workflow.attach_with_faults(&ctx, faults);
         blobs.on_object_created(storage_event_hook(Arc::downgrade(&ctx)));
+        let webhooks = crate::webhooks::local::start(Arc::clone(&ctx), &events)?;
         Ok(Self {
             ctx,
             events,
             blobs,
             workflow,
+            _webhooks: webhooks,
         })
     }
 

@@ -202,6 +202,36 @@ pub fn rate_bucket(bucket: &str) -> Key {
     Key::new(format!("RL#{bucket}"), "RL")
 }
 
+/// A tenant's webhooks: one query finds every subscription an event may match.
+pub fn webhooks_partition(t: &TenantName) -> String {
+    format!("T#{t}#WEBHOOKS")
+}
+
+pub fn webhook(t: &TenantName, webhook_id: &str) -> Key {
+    Key::new(webhooks_partition(t), format!("W#{webhook_id}"))
+}
+
+/// A webhook's deliveries, ordered by their ULID (newest last; listed descending).
+pub fn deliveries_partition(t: &TenantName, webhook_id: &str) -> String {
+    format!("T#{t}#W#{webhook_id}#DELIVERIES")
+}
+
+pub fn delivery(t: &TenantName, webhook_id: &str, delivery_id: &str) -> Key {
+    Key::new(
+        deliveries_partition(t, webhook_id),
+        format!("D#{delivery_id}"),
+    )
+}
+
+/// Partition of deliveries still to be attempted (secondary index, sparse), sorted by when
+/// their next attempt is due; the embedded dispatcher sweeps it on start.
+pub const PENDING_DELIVERIES: &str = "PENDING_DELIVERIES";
+
+/// Sort key in [`PENDING_DELIVERIES`]: due time first (zero-padded milliseconds).
+pub fn pending_delivery_sk(due_unix_ms: i64, delivery_id: &str) -> String {
+    format!("{:016}#{delivery_id}", due_unix_ms.max(0))
+}
+
 /// An object key in blob storage. Built only here, or parsed from a storage event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlobKey(String);

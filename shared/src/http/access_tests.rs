@@ -129,6 +129,23 @@ fn expected(op: &str, need: Need, s: &Subject) -> Want {
                     Want::NotFound
                 }
             }
+            "create_webhook"
+            | "get_webhook"
+            | "update_webhook"
+            | "delete_webhook"
+            | "ping_webhook"
+            | "list_webhook_deliveries"
+            | "redeliver_webhook_delivery" => {
+                // The fixture's webhook is scoped to libs: its admins manage it; who only
+                // sees libs is refused, who does not even see it finds nothing.
+                if s.admin_of_libs() {
+                    Want::Ok
+                } else if s.sees_libs() {
+                    Want::Forbidden
+                } else {
+                    Want::NotFound
+                }
+            }
             "revoke_api_key" => {
                 if s.tenant_role() == Some(3) {
                     Want::Ok
@@ -151,14 +168,17 @@ fn success(op: &str) -> StatusCode {
         | "create_group"
         | "create_grant"
         | "create_api_key"
-        | "create_oidc_provider" => StatusCode::CREATED,
+        | "create_oidc_provider"
+        | "create_webhook" => StatusCode::CREATED,
+        "ping_webhook" | "redeliver_webhook_delivery" => StatusCode::ACCEPTED,
         "delete_version"
         | "delete_repository"
         | "add_group_member"
         | "remove_group_member"
         | "delete_grant"
         | "revoke_api_key"
-        | "delete_oidc_provider" => StatusCode::NO_CONTENT,
+        | "delete_oidc_provider"
+        | "delete_webhook" => StatusCode::NO_CONTENT,
         _ => StatusCode::OK,
     }
 }
@@ -174,6 +194,9 @@ struct Fixture {
     admin_id: String,
     /// The day of the one report the fixture's tenant has.
     report_date: String,
+    /// A webhook scoped to libs, and one of its deliveries.
+    hook: String,
+    delivery: String,
     /// Versions 9.0.<i> published to be deleted, one per delete_version request.
     next_deletable: std::sync::atomic::AtomicUsize,
 }
@@ -251,8 +274,13 @@ async fn fixture() -> Fixture {
     crate::jobs::report::run(&app.host.ctx, options)
         .await
         .expect("report runs");
+    let hook = post(&app, "/v1/webhooks", webhook_config()).await;
+    let hook = hook["id"].as_str().expect("id").to_owned();
+    let delivery = post(&app, &format!("/v1/webhooks/{hook}/ping"), json!(null)).await;
     Fixture {
         report_date: crate::services::reports::format_date(today),
+        hook,
+        delivery: delivery["id"].as_str().expect("id").to_owned(),
         upload_id: ticket["upload_id"].as_str().expect("id").to_owned(),
         group: group["id"].as_str().expect("id").to_owned(),
         target,
@@ -453,8 +481,43 @@ async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Val
                 None,
             )
         }
+        "create_webhook" => (Method::POST, "/v1/webhooks".into(), Some(webhook_config())),
+        "list_webhooks" => (Method::GET, "/v1/webhooks".into(), None),
+        "get_webhook" => (Method::GET, format!("/v1/webhooks/{}", f.hook), None),
+        "update_webhook" => (
+            Method::PATCH,
+            format!("/v1/webhooks/{}", f.hook),
+            Some(json!({"events": ["package.published", "version.deleted"]})),
+        ),
+        "delete_webhook" => {
+            let victim = post(app, "/v1/webhooks", webhook_config()).await;
+            (
+                Method::DELETE,
+                format!("/v1/webhooks/{}", victim["id"].as_str().expect("id")),
+                None,
+            )
+        }
+        "ping_webhook" => (Method::POST, format!("/v1/webhooks/{}/ping", f.hook), None),
+        "list_webhook_deliveries" => (
+            Method::GET,
+            format!("/v1/webhooks/{}/deliveries", f.hook),
+            None,
+        ),
+        "redeliver_webhook_delivery" => (
+            Method::POST,
+            format!(
+                "/v1/webhooks/{}/deliveries/{}/redeliver",
+                f.hook, f.delivery
+            ),
+            None,
+        ),
         other => panic!("the matrix has no request for route {other}: add one"),
     }
+}
+
+/// A webhook on libs; the address is public (documentation range) and nothing listens.
+fn webhook_config() -> Value {
+    json!({"url": "https://203.0.113.10/hook", "events": ["package.published"], "repository": "libs"})
 }
 
 fn oidc_config(audience: &str, principal: &str) -> Value {
@@ -555,6 +618,7 @@ async fn another_tenant_reaches_nothing_of_this_one() {
             || uri.contains(&f.group)
             || uri.contains(&f.target)
             || uri.contains(&f.target_grant)
+            || uri.contains(&f.hook)
             || [
                 "delete_grant",
                 "delete_repository",
@@ -564,6 +628,8 @@ async fn another_tenant_reaches_nothing_of_this_one() {
                 "create_oidc_provider",
                 // The day of this tenant's report: the other tenant has none.
                 "get_report",
+                "create_webhook",
+                "delete_webhook",
             ]
             .contains(&op);
         let want = match need {

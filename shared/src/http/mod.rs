@@ -22,6 +22,8 @@ mod metrics_tests;
 mod repository_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webhook_tests;
 
 use std::sync::Arc;
 
@@ -77,7 +79,7 @@ impl Modify for BearerAuth {
 
 /// Every route with its OpenAPI description; the router and the document come from here.
 fn api() -> OpenApiRouter<AppState> {
-    use routes::{access, health, packages, reports, repositories, uploads};
+    use routes::{access, health, packages, reports, repositories, uploads, webhooks};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi))
@@ -118,6 +120,11 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(access::delete_oidc_provider))
         .routes(routes!(reports::list))
         .routes(routes!(reports::get))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::ping))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::redeliver))
 }
 
 /// The OpenAPI 3.1 document of every route.

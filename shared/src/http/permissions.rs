@@ -112,6 +112,20 @@ pub const RULES: &[Rule] = &[
     // Reports.
     read("list_reports", Tenant(Admin)),
     read("get_report", Tenant(Admin)),
+    // Webhooks: tenant admins, and admins of the repository a webhook is scoped to (the
+    // use cases check; a caller who may not manage one gets 404 or 403).
+    write("create_webhook", Authenticated, "webhook.create"),
+    read("list_webhooks", Authenticated),
+    read("get_webhook", Authenticated),
+    write("update_webhook", Authenticated, "webhook.update"),
+    write("delete_webhook", Authenticated, "webhook.delete"),
+    write("ping_webhook", Authenticated, "webhook.ping"),
+    read("list_webhook_deliveries", Authenticated),
+    write(
+        "redeliver_webhook_delivery",
+        Authenticated,
+        "webhook.redeliver",
+    ),
 ];
 
 pub fn rule(operation_id: &str) -> Option<&'static Rule> {

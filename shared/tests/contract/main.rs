@@ -4,6 +4,7 @@
 
 mod blobs;
 mod moto;
+mod queue;
 mod secrets;
 mod table;
 

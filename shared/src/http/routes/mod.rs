@@ -6,3 +6,4 @@ pub mod packages;
 pub mod reports;
 pub mod repositories;
 pub mod uploads;
+pub mod webhooks;

@@ -1,0 +1,98 @@
+//! Webhook and delivery items in the table. Both carry a revision: every change is a
+//! conditional write on the revision it read, so the routes and any number of dispatchers
+//! never overwrite each other's changes.
+
+use crate::domain::keys;
+use crate::domain::model::{from_item, to_item};
+use crate::domain::names::TenantName;
+use crate::ports::table::{GSI1_PK, GSI1_SK};
+use crate::ports::{Condition, Item, Table, TableError, Write};
+use crate::webhooks::model::{DeliveryRecord, DeliveryStatus, WebhookRecord, unix_ms};
+
+pub fn webhook_item(tenant: &TenantName, rec: &WebhookRecord) -> Result<Item, TableError> {
+    to_item(&keys::webhook(tenant, &rec.webhook.id), rec)
+}
+
+pub async fn get_webhook(
+    table: &dyn Table,
+    tenant: &TenantName,
+    id: &str,
+) -> Result<Option<WebhookRecord>, TableError> {
+    table
+        .get(&keys::webhook(tenant, id))
+        .await?
+        .map(from_item)
+        .transpose()
+}
+
+/// Stores `rec` (its `rev` already bumped) if the stored one is still at `rev - 1`.
+pub fn webhook_update(tenant: &TenantName, rec: &WebhookRecord) -> Result<Write, TableError> {
+    let (item, condition) = webhook_update_parts(tenant, rec)?;
+    Ok(Write::Put {
+        item,
+        condition: Some(condition),
+    })
+}
+
+pub fn webhook_update_parts(
+    tenant: &TenantName,
+    rec: &WebhookRecord,
+) -> Result<(Item, Condition), TableError> {
+    Ok((
+        webhook_item(tenant, rec)?,
+        Condition::Equals("rev".into(), serde_json::json!(rec.rev.saturating_sub(1))),
+    ))
+}
+
+/// The item of a delivery; a pending one also appears in the pending-deliveries index under
+/// its due time.
+pub fn delivery_item(rec: &DeliveryRecord) -> Result<Item, TableError> {
+    let tenant = TenantName::parse(&rec.tenant)
+        .map_err(|e| TableError::InvalidItem(format!("delivery tenant: {e}")))?;
+    let d = &rec.delivery;
+    let mut item = to_item(&keys::delivery(&tenant, &d.webhook_id, &d.id), rec)?;
+    if d.status == DeliveryStatus::Pending {
+        let due = d.next_attempt_at.map(unix_ms).unwrap_or(0);
+        item.insert(GSI1_PK.into(), keys::PENDING_DELIVERIES.into());
+        item.insert(GSI1_SK.into(), keys::pending_delivery_sk(due, &d.id).into());
+    }
+    Ok(item)
+}
+
+/// A new delivery, unless one with its id exists (a repeated fan-out).
+pub fn delivery_create(rec: &DeliveryRecord) -> Result<Write, TableError> {
+    Ok(Write::Put {
+        item: delivery_item(rec)?,
+        condition: Some(Condition::NotExists),
+    })
+}
+
+pub async fn get_delivery(
+    table: &dyn Table,
+    tenant: &TenantName,
+    webhook_id: &str,
+    delivery_id: &str,
+) -> Result<Option<DeliveryRecord>, TableError> {
+    table
+        .get(&keys::delivery(tenant, webhook_id, delivery_id))
+        .await?
+        .map(from_item)
+        .transpose()
+}
+
+/// Stores `rec` with its revision bumped, if nobody changed it since it was read.
+/// `ConditionFailed` means somebody did: the caller lost the race and does nothing more.
+pub async fn save_delivery(table: &dyn Table, rec: &mut DeliveryRecord) -> Result<(), TableError> {
+    let read = rec.rev;
+    rec.rev += 1;
+    let result = table
+        .put(
+            delivery_item(rec)?,
+            Some(Condition::Equals("rev".into(), serde_json::json!(read))),
+        )
+        .await;
+    if result.is_err() {
+        rec.rev = read;
+    }
+    result
+}
