@@ -595,8 +595,7 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     .unwrap_or_else(|e| panic!("events/{path}: not an SQS event: {e}"));
                 assert!(!event.records.is_empty(), "events/{path}");
                 for record in &event.records {
-                    let body = record.body.as_deref().unwrap_or_default();
-                    shared::webhooks::queue::decode(body, &record.message_attributes)
+                    shared::webhooks::aws::parse_message(record)
                         .unwrap_or_else(|e| panic!("events/{path}: not a queue message: {e}"));
                 }
                 let queues: Vec<String> = f
