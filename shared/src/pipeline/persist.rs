@@ -101,6 +101,7 @@ async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, St
                 version: v.clone(),
                 status: VersionStatus::Published,
                 deleted: false,
+                pinned: false,
                 file_count: 1,
                 rev: 1,
                 created_at: now,

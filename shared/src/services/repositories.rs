@@ -2,7 +2,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::keys;
-use crate::domain::model::{Format, Repository, from_item, to_item};
+use crate::domain::model::{Format, Repository, Retention, from_item, to_item};
 use crate::domain::names::{RepoName, TenantName};
 use crate::ports::{Condition, Query, TableError, Write};
 use crate::services::caller::Caller;
@@ -20,6 +20,8 @@ pub struct CreateRepository {
     pub description: Option<String>,
     /// Largest accepted file in bytes (defaults to the server's limit, 5 GiB).
     pub max_file_size: Option<u64>,
+    /// What the hourly cleanup removes (nothing by default).
+    pub retention: Option<Retention>,
 }
 
 pub async fn create(
@@ -34,6 +36,9 @@ pub async fn create(
         return Err(Error::Invalid(format!(
             "invalid description: at most {MAX_DESCRIPTION} characters"
         )));
+    }
+    if let Some(r) = &req.retention {
+        r.check().map_err(Error::Invalid)?;
     }
     let max_file_size = match req.max_file_size {
         None => ctx.settings.default_max_file_size,
@@ -50,6 +55,7 @@ pub async fn create(
         format: req.format,
         description: req.description,
         max_file_size,
+        retention: req.retention.unwrap_or_default(),
         created_at: ctx.clock.now(),
     };
     let item = to_item(&keys::repo(&caller.tenant, &repo.name), &repo)?;
