@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod authn;
+pub mod blob_refs;
 pub mod bootstrap;
 pub mod caller;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod repositories;
 pub mod tenants;
 pub mod tokens;
 pub mod uploads;
+pub mod versions;
 
 use std::sync::Arc;
 

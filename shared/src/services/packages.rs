@@ -6,13 +6,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{Role, Target};
 use crate::domain::keys::{self, BlobKey};
-use crate::domain::model::{FileRecord, Package, Version, VersionStatus, from_item, to_item};
+use crate::domain::model::{FileRecord, Package, Version, VersionStatus, from_item};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, VersionName};
 use crate::ports::table::query_all;
-use crate::ports::{Condition, Query, TableError, Write};
+use crate::ports::Query;
 use crate::services::caller::Caller;
 use crate::services::pagination::{PageOf, PageParams};
-use crate::services::{Context, Error, audit, repositories};
+use crate::services::{Context, Error, repositories, versions};
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -58,6 +58,8 @@ pub struct VersionView {
     #[schema(value_type = String)]
     pub version: VersionName,
     pub status: VersionStatus,
+    /// Pinned versions are never removed by the repository's retention policy.
+    pub pinned: bool,
     pub file_count: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -71,6 +73,7 @@ impl From<Version> for VersionView {
             package: v.package,
             version: v.version,
             status: v.status,
+            pinned: v.pinned,
             file_count: v.file_count,
             created_at: v.created_at,
             updated_at: v.updated_at,
@@ -316,8 +319,9 @@ pub async fn download(
     })
 }
 
-/// Marks the version deleted: at once neither listed nor downloadable. Its files' bytes are
-/// removed later by cleanup, and its number is never reused.
+/// Deletes the version: at once neither listed nor downloadable, its number never reused,
+/// its files gone and their bytes freed by the next cleanup once no other file shares them.
+/// A pinned version can be deleted this way too: pinning only holds off retention.
 pub async fn delete_version(
     ctx: &Context,
     caller: &Caller,
@@ -326,38 +330,7 @@ pub async fn delete_version(
     version: &str,
 ) -> Result<(), Error> {
     let r = parse_ref(repo, package, version)?;
-    let mut v = live_version(ctx, caller, &r).await?;
-    let rev = v.rev;
-    v.deleted = true;
-    v.rev += 1;
-    v.updated_at = ctx.clock.now();
-    let key = keys::version(&caller.tenant, &r.repo, &r.package, &r.version);
-    let writes = vec![Write::Put {
-        item: to_item(&key, &v)?,
-        condition: Some(Condition::Equals("rev".into(), rev.into())),
-    }];
-    let target = format!("version/{}/{}/{}", r.repo, r.package, r.version);
-    match audit::transact(ctx, caller, "version.delete", &target, writes).await {
-        Ok(()) => {}
-        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
-            return Err(Error::Conflict(format!(
-                "version {} changed concurrently; retry",
-                r.version
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let event = crate::pipeline::events::event(
-        ctx,
-        &caller.tenant,
-        "version.deleted",
-        serde_json::json!({
-            "repository": r.repo, "package": r.package, "version": r.version,
-            "actor": caller.principal,
-        }),
-    );
-    if let Err(e) = ctx.events.publish(event).await {
-        tracing::warn!(error = %e, "version.deleted event not published");
-    }
+    let v = live_version(ctx, caller, &r).await?;
+    versions::delete(ctx, caller, &r.repo, &v).await?;
     Ok(())
 }

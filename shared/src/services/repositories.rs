@@ -112,3 +112,40 @@ pub async fn list(
         next_cursor: page.cursor,
     })
 }
+
+/// Replaces the repository's retention policy (an empty object clears it).
+pub async fn put_retention(
+    ctx: &Context,
+    caller: &Caller,
+    name: &str,
+    retention: Retention,
+) -> Result<Repository, Error> {
+    let name = RepoName::parse(name)?;
+    caller.require(
+        crate::domain::access::Role::Admin,
+        &crate::domain::access::Target::Repository(&name),
+        || Error::NotFound(format!("repository {name} not found")),
+    )?;
+    retention.check().map_err(Error::Invalid)?;
+    let key = keys::repo(&caller.tenant, &name);
+    let item = ctx
+        .table
+        .get(&key)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("repository {name} not found")))?;
+    let mut repo: Repository = from_item(item)?;
+    // The policy is the only thing that changes on a repository, so the last write wins.
+    repo.retention = retention;
+    let writes = vec![Write::Put {
+        item: to_item(&key, &repo)?,
+        condition: Some(Condition::Exists),
+    }];
+    let target = format!("repository/{name}");
+    match audit::transact(ctx, caller, "repository.retention.update", &target, writes).await {
+        Ok(()) => Ok(repo),
+        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            Err(Error::NotFound(format!("repository {name} not found")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
