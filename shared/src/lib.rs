@@ -5,6 +5,7 @@ pub mod adapters;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod jobs;
 pub mod local_host;
 pub mod pipeline;
 pub mod ports;
