@@ -10,6 +10,8 @@ pub mod routes;
 #[cfg(test)]
 mod access_tests;
 #[cfg(test)]
+mod cleanup_tests;
+#[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
 mod tests;

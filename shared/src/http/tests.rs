@@ -31,13 +31,12 @@ impl TestApp {
     }
 
     pub(super) async fn with_settings(settings: Settings) -> Self {
+        Self::with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub(super) async fn with_clock(settings: Settings, clock: Arc<dyn crate::ports::Clock>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let host = LocalHost::open(
-            dir.path(),
-            "http://trove.test",
-            settings,
-            Arc::new(SystemClock),
-        )
+        let host = LocalHost::open(dir.path(), "http://trove.test", settings, clock)
         .await
         .expect("host opens");
         let admin = host
