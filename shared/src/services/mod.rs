@@ -5,6 +5,8 @@ pub mod api_keys;
 pub mod audit;
 pub mod authn;
 pub mod blob_refs;
+#[cfg(test)]
+mod blob_refs_tests;
 pub mod bootstrap;
 pub mod caller;
 pub mod error;
