@@ -145,7 +145,11 @@ async fn keep_last_five_over_twenty_versions_leaves_five_and_the_pinned_ones() {
     let dry = env.run(true).await;
     assert!(dry.dry_run);
     assert_eq!(removed(&dry), sorted(&gone));
-    assert_eq!(env.live_versions().await.len(), 20, "a dry run changes nothing");
+    assert_eq!(
+        env.live_versions().await.len(),
+        20,
+        "a dry run changes nothing"
+    );
     // 12 of the 13 doomed versions have bytes of their own; 1.0.3 shares 1.0.18's.
     assert_eq!(dry.blobs_collected, 12);
     assert!(env.stored(&body(0)).await);
@@ -157,7 +161,9 @@ async fn keep_last_five_over_twenty_versions_leaves_five_and_the_pinned_ones() {
     kept.extend(["1.0.1".to_owned(), "1.0.2".to_owned()]);
     assert_eq!(env.live_versions().await, sorted(&kept));
     for v in &gone {
-        let (status, _) = env.call(Method::GET, &format!("{PKG}/versions/{v}"), None).await;
+        let (status, _) = env
+            .call(Method::GET, &format!("{PKG}/versions/{v}"), None)
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
     }
     for i in (0..15).filter(|i| ![1, 2, 3].contains(i)) {
@@ -178,7 +184,11 @@ async fn keep_last_five_over_twenty_versions_leaves_five_and_the_pinned_ones() {
 
     // Retention deletions are audited as the job's.
     let (_, audit) = env
-        .call(Method::GET, "/v1/audit?action=version.delete&limit=100", None)
+        .call(
+            Method::GET,
+            "/v1/audit?action=version.delete&limit=100",
+            None,
+        )
         .await;
     let by_job = audit["items"]
         .as_array()
@@ -202,11 +212,18 @@ async fn max_age_removes_old_versions_but_never_the_newest() {
         env.clock.advance(Duration::days(1));
     }
     env.retention(json!({"max_age_days": 30})).await;
-    assert!(removed(&env.run(false).await).is_empty(), "nothing is old yet");
+    assert!(
+        removed(&env.run(false).await).is_empty(),
+        "nothing is old yet"
+    );
     env.clock.advance(Duration::days(40));
     let dry = env.run(true).await;
     assert_eq!(removed(&dry), ["1.0.0", "1.1.0"]);
-    assert_eq!(env.live_versions().await.len(), 3, "a dry run changes nothing");
+    assert_eq!(
+        env.live_versions().await.len(),
+        3,
+        "a dry run changes nothing"
+    );
     assert!(env.stored(b"1.0.0").await);
     let report = env.run(false).await;
     assert_eq!(removed(&report), ["1.0.0", "1.1.0"]);
@@ -221,7 +238,9 @@ async fn deleting_a_version_moves_latest_and_frees_its_bytes() {
     env.publish("1.0.0", b"one").await;
     env.clock.advance(Duration::minutes(1));
     env.publish("2.0.0", b"two").await;
-    let (status, _) = env.call(Method::DELETE, &format!("{PKG}/versions/2.0.0"), None).await;
+    let (status, _) = env
+        .call(Method::DELETE, &format!("{PKG}/versions/2.0.0"), None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, pkg) = env.call(Method::GET, PKG, None).await;
     assert_eq!(pkg["latest_version"], "1.0.0");
@@ -245,7 +264,9 @@ async fn deleting_a_version_moves_latest_and_frees_its_bytes() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{v}");
     // Deleting the last live version leaves no latest.
-    let (status, _) = env.call(Method::DELETE, &format!("{PKG}/versions/1.0.0"), None).await;
+    let (status, _) = env
+        .call(Method::DELETE, &format!("{PKG}/versions/1.0.0"), None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, pkg) = env.call(Method::GET, PKG, None).await;
     assert!(pkg["latest_version"].is_null(), "{pkg}");
@@ -266,7 +287,11 @@ async fn abandoned_uploads_expire_with_a_reason() {
     assert_eq!(status, StatusCode::CREATED, "{ticket}");
     let id = ticket["upload_id"].as_str().expect("id");
     let uri = format!("/v1/repositories/libs/uploads/{id}");
-    assert_eq!(env.run(false).await.tenants[0].repositories.len(), 0, "not expired yet");
+    assert_eq!(
+        env.run(false).await.tenants[0].repositories.len(),
+        0,
+        "not expired yet"
+    );
     env.clock.advance(Duration::hours(1));
     let dry = env.run(true).await;
     assert_eq!(dry.tenants[0].repositories[0].uploads_expired, 1);
@@ -277,7 +302,10 @@ async fn abandoned_uploads_expire_with_a_reason() {
     let (_, upload) = env.call(Method::GET, &uri, None).await;
     assert_eq!(upload["status"], "rejected", "{upload}");
     assert!(
-        upload["reason"].as_str().expect("reason").contains("expired"),
+        upload["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("expired"),
         "{upload}"
     );
     // It left the open uploads: the next run does not count it again.
@@ -293,7 +321,11 @@ async fn stale_incoming_and_expired_quarantine_objects_are_removed() {
     // An object nobody asked for, and the refused bytes of a real upload.
     let stray = BlobKey::incoming(&tenant, &UploadId::new());
     ctx.blobs
-        .put(&stray, bytes::Bytes::from_static(b"stray"), "application/octet-stream")
+        .put(
+            &stray,
+            bytes::Bytes::from_static(b"stray"),
+            "application/octet-stream",
+        )
         .await
         .expect("put");
     let (_, ticket) = env
@@ -306,19 +338,25 @@ async fn stale_incoming_and_expired_quarantine_objects_are_removed() {
     let id = UploadId::parse(ticket["upload_id"].as_str().expect("id")).expect("ulid");
     let refused = BlobKey::quarantine(&tenant, &id);
     ctx.blobs
-        .put(&refused, bytes::Bytes::from_static(b"bad"), "application/octet-stream")
+        .put(
+            &refused,
+            bytes::Bytes::from_static(b"bad"),
+            "application/octet-stream",
+        )
         .await
         .expect("put");
     let orphan = BlobKey::quarantine(&tenant, &UploadId::new());
     ctx.blobs
-        .put(&orphan, bytes::Bytes::from_static(b"old"), "application/octet-stream")
+        .put(
+            &orphan,
+            bytes::Bytes::from_static(b"old"),
+            "application/octet-stream",
+        )
         .await
         .expect("put");
     env.retention(json!({"quarantine_days": 2})).await;
 
-    let exists = |key: BlobKey| async move {
-        ctx.blobs.head(&key).await.expect("head").is_some()
-    };
+    let exists = |key: BlobKey| async move { ctx.blobs.head(&key).await.expect("head").is_some() };
     env.run(false).await;
     assert!(exists(stray.clone()).await, "young objects stay");
     env.clock.advance(Duration::hours(25));
@@ -334,8 +372,14 @@ async fn stale_incoming_and_expired_quarantine_objects_are_removed() {
     env.clock.advance(Duration::days(2));
     let report = env.run(false).await;
     assert_eq!(report.tenants[0].quarantine_objects_removed, 1);
-    assert!(!exists(refused.clone()).await, "the repository keeps 2 days");
-    assert!(exists(orphan.clone()).await, "without a repository: 30 days");
+    assert!(
+        !exists(refused.clone()).await,
+        "the repository keeps 2 days"
+    );
+    assert!(
+        exists(orphan.clone()).await,
+        "without a repository: 30 days"
+    );
     env.clock.advance(Duration::days(30));
     env.run(false).await;
     assert!(!exists(orphan.clone()).await);
@@ -359,7 +403,11 @@ async fn bad_retention_policies_are_refused() {
     let cases = out_of_range
         .into_iter()
         .map(|b| (b, StatusCode::BAD_REQUEST))
-        .chain(misshapen.into_iter().map(|b| (b, StatusCode::UNPROCESSABLE_ENTITY)));
+        .chain(
+            misshapen
+                .into_iter()
+                .map(|b| (b, StatusCode::UNPROCESSABLE_ENTITY)),
+        );
     for (bad, want) in cases {
         let (status, ctype, body) = env
             .app
@@ -396,7 +444,11 @@ async fn bad_retention_policies_are_refused() {
     assert_eq!(body["retention"], json!({"keep_last": 3}));
     // An empty policy clears it.
     let (status, v) = env
-        .call(Method::PUT, "/v1/repositories/other/retention", Some(json!({})))
+        .call(
+            Method::PUT,
+            "/v1/repositories/other/retention",
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert!(v.get("retention").is_none(), "{v}");
@@ -418,5 +470,9 @@ async fn unpinning_lets_retention_remove_the_version() {
     assert_eq!(v["pinned"], false);
     assert_eq!(removed(&env.run(false).await), ["1.0.0"]);
     let (status, _) = env.call(Method::PUT, &pin, None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a deleted version cannot be pinned");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a deleted version cannot be pinned"
+    );
 }

@@ -34,11 +34,14 @@ impl TestApp {
         Self::with_clock(settings, Arc::new(SystemClock)).await
     }
 
-    pub(super) async fn with_clock(settings: Settings, clock: Arc<dyn crate::ports::Clock>) -> Self {
+    pub(super) async fn with_clock(
+        settings: Settings,
+        clock: Arc<dyn crate::ports::Clock>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let host = LocalHost::open(dir.path(), "http://trove.test", settings, clock)
-        .await
-        .expect("host opens");
+            .await
+            .expect("host opens");
         let admin = host
             .bootstrap(|_| Ok(()))
             .await

@@ -9,7 +9,8 @@ pub mod table;
 pub mod workflow;
 
 pub use blobs::{
-    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PresignedRequest, PutConstraints};
+    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PresignedRequest, PutConstraints,
+};
 pub use clock::{Clock, SystemClock};
 pub use events::{DomainEvent, EventError, Events};
 pub use secrets::{SecretError, Secrets};

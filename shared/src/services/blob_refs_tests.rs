@@ -203,7 +203,10 @@ async fn a_claim_left_by_a_dead_run_is_finished_after_its_lease() {
     persist_until_done(ctx, &landed(ctx, "1.0.0").await).await;
     delete(ctx, "1.0.0").await;
     // A run claimed the blob and died before deleting anything.
-    let mut claim = blob_refs::load(ctx, &sha()).await.expect("load").expect("item");
+    let mut claim = blob_refs::load(ctx, &sha())
+        .await
+        .expect("load")
+        .expect("item");
     claim.state = blob_refs::BlobState::Collecting;
     let mut item = crate::domain::model::to_item(&keys::blob_ref(&sha()), &claim).expect("item");
     item.insert("gsi1pk".into(), keys::COLLECTABLE_BLOBS.into());

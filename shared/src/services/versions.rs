@@ -80,7 +80,11 @@ pub async fn set_pinned(
         item: to_item(&key, &v)?,
         condition: Some(Condition::Equals("rev".into(), rev.into())),
     }];
-    let action = if pinned { "version.pin" } else { "version.unpin" };
+    let action = if pinned {
+        "version.pin"
+    } else {
+        "version.unpin"
+    };
     match audit::transact(ctx, caller, action, &r.target(), writes).await {
         Ok(()) => Ok(v.into()),
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(
@@ -191,9 +195,10 @@ async fn package_write(
         if v.deleted || v.version == r.version {
             continue;
         }
-        if newest.as_ref().is_none_or(|n| {
-            (v.created_at, v.version.as_str()) > (n.created_at, n.version.as_str())
-        }) {
+        if newest
+            .as_ref()
+            .is_none_or(|n| (v.created_at, v.version.as_str()) > (n.created_at, n.version.as_str()))
+        {
             newest = Some(v);
         }
     }

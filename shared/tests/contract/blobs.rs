@@ -320,10 +320,7 @@ pub async fn list_filters_by_prefix_in_key_order(blobs: Arc<dyn Blobs>) {
     );
     let after = OffsetDateTime::now_utc() + time::Duration::seconds(5);
     for o in &all {
-        assert!(
-            o.last_modified > before && o.last_modified < after,
-            "{o:?}"
-        );
+        assert!(o.last_modified > before && o.last_modified < after, "{o:?}");
     }
     // A prefix need not end at a folder.
     let (partial, _) = list_all(&*blobs, "scratch/list/a").await;

@@ -18,8 +18,7 @@ use time::OffsetDateTime;
 use super::{Fault, fault};
 use crate::domain::keys::BlobKey;
 use crate::ports::blobs::{
-    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PresignedRequest,
-    PutConstraints,
+    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PresignedRequest, PutConstraints,
 };
 
 /// CopyObject refuses sources larger than this; larger objects are copied part by part.

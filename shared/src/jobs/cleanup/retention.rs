@@ -39,9 +39,7 @@ pub(crate) fn doomed<'a>(
         if i == 0 {
             continue;
         }
-        let beyond_count = policy
-            .keep_last
-            .is_some_and(|n| unpinned_seen > n as usize);
+        let beyond_count = policy.keep_last.is_some_and(|n| unpinned_seen > n as usize);
         let too_old = cutoff.is_some_and(|c| v.created_at < c);
         if beyond_count || too_old {
             out.push(v);
@@ -69,8 +67,7 @@ pub(super) async fn apply(
             let package: Package = from_item(item)?;
             let all: Vec<Version> = query_all(
                 ctx.table.as_ref(),
-                Query::new(keys::versions_partition(tenant, &repo.name, &package.name))
-                    .limit(500),
+                Query::new(keys::versions_partition(tenant, &repo.name, &package.name)).limit(500),
             )
             .await?
             .into_iter()
@@ -122,8 +119,10 @@ async fn finish_deletions(
         let left = ctx
             .table
             .query(
-                &Query::new(keys::files_partition(tenant, &repo.name, &v.package, &v.version))
-                    .limit(1),
+                &Query::new(keys::files_partition(
+                    tenant, &repo.name, &v.package, &v.version,
+                ))
+                .limit(1),
             )
             .await?;
         if left.items.is_empty() {

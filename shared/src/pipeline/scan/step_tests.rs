@@ -328,11 +328,7 @@ impl Blobs for FlakyBlobs {
     async fn put(&self, _: &BlobKey, _: Bytes, _: &str) -> Result<(), BlobError> {
         Ok(())
     }
-    async fn list(
-        &self,
-        _: &str,
-        _: Option<String>,
-    ) -> Result<crate::ports::BlobPage, BlobError> {
+    async fn list(&self, _: &str, _: Option<String>) -> Result<crate::ports::BlobPage, BlobError> {
         Ok(crate::ports::BlobPage::default())
     }
 }
