@@ -157,6 +157,12 @@ async fn keep_last_five_over_twenty_versions_leaves_five_and_the_pinned_ones() {
     let report = env.run(false).await;
     assert_eq!(removed(&report), sorted(&gone));
     assert_eq!(report.blobs_collected, 12);
+    let json = serde_json::to_value(&report).expect("report serialises");
+    let repo = &json["tenants"][0]["repositories"][0];
+    assert_eq!(repo["repository"], "libs");
+    assert_eq!(repo["files_released"], 13);
+    assert_eq!(repo["versions_removed"][0]["package"], "widget");
+    assert_eq!(json["bytes_freed"], json["blob_bytes_freed"]);
     let mut kept: Vec<String> = (15..20).map(|i| format!("1.0.{i}")).collect();
     kept.extend(["1.0.1".to_owned(), "1.0.2".to_owned()]);
     assert_eq!(env.live_versions().await, sorted(&kept));
@@ -475,4 +481,13 @@ async fn unpinning_lets_retention_remove_the_version() {
         StatusCode::NOT_FOUND,
         "a deleted version cannot be pinned"
     );
+    // Pinning holds off retention only: a maintainer may still delete a pinned version.
+    env.publish("3.0.0", b"3.0.0").await;
+    let pin = format!("{PKG}/versions/2.0.0/pin");
+    assert_eq!(env.call(Method::PUT, &pin, None).await.0, StatusCode::OK);
+    let (status, _) = env
+        .call(Method::DELETE, &format!("{PKG}/versions/2.0.0"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(env.live_versions().await, ["3.0.0"]);
 }
