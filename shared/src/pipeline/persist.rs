@@ -34,24 +34,30 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
 
     let content = BlobKey::content(&upload.sha256);
     let incoming = BlobKey::incoming(&upload.tenant, &upload.upload_id);
+    // Whether this run stored the content itself (then no uncounted file can reference it).
+    let mut copied = false;
     for attempt in 0..MAX_ATTEMPTS {
         // The order is the blob protocol's (`services::blob_refs`): read the count, then
         // make sure the bytes exist, then commit conditioned on the count as read.
-        let count = match blob_refs::count_one_more(ctx, &upload.sha256, upload.size)
+        let counting = blob_refs::read_count(ctx, &upload.sha256)
             .await
-            .map_err(retry)?
-        {
-            Counting::Ready(write) => write,
-            Counting::Collecting => {
-                // Cleanup is deleting these bytes; once it is done they are copied again.
-                tokio::time::sleep(backoff(attempt)).await;
-                continue;
-            }
-        };
-        let present = ctx.blobs.head(&content).await.map_err(retry)?;
-        if present.is_none() {
-            ctx.blobs.copy(&incoming, &content).await.map_err(retry)?;
+            .map_err(retry)?;
+        if matches!(counting, Counting::Collecting) {
+            // Cleanup is deleting these bytes; once it is done they are copied again.
+            tokio::time::sleep(backoff(attempt)).await;
+            continue;
         }
+        let present = ctx.blobs.head(&content).await.map_err(retry)?.is_some();
+        if !present {
+            ctx.blobs.copy(&incoming, &content).await.map_err(retry)?;
+            copied = true;
+        }
+        let Some(count) = counting
+            .one_more(ctx, &upload.sha256, upload.size, present && !copied)
+            .map_err(retry)?
+        else {
+            continue;
+        };
         let mut writes = publish_writes(ctx, &upload).await?;
         writes.push(count);
         match ctx.table.transact(writes).await {

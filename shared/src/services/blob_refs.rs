@@ -37,7 +37,11 @@
 //! index may lag, which only makes a claim's condition fail.
 //!
 //! Files published before reference counting have no item: deleting them leaves their
-//! bytes in place (never a wrong deletion), and a publish of the same bytes starts a count.
+//! bytes in place. A publish that finds bytes already stored but no item cannot tell
+//! whether uncounted files reference them, so it creates the item `kept`: never
+//! collected. A publish that copied the bytes itself knows better. The price of the doubt
+//! is storage (bytes a failed publish left behind and a later one counted stay), never a
+//! wrong deletion.
 
 use std::collections::BTreeMap;
 
@@ -64,6 +68,9 @@ pub struct BlobRef {
     pub size: u64,
     pub refs: u64,
     pub state: BlobState,
+    /// Never collected (see `Counting::one_more`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kept: bool,
     pub rev: String,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
@@ -72,7 +79,7 @@ pub struct BlobRef {
 impl BlobRef {
     fn item(&self) -> Result<Item, TableError> {
         let mut item = to_item(&keys::blob_ref(&self.sha256), self)?;
-        if self.refs == 0 || self.state == BlobState::Collecting {
+        if !self.kept && (self.refs == 0 || self.state == BlobState::Collecting) {
             item.insert(GSI1_PK.into(), COLLECTABLE_BLOBS.into());
             item.insert(GSI1_SK.into(), self.sha256.to_string().into());
         }
@@ -105,41 +112,59 @@ pub async fn load(ctx: &Context, sha256: &Sha256Hex) -> Result<Option<BlobRef>, 
 
 /// What a publish found in step (1a).
 pub enum Counting {
-    /// The write that adds one reference; it holds only if the item is unchanged.
-    Ready(Write),
+    /// No item: the first file with these bytes (or bytes stored before counting began).
+    Absent,
+    Live(BlobRef),
     /// Cleanup is deleting the bytes: wait until it is done, then copy them again.
     Collecting,
 }
 
-/// Step (1a): the write that counts one more file on the blob, as of now.
-pub async fn count_one_more(
-    ctx: &Context,
-    sha256: &Sha256Hex,
-    size: u64,
-) -> Result<Counting, TableError> {
-    let (next, condition) = match load(ctx, sha256).await? {
-        Some(current) if current.state == BlobState::Collecting => return Ok(Counting::Collecting),
-        Some(current) => {
-            let mut next = current.changed(ctx);
-            next.refs += 1;
-            (next, current.rev_is())
-        }
-        None => (
-            BlobRef {
-                sha256: sha256.clone(),
-                size,
-                refs: 1,
-                state: BlobState::Live,
-                rev: new_rev(),
-                updated_at: ctx.clock.now(),
-            },
-            Condition::NotExists,
-        ),
-    };
-    Ok(Counting::Ready(Write::Put {
-        item: next.item()?,
-        condition: Some(condition),
-    }))
+/// Step (1a): the blob's count as it is now.
+pub async fn read_count(ctx: &Context, sha256: &Sha256Hex) -> Result<Counting, TableError> {
+    Ok(match load(ctx, sha256).await? {
+        None => Counting::Absent,
+        Some(current) if current.state == BlobState::Collecting => Counting::Collecting,
+        Some(current) => Counting::Live(current),
+    })
+}
+
+impl Counting {
+    /// Step (1c): the write that counts one more file, holding only if the item is still
+    /// as read. `kept`: the bytes were already stored with no count (stored before
+    /// counting began, or copied by a publish that never committed): they may be
+    /// referenced by files nobody counted, so they are never collected.
+    pub fn one_more(
+        self,
+        ctx: &Context,
+        sha256: &Sha256Hex,
+        size: u64,
+        kept: bool,
+    ) -> Result<Option<Write>, TableError> {
+        let (next, condition) = match self {
+            Counting::Collecting => return Ok(None),
+            Counting::Live(current) => {
+                let mut next = current.changed(ctx);
+                next.refs += 1;
+                (next, current.rev_is())
+            }
+            Counting::Absent => (
+                BlobRef {
+                    sha256: sha256.clone(),
+                    size,
+                    refs: 1,
+                    state: BlobState::Live,
+                    kept,
+                    rev: new_rev(),
+                    updated_at: ctx.clock.now(),
+                },
+                Condition::NotExists,
+            ),
+        };
+        Ok(Some(Write::Put {
+            item: next.item()?,
+            condition: Some(condition),
+        }))
+    }
 }
 
 /// The writes that drop `count` references per blob (step 2). Blobs without an item
@@ -187,7 +212,7 @@ pub async fn collect(
             seen.insert(found.sha256.clone());
             let size = found.size;
             let collected = if dry_run {
-                found.refs == 0 || found.state == BlobState::Collecting
+                !found.kept && (found.refs == 0 || found.state == BlobState::Collecting)
             } else {
                 collect_one(ctx, found).await?
             };
@@ -207,6 +232,7 @@ pub async fn collect(
                 continue;
             }
             if let Some(current) = load(ctx, sha256).await?
+                && !current.kept
                 && current.refs <= *n
             {
                 done.blobs += 1;
@@ -225,7 +251,7 @@ const CLAIM_LEASE: time::Duration = time::Duration::hours(1);
 /// or another run holds (or won) the claim.
 async fn collect_one(ctx: &Context, found: BlobRef) -> Result<bool, Error> {
     match found.state {
-        BlobState::Live if found.refs > 0 => return Ok(false),
+        BlobState::Live if found.refs > 0 || found.kept => return Ok(false),
         BlobState::Collecting if ctx.clock.now() - found.updated_at < CLAIM_LEASE => {
             return Ok(false);
         }

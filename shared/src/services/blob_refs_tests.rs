@@ -238,3 +238,37 @@ async fn a_claim_left_by_a_dead_run_is_finished_after_its_lease() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn bytes_stored_before_counting_are_never_collected() {
+    let (_dir, host) = LocalHost::for_tests().await;
+    let ctx = host.ctx.as_ref();
+    // Published before reference counting: the object exists, no item counts it.
+    ctx.blobs
+        .put(
+            &BlobKey::content(&sha()),
+            Bytes::from_static(BYTES),
+            "application/octet-stream",
+        )
+        .await
+        .expect("stored");
+    persist_until_done(ctx, &landed(ctx, "1.0.0").await).await;
+    let count = blob_refs::load(ctx, &sha())
+        .await
+        .expect("load")
+        .expect("item");
+    assert!(count.kept, "{count:?}");
+    delete(ctx, "1.0.0").await;
+    let done = blob_refs::collect(ctx, false, &BTreeMap::new())
+        .await
+        .expect("collect");
+    assert_eq!(done.blobs, 0);
+    assert!(
+        ctx.blobs
+            .head(&BlobKey::content(&sha()))
+            .await
+            .expect("head")
+            .is_some(),
+        "an uncounted file may still reference these bytes"
+    );
+}
