@@ -12,7 +12,8 @@ use crate::ports::Query;
 use crate::ports::table::query_all;
 use crate::services::caller::Caller;
 use crate::services::pagination::{PageOf, PageParams};
-use crate::services::{Context, Error, repositories, versions};
+use crate::services::versions::{self, VersionRef};
+use crate::services::{Context, Error, repositories};
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -215,39 +216,6 @@ pub async fn list_versions(
     })
 }
 
-struct VersionRef {
-    repo: RepoName,
-    package: PackageName,
-    version: VersionName,
-}
-
-fn parse_ref(repo: &str, package: &str, version: &str) -> Result<VersionRef, Error> {
-    Ok(VersionRef {
-        repo: RepoName::parse(repo)?,
-        package: PackageName::parse(package)?,
-        version: VersionName::parse(version)?,
-    })
-}
-
-async fn live_version(ctx: &Context, caller: &Caller, r: &VersionRef) -> Result<Version, Error> {
-    let item = ctx
-        .table
-        .get(&keys::version(
-            &caller.tenant,
-            &r.repo,
-            &r.package,
-            &r.version,
-        ))
-        .await?;
-    match item.map(from_item::<Version>).transpose()? {
-        Some(v) if !v.deleted => Ok(v),
-        _ => Err(Error::NotFound(format!(
-            "version {} of {} not found in {}",
-            r.version, r.package, r.repo
-        ))),
-    }
-}
-
 pub async fn get_version(
     ctx: &Context,
     caller: &Caller,
@@ -255,8 +223,8 @@ pub async fn get_version(
     package: &str,
     version: &str,
 ) -> Result<VersionDetail, Error> {
-    let r = parse_ref(repo, package, version)?;
-    let version = live_version(ctx, caller, &r).await?;
+    let r = VersionRef::parse(repo, package, version)?;
+    let version = versions::live(ctx, &caller.tenant, &r).await?;
     let query = Query::new(keys::files_partition(
         &caller.tenant,
         &r.repo,
@@ -283,9 +251,9 @@ pub async fn download(
     version: &str,
     filename: &str,
 ) -> Result<DownloadLink, Error> {
-    let r = parse_ref(repo, package, version)?;
+    let r = VersionRef::parse(repo, package, version)?;
     let filename = FileName::parse(filename)?;
-    live_version(ctx, caller, &r).await?;
+    versions::live(ctx, &caller.tenant, &r).await?;
     let item = ctx
         .table
         .get(&keys::file(
@@ -329,8 +297,8 @@ pub async fn delete_version(
     package: &str,
     version: &str,
 ) -> Result<(), Error> {
-    let r = parse_ref(repo, package, version)?;
-    let v = live_version(ctx, caller, &r).await?;
+    let r = VersionRef::parse(repo, package, version)?;
+    let v = versions::live(ctx, &caller.tenant, &r).await?;
     versions::delete(ctx, caller, &r.repo, &v).await?;
     Ok(())
 }

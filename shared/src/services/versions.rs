@@ -95,11 +95,9 @@ pub async fn set_pinned(
 }
 
 /// What removing a version's files released.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Released {
     pub files: u64,
-    /// References dropped per blob.
-    pub by_blob: BTreeMap<Sha256Hex, u64>,
 }
 
 /// Deletes the version as read (`seen`): it is flagged deleted (never listed, downloadable
@@ -260,12 +258,7 @@ pub(crate) async fn release_files(
         let batch = writes.len() as u64;
         writes.extend(blob_refs::release(ctx, &counts).await?);
         match ctx.table.transact(writes).await {
-            Ok(()) => {
-                released.files += batch;
-                for (sha, n) in counts {
-                    *released.by_blob.entry(sha).or_default() += n;
-                }
-            }
+            Ok(()) => released.files += batch,
             // A concurrent publish or release of the same bytes: read again.
             Err(TableError::TransactionCanceled { .. }) if conflicts < MAX_ATTEMPTS => {
                 conflicts += 1;
