@@ -21,6 +21,10 @@ pub struct Settings {
     pub anonymous_limit: crate::services::rate_limit::Limit,
     /// Failed authentications per source address.
     pub auth_failure_limit: crate::services::rate_limit::Limit,
+    /// The daily report lists grants and API keys unused for more than this many days.
+    pub stale_access_days: u32,
+    /// How long the links to a report's files stay valid.
+    pub report_url_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -36,13 +40,15 @@ impl Default for Settings {
                 burst: 100,
             },
             auth_failure_limit: crate::services::rate_limit::AUTH_FAILURES,
+            stale_access_days: 90,
+            report_url_ttl: Duration::from_secs(5 * 60),
         }
     }
 }
 
 impl Settings {
     /// Reads `TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_DOWNLOAD_URL_TTL_SECS`,
-    /// `TROVE_MAX_FILE_SIZE`; anything unset keeps its default.
+    /// `TROVE_MAX_FILE_SIZE`, `TROVE_STALE_ACCESS_DAYS`; anything unset keeps its default.
     pub fn from_env() -> Result<Self, String> {
         let mut s = Self::default();
         if let Some(v) = env_u64("TROVE_UPLOAD_URL_TTL_SECS")? {
@@ -53,6 +59,12 @@ impl Settings {
         }
         if let Some(v) = env_u64("TROVE_MAX_FILE_SIZE")? {
             s.default_max_file_size = v;
+        }
+        if let Some(v) = env_u64("TROVE_STALE_ACCESS_DAYS")? {
+            s.stale_access_days = u32::try_from(v)
+                .ok()
+                .filter(|d| (1..=3650).contains(d))
+                .ok_or_else(|| format!("TROVE_STALE_ACCESS_DAYS must be 1 to 3650, got {v}"))?;
         }
         if let Some(v) = env_u64("TROVE_AUTH_FAILURES_PER_MINUTE")? {
             s.auth_failure_limit.per_second = v as f64 / 60.0;

@@ -181,6 +181,31 @@ pub fn audit(t: &TenantName, record_id: &str) -> Key {
     Key::new(audit_partition(t), format!("A#{record_id}"))
 }
 
+/// Usage counters of one repository on one day (UTC, `YYYY-MM-DD`), one item per package:
+/// a partition per repository and day keeps a busy tenant's downloads spread out, and the
+/// daily report reads one partition per repository.
+pub fn usage_partition(t: &TenantName, r: &RepoName, date: &str) -> String {
+    format!("T#{t}#R#{r}#USAGE#{date}")
+}
+
+pub fn usage(t: &TenantName, r: &RepoName, date: &str, p: &PackageName) -> Key {
+    Key::new(
+        usage_partition(t, r, date),
+        format!("{PACKAGE_SK_PREFIX}{p}"),
+    )
+}
+
+/// A tenant's daily reports, newest last in sort order (`R#YYYY-MM-DD`).
+pub fn reports_partition(t: &TenantName) -> String {
+    format!("T#{t}#REPORTS")
+}
+
+pub const REPORT_SK_PREFIX: &str = "R#";
+
+pub fn report(t: &TenantName, date: &str) -> Key {
+    Key::new(reports_partition(t), format!("{REPORT_SK_PREFIX}{date}"))
+}
+
 /// A shared token bucket (rate limits), named by what it limits.
 pub fn rate_bucket(bucket: &str) -> Key {
     Key::new(format!("RL#{bucket}"), "RL")
@@ -213,6 +238,10 @@ impl BlobKey {
         let rest = key.strip_prefix("quarantine/")?;
         let (t, id) = rest.split_once('/')?;
         Some((TenantName::parse(t).ok()?, UploadId::parse(id)?))
+    }
+    /// A file of a tenant's daily report; `date` is `YYYY-MM-DD`, `file` a plain file name.
+    pub fn report(t: &TenantName, date: &str, file: &str) -> Self {
+        Self(format!("reports/{t}/{date}/{file}"))
     }
     /// A key the test suites and contract checks use freely.
     pub fn scratch(name: &str) -> Self {
@@ -304,6 +333,10 @@ mod tests {
         assert!(BlobKey::from_stored("/etc/passwd").is_none());
         assert!(BlobKey::from_stored("other/x").is_none());
         assert!(BlobKey::from_stored("blobs/sha256/abcd").is_some());
+        let t = TenantName::parse("acme").expect("valid");
+        let report = BlobKey::report(&t, "2026-03-10", "report.json");
+        assert_eq!(report.as_str(), "reports/acme/2026-03-10/report.json");
+        assert_eq!(BlobKey::from_stored(report.as_str()), Some(report));
     }
 
     #[test]

@@ -176,6 +176,8 @@ struct Fixture {
     target: String,
     target_grant: String,
     admin_id: String,
+    /// The day of the one report the fixture's tenant has.
+    report_date: String,
     /// Versions 9.0.<i> published to be deleted, one per delete_version request.
     next_deletable: std::sync::atomic::AtomicUsize,
 }
@@ -244,7 +246,17 @@ async fn fixture() -> Fixture {
     )
     .await;
     let (_, _, me) = app.call(Method::GET, "/v1/me", Some(&admin), None).await;
+    let today = app.host.ctx.clock.now().date();
+    let options = crate::jobs::report::ReportOptions {
+        dry_run: false,
+        date: Some(today),
+        stale_after_days: 90,
+    };
+    crate::jobs::report::run(&app.host.ctx, options)
+        .await
+        .expect("report runs");
     Fixture {
+        report_date: crate::services::reports::format_date(today),
         upload_id: ticket["upload_id"].as_str().expect("id").to_owned(),
         group: group["id"].as_str().expect("id").to_owned(),
         target,
@@ -427,6 +439,8 @@ async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Val
             Some(oidc_config(&format!("aud-{n}"), &f.target)),
         ),
         "list_oidc_providers" => (Method::GET, "/v1/oidc-providers".into(), None),
+        "list_reports" => (Method::GET, "/v1/reports".into(), None),
+        "get_report" => (Method::GET, format!("/v1/reports/{}", f.report_date), None),
         "delete_oidc_provider" => {
             let p = post(
                 app,
@@ -548,6 +562,8 @@ async fn another_tenant_reaches_nothing_of_this_one() {
                 "delete_oidc_provider",
                 "create_grant",
                 "create_oidc_provider",
+                // The day of this tenant's report: the other tenant has none.
+                "get_report",
             ]
             .contains(&op);
         let want = match need {

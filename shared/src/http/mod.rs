@@ -14,6 +14,8 @@ mod cleanup_tests;
 #[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
+mod report_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
@@ -70,7 +72,7 @@ impl Modify for BearerAuth {
 
 /// Every route with its OpenAPI description; the router and the document come from here.
 fn api() -> OpenApiRouter<AppState> {
-    use routes::{access, health, packages, repositories, uploads};
+    use routes::{access, health, packages, reports, repositories, uploads};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi))
@@ -111,6 +113,8 @@ fn api() -> OpenApiRouter<AppState> {
             access::list_oidc_providers
         ))
         .routes(routes!(access::delete_oidc_provider))
+        .routes(routes!(reports::list))
+        .routes(routes!(reports::get))
 }
 
 /// The OpenAPI 3.1 document of every route.

@@ -118,6 +118,9 @@ pub const RULES: &[Rule] = &[
         Tenant(Admin),
         "oidc_provider.delete",
     ),
+    // Reports.
+    read("list_reports", Tenant(Admin)),
+    read("get_report", Tenant(Admin)),
 ];
 
 pub fn rule(operation_id: &str) -> Option<&'static Rule> {

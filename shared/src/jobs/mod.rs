@@ -1,3 +1,4 @@
-//! Scheduled jobs: each a library function the Lambda binary and `trove admin run-job` call.
+//! Scheduled jobs: each a library function the Lambda and `trove admin run-job` call.
 
 pub mod cleanup;
+pub mod report;

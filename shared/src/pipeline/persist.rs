@@ -9,7 +9,7 @@ use crate::domain::model::{
 use crate::pipeline::{StepError, StepInput, events};
 use crate::ports::{Condition, TableError, Write};
 use crate::services::blob_refs::{self, Counting};
-use crate::services::{Context, uploads};
+use crate::services::{Context, uploads, usage};
 
 /// Transactions lost to concurrent publishes of sibling files are retried this often.
 const MAX_ATTEMPTS: usize = 8;
@@ -63,6 +63,14 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         match ctx.table.transact(writes).await {
             Ok(()) => {
                 tracing::info!(tenant = %upload.tenant, upload_id = %upload.upload_id, "published");
+                usage::count(
+                    ctx,
+                    &upload.tenant,
+                    &upload.repository,
+                    &upload.package,
+                    &[(usage::UPLOADS_ACCEPTED, 1)],
+                )
+                .await;
                 announce(ctx, &upload).await;
                 return finish(ctx, &upload).await;
             }

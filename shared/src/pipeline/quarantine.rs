@@ -5,7 +5,7 @@ use crate::domain::keys::BlobKey;
 use crate::domain::model::UploadStatus;
 use crate::pipeline::{StepError, StepInput, events};
 use crate::ports::BlobError;
-use crate::services::{Context, uploads};
+use crate::services::{Context, uploads, usage};
 
 pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let Some(mut upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
@@ -36,6 +36,14 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     upload.reason = Some(reason.clone());
     upload.updated_at = ctx.clock.now();
     uploads::transition(ctx, from, &upload).await?;
+    usage::count(
+        ctx,
+        &upload.tenant,
+        &upload.repository,
+        &upload.package,
+        &[(usage::UPLOADS_REJECTED, 1)],
+    )
+    .await;
     ctx.blobs
         .delete(&incoming)
         .await

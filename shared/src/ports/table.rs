@@ -163,6 +163,40 @@ pub trait Table: Send + Sync {
     async fn query(&self, query: &Query) -> Result<Page, TableError>;
     /// All writes or none (at most 100, each on a distinct key).
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError>;
+    /// Atomically adds each delta to its numeric attribute (DynamoDB's `ADD`): concurrent
+    /// adds never lose one another. Creates the item if missing (an absent counter counts
+    /// from 0), and sets each of `attrs` the item does not carry yet (`if_not_exists`: index
+    /// keys, descriptive fields). At least one counter; no name twice, and none of them the
+    /// item's key.
+    async fn add(&self, key: &Key, counters: &[(&str, i64)], attrs: Item)
+    -> Result<(), TableError>;
+}
+
+/// Checks an `add`'s arguments as DynamoDB would refuse them, so both adapters agree.
+pub fn check_add(counters: &[(&str, i64)], attrs: &Item) -> Result<(), TableError> {
+    if counters.is_empty() {
+        return Err(TableError::InvalidItem(
+            "add needs at least one counter".into(),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let names = counters
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(attrs.keys().map(String::as_str));
+    for name in names {
+        if name.is_empty() || name == PK || name == SK {
+            return Err(TableError::InvalidItem(format!(
+                "add cannot write attribute {name:?}"
+            )));
+        }
+        if !seen.insert(name) {
+            return Err(TableError::InvalidItem(format!(
+                "add names attribute {name} twice"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every item the query matches, following cursors page by page. For partitions known to be

@@ -21,10 +21,12 @@ pub mod pagination;
 pub mod pii;
 pub mod principals;
 pub mod rate_limit;
+pub mod reports;
 pub mod repositories;
 pub mod tenants;
 pub mod tokens;
 pub mod uploads;
+pub mod usage;
 pub mod versions;
 
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use crate::ports::table::query_all;
 use crate::services::caller::Caller;
 use crate::services::pagination::{PageOf, PageParams};
 use crate::services::versions::{self, VersionRef};
-use crate::services::{Context, Error, repositories};
+use crate::services::{Context, Error, repositories, usage};
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -279,6 +279,21 @@ pub async fn download(
             Some(file.filename.as_str()),
         )
         .await?;
+    // The one extra write of a download: a count, never a reason to fail it.
+    usage::count(
+        ctx,
+        &caller.tenant,
+        &r.repo,
+        &r.package,
+        &[
+            (usage::DOWNLOADS, 1),
+            (
+                usage::DOWNLOAD_BYTES,
+                i64::try_from(file.size).unwrap_or(i64::MAX),
+            ),
+        ],
+    )
+    .await;
     Ok(DownloadLink {
         url: presigned.url,
         expires_at: presigned.expires_at,

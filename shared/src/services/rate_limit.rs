@@ -401,6 +401,14 @@ mod tests {
         async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
             self.inner.transact(writes).await
         }
+        async fn add(
+            &self,
+            key: &Key,
+            counters: &[(&str, i64)],
+            attrs: Item,
+        ) -> Result<(), TableError> {
+            self.inner.add(key, counters, attrs).await
+        }
     }
 
     impl Counting {

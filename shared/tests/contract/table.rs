@@ -31,6 +31,9 @@ mod aws {
         cursor_from_another_partition_is_invalid,
         secondary_index_is_sparse_and_ordered,
         concurrent_conditional_puts_have_one_winner,
+        concurrent_adds_sum_exactly,
+        add_creates_the_item_and_sets_attributes_once,
+        add_refuses_bad_arguments,
     );
 }
 
@@ -51,6 +54,9 @@ mod local {
         cursor_from_another_partition_is_invalid,
         secondary_index_is_sparse_and_ordered,
         concurrent_conditional_puts_have_one_winner,
+        concurrent_adds_sum_exactly,
+        add_creates_the_item_and_sets_attributes_once,
+        add_refuses_bad_arguments,
     );
 }
 
@@ -640,4 +646,94 @@ pub async fn concurrent_conditional_puts_have_one_winner(table: Arc<dyn Table>) 
         .expect("get")
         .expect("stored");
     assert_eq!(stored["writer"], json!(winners[0]));
+}
+
+pub async fn concurrent_adds_sum_exactly(table: Arc<dyn Table>) {
+    let key = Key::new("C#day", "R#libs#P#widget");
+    let tasks: Vec<_> = (0..40i64)
+        .map(|i| {
+            let (table, key) = (table.clone(), key.clone());
+            tokio::spawn(async move {
+                table
+                    .add(&key, &[("downloads", 1), ("bytes", i)], Item::new())
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task completes").expect("add");
+    }
+    let stored = table.get(&key).await.expect("get").expect("created");
+    assert_eq!(stored["downloads"].as_i64(), Some(40));
+    assert_eq!(stored["bytes"].as_i64(), Some((0..40).sum::<i64>()));
+    table
+        .add(&key, &[("downloads", -15)], Item::new())
+        .await
+        .expect("negative add");
+    let stored = table.get(&key).await.expect("get").expect("stored");
+    assert_eq!(stored["downloads"].as_i64(), Some(25));
+}
+
+pub async fn add_creates_the_item_and_sets_attributes_once(table: Arc<dyn Table>) {
+    let key = Key::new("C#attrs", "P#a");
+    let first = item(json!({"gsi1pk": "USAGE", "gsi1sk": "a", "package": "a"}));
+    table
+        .add(&key, &[("uploads", 1)], first)
+        .await
+        .expect("add creates");
+    let second = item(json!({"gsi1pk": "OTHER", "gsi1sk": "b", "package": "b", "status": "x"}));
+    table
+        .add(&key, &[("uploads", 2), ("rejected", 1)], second)
+        .await
+        .expect("add updates");
+    let stored = table.get(&key).await.expect("get").expect("stored");
+    assert_eq!(stored["pk"], "C#attrs");
+    assert_eq!(stored["sk"], "P#a");
+    assert_eq!(stored["uploads"].as_i64(), Some(3));
+    assert_eq!(stored["rejected"].as_i64(), Some(1));
+    assert_eq!(stored["package"], "a", "present attributes are kept");
+    assert_eq!(stored["status"], "x", "absent attributes are set");
+    let page = table
+        .query(&Query::new("USAGE").index(Index::Gsi1))
+        .await
+        .expect("index query");
+    assert_eq!(page.items.len(), 1, "the created item is in the index");
+    assert_eq!(page.items[0]["uploads"].as_i64(), Some(3));
+
+    // Adding to an item that a put created keeps its other attributes.
+    let put = Key::new("C#attrs", "P#put");
+    table
+        .put(
+            item(json!({"pk": "C#attrs", "sk": "P#put", "name": "n"})),
+            None,
+        )
+        .await
+        .expect("put");
+    table
+        .add(&put, &[("n", 5)], Item::new())
+        .await
+        .expect("add");
+    let stored = table.get(&put).await.expect("get").expect("stored");
+    assert_eq!(
+        (stored["name"].as_str(), stored["n"].as_i64()),
+        (Some("n"), Some(5))
+    );
+}
+
+pub async fn add_refuses_bad_arguments(table: Arc<dyn Table>) {
+    let key = Key::new("C#bad", "S");
+    for (counters, attrs) in [
+        (vec![], Item::new()),
+        (vec![("pk", 1)], Item::new()),
+        (vec![("n", 1), ("n", 1)], Item::new()),
+        (vec![("n", 1)], item(json!({"n": 2}))),
+        (vec![("n", 1)], item(json!({"sk": "other"}))),
+    ] {
+        let result = table.add(&key, &counters, attrs.clone()).await;
+        assert!(
+            matches!(result, Err(TableError::InvalidItem(_))),
+            "{counters:?} {attrs:?}: {result:?}"
+        );
+    }
+    assert!(table.get(&key).await.expect("get").is_none());
 }

@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::{Fault, fault};
 use crate::ports::table::{
     Condition, GSI1_PK, GSI1_SK, Index, Item, Key, PK, Page, Query, SK, SkRange, Table, TableError,
-    Write,
+    Write, check_add,
 };
 
 pub const GSI1: &str = "gsi1";
@@ -233,6 +233,73 @@ impl Table for DynamoTable {
             .await
             .map_err(|e| transact_error(&e))?;
         Ok(())
+    }
+
+    async fn add(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+    ) -> Result<(), TableError> {
+        let update = AddExpr::build(counters, &attrs)?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .update_expression(update.expression)
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
+            .send()
+            .await
+            .map_err(|e| write_error(&fault(&e)))?;
+        Ok(())
+    }
+}
+
+/// The update expression of `Table::add`: `SET` each attribute `if_not_exists`, `ADD` each
+/// counter, all through placeholders (names may be reserved words).
+#[derive(Debug, Clone, PartialEq)]
+struct AddExpr {
+    expression: String,
+    names: AttrNames,
+    values: AttrMap,
+}
+
+impl AddExpr {
+    fn build(counters: &[(&str, i64)], attrs: &Item) -> Result<Self, TableError> {
+        check_add(counters, attrs)?;
+        for attr in [GSI1_PK, GSI1_SK] {
+            if attrs.get(attr).is_some_and(|v| !v.is_string()) {
+                return Err(TableError::InvalidItem(format!(
+                    "attribute {attr} must be a string"
+                )));
+            }
+        }
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut sets = Vec::with_capacity(attrs.len());
+        for (i, (name, value)) in attrs.iter().enumerate() {
+            let value = serde_dynamo::to_attribute_value(value)
+                .map_err(|e| TableError::InvalidItem(format!("attribute {name}: {e}")))?;
+            names.insert(format!("#s{i}"), name.clone());
+            values.insert(format!(":s{i}"), value);
+            sets.push(format!("#s{i} = if_not_exists(#s{i}, :s{i})"));
+        }
+        let mut adds = Vec::with_capacity(counters.len());
+        for (i, (name, delta)) in counters.iter().enumerate() {
+            names.insert(format!("#c{i}"), (*name).to_owned());
+            values.insert(format!(":c{i}"), AttributeValue::N(delta.to_string()));
+            adds.push(format!("#c{i} :c{i}"));
+        }
+        let mut expression = format!("ADD {}", adds.join(", "));
+        if !sets.is_empty() {
+            expression = format!("SET {} {expression}", sets.join(", "));
+        }
+        Ok(Self {
+            expression,
+            names,
+            values,
+        })
     }
 }
 
@@ -622,6 +689,32 @@ mod tests {
             unreachable!("object literal")
         };
         assert!(matches!(to_attrs(&bad), Err(TableError::InvalidItem(_))));
+    }
+
+    #[test]
+    fn add_sets_attributes_if_absent_and_adds_counters() {
+        let attrs = match serde_json::json!({"gsi1pk": "G", "name": "x"}) {
+            Value::Object(m) => m,
+            _ => unreachable!("an object"),
+        };
+        let e = AddExpr::build(&[("downloads", 2), ("bytes", -5)], &attrs).expect("valid");
+        assert_eq!(
+            e.expression,
+            "SET #s0 = if_not_exists(#s0, :s0), #s1 = if_not_exists(#s1, :s1) ADD #c0 :c0, #c1 :c1"
+        );
+        assert_eq!(e.names["#c1"], "bytes");
+        assert_eq!(e.values[":c1"], AttributeValue::N("-5".into()));
+        assert_eq!(e.values[":s0"], AttributeValue::S("G".into()));
+        let only = AddExpr::build(&[("n", 1)], &Item::new()).expect("valid");
+        assert_eq!(only.expression, "ADD #c0 :c0");
+        assert!(AddExpr::build(&[], &Item::new()).is_err());
+        assert!(AddExpr::build(&[("pk", 1)], &Item::new()).is_err());
+        assert!(AddExpr::build(&[("name", 1)], &attrs).is_err());
+        let bad_index = match serde_json::json!({"gsi1sk": 3}) {
+            Value::Object(m) => m,
+            _ => unreachable!("an object"),
+        };
+        assert!(AddExpr::build(&[("n", 1)], &bad_index).is_err());
     }
 
     #[test]

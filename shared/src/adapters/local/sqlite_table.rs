@@ -27,7 +27,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehav
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ports::table::{GSI1_PK, GSI1_SK, PK, SK};
+use crate::ports::table::{GSI1_PK, GSI1_SK, PK, SK, check_add};
 use crate::ports::{Condition, Index, Item, Key, Page, Query, SkRange, Table, TableError, Write};
 
 /// DynamoDB's limits, so what works here also works there.
@@ -609,6 +609,53 @@ impl Table for SqliteTable {
                     return Err(TableError::TransactionCanceled { failed });
                 }
                 ops.iter().try_for_each(|op| op.apply(tx))
+            })
+        })
+        .await
+    }
+
+    async fn add(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+    ) -> Result<(), TableError> {
+        check_key(key)?;
+        check_add(counters, &attrs)?;
+        let key = key.clone();
+        let counters: Vec<(String, i64)> = counters
+            .iter()
+            .map(|(n, d)| ((*n).to_owned(), *d))
+            .collect();
+        // Read, add and store under the writer's IMMEDIATE transaction: no other write can
+        // come between, which is what makes the add atomic.
+        self.run(move |db| {
+            db.write(|tx| {
+                let mut item = match load(tx, &key)? {
+                    Some(body) => parse_body(&body)?,
+                    None => {
+                        let mut item = Item::new();
+                        item.insert(PK.into(), key.pk.clone().into());
+                        item.insert(SK.into(), key.sk.clone().into());
+                        item
+                    }
+                };
+                for (name, value) in attrs {
+                    item.entry(name).or_insert(value);
+                }
+                for (name, delta) in &counters {
+                    let current = match item.get(name) {
+                        None => 0,
+                        Some(v) => v.as_i64().ok_or_else(|| {
+                            invalid(format!("attribute {name} is not a whole number"))
+                        })?,
+                    };
+                    let sum = current
+                        .checked_add(*delta)
+                        .ok_or_else(|| invalid(format!("attribute {name} overflows")))?;
+                    item.insert(name.clone(), sum.into());
+                }
+                store(tx, &Row::of(&item)?)
             })
         })
         .await

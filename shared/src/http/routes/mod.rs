@@ -3,5 +3,6 @@
 pub mod access;
 pub mod health;
 pub mod packages;
+pub mod reports;
 pub mod repositories;
 pub mod uploads;

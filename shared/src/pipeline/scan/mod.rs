@@ -17,7 +17,7 @@ pub mod stream;
 pub mod zip_stream;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod step_tests;
 #[cfg(test)]

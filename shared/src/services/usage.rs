@@ -1,0 +1,64 @@
+//! Usage counters: per tenant, repository, package and day (UTC), how often files were
+//! downloaded and uploads accepted or refused. One atomic `add` per event, best effort: a
+//! count that cannot be written is logged and never fails the request or pipeline step it
+//! describes. The daily report reads them back.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::domain::keys;
+use crate::domain::names::{PackageName, RepoName, TenantName};
+use crate::ports::Item;
+use crate::services::Context;
+use crate::services::reports::format_date as day;
+
+pub const DOWNLOADS: &str = "downloads";
+pub const DOWNLOAD_BYTES: &str = "download_bytes";
+pub const UPLOADS_ACCEPTED: &str = "uploads_accepted";
+pub const UPLOADS_REJECTED: &str = "uploads_rejected";
+
+/// One package's counters for one day, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageUsage {
+    pub package: PackageName,
+    #[serde(default)]
+    pub downloads: u64,
+    #[serde(default)]
+    pub download_bytes: u64,
+    #[serde(default)]
+    pub uploads_accepted: u64,
+    #[serde(default)]
+    pub uploads_rejected: u64,
+}
+
+/// Counts `counters` for the package today (UTC), logging instead of failing.
+pub async fn count(
+    ctx: &Context,
+    tenant: &TenantName,
+    repo: &RepoName,
+    package: &PackageName,
+    counters: &[(&str, i64)],
+) {
+    let today = day(ctx.clock.now().to_offset(time::UtcOffset::UTC).date());
+    let key = keys::usage(tenant, repo, &today, package);
+    let mut attrs = Item::new();
+    attrs.insert("package".into(), package.as_str().into());
+    if let Err(e) = ctx.table.add(&key, counters, attrs).await {
+        tracing::warn!(error = %e, %tenant, repository = %repo, "usage not counted");
+    }
+}
+
+/// Every package's counters in one repository on one day.
+pub async fn of_day(
+    ctx: &Context,
+    tenant: &TenantName,
+    repo: &RepoName,
+    date: Date,
+) -> Result<Vec<PackageUsage>, crate::services::Error> {
+    let query = crate::ports::Query::new(keys::usage_partition(tenant, repo, &day(date)));
+    let items = crate::ports::table::query_all(ctx.table.as_ref(), query).await?;
+    Ok(items
+        .into_iter()
+        .map(crate::domain::model::from_item)
+        .collect::<Result<_, _>>()?)
+}
