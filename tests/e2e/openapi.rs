@@ -57,12 +57,14 @@ async fn openapi_document_lists_every_route() {
         ("/healthz".into(), &["get"]),
         (r.into(), &["get", "post"]),
         (format!("{r}/{{}}"), &["get"]),
+        (format!("{r}/{{}}/retention"), &["put"]),
         (format!("{r}/{{}}/uploads"), &["post"]),
         (format!("{r}/{{}}/uploads/{{}}"), &["get"]),
         (format!("{r}/{{}}/packages"), &["get"]),
         (format!("{r}/{{}}/packages/{{}}"), &["get"]),
         (format!("{r}/{{}}/packages/{{}}/versions"), &["get"]),
         (v.into(), &["get", "delete"]),
+        (format!("{v}/pin"), &["put", "delete"]),
         (format!("{v}/files/{{}}"), &["get"]),
     ];
     let mut missing = Vec::new();

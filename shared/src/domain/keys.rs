@@ -8,6 +8,9 @@ use crate::ports::table::Key;
 
 /// Partition of items that are open uploads (secondary index, sparse).
 pub const OPEN_UPLOADS: &str = "OPEN_UPLOADS";
+/// Partition of content blobs cleanup may collect: no file references them, or their
+/// collection has begun (secondary index, sparse).
+pub const COLLECTABLE_BLOBS: &str = "COLLECTABLE_BLOBS";
 /// Partition of running local workflow executions (secondary index, sparse).
 pub const RUNNING_EXECUTIONS: &str = "RUNNING_EXECUTIONS";
 
@@ -64,6 +67,12 @@ pub fn file(t: &TenantName, r: &RepoName, p: &PackageName, v: &VersionName, f: &
 
 pub fn upload(t: &TenantName, upload_id: &str) -> Key {
     Key::new(format!("T#{t}#UPLOAD#{upload_id}"), "UPLOAD")
+}
+
+/// How many files, across all tenants, reference the content blob (see
+/// `services::blob_refs`).
+pub fn blob_ref(sha256: &Sha256Hex) -> Key {
+    Key::new(format!("BLOB#{sha256}"), "BLOB")
 }
 
 pub fn execution(name: &str) -> Key {
@@ -247,6 +256,18 @@ impl BlobKey {
     }
     pub fn quarantine(t: &TenantName, upload_id: &UploadId) -> Self {
         Self(format!("quarantine/{t}/{upload_id}"))
+    }
+    /// Prefix of every upload's landing key.
+    pub const INCOMING_PREFIX: &'static str = "incoming/";
+    /// Prefix of a tenant's refused uploads.
+    pub fn quarantine_prefix(t: &TenantName) -> String {
+        format!("quarantine/{t}/")
+    }
+    /// The (tenant, upload) of a `quarantine/` key.
+    pub fn parse_quarantine(key: &str) -> Option<(TenantName, UploadId)> {
+        let rest = key.strip_prefix("quarantine/")?;
+        let (t, id) = rest.split_once('/')?;
+        Some((TenantName::parse(t).ok()?, UploadId::parse(id)?))
     }
     /// A file of a tenant's daily report; `date` is `YYYY-MM-DD`, `file` a plain file name.
     pub fn report(t: &TenantName, date: &str, file: &str) -> Self {

@@ -24,8 +24,65 @@ pub struct Repository {
     pub description: Option<String>,
     /// Largest file this repository accepts, in bytes.
     pub max_file_size: u64,
+    /// What the hourly cleanup removes; none by default.
+    #[serde(default, skip_serializing_if = "Retention::is_empty")]
+    pub retention: Retention,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// A repository's retention policy. The newest version of a package and pinned versions are
+/// never removed by it; a version goes when either rule says so.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Keep this many newest versions of each package (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 5)]
+    pub keep_last: Option<u32>,
+    /// Remove versions published more than this many days ago (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 90)]
+    pub max_age_days: Option<u32>,
+    /// Remove quarantined (refused) uploads after this many days (at least 1; default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 30)]
+    pub quarantine_days: Option<u32>,
+}
+
+impl Retention {
+    /// Quarantined objects stay this long unless the repository says otherwise.
+    pub const DEFAULT_QUARANTINE_DAYS: u32 = 30;
+    /// Bounds keep numbers and day counts within what a clock and a page can hold.
+    pub const MAX_VALUE: u32 = 100_000;
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Every set value is within 1..=MAX_VALUE; the message names the field.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("keep_last", self.keep_last),
+            ("max_age_days", self.max_age_days),
+            ("quarantine_days", self.quarantine_days),
+        ] {
+            if let Some(v) = value
+                && !(1..=Self::MAX_VALUE).contains(&v)
+            {
+                return Err(format!(
+                    "invalid retention.{name} {v}: use 1 to {}",
+                    Self::MAX_VALUE
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn quarantine_days(&self) -> u32 {
+        self.quarantine_days
+            .unwrap_or(Self::DEFAULT_QUARANTINE_DAYS)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -140,6 +197,9 @@ pub struct Version {
     /// its number is never reused.
     #[serde(default)]
     pub deleted: bool,
+    /// Pinned versions are never removed by the retention policy.
+    #[serde(default)]
+    pub pinned: bool,
     pub file_count: u64,
     /// Optimistic-concurrency revision, bumped on every change.
     #[serde(default)]

@@ -106,6 +106,11 @@ fn expected(op: &str, need: Need, s: &Subject) -> Want {
             _ => Want::Forbidden,
         },
         Need::Package(role) => package(rank(role)),
+        Need::Repository(role) => match s.grant {
+            _ if !s.sees_libs() => Want::NotFound,
+            Some((r, Scope::Tenant | Scope::Libs)) if r >= rank(role) => Want::Ok,
+            _ => Want::Forbidden,
+        },
         Need::InRepository(None) => {
             if s.sees_libs() {
                 Want::Ok
@@ -336,6 +341,11 @@ async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Val
             .await;
             (Method::DELETE, format!("/v1/repositories/{name}"), None)
         }
+        "put_retention" => (
+            Method::PUT,
+            "/v1/repositories/libs/retention".into(),
+            Some(json!({"keep_last": 1000})),
+        ),
         "create_upload" => (
             Method::POST,
             "/v1/repositories/libs/uploads".into(),
@@ -359,6 +369,8 @@ async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Val
             assert!(i < DELETABLE, "publish more deletable versions");
             (Method::DELETE, format!("{pkg}/versions/9.0.{i}"), None)
         }
+        "pin_version" => (Method::PUT, format!("{pkg}/versions/1.0.0/pin"), None),
+        "unpin_version" => (Method::DELETE, format!("{pkg}/versions/1.0.0/pin"), None),
         "download_file" => (
             Method::GET,
             format!("{pkg}/versions/1.0.0/files/a.bin?redirect=false"),

@@ -159,6 +159,14 @@ fn check(caller: &Caller, need: Need, params: &RawPathParams) -> Result<(), Erro
                 Err(repo_not_found(&repo))
             }
         }
+        Need::Repository(role) => {
+            let (repo, _) = path_names(params)?;
+            let repo = repo.ok_or_else(|| Error::Internal("rule needs {repo}".into()))?;
+            if !caller.rights.sees_repository(&repo) {
+                return Err(repo_not_found(&repo));
+            }
+            caller.require(role, &Target::Repository(&repo), || repo_not_found(&repo))
+        }
         Need::Package(role) => {
             let (repo, package) = path_names(params)?;
             let (repo, package) = repo

@@ -13,6 +13,8 @@ mod access_tests;
 #[cfg(test)]
 mod breaker_tests;
 #[cfg(test)]
+mod cleanup_tests;
+#[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
 mod report_tests;
@@ -85,12 +87,14 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(health::openapi))
         .routes(routes!(repositories::create, repositories::list))
         .routes(routes!(repositories::get, repositories::delete))
+        .routes(routes!(repositories::put_retention))
         .routes(routes!(uploads::create))
         .routes(routes!(uploads::get))
         .routes(routes!(packages::list))
         .routes(routes!(packages::get))
         .routes(routes!(packages::list_versions))
         .routes(routes!(packages::get_version, packages::delete_version))
+        .routes(routes!(packages::pin_version, packages::unpin_version))
         .routes(routes!(packages::download))
         .routes(routes!(access::me))
         .routes(routes!(access::issue_token))

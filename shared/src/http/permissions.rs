@@ -23,6 +23,9 @@ pub enum Need {
     /// The role on the path's `{repo}/{package}`: 404 for who cannot read it, 403 for who
     /// can read it but lacks the role.
     Package(Role),
+    /// The role on the whole path's `{repo}` (a grant on some of its packages is not
+    /// enough): 404 for who sees nothing in it, 403 for who sees it but lacks the role.
+    Repository(Role),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +64,11 @@ pub const RULES: &[Rule] = &[
     read("list_repositories", Authenticated),
     read("get_repository", InRepository(None)),
     write("delete_repository", Tenant(Admin), "repository.delete"),
+    write(
+        "put_retention",
+        Repository(Admin),
+        "repository.retention.update",
+    ),
     write("create_upload", InRepository(Some(Writer)), "upload.create"),
     read("get_upload", InRepository(Some(Reader))),
     read("list_packages", InRepository(None)),
@@ -68,6 +76,8 @@ pub const RULES: &[Rule] = &[
     read("list_versions", Package(Reader)),
     read("get_version", Package(Reader)),
     write("delete_version", Package(Maintainer), "version.delete"),
+    write("pin_version", Package(Maintainer), "version.pin"),
+    write("unpin_version", Package(Maintainer), "version.unpin"),
     read("download_file", Package(Reader)),
     // Identity and access.
     read("get_caller", Authenticated),

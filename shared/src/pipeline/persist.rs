@@ -1,5 +1,5 @@
-//! Persist: bytes to their content-addressed home, then file, version, package and upload
-//! in one conditional transaction. Of concurrent uploads of one file exactly one wins; a
+//! Persist: bytes to their content-addressed home, then file, version, package, upload and
+//! the blob's reference count in one conditional transaction. Of concurrent uploads of one file exactly one wins; a
 //! second run of the same upload changes nothing.
 
 use crate::domain::keys::{self, BlobKey};
@@ -8,6 +8,7 @@ use crate::domain::model::{
 };
 use crate::pipeline::{StepError, StepInput, events};
 use crate::ports::{Condition, TableError, Write};
+use crate::services::blob_refs::{self, Counting};
 use crate::services::{Context, uploads, usage};
 
 /// Transactions lost to concurrent publishes of sibling files are retried this often.
@@ -34,13 +35,32 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
 
     let content = BlobKey::content(&upload.sha256);
     let incoming = BlobKey::incoming(&upload.tenant, &upload.upload_id);
-    let present = ctx.blobs.head(&content).await.map_err(retry)?;
-    if present.is_none() {
-        ctx.blobs.copy(&incoming, &content).await.map_err(retry)?;
-    }
-
-    for _ in 0..MAX_ATTEMPTS {
-        let writes = publish_writes(ctx, &upload).await?;
+    // Whether this run stored the content itself (then no uncounted file can reference it).
+    let mut copied = false;
+    for attempt in 0..MAX_ATTEMPTS {
+        // The order is the blob protocol's (`services::blob_refs`): read the count, then
+        // make sure the bytes exist, then commit conditioned on the count as read.
+        let counting = blob_refs::read_count(ctx, &upload.sha256)
+            .await
+            .map_err(retry)?;
+        if matches!(counting, Counting::Collecting) {
+            // Cleanup is deleting these bytes; once it is done they are copied again.
+            tokio::time::sleep(backoff(attempt)).await;
+            continue;
+        }
+        let present = ctx.blobs.head(&content).await.map_err(retry)?.is_some();
+        if !present {
+            ctx.blobs.copy(&incoming, &content).await.map_err(retry)?;
+            copied = true;
+        }
+        let Some(count) = counting
+            .one_more(ctx, &upload.sha256, upload.size, present && !copied)
+            .map_err(retry)?
+        else {
+            continue;
+        };
+        let mut writes = publish_writes(ctx, &upload).await?;
+        writes.push(count);
         match ctx.table.transact(writes).await {
             Ok(()) => {
                 tracing::info!(tenant = %upload.tenant, upload_id = %upload.upload_id, "published");
@@ -76,7 +96,9 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
                     _ => Err(StepError::Retryable("upload changed concurrently".into())),
                 };
             }
-            Err(TableError::TransactionCanceled { .. }) => continue,
+            Err(TableError::TransactionCanceled { .. }) => {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
             Err(e) => return Err(retry(e)),
         }
     }
@@ -117,6 +139,7 @@ async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, St
                 version: v.clone(),
                 status: VersionStatus::Published,
                 deleted: false,
+                pinned: false,
                 file_count: 1,
                 rev: 1,
                 created_at: now,
@@ -232,6 +255,11 @@ async fn announce(ctx: &Context, upload: &Upload) {
         }),
     );
     events::publish(ctx, event).await;
+}
+
+/// A short, growing pause between attempts that lost to a concurrent change.
+fn backoff(attempt: usize) -> std::time::Duration {
+    std::time::Duration::from_millis(5 << attempt.min(6))
 }
 
 fn retry(e: impl std::fmt::Display) -> StepError {

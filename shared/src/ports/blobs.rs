@@ -37,6 +37,22 @@ pub struct BlobInfo {
     pub size: u64,
 }
 
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobListing {
+    pub key: BlobKey,
+    pub size: u64,
+    pub last_modified: OffsetDateTime,
+}
+
+/// A page of a listing, in key order.
+#[derive(Debug, Clone, Default)]
+pub struct BlobPage {
+    pub items: Vec<BlobListing>,
+    /// Present when more objects may follow: hand it back for the next page.
+    pub cursor: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     #[error("blob not found")]
@@ -69,6 +85,9 @@ pub trait Blobs: Send + Sync {
     async fn copy(&self, from: &BlobKey, to: &BlobKey) -> Result<(), BlobError>;
     /// Removes the object; absent is fine.
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+    /// Objects whose key starts with `prefix`, in key order, a page at a time (cleanup
+    /// walks `incoming/` and `quarantine/` with it). Keys of an unknown shape are skipped.
+    async fn list(&self, prefix: &str, cursor: Option<String>) -> Result<BlobPage, BlobError>;
     /// Writes a small object directly (reports, fixtures); never used for uploads.
     async fn put(&self, key: &BlobKey, body: Bytes, content_type: &str) -> Result<(), BlobError>;
 }

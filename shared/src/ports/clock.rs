@@ -12,3 +12,25 @@ impl Clock for SystemClock {
         OffsetDateTime::now_utc()
     }
 }
+
+/// System time plus an offset a test moves forward, so expiry and age are tested without
+/// sleeping (files written meanwhile keep their real modification time).
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct ShiftedClock {
+    offset: std::sync::Mutex<time::Duration>,
+}
+
+#[cfg(test)]
+impl ShiftedClock {
+    pub(crate) fn advance(&self, by: time::Duration) {
+        *self.offset.lock().expect("clock lock") += by;
+    }
+}
+
+#[cfg(test)]
+impl Clock for ShiftedClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + *self.offset.lock().expect("clock lock")
+    }
+}

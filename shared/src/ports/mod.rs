@@ -8,7 +8,9 @@ pub mod secrets;
 pub mod table;
 pub mod workflow;
 
-pub use blobs::{BlobError, BlobInfo, Blobs, ByteStream, PresignedRequest, PutConstraints};
+pub use blobs::{
+    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PresignedRequest, PutConstraints,
+};
 pub use clock::{Clock, SystemClock};
 pub use events::{DomainEvent, EventError, Events};
 pub use secrets::{SecretError, Secrets};

@@ -155,6 +155,31 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The platform acting on its own schedule in a tenant (e.g. `system:cleanup`), as its
+    /// audit records name it.
+    pub fn system(tenant: TenantName, actor: &str) -> Self {
+        use crate::domain::access::{Permission, Scope};
+        Self {
+            tenant,
+            principal: format!("system:{actor}"),
+            kind: PrincipalKind::ServiceAccount,
+            credential: Credential::ApiKey {
+                id: format!("system:{actor}"),
+            },
+            rights: Arc::new(Rights {
+                grants: vec![Permission {
+                    role: Role::Admin,
+                    scope: Scope::tenant(),
+                }],
+                cap: None,
+            }),
+            source_ip: None,
+            request_id: ulid::Ulid::new().to_string(),
+        }
+    }
+}
+
 fn describe(target: &Target<'_>) -> String {
     match target {
         Target::Tenant => "the tenant".into(),

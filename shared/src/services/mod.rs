@@ -4,6 +4,9 @@
 pub mod api_keys;
 pub mod audit;
 pub mod authn;
+pub mod blob_refs;
+#[cfg(test)]
+mod blob_refs_tests;
 pub mod bootstrap;
 pub mod caller;
 pub mod error;
@@ -24,6 +27,7 @@ pub mod tenants;
 pub mod tokens;
 pub mod uploads;
 pub mod usage;
+pub mod versions;
 
 use std::sync::Arc;
 

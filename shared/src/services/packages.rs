@@ -6,13 +6,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{Role, Target};
 use crate::domain::keys::{self, BlobKey};
-use crate::domain::model::{FileRecord, Package, Version, VersionStatus, from_item, to_item};
+use crate::domain::model::{FileRecord, Package, Version, VersionStatus, from_item};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, VersionName};
+use crate::ports::Query;
 use crate::ports::table::query_all;
-use crate::ports::{Condition, Query, TableError, Write};
 use crate::services::caller::Caller;
 use crate::services::pagination::{PageOf, PageParams};
-use crate::services::{Context, Error, audit, repositories, usage};
+use crate::services::versions::{self, VersionRef};
+use crate::services::{Context, Error, repositories, usage};
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -58,6 +59,8 @@ pub struct VersionView {
     #[schema(value_type = String)]
     pub version: VersionName,
     pub status: VersionStatus,
+    /// Pinned versions are never removed by the repository's retention policy.
+    pub pinned: bool,
     pub file_count: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -71,6 +74,7 @@ impl From<Version> for VersionView {
             package: v.package,
             version: v.version,
             status: v.status,
+            pinned: v.pinned,
             file_count: v.file_count,
             created_at: v.created_at,
             updated_at: v.updated_at,
@@ -212,39 +216,6 @@ pub async fn list_versions(
     })
 }
 
-struct VersionRef {
-    repo: RepoName,
-    package: PackageName,
-    version: VersionName,
-}
-
-fn parse_ref(repo: &str, package: &str, version: &str) -> Result<VersionRef, Error> {
-    Ok(VersionRef {
-        repo: RepoName::parse(repo)?,
-        package: PackageName::parse(package)?,
-        version: VersionName::parse(version)?,
-    })
-}
-
-async fn live_version(ctx: &Context, caller: &Caller, r: &VersionRef) -> Result<Version, Error> {
-    let item = ctx
-        .table
-        .get(&keys::version(
-            &caller.tenant,
-            &r.repo,
-            &r.package,
-            &r.version,
-        ))
-        .await?;
-    match item.map(from_item::<Version>).transpose()? {
-        Some(v) if !v.deleted => Ok(v),
-        _ => Err(Error::NotFound(format!(
-            "version {} of {} not found in {}",
-            r.version, r.package, r.repo
-        ))),
-    }
-}
-
 pub async fn get_version(
     ctx: &Context,
     caller: &Caller,
@@ -252,8 +223,8 @@ pub async fn get_version(
     package: &str,
     version: &str,
 ) -> Result<VersionDetail, Error> {
-    let r = parse_ref(repo, package, version)?;
-    let version = live_version(ctx, caller, &r).await?;
+    let r = VersionRef::parse(repo, package, version)?;
+    let version = versions::live(ctx, &caller.tenant, &r).await?;
     let query = Query::new(keys::files_partition(
         &caller.tenant,
         &r.repo,
@@ -280,9 +251,9 @@ pub async fn download(
     version: &str,
     filename: &str,
 ) -> Result<DownloadLink, Error> {
-    let r = parse_ref(repo, package, version)?;
+    let r = VersionRef::parse(repo, package, version)?;
     let filename = FileName::parse(filename)?;
-    live_version(ctx, caller, &r).await?;
+    versions::live(ctx, &caller.tenant, &r).await?;
     let item = ctx
         .table
         .get(&keys::file(
@@ -331,8 +302,9 @@ pub async fn download(
     })
 }
 
-/// Marks the version deleted: at once neither listed nor downloadable. Its files' bytes are
-/// removed later by cleanup, and its number is never reused.
+/// Deletes the version: at once neither listed nor downloadable, its number never reused,
+/// its files gone and their bytes freed by the next cleanup once no other file shares them.
+/// A pinned version can be deleted this way too: pinning only holds off retention.
 pub async fn delete_version(
     ctx: &Context,
     caller: &Caller,
@@ -340,39 +312,8 @@ pub async fn delete_version(
     package: &str,
     version: &str,
 ) -> Result<(), Error> {
-    let r = parse_ref(repo, package, version)?;
-    let mut v = live_version(ctx, caller, &r).await?;
-    let rev = v.rev;
-    v.deleted = true;
-    v.rev += 1;
-    v.updated_at = ctx.clock.now();
-    let key = keys::version(&caller.tenant, &r.repo, &r.package, &r.version);
-    let writes = vec![Write::Put {
-        item: to_item(&key, &v)?,
-        condition: Some(Condition::Equals("rev".into(), rev.into())),
-    }];
-    let target = format!("version/{}/{}/{}", r.repo, r.package, r.version);
-    match audit::transact(ctx, caller, "version.delete", &target, writes).await {
-        Ok(()) => {}
-        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
-            return Err(Error::Conflict(format!(
-                "version {} changed concurrently; retry",
-                r.version
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let event = crate::pipeline::events::event(
-        ctx,
-        &caller.tenant,
-        "version.deleted",
-        serde_json::json!({
-            "repository": r.repo, "package": r.package, "version": r.version,
-            "actor": caller.principal,
-        }),
-    );
-    if let Err(e) = ctx.events.publish(event).await {
-        tracing::warn!(error = %e, "version.deleted event not published");
-    }
+    let r = VersionRef::parse(repo, package, version)?;
+    let v = versions::live(ctx, &caller.tenant, &r).await?;
+    versions::delete(ctx, caller, &r.repo, &v).await?;
     Ok(())
 }

@@ -2,7 +2,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::keys;
-use crate::domain::model::{Format, Package, Repository, Version, from_item, to_item};
+use crate::domain::model::{
+    Format, Package, Repository, Retention, Version, from_item, to_item,
+};
 use crate::domain::names::{RepoName, TenantName};
 use crate::pipeline::events;
 use crate::ports::table::query_all;
@@ -22,6 +24,8 @@ pub struct CreateRepository {
     pub description: Option<String>,
     /// Largest accepted file in bytes (defaults to the server's limit, 5 GiB).
     pub max_file_size: Option<u64>,
+    /// What the hourly cleanup removes (nothing by default).
+    pub retention: Option<Retention>,
 }
 
 pub async fn create(
@@ -36,6 +40,9 @@ pub async fn create(
         return Err(Error::Invalid(format!(
             "invalid description: at most {MAX_DESCRIPTION} characters"
         )));
+    }
+    if let Some(r) = &req.retention {
+        r.check().map_err(Error::Invalid)?;
     }
     let max_file_size = match req.max_file_size {
         None => ctx.settings.default_max_file_size,
@@ -52,6 +59,7 @@ pub async fn create(
         format: req.format,
         description: req.description,
         max_file_size,
+        retention: req.retention.unwrap_or_default(),
         created_at: ctx.clock.now(),
     };
     let item = to_item(&keys::repo(&caller.tenant, &repo.name), &repo)?;
@@ -205,5 +213,42 @@ async fn first_live_version(
             Some(cursor) => query.cursor = Some(cursor),
             None => return Ok(None),
         }
+    }
+}
+
+/// Replaces the repository's retention policy (an empty object clears it).
+pub async fn put_retention(
+    ctx: &Context,
+    caller: &Caller,
+    name: &str,
+    retention: Retention,
+) -> Result<Repository, Error> {
+    let name = RepoName::parse(name)?;
+    caller.require(
+        crate::domain::access::Role::Admin,
+        &crate::domain::access::Target::Repository(&name),
+        || Error::NotFound(format!("repository {name} not found")),
+    )?;
+    retention.check().map_err(Error::Invalid)?;
+    let key = keys::repo(&caller.tenant, &name);
+    let item = ctx
+        .table
+        .get(&key)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("repository {name} not found")))?;
+    let mut repo: Repository = from_item(item)?;
+    // The policy is the only thing that changes on a repository, so the last write wins.
+    repo.retention = retention;
+    let writes = vec![Write::Put {
+        item: to_item(&key, &repo)?,
+        condition: Some(Condition::Exists),
+    }];
+    let target = format!("repository/{name}");
+    match audit::transact(ctx, caller, "repository.retention.update", &target, writes).await {
+        Ok(()) => Ok(repo),
+        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
+            Err(Error::NotFound(format!("repository {name} not found")))
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -66,6 +66,8 @@ mod aws {
     use crate::cases;
     cases!(crate::moto::blobs =>
         put_head_read_round_trip,
+        list_filters_by_prefix_in_key_order,
+        list_pages_with_a_cursor,
         absent_objects,
         copy_then_read_equals,
         delete_is_idempotent,
@@ -85,6 +87,8 @@ mod local {
     use crate::cases;
     cases!(super::local_blobs =>
         put_head_read_round_trip,
+        list_filters_by_prefix_in_key_order,
+        list_pages_with_a_cursor,
         absent_objects,
         copy_then_read_equals,
         delete_is_idempotent,
@@ -267,6 +271,95 @@ pub async fn copy_then_read_equals(blobs: Arc<dyn Blobs>) {
         .expect("put");
     blobs.copy(&from, &to).await.expect("copy");
     assert_eq!(read_all(&*blobs, &to).await.0, b"second");
+}
+
+/// Every object of a listing, following its cursor.
+async fn list_all(blobs: &dyn Blobs, prefix: &str) -> (Vec<shared::ports::BlobListing>, usize) {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = blobs.list(prefix, cursor).await.expect("list");
+        pages += 1;
+        items.extend(page.items);
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return (items, pages),
+        }
+    }
+}
+
+pub async fn list_filters_by_prefix_in_key_order(blobs: Arc<dyn Blobs>) {
+    let before = OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    for (name, body) in [
+        ("list/b/2", "bb"),
+        ("list/a/1", "a"),
+        ("list/a/10", "aaaaaaaaaa"),
+        ("list/ab/3", "ccc"),
+        ("listing/x", "x"),
+    ] {
+        blobs
+            .put(&BlobKey::scratch(name), Bytes::from(body), "text/plain")
+            .await
+            .expect("put");
+    }
+    let (all, _) = list_all(&*blobs, "scratch/list/").await;
+    let keys: Vec<&str> = all.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "scratch/list/a/1",
+            "scratch/list/a/10",
+            "scratch/list/ab/3",
+            "scratch/list/b/2"
+        ]
+    );
+    assert_eq!(
+        all.iter().map(|o| o.size).collect::<Vec<_>>(),
+        [1, 10, 3, 2]
+    );
+    let after = OffsetDateTime::now_utc() + time::Duration::seconds(5);
+    for o in &all {
+        assert!(o.last_modified > before && o.last_modified < after, "{o:?}");
+    }
+    // A prefix need not end at a folder.
+    let (partial, _) = list_all(&*blobs, "scratch/list/a").await;
+    assert_eq!(partial.len(), 3);
+    let (none, _) = list_all(&*blobs, "scratch/nothing-here/").await;
+    assert!(none.is_empty());
+    blobs
+        .delete(&BlobKey::scratch("list/a/1"))
+        .await
+        .expect("delete");
+    let (left, _) = list_all(&*blobs, "scratch/list/").await;
+    assert_eq!(left.len(), 3, "deleted objects are not listed");
+}
+
+pub async fn list_pages_with_a_cursor(blobs: Arc<dyn Blobs>) {
+    use futures::stream::{self, StreamExt as _};
+    let n = 1005;
+    stream::iter(0..n)
+        .map(|i| {
+            let blobs = blobs.clone();
+            async move {
+                blobs
+                    .put(
+                        &BlobKey::scratch(&format!("paged/{i:05}")),
+                        Bytes::from_static(b"p"),
+                        "text/plain",
+                    )
+                    .await
+                    .expect("put");
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    let (all, pages) = list_all(&*blobs, "scratch/paged/").await;
+    assert!(pages >= 2, "{pages} pages");
+    let keys: Vec<String> = all.iter().map(|o| o.key.to_string()).collect();
+    let want: Vec<String> = (0..n).map(|i| format!("scratch/paged/{i:05}")).collect();
+    assert_eq!(keys, want, "every object once, in key order");
 }
 
 pub async fn delete_is_idempotent(blobs: Arc<dyn Blobs>) {

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use super::{Fault, fault};
 use crate::domain::keys::BlobKey;
 use crate::ports::blobs::{
-    BlobError, BlobInfo, Blobs, ByteStream, PresignedRequest, PutConstraints,
+    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PresignedRequest, PutConstraints,
 };
 
 /// CopyObject refuses sources larger than this; larger objects are copied part by part.
@@ -285,6 +285,43 @@ impl Blobs for S3Blobs {
                 other => Err(other),
             },
         }
+    }
+
+    async fn list(&self, prefix: &str, cursor: Option<String>) -> Result<BlobPage, BlobError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_continuation_token(cursor)
+            .send()
+            .await
+            .map_err(|e| blob_error(&fault(&e)))?;
+        let items = out
+            .contents()
+            .iter()
+            .filter_map(|object| {
+                let key = BlobKey::from_stored(object.key()?)?;
+                let last_modified = object
+                    .last_modified()
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                Some(BlobListing {
+                    key,
+                    size: object
+                        .size()
+                        .and_then(|n| u64::try_from(n).ok())
+                        .unwrap_or(0),
+                    last_modified,
+                })
+            })
+            .collect();
+        let cursor = if out.is_truncated() == Some(true) {
+            out.next_continuation_token().map(str::to_owned)
+        } else {
+            None
+        };
+        Ok(BlobPage { items, cursor })
     }
 
     async fn put(&self, key: &BlobKey, body: Bytes, content_type: &str) -> Result<(), BlobError> {

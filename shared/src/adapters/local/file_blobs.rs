@@ -28,7 +28,8 @@ use super::fs_atomic::{self, TempFile};
 use super::url_signing::{SignedOp, SignedRequest, UrlSigner};
 use crate::domain::keys::BlobKey;
 use crate::ports::{
-    BlobError, BlobInfo, Blobs, ByteStream, Clock, PresignedRequest, PutConstraints,
+    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, Clock, PresignedRequest,
+    PutConstraints,
 };
 
 /// The bucket name the embedded store reports in its storage events.
@@ -39,6 +40,8 @@ pub const LOCAL_BUCKET: &str = "trove-local";
 pub type ObjectCreatedHook = Arc<dyn Fn(S3Event) + Send + Sync>;
 
 pub(super) const READ_CHUNK: usize = 64 * 1024;
+/// Objects per listing page, as S3 answers.
+const LIST_PAGE: usize = 1000;
 const TMP_DIR: &str = ".tmp";
 
 pub struct FileBlobs {
@@ -358,6 +361,29 @@ impl Blobs for FileBlobs {
         }
     }
 
+    async fn list(&self, prefix: &str, cursor: Option<String>) -> Result<BlobPage, BlobError> {
+        let root = self.root.clone();
+        let prefix = prefix.to_owned();
+        let mut found =
+            blocking(move || walk(&root, &prefix, cursor.as_deref()).map_err(other)).await?;
+        let more = found.len() > LIST_PAGE;
+        found.truncate(LIST_PAGE);
+        let cursor = more
+            .then(|| found.last().map(|(key, _, _)| key.clone()))
+            .flatten();
+        let items = found
+            .into_iter()
+            .filter_map(|(key, size, modified)| {
+                Some(BlobListing {
+                    key: BlobKey::from_stored(&key)?,
+                    size,
+                    last_modified: OffsetDateTime::from_unix_timestamp(modified).ok()?,
+                })
+            })
+            .collect();
+        Ok(BlobPage { items, cursor })
+    }
+
     async fn put(&self, key: &BlobKey, body: Bytes, _content_type: &str) -> Result<(), BlobError> {
         let dest = self.path_of_key(key)?;
         let tmp = self.new_temp_path();
@@ -371,6 +397,61 @@ impl Blobs for FileBlobs {
         })
         .await
     }
+}
+
+/// Every object key under `root` starting with `prefix` and after `after`, sorted, with its
+/// size and modification time; at most `LIST_PAGE + 1` (the extra one says more follow).
+/// The walk starts at the deepest folder the prefix names, so listing one tenant's keys
+/// does not read the others'.
+fn walk(root: &Path, prefix: &str, after: Option<&str>) -> io::Result<Vec<(String, u64, i64)>> {
+    let base = match prefix.rfind('/') {
+        Some(i) => &prefix[..i],
+        None => "",
+    };
+    let mut found = Vec::new();
+    let mut stack = vec![(root.join(base), base.to_owned())];
+    while let Some((dir, rel)) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if is_absent(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let key = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if key == TMP_DIR {
+                continue;
+            }
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if is_absent(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            if meta.is_dir() {
+                // Only folders that can still hold matching keys.
+                if prefix.starts_with(&format!("{key}/")) || key.starts_with(prefix) {
+                    stack.push((entry.path(), key));
+                }
+            } else if key.starts_with(prefix) && after.is_none_or(|a| key.as_str() > a) {
+                let modified = meta
+                    .modified()?
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+                    .unwrap_or(0);
+                found.push((key, meta.len(), modified));
+            }
+        }
+    }
+    found.sort();
+    found.truncate(LIST_PAGE + 1);
+    Ok(found)
 }
 
 /// A missing object, including a key whose "folder" is a file (`NotADirectory`).

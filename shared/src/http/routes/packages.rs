@@ -12,6 +12,7 @@ use crate::services::packages::{
     self, DownloadLink, PackageListParams, PackageView, VersionDetail, VersionView,
 };
 use crate::services::pagination::{PageOf, PageParams};
+use crate::services::versions;
 
 #[utoipa::path(operation_id = "list_packages", get, path = "/v1/repositories/{repo}/packages", tag = "packages",
     params(("repo" = String, Path, description = "Repository name"), PackageListParams),
@@ -99,6 +100,44 @@ pub async fn delete_version(
 ) -> Result<StatusCode, ApiError> {
     packages::delete_version(&state.ctx, &caller, &repo, &package, &version).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(operation_id = "pin_version", put, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/pin", tag = "packages",
+    params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path)),
+    responses(
+        (status = 200, description = "Pinned: the retention policy never removes it", body = VersionView),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a maintainer of the package", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn pin_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version)): Path<(String, String, String)>,
+) -> Result<Json<VersionView>, ApiError> {
+    Ok(Json(
+        versions::set_pinned(&state.ctx, &caller, &repo, &package, &version, true).await?,
+    ))
+}
+
+#[utoipa::path(operation_id = "unpin_version", delete, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/pin", tag = "packages",
+    params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path)),
+    responses(
+        (status = 200, description = "Unpinned: the retention policy applies again", body = VersionView),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a maintainer of the package", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn unpin_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version)): Path<(String, String, String)>,
+) -> Result<Json<VersionView>, ApiError> {
+    Ok(Json(
+        versions::set_pinned(&state.ctx, &caller, &repo, &package, &version, false).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

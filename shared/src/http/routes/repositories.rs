@@ -1,7 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::domain::model::Repository;
+use crate::domain::model::{Repository, Retention};
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::problem::{ApiError, Problem};
@@ -75,4 +75,25 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     repositories::delete(&state.ctx, &caller, &repo).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(operation_id = "put_retention", put, path = "/v1/repositories/{repo}/retention", tag = "repositories",
+    params(("repo" = String, Path, description = "Repository name")),
+    request_body = Retention,
+    responses(
+        (status = 200, description = "The repository with its new retention policy", body = Repository),
+        (status = 400, description = "Invalid policy", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin of the repository", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such repository", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_retention(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(repo): Path<String>,
+    Json(retention): Json<Retention>,
+) -> Result<Json<Repository>, ApiError> {
+    Ok(Json(
+        repositories::put_retention(&state.ctx, &caller, &repo, retention).await?,
+    ))
 }

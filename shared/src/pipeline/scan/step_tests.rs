@@ -39,6 +39,7 @@ async fn env() -> Env {
         format: crate::domain::model::Format::Generic,
         description: None,
         max_file_size: None,
+        retention: None,
     };
     repositories::create(&host.ctx, &caller, repo)
         .await
@@ -326,6 +327,9 @@ impl Blobs for FlakyBlobs {
     }
     async fn put(&self, _: &BlobKey, _: Bytes, _: &str) -> Result<(), BlobError> {
         Ok(())
+    }
+    async fn list(&self, _: &str, _: Option<String>) -> Result<crate::ports::BlobPage, BlobError> {
+        Ok(crate::ports::BlobPage::default())
     }
 }
 
