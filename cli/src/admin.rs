@@ -30,7 +30,11 @@ pub struct RunJobArgs {
     #[arg(long, default_value = ".trove", env = "TROVE_DATA_DIR")]
     data_dir: PathBuf,
     /// Base URL of the installation's server, for links the job writes.
-    #[arg(long, default_value = "http://127.0.0.1:8080", env = "TROVE_PUBLIC_URL")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        env = "TROVE_PUBLIC_URL"
+    )]
     public_url: String,
 }
 
@@ -51,9 +55,14 @@ async fn run_job(args: RunJobArgs) -> anyhow::Result<()> {
         );
     }
     let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
-    let host = LocalHost::open(&args.data_dir, &args.public_url, settings, Arc::new(SystemClock))
-        .await
-        .with_context(|| format!("cannot open {}", args.data_dir.display()))?;
+    let host = LocalHost::open(
+        &args.data_dir,
+        &args.public_url,
+        settings,
+        Arc::new(SystemClock),
+    )
+    .await
+    .with_context(|| format!("cannot open {}", args.data_dir.display()))?;
     let options = schedule::RunOptions {
         dry_run: args.dry_run,
         date: args.date,

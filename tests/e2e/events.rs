@@ -80,10 +80,15 @@ async fn a_publish_reaches_a_signed_webhook_once_after_a_failed_attempt() {
         .expect("POST /v1/webhooks");
     let created = expect_json(resp, StatusCode::CREATED, "create webhook").await;
     let id = created["id"].as_str().expect("webhook id").to_owned();
-    let secret = created["secret"].as_str().expect("webhook secret").to_owned();
+    let secret = created["secret"]
+        .as_str()
+        .expect("webhook secret")
+        .to_owned();
 
     let bytes = pseudo_random_bytes(61, 4096);
-    server.publish("hooked", "pkg", "1.0.0", "a.bin", &bytes).await;
+    server
+        .publish("hooked", "pkg", "1.0.0", "a.bin", &bytes)
+        .await;
     wait_for("a successful delivery", || {
         received.all().iter().any(|(_, _, status)| *status == 204)
     })
@@ -127,7 +132,10 @@ async fn a_publish_reaches_a_signed_webhook_once_after_a_failed_attempt() {
         .get_ok(&format!("/v1/webhooks/{id}/deliveries"))
         .await;
     let text = log.to_string();
-    assert!(text.contains("500") && text.contains("204"), "deliveries: {log}");
+    assert!(
+        text.contains("500") && text.contains("204"),
+        "deliveries: {log}"
+    );
 
     // The same traffic is visible to Prometheus.
     let metrics = server
@@ -139,12 +147,17 @@ async fn a_publish_reaches_a_signed_webhook_once_after_a_failed_attempt() {
         .await
         .expect("metrics text");
     assert!(
-        metrics.contains("trove_http_requests_total")
-            && metrics.contains("route=\"/v1/webhooks\""),
+        metrics.contains("trove_http_requests_total") && metrics.contains("route=\"/v1/webhooks\""),
         "metrics:\n{metrics}"
     );
-    assert!(metrics.contains("trove_webhook_deliveries_total"), "metrics:\n{metrics}");
-    assert!(metrics.contains("trove_pipeline_outcomes_total"), "metrics:\n{metrics}");
+    assert!(
+        metrics.contains("trove_webhook_deliveries_total"),
+        "metrics:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("trove_pipeline_outcomes_total"),
+        "metrics:\n{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -152,7 +165,9 @@ async fn admin_run_job_runs_cleanup_and_report_against_the_data_dir() {
     let server = TestServer::start().await;
     server.create_repo("jobs").await;
     let bytes = pseudo_random_bytes(62, 2048);
-    server.publish("jobs", "pkg", "1.0.0", "a.bin", &bytes).await;
+    server
+        .publish("jobs", "pkg", "1.0.0", "a.bin", &bytes)
+        .await;
 
     let run = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_trove"))

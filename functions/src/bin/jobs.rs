@@ -18,18 +18,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let name = std::env::var("_HANDLER").map_err(|_| "_HANDLER names the job")?;
     let job = Job::parse(&name).ok_or_else(|| format!("_HANDLER {name:?} is no job"))?;
     let ctx = trove_functions::context().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
-        let ctx = ctx.clone();
-        async move {
-            let detail: Detail = serde_json::from_value(event.payload.detail).unwrap_or_default();
-            let options = schedule::RunOptions {
-                dry_run: detail.dry_run,
-                date: None,
-            };
-            let summary = schedule::run(&ctx, job, options).await;
-            trove_functions::flush_metrics();
-            Ok::<_, lambda_runtime::Error>(summary?)
-        }
-    }))
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
+            let ctx = ctx.clone();
+            async move {
+                let detail: Detail =
+                    serde_json::from_value(event.payload.detail).unwrap_or_default();
+                let options = schedule::RunOptions {
+                    dry_run: detail.dry_run,
+                    date: None,
+                };
+                let summary = schedule::run(&ctx, job, options).await;
+                trove_functions::flush_metrics();
+                Ok::<_, lambda_runtime::Error>(summary?)
+            }
+        },
+    ))
     .await
 }

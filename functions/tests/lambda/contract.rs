@@ -583,10 +583,11 @@ fn every_sample_event_is_the_event_its_function_receives() {
                 assert_eq!(prefixes, ["incoming/"], "{}", f.logical_id);
             }
             JOBS_BINARY => {
-                let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value> =
-                    serde_json::from_str(&text).unwrap_or_else(|e| {
-                        panic!("events/{path}: not an EventBridge scheduled event: {e}")
-                    });
+                let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<
+                    serde_json::Value,
+                > = serde_json::from_str(&text).unwrap_or_else(|e| {
+                    panic!("events/{path}: not an EventBridge scheduled event: {e}")
+                });
                 assert_eq!(event.source, "aws.events", "events/{path}");
                 assert_eq!(event.detail_type, "Scheduled Event", "events/{path}");
             }
@@ -605,7 +606,11 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     .map(|(_, _, props)| format!("{:?}", props["Queue"]))
                     .collect();
                 assert_eq!(queues.len(), 1, "{}: one queue", f.logical_id);
-                assert!(queues[0].contains("EventsQueue"), "{}: {queues:?}", f.logical_id);
+                assert!(
+                    queues[0].contains("EventsQueue"),
+                    "{}: {queues:?}",
+                    f.logical_id
+                );
             }
             _ => unreachable!("sample_event_path names every binary"),
         }
@@ -1105,7 +1110,11 @@ fn each_job_runs_on_the_timetable_trove_serve_keeps() {
     use shared::jobs::schedule::{Job, SCHEDULES};
     let all = all_functions();
     let jobs: Vec<&FunctionDef> = all.values().filter(|f| f.binary == JOBS_BINARY).collect();
-    assert_eq!(jobs.len(), SCHEDULES.len(), "one function per scheduled job");
+    assert_eq!(
+        jobs.len(),
+        SCHEDULES.len(),
+        "one function per scheduled job"
+    );
     for schedule in SCHEDULES {
         let f = jobs
             .iter()

@@ -225,6 +225,15 @@ impl Table for BreakerTable {
     async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
         self.call(self.inner.transact(writes)).await
     }
+
+    async fn add(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+    ) -> Result<(), TableError> {
+        self.call(self.inner.add(key, counters, attrs)).await
+    }
 }
 
 #[cfg(test)]

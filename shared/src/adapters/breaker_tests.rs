@@ -81,6 +81,15 @@ impl Table for FaultyTable {
         self.fault().await?;
         self.inner.transact(writes).await
     }
+    async fn add(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+    ) -> Result<(), TableError> {
+        self.fault().await?;
+        self.inner.add(key, counters, attrs).await
+    }
 }
 
 pub(crate) struct ManualClock(Mutex<OffsetDateTime>);

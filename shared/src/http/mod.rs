@@ -17,9 +17,9 @@ mod cleanup_tests;
 #[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
-mod report_tests;
-#[cfg(test)]
 mod metrics_tests;
+#[cfg(test)]
+mod report_tests;
 #[cfg(test)]
 mod repository_tests;
 #[cfg(test)]

@@ -174,17 +174,35 @@ mod tests {
     #[test]
     fn cleanup_runs_at_the_top_of_each_hour() {
         let s = schedule(Job::Cleanup);
-        assert_eq!(s.next_after(datetime!(2026-11-23 10:17:03 UTC)), datetime!(2026-11-23 11:00 UTC));
-        assert_eq!(s.next_after(datetime!(2026-11-23 10:00 UTC)), datetime!(2026-11-23 11:00 UTC));
-        assert_eq!(s.next_after(datetime!(2026-12-31 23:59:59 UTC)), datetime!(2027-01-01 00:00 UTC));
+        assert_eq!(
+            s.next_after(datetime!(2026-11-23 10:17:03 UTC)),
+            datetime!(2026-11-23 11:00 UTC)
+        );
+        assert_eq!(
+            s.next_after(datetime!(2026-11-23 10:00 UTC)),
+            datetime!(2026-11-23 11:00 UTC)
+        );
+        assert_eq!(
+            s.next_after(datetime!(2026-12-31 23:59:59 UTC)),
+            datetime!(2027-01-01 00:00 UTC)
+        );
     }
 
     #[test]
     fn the_report_runs_daily_after_midnight() {
         let s = schedule(Job::Report);
-        assert_eq!(s.next_after(datetime!(2026-11-23 00:10 UTC)), datetime!(2026-11-23 00:15 UTC));
-        assert_eq!(s.next_after(datetime!(2026-11-23 00:15 UTC)), datetime!(2026-11-24 00:15 UTC));
-        assert_eq!(s.next_after(datetime!(2026-11-23 18:00 +02:00)), datetime!(2026-11-24 00:15 UTC));
+        assert_eq!(
+            s.next_after(datetime!(2026-11-23 00:10 UTC)),
+            datetime!(2026-11-23 00:15 UTC)
+        );
+        assert_eq!(
+            s.next_after(datetime!(2026-11-23 00:15 UTC)),
+            datetime!(2026-11-24 00:15 UTC)
+        );
+        assert_eq!(
+            s.next_after(datetime!(2026-11-23 18:00 +02:00)),
+            datetime!(2026-11-24 00:15 UTC)
+        );
     }
 
     #[test]

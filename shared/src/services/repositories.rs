@@ -2,9 +2,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::keys;
-use crate::domain::model::{
-    Format, Package, Repository, Retention, Version, from_item, to_item,
-};
+use crate::domain::model::{Format, Package, Repository, Retention, Version, from_item, to_item};
 use crate::domain::names::{RepoName, TenantName};
 use crate::pipeline::events;
 use crate::ports::table::query_all;
