@@ -1036,6 +1036,11 @@ const SECRET_READERS: &[(&str, &str, &str)] = &[
     (API_BINARY, "create_user", "pii-key"),
     (API_BINARY, "list_users", "pii-key"),
     (API_BINARY, "get_principal", "pii-key"),
+    // Webhook secrets are sealed with the PII key: written on create and update (rotation),
+    // opened by the dispatcher to sign.
+    (API_BINARY, "create_webhook", "pii-key"),
+    (API_BINARY, "update_webhook", "pii-key"),
+    (DISPATCHER_BINARY, "", "pii-key"),
 ];
 
 #[test]

@@ -40,6 +40,8 @@ pub struct Stack {
     pub table: String,
     pub bucket: String,
     pub queue_url: String,
+    /// Where the dispatcher sends deliveries that failed every attempt.
+    pub webhook_dlq_url: String,
     pub state_machine_arn: String,
     pub secret_prefix: String,
     /// The same ports the functions use, for seeding and checking from the test.
@@ -73,6 +75,14 @@ impl Stack {
             .send()
             .await
             .expect("moto creates the queue")
+            .queue_url
+            .expect("queue url");
+        let webhook_dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("trove-webhook-dlq-{tag}"))
+            .send()
+            .await
+            .expect("moto creates the webhook dead-letter queue")
             .queue_url
             .expect("queue url");
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -121,6 +131,7 @@ impl Stack {
             table,
             bucket,
             queue_url,
+            webhook_dlq_url,
             state_machine_arn,
             secret_prefix,
             ctx,
@@ -136,6 +147,7 @@ impl Stack {
             "TROVE_STATE_MACHINE_ARN" => self.state_machine_arn.clone(),
             "TROVE_EVENTS_QUEUE_URL" => self.queue_url.clone(),
             "TROVE_SECRET_PREFIX" => self.secret_prefix.clone(),
+            "TROVE_WEBHOOK_DLQ_URL" => self.webhook_dlq_url.clone(),
             other => panic!("the harness does not know the template's variable {other}"),
         }
     }
@@ -164,7 +176,15 @@ impl Stack {
             binary,
             handler: def.handler.clone(),
             memory_mb: def.memory_mb,
-            env: self.env(),
+            env: {
+                let mut env = self.env();
+                env.extend(
+                    def.env
+                        .iter()
+                        .map(|name| (name.clone(), self.env_value(name))),
+                );
+                env
+            },
         }
     }
 
@@ -197,6 +217,8 @@ pub fn binary_path(binary: &str) -> PathBuf {
         "on-upload" => env!("CARGO_BIN_EXE_on-upload"),
         "pipeline-step" => env!("CARGO_BIN_EXE_pipeline-step"),
         "authorizer" => env!("CARGO_BIN_EXE_authorizer"),
+        "jobs" => env!("CARGO_BIN_EXE_jobs"),
+        "webhook-dispatcher" => env!("CARGO_BIN_EXE_webhook-dispatcher"),
         "scan-step" => return scan_step(),
         other => {
             panic!("no binary {other} in functions/ or functions-scan/ (see the contract test)")

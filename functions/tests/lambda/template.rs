@@ -40,6 +40,8 @@ pub struct FunctionDef {
     /// `(event name, event type, properties)`.
     pub events: Vec<(String, String, Value)>,
     pub policies: Vec<Value>,
+    /// The names of the function's own variables (beyond Globals).
+    pub env: Vec<String>,
 }
 
 impl FunctionDef {
@@ -111,6 +113,10 @@ pub fn functions(template: &Value) -> BTreeMap<String, FunctionDef> {
                 memory_mb: u32::try_from(memory).unwrap_or(u32::MAX),
                 events,
                 policies: props["Policies"].as_sequence().cloned().unwrap_or_default(),
+                env: props["Environment"]["Variables"]
+                    .as_mapping()
+                    .map(|m| m.keys().map(string).collect())
+                    .unwrap_or_default(),
             },
         );
     }

@@ -25,8 +25,25 @@ fn sha() -> Sha256Hex {
     Sha256Hex::parse(&hex::encode(Sha256::digest(BYTES))).expect("sha")
 }
 
+/// The repository `libs` the uploads go to (Persist refuses one whose repository is gone).
+async fn ensure_repository(ctx: &Context) {
+    let request = crate::services::repositories::CreateRepository {
+        name: "libs".into(),
+        format: crate::domain::model::Format::Generic,
+        description: None,
+        max_file_size: None,
+        retention: None,
+    };
+    let admin = Caller::tenant_admin_for_tests(tenant());
+    match crate::services::repositories::create(ctx, &admin, request).await {
+        Ok(_) | Err(crate::services::Error::Conflict(_)) => {}
+        Err(e) => panic!("repository libs: {e}"),
+    }
+}
+
 /// An upload of `BYTES` as `widget <version>` whose bytes have landed, ready for Persist.
 async fn landed(ctx: &Context, version: &str) -> StepInput {
+    ensure_repository(ctx).await;
     let now = ctx.clock.now();
     let upload = Upload {
         upload_id: UploadId::new(),
