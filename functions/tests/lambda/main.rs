@@ -17,6 +17,7 @@ mod moto;
 mod api;
 mod authorizer;
 mod contract;
+mod jobs;
 mod on_upload;
 mod pipeline;
 mod runtime_api;

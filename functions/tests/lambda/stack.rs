@@ -170,6 +170,24 @@ impl Stack {
         Function::start(self.spec(&def, binary_path(&def.binary))).await
     }
 
+    /// Like `function`, with extra variables (settings a test needs, such as hosts webhooks
+    /// may reach on loopback).
+    pub async fn function_with_env(
+        &self,
+        binary: &str,
+        handler: &str,
+        extra: &[(&str, &str)],
+    ) -> Function {
+        let def = function_for(binary, handler);
+        let mut spec = self.spec(&def, binary_path(&def.binary));
+        spec.env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Function::start(spec).await
+    }
+
     pub fn spec(&self, def: &FunctionDef, binary: PathBuf) -> FunctionSpec {
         FunctionSpec {
             name: format!("{}-{}", def.logical_id, self.tag),
