@@ -250,6 +250,24 @@ async fn report_figures_equal_what_happened() {
     ok(&app, Method::GET, "/v1/me", &zeta, None).await;
 
     let ctx = &app.host.ctx;
+    // Counters are kept a retention past their day, then DynamoDB's TTL drops them.
+    let counter = ctx
+        .table
+        .get(&crate::domain::keys::usage(
+            &crate::domain::names::TenantName::parse("acme").expect("tenant"),
+            &crate::domain::names::RepoName::parse("libs").expect("repo"),
+            "2026-03-10",
+            &crate::domain::names::PackageName::parse("gadget").expect("package"),
+        ))
+        .await
+        .expect("get")
+        .expect("the day's gadget counters");
+    assert_eq!(counter["downloads"], 5, "{counter:?}");
+    let day_ends = datetime!(2026-03-11 00:00 UTC).unix_timestamp();
+    assert_eq!(
+        counter["expires_at_epoch"],
+        day_ends + crate::services::usage::RETENTION_DAYS * 86_400
+    );
     let options = |dry_run| ReportOptions {
         dry_run,
         date: Some(date!(2026 - 03 - 10)),

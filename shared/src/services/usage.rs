@@ -17,6 +17,10 @@ pub const DOWNLOAD_BYTES: &str = "download_bytes";
 pub const UPLOADS_ACCEPTED: &str = "uploads_accepted";
 pub const UPLOADS_REJECTED: &str = "uploads_rejected";
 
+/// How long a day's counters stay: a report can be rebuilt for any day of the past year
+/// (`--date`), after which DynamoDB's TTL drops the items rather than keeping them for ever.
+pub const RETENTION_DAYS: i64 = 400;
+
 /// One package's counters for one day, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageUsage {
@@ -39,10 +43,11 @@ pub async fn count(
     package: &PackageName,
     counters: &[(&str, i64)],
 ) {
-    let today = day(ctx.clock.now().to_offset(time::UtcOffset::UTC).date());
-    let key = keys::usage(tenant, repo, &today, package);
+    let now = ctx.clock.now().to_offset(time::UtcOffset::UTC);
+    let key = keys::usage(tenant, repo, &day(now.date()), package);
     let mut attrs = Item::new();
     attrs.insert("package".into(), package.as_str().into());
+    attrs.insert("expires_at_epoch".into(), expires_at(now.date()).into());
     if let Err(e) = ctx.table.add(&key, counters, attrs).await {
         tracing::warn!(error = %e, %tenant, repository = %repo, "usage not counted");
     }
@@ -61,4 +66,25 @@ pub async fn of_day(
         .into_iter()
         .map(crate::domain::model::from_item)
         .collect::<Result<_, _>>()?)
+}
+
+/// Unix seconds at which a day's counters may go: the end of that day plus the retention.
+fn expires_at(date: Date) -> i64 {
+    let end_of_day = date.midnight().assume_utc() + time::Duration::days(1);
+    (end_of_day + time::Duration::days(RETENTION_DAYS)).unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_expire_a_retention_after_their_day_ends() {
+        let date = Date::from_calendar_date(2026, time::Month::November, 23).expect("date");
+        let ends = date.next_day().expect("date").midnight().assume_utc();
+        assert_eq!(
+            expires_at(date),
+            ends.unix_timestamp() + RETENTION_DAYS * 86_400
+        );
+    }
 }
