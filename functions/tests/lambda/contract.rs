@@ -1134,3 +1134,14 @@ fn each_job_runs_on_the_timetable_trove_serve_keeps() {
         assert_eq!(expressions, [schedule.expression], "{}", f.logical_id);
     }
 }
+
+#[test]
+fn the_table_expires_the_attribute_the_code_writes() {
+    let tpl = template::template();
+    let ttl = &tpl["Resources"]["Table"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(
+        string(&ttl["AttributeName"]),
+        shared::ports::table::TTL_ATTR
+    );
+    assert_eq!(ttl["Enabled"], Value::Bool(true));
+}

@@ -156,6 +156,11 @@ pub enum TableError {
     Other(String),
 }
 
+/// The attribute DynamoDB's time-to-live reads (unix seconds): an item whose value has
+/// passed is deleted in the background, some time later (the local table sweeps hourly).
+/// Readers must not rely on an expired item being gone.
+pub const TTL_ATTR: &str = "expires_at_epoch";
+
 #[async_trait]
 pub trait Table: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>, TableError>;

@@ -9,6 +9,7 @@ use time::Date;
 use crate::domain::keys;
 use crate::domain::names::{PackageName, RepoName, TenantName};
 use crate::ports::Item;
+use crate::ports::table::TTL_ATTR;
 use crate::services::Context;
 use crate::services::reports::format_date as day;
 
@@ -47,7 +48,7 @@ pub async fn count(
     let key = keys::usage(tenant, repo, &day(now.date()), package);
     let mut attrs = Item::new();
     attrs.insert("package".into(), package.as_str().into());
-    attrs.insert("expires_at_epoch".into(), expires_at(now.date()).into());
+    attrs.insert(TTL_ATTR.into(), expires_at(now.date()).into());
     if let Err(e) = ctx.table.add(&key, counters, attrs).await {
         tracing::warn!(error = %e, %tenant, repository = %repo, "usage not counted");
     }

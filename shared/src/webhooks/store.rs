@@ -5,9 +5,12 @@
 use crate::domain::keys;
 use crate::domain::model::{from_item, to_item};
 use crate::domain::names::TenantName;
-use crate::ports::table::{GSI1_PK, GSI1_SK};
+use crate::ports::table::{GSI1_PK, GSI1_SK, TTL_ATTR};
 use crate::ports::{Condition, Item, Table, TableError, Write};
 use crate::webhooks::model::{DeliveryRecord, DeliveryStatus, WebhookRecord, unix_ms};
+
+/// How long a finished delivery stays listed and redeliverable.
+pub const DELIVERY_RETENTION_DAYS: i64 = 30;
 
 pub fn webhook_item(tenant: &TenantName, rec: &WebhookRecord) -> Result<Item, TableError> {
     to_item(&keys::webhook(tenant, &rec.webhook.id), rec)
@@ -55,6 +58,11 @@ pub fn delivery_item(rec: &DeliveryRecord) -> Result<Item, TableError> {
         let due = d.next_attempt_at.map(unix_ms).unwrap_or(0);
         item.insert(GSI1_PK.into(), keys::PENDING_DELIVERIES.into());
         item.insert(GSI1_SK.into(), keys::pending_delivery_sk(due, &d.id).into());
+    } else {
+        // A finished delivery is history: DynamoDB's TTL drops it after a while, which also
+        // clears the deliveries of a deleted webhook. A pending one never expires mid-retry.
+        let expires = d.created_at + time::Duration::days(DELIVERY_RETENTION_DAYS);
+        item.insert(TTL_ATTR.into(), expires.unix_timestamp().into());
     }
     Ok(item)
 }
@@ -95,4 +103,54 @@ pub async fn save_delivery(table: &dyn Table, rec: &mut DeliveryRecord) -> Resul
         rec.rev = read;
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::ports::DomainEvent;
+    use crate::webhooks::model::Delivery;
+
+    fn record(status: DeliveryStatus) -> DeliveryRecord {
+        let at = datetime!(2026-11-23 10:00 UTC);
+        DeliveryRecord {
+            delivery: Delivery {
+                id: "01jd3m5x8k2q4r6t8v0w2y4z6a".into(),
+                webhook_id: "wh_1".into(),
+                event: DomainEvent {
+                    id: "ev_1".into(),
+                    kind: "package.published".into(),
+                    tenant: "acme".into(),
+                    occurred_at: at,
+                    data: serde_json::json!({}),
+                },
+                status,
+                attempts: Vec::new(),
+                next_attempt_at: Some(at),
+                redelivery_of: None,
+                created_at: at,
+            },
+            tenant: "acme".into(),
+            rev: 0,
+            in_flight_since: None,
+        }
+    }
+
+    #[test]
+    fn finished_deliveries_expire_and_pending_ones_wait_in_the_index() {
+        let created = datetime!(2026-11-23 10:00 UTC).unix_timestamp();
+        for status in [DeliveryStatus::Succeeded, DeliveryStatus::Failed] {
+            let item = delivery_item(&record(status)).expect("item");
+            assert_eq!(
+                item["expires_at_epoch"],
+                created + DELIVERY_RETENTION_DAYS * 86_400
+            );
+            assert!(!item.contains_key(GSI1_PK));
+        }
+        let pending = delivery_item(&record(DeliveryStatus::Pending)).expect("item");
+        assert!(!pending.contains_key("expires_at_epoch"));
+        assert_eq!(pending[GSI1_PK], keys::PENDING_DELIVERIES);
+    }
 }

@@ -27,7 +27,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehav
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ports::table::{GSI1_PK, GSI1_SK, PK, SK, check_add};
+use crate::ports::table::{GSI1_PK, GSI1_SK, PK, SK, TTL_ATTR, check_add};
 use crate::ports::{Condition, Index, Item, Key, Page, Query, SkRange, Table, TableError, Write};
 
 /// DynamoDB's limits, so what works here also works there.
@@ -37,6 +37,11 @@ const MAX_PK_BYTES: usize = 2048;
 const MAX_SK_BYTES: usize = 1024;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often expired items are swept, and how many go per write transaction (short, so
+/// requests never queue long behind the sweep).
+const TTL_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+const TTL_BATCH: i64 = 500;
 /// Idle read connections kept; more are opened under load and closed afterwards.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -116,9 +121,57 @@ impl SqliteTable {
         // Fail now, not on the first read, if readers cannot open.
         let reader = inner.open_reader()?;
         inner.checkin(reader);
-        Ok(SqliteTable {
+        let table = SqliteTable {
             inner: Arc::new(inner),
-        })
+        };
+        table.start_ttl_sweeper();
+        Ok(table)
+    }
+
+    /// Deletes the items whose TTL attribute is a number below `now_epoch`, as DynamoDB's
+    /// TTL does; items without one, or with a non-number, stay. Returns how many went.
+    pub fn expire(&self, now_epoch: i64) -> Result<usize, TableError> {
+        let sql = format!(
+            "DELETE FROM items WHERE (pk, sk) IN (SELECT pk, sk FROM items \
+             WHERE typeof(json_extract(body, '$.{TTL_ATTR}')) IN ('integer', 'real') \
+             AND json_extract(body, '$.{TTL_ATTR}') < ?1 LIMIT ?2)"
+        );
+        let mut total = 0;
+        loop {
+            let n = self.inner.write(|tx| {
+                tx.execute(&sql, rusqlite::params![now_epoch, TTL_BATCH])
+                    .map_err(db_err)
+            })?;
+            total += n;
+            if n < usize::try_from(TTL_BATCH).unwrap_or(usize::MAX) {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// A background thread that expires items hourly while the table is open; it ends once
+    /// every handle is dropped. The first sweep waits an interval, as DynamoDB's lags.
+    fn start_ttl_sweeper(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("trove-table-ttl".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(TTL_SWEEP_EVERY);
+                    let Some(inner) = weak.upgrade() else { return };
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                    match (SqliteTable { inner }).expire(now) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(items = n, "expired table items"),
+                        Err(e) => tracing::warn!(error = %e, "table TTL sweep failed"),
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no table TTL sweeper: expired items stay");
+        }
     }
 
     async fn run<T: Send + 'static>(
@@ -679,6 +732,50 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let table = SqliteTable::open(&dir.path().join("trove.db")).expect("open");
         (dir, table)
+    }
+
+    #[tokio::test]
+    async fn expired_items_go_as_dynamodb_ttl_drops_them() {
+        let (_dir, t) = open();
+        let rows = [
+            ("past", json!(99)),
+            ("past-real", json!(99.5)),
+            ("now", json!(100)),
+            ("future", json!(5000)),
+            ("text", json!("1")),
+        ];
+        for (sk, ttl) in rows {
+            t.put(item(json!({"pk": "P", "sk": sk, TTL_ATTR: ttl})), None)
+                .await
+                .expect("put");
+        }
+        t.put(item(json!({"pk": "P", "sk": "none"})), None)
+            .await
+            .expect("put");
+        // More than one batch, and indexed items too.
+        for i in 0..(TTL_BATCH + 7) {
+            let row = json!({"pk": "Q", "sk": format!("{i:04}"), TTL_ATTR: 1,
+                             "gsi1pk": "G", "gsi1sk": format!("{i:04}")});
+            t.put(item(row), None).await.expect("put");
+        }
+        let gone = t.expire(100).expect("expire");
+        assert_eq!(gone, 2 + usize::try_from(TTL_BATCH + 7).expect("size"));
+        let left = t.query(&Query::new("P")).await.expect("query").items;
+        let left: Vec<_> = left
+            .iter()
+            .map(|i| i["sk"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(left, ["future", "none", "now", "text"]);
+        assert!(
+            t.query(&Query::new("Q"))
+                .await
+                .expect("query")
+                .items
+                .is_empty()
+        );
+        let by_index = Query::new("G").index(Index::Gsi1);
+        assert!(t.query(&by_index).await.expect("query").items.is_empty());
+        assert_eq!(t.expire(100).expect("again"), 0);
     }
 
     #[test]
