@@ -290,6 +290,36 @@ transfer "$BIG_MB"
 BIG_PUT=$T_PUT BIG_GET=$T_GET BIG_PIPE=$T_PIPE BIG_HWM=$T_HWM
 RSS_END=$(vm VmRSS)
 
+# --- scheduled jobs -----------------------------------------------------------------------------
+# The daily report and the hourly cleanup over what the bench published (~540 versions in 48
+# packages, 2 large files), run as `trove admin run-job` against the live server's data dir.
+# Retention keep_last 5 makes cleanup delete and collect for real.
+log "scheduled jobs: report, cleanup dry run, cleanup (keep_last 5)"
+api PUT /v1/repositories/bench/retention '{"keep_last":5}' >/dev/null
+# job NAME ARGS... -> sets JOB_SECS, JOB_OUT
+job() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    JOB_OUT=$("$BIN" admin run-job "$@" --data-dir "$DATA" --public-url "$BASE")
+    t1=$(date +%s.%N)
+    JOB_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+}
+job report --date "$(date -u +%F)"
+REPORT_SECS=$JOB_SECS
+REPORT_VERSIONS=$(printf '%s' "$JOB_OUT" | python3 -c 'import json, sys
+s = json.load(sys.stdin)
+print(sum(r["versions"] for t in s["reports"] for r in t["repositories"]))')
+job cleanup --dry-run
+DRY_SECS=$JOB_SECS
+job cleanup
+CLEAN_SECS=$JOB_SECS
+read -r CLEAN_VERSIONS CLEAN_BLOBS CLEAN_MB <<<"$(printf '%s' "$JOB_OUT" | python3 -c 'import json, sys
+s = json.load(sys.stdin)
+versions = sum(len(r["versions_removed"]) for t in s["tenants"] for r in t["repositories"])
+print(versions, s["blobs_collected"], "%.1f" % (s["bytes_freed"] / 1048576))')"
+printf 'report %ss (%s versions), cleanup dry run %ss, cleanup %ss: %s versions, %s blobs, %s MB freed\n' \
+    "$REPORT_SECS" "$REPORT_VERSIONS" "$DRY_SECS" "$CLEAN_SECS" "$CLEAN_VERSIONS" "$CLEAN_BLOBS" "$CLEAN_MB" >&2
+
 # --- summary ----------------------------------------------------------------------------------
 printf '\nTrove bench (%s, %s cores, server pid %s)\n' "$(date -u +%FT%TZ)" "$(nproc)" "$SERVER_PID"
 printf '%-44s %14s %10s %10s\n' "measure" "rate" "p50" "p99"
@@ -307,6 +337,9 @@ printf '%-44s %14s\n' "server VmHWM after wrk + publish rate" "$(mb_of_kb "$HWM_
 printf '%-44s %14s\n' "server VmHWM during ${MID_MB} MB transfer" "$(mb_of_kb "$MID_HWM") MB"
 printf '%-44s %14s\n' "server VmHWM during ${BIG_MB} MB transfer" "$(mb_of_kb "$BIG_HWM") MB"
 printf '%-44s %14s\n' "server VmRSS at end" "$(mb_of_kb "$RSS_END") MB"
+printf '%-44s %14s\n' "report job ($REPORT_VERSIONS versions)" "$REPORT_SECS s"
+printf '%-44s %14s\n' "cleanup job, dry run" "$DRY_SECS s"
+printf '%-44s %14s\n' "cleanup job ($CLEAN_VERSIONS versions, $CLEAN_BLOBS blobs)" "$CLEAN_SECS s"
 if [ "$V_ERR" != 0 ] || [ "$P_ERR" != 0 ]; then
     printf 'WARNING: non-2xx answers under wrk: version %s, packages %s\n' "$V_ERR" "$P_ERR"
 fi
