@@ -684,7 +684,7 @@ async fn the_stored_secret_is_sealed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn repeated_events_and_concurrent_jobs_never_send_twice() {
     use crate::webhooks::Dispatcher;
-    use crate::webhooks::model::{Delivery, DeliveryJob, DeliveryRecord, DeliveryStatus, unix_ms};
+    use crate::webhooks::model::{DeliveryJob, DeliveryRecord, unix_ms};
     use crate::webhooks::queue::LocalQueue;
 
     let app = app_with_repo().await;
@@ -728,21 +728,12 @@ async fn repeated_events_and_concurrent_jobs_never_send_twice() {
 
     // Two dispatchers racing for one pending delivery: one claims it, one sends.
     let now = time::OffsetDateTime::now_utc();
-    let rec = DeliveryRecord {
-        delivery: Delivery {
-            id: crate::webhooks::model::delivery_id(now, None),
-            webhook_id: id.clone(),
-            event: event.clone(),
-            status: DeliveryStatus::Pending,
-            attempts: Vec::new(),
-            next_attempt_at: Some(now),
-            redelivery_of: None,
-            created_at: now,
-        },
-        tenant: "default".into(),
-        rev: 0,
-        in_flight_since: None,
-    };
+    let rec = DeliveryRecord::pending(
+        crate::webhooks::model::delivery_id(now, None),
+        &id,
+        event.clone(),
+        now,
+    );
     app.host
         .ctx
         .table
@@ -816,7 +807,7 @@ async fn pending_deliveries_survive_a_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_attempt_interrupted_by_a_crash_counts_as_failed_and_is_retried() {
     use crate::webhooks::Dispatcher;
-    use crate::webhooks::model::{Delivery, DeliveryRecord, DeliveryStatus};
+    use crate::webhooks::model::DeliveryRecord;
     use crate::webhooks::queue::LocalQueue;
 
     let app = app_with_repo().await;
@@ -837,21 +828,15 @@ async fn an_attempt_interrupted_by_a_crash_counts_as_failed_and_is_retried() {
     // Claimed two minutes ago by a process that never came back: its lease has ended.
     let now = time::OffsetDateTime::now_utc();
     let claimed = now - time::Duration::minutes(2);
-    let rec = DeliveryRecord {
-        delivery: Delivery {
-            id: crate::webhooks::model::delivery_id(claimed, None),
-            webhook_id: id.clone(),
-            event,
-            status: DeliveryStatus::Pending,
-            attempts: Vec::new(),
-            next_attempt_at: Some(now - time::Duration::seconds(1)),
-            redelivery_of: None,
-            created_at: claimed,
-        },
-        tenant: "default".into(),
-        rev: 3,
-        in_flight_since: Some(claimed),
-    };
+    let mut rec = DeliveryRecord::pending(
+        crate::webhooks::model::delivery_id(claimed, None),
+        &id,
+        event,
+        claimed,
+    );
+    rec.delivery.next_attempt_at = Some(now - time::Duration::seconds(1));
+    rec.rev = 3;
+    rec.in_flight_since = Some(claimed);
     app.host
         .ctx
         .table

@@ -118,21 +118,12 @@ impl Dispatcher {
             // The same event and webhook always make the same delivery id: a repeated
             // event finds its delivery already there.
             let seed = format!("{}#{}", event.id, hook.webhook.id);
-            let rec = DeliveryRecord {
-                delivery: Delivery {
-                    id: delivery_id(event.occurred_at, Some(&seed)),
-                    webhook_id: hook.webhook.id.clone(),
-                    event: event.clone(),
-                    status: DeliveryStatus::Pending,
-                    attempts: Vec::new(),
-                    next_attempt_at: Some(now),
-                    redelivery_of: None,
-                    created_at: now,
-                },
-                tenant: event.tenant.clone(),
-                rev: 0,
-                in_flight_since: None,
-            };
+            let rec = DeliveryRecord::pending(
+                delivery_id(event.occurred_at, Some(&seed)),
+                &hook.webhook.id,
+                event.clone(),
+                now,
+            );
             let job = job_of(&rec, now);
             match self
                 .ctx

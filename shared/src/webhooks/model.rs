@@ -169,6 +169,32 @@ pub struct DeliveryRecord {
     pub in_flight_since: Option<OffsetDateTime>,
 }
 
+impl DeliveryRecord {
+    /// A delivery of `event` to the webhook, due at once, not attempted yet.
+    pub fn pending(
+        id: String,
+        webhook_id: &str,
+        event: DomainEvent,
+        now: OffsetDateTime,
+    ) -> DeliveryRecord {
+        DeliveryRecord {
+            tenant: event.tenant.clone(),
+            delivery: Delivery {
+                id,
+                webhook_id: webhook_id.to_owned(),
+                event,
+                status: DeliveryStatus::Pending,
+                attempts: Vec::new(),
+                next_attempt_at: Some(now),
+                redelivery_of: None,
+                created_at: now,
+            },
+            rev: 0,
+            in_flight_since: None,
+        }
+    }
+}
+
 /// A message on the delivery queue: "attempt this delivery when due". The record decides
 /// what happens; a repeated or stale job finds nothing to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,8 +17,8 @@ use crate::services::pagination::{PageOf, PageParams};
 use crate::services::{Context, Error, audit, pii, repositories};
 use crate::webhooks::dispatcher::SECRET_FIELD;
 use crate::webhooks::model::{
-    DELIVERY_REQUESTED, Delivery, DeliveryRecord, DeliveryStatus, EVENT_TYPES, PING, Webhook,
-    WebhookRecord, WebhookWithSecret, delivery_id,
+    DELIVERY_REQUESTED, Delivery, DeliveryRecord, EVENT_TYPES, PING, Webhook, WebhookRecord,
+    WebhookWithSecret, delivery_id,
 };
 use crate::webhooks::ssrf::{self, AllowedHosts};
 use crate::webhooks::{signing, store};
@@ -347,21 +347,10 @@ async fn request_delivery(
     action: &str,
 ) -> Result<Delivery, Error> {
     let now = ctx.clock.now();
-    let rec = DeliveryRecord {
-        delivery: Delivery {
-            id: delivery_id(now, None),
-            webhook_id: hook.id.clone(),
-            event,
-            status: DeliveryStatus::Pending,
-            attempts: Vec::new(),
-            next_attempt_at: Some(now),
-            redelivery_of,
-            created_at: now,
-        },
-        tenant: caller.tenant.to_string(),
-        rev: 0,
-        in_flight_since: None,
-    };
+    let mut rec = DeliveryRecord::pending(delivery_id(now, None), &hook.id, event, now);
+    // The caller's tenant, whatever the (repeated) event says.
+    rec.tenant = caller.tenant.to_string();
+    rec.delivery.redelivery_of = redelivery_of;
     let target = format!("webhook/{}/delivery/{}", hook.id, rec.delivery.id);
     audit::transact(
         ctx,

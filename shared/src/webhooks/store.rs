@@ -111,31 +111,20 @@ mod tests {
 
     use super::*;
     use crate::ports::DomainEvent;
-    use crate::webhooks::model::Delivery;
 
     fn record(status: DeliveryStatus) -> DeliveryRecord {
         let at = datetime!(2026-11-23 10:00 UTC);
-        DeliveryRecord {
-            delivery: Delivery {
-                id: "01jd3m5x8k2q4r6t8v0w2y4z6a".into(),
-                webhook_id: "wh_1".into(),
-                event: DomainEvent {
-                    id: "ev_1".into(),
-                    kind: "package.published".into(),
-                    tenant: "acme".into(),
-                    occurred_at: at,
-                    data: serde_json::json!({}),
-                },
-                status,
-                attempts: Vec::new(),
-                next_attempt_at: Some(at),
-                redelivery_of: None,
-                created_at: at,
-            },
+        let event = DomainEvent {
+            id: "ev_1".into(),
+            kind: "package.published".into(),
             tenant: "acme".into(),
-            rev: 0,
-            in_flight_since: None,
-        }
+            occurred_at: at,
+            data: serde_json::json!({}),
+        };
+        let mut rec =
+            DeliveryRecord::pending("01jd3m5x8k2q4r6t8v0w2y4z6a".into(), "wh_1", event, at);
+        rec.delivery.status = status;
+        rec
     }
 
     #[test]
