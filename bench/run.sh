@@ -294,31 +294,36 @@ RSS_END=$(vm VmRSS)
 # The daily report and the hourly cleanup over what the bench published (~540 versions in 48
 # packages, 2 large files), run as `trove admin run-job` against the live server's data dir.
 # Retention keep_last 5 makes cleanup delete and collect for real.
-log "scheduled jobs: report, cleanup dry run, cleanup (keep_last 5)"
-api PUT /v1/repositories/bench/retention '{"keep_last":5}' >/dev/null
-# job NAME ARGS... -> sets JOB_SECS, JOB_OUT
-job() {
-    local t0 t1
-    t0=$(date +%s.%N)
-    JOB_OUT=$("$BIN" admin run-job "$@" --data-dir "$DATA" --public-url "$BASE")
-    t1=$(date +%s.%N)
-    JOB_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-}
-job report --date "$(date -u +%F)"
-REPORT_SECS=$JOB_SECS
-REPORT_VERSIONS=$(printf '%s' "$JOB_OUT" | python3 -c 'import json, sys
+REPORT_SECS=- REPORT_VERSIONS=- DRY_SECS=- CLEAN_SECS=- CLEAN_VERSIONS=- CLEAN_BLOBS=-
+if "$BIN" admin run-job --help >/dev/null 2>&1; then
+    log "scheduled jobs: report, cleanup dry run, cleanup (keep_last 5)"
+    api PUT /v1/repositories/bench/retention '{"keep_last":5}' >/dev/null
+    # job NAME ARGS... -> sets JOB_SECS, JOB_OUT
+    job() {
+        local t0 t1
+        t0=$(date +%s.%N)
+        JOB_OUT=$("$BIN" admin run-job "$@" --data-dir "$DATA" --public-url "$BASE")
+        t1=$(date +%s.%N)
+        JOB_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    }
+    job report --date "$(date -u +%F)"
+    REPORT_SECS=$JOB_SECS
+    REPORT_VERSIONS=$(printf '%s' "$JOB_OUT" | python3 -c 'import json, sys
 s = json.load(sys.stdin)
 print(sum(r["versions"] for t in s["reports"] for r in t["repositories"]))')
-job cleanup --dry-run
-DRY_SECS=$JOB_SECS
-job cleanup
-CLEAN_SECS=$JOB_SECS
-read -r CLEAN_VERSIONS CLEAN_BLOBS CLEAN_MB <<<"$(printf '%s' "$JOB_OUT" | python3 -c 'import json, sys
+    job cleanup --dry-run
+    DRY_SECS=$JOB_SECS
+    job cleanup
+    CLEAN_SECS=$JOB_SECS
+    read -r CLEAN_VERSIONS CLEAN_BLOBS CLEAN_MB <<<"$(printf '%s' "$JOB_OUT" | python3 -c 'import json, sys
 s = json.load(sys.stdin)
 versions = sum(len(r["versions_removed"]) for t in s["tenants"] for r in t["repositories"])
 print(versions, s["blobs_collected"], "%.1f" % (s["bytes_freed"] / 1048576))')"
-printf 'report %ss (%s versions), cleanup dry run %ss, cleanup %ss: %s versions, %s blobs, %s MB freed\n' \
-    "$REPORT_SECS" "$REPORT_VERSIONS" "$DRY_SECS" "$CLEAN_SECS" "$CLEAN_VERSIONS" "$CLEAN_BLOBS" "$CLEAN_MB" >&2
+    printf 'report %ss (%s versions), cleanup dry run %ss, cleanup %ss: %s versions, %s blobs, %s MB freed\n' \
+        "$REPORT_SECS" "$REPORT_VERSIONS" "$DRY_SECS" "$CLEAN_SECS" "$CLEAN_VERSIONS" "$CLEAN_BLOBS" "$CLEAN_MB" >&2
+else
+    log "no trove admin run-job (a build without scheduled jobs): jobs not timed"
+fi
 
 # --- summary ----------------------------------------------------------------------------------
 printf '\nTrove bench (%s, %s cores, server pid %s)\n' "$(date -u +%FT%TZ)" "$(nproc)" "$SERVER_PID"
