@@ -10,22 +10,11 @@ use sha2::Sha256;
 
 use crate::stack::{Stack, api_event, http_answer, sample_event};
 
-async fn repository(stack: &Stack, key: &str) {
-    let mut create = stack.function("api", "create_repository").await;
-    let (status, body) = http_answer(
-        &create
-            .invoke(&api_event("create_repository", key))
-            .await
-            .response(),
-    );
-    assert_eq!(status, 201, "{body}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_report_function_writes_to_s3_and_announces_it() {
     let stack = Stack::new().await;
     let key = stack.admin_key().await;
-    repository(&stack, &key).await;
+    stack.create_repository(&key).await;
 
     let mut report = stack.function("jobs", "report").await;
     let summary = report

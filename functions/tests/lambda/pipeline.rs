@@ -14,14 +14,7 @@ const FILENAME: &str = "widget-1.0.0.txt";
 /// would (moto does not enforce the signed checksum: Validate is the guarantee). Returns the
 /// upload id.
 pub async fn upload(stack: &Stack, key: &str, declared: &[u8], stored: &[u8]) -> String {
-    let mut create = stack.function("api", "create_repository").await;
-    let (status, body) = http_answer(
-        &create
-            .invoke(&api_event("create_repository", key))
-            .await
-            .response(),
-    );
-    assert_eq!(status, 201, "{body}");
+    stack.create_repository(key).await;
 
     let mut event = api_event("create_upload", key);
     event["body"] = serde_json::json!({

@@ -214,6 +214,17 @@ impl Stack {
             .expect("tenant bootstrap")
             .expect("a new tenant gets a key")
     }
+
+    /// Creates the sample event's repository through the `create_repository` function.
+    pub async fn create_repository(&self, key: &str) {
+        let mut create = self.function("api", "create_repository").await;
+        let answer = create
+            .invoke(&api_event("create_repository", key))
+            .await
+            .response();
+        let (status, body) = http_answer(&answer);
+        assert_eq!(status, 201, "{body}");
+    }
 }
 
 /// The built binary for a template `Binary` (this test's build of `functions/`, or of
