@@ -166,8 +166,7 @@ impl Stack {
 
     /// Starts the template's function that runs `handler` on `binary`, as Lambda would.
     pub async fn function(&self, binary: &str, handler: &str) -> Function {
-        let def = function_for(binary, handler);
-        Function::start(self.spec(&def, binary_path(&def.binary))).await
+        self.function_with_env(binary, handler, &[]).await
     }
 
     /// Like `function`, with extra variables (settings a test needs, such as hosts webhooks

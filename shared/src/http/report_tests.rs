@@ -265,7 +265,7 @@ async fn report_figures_equal_what_happened() {
     assert_eq!(counter["downloads"], 5, "{counter:?}");
     let day_ends = datetime!(2026-03-11 00:00 UTC).unix_timestamp();
     assert_eq!(
-        counter["expires_at_epoch"],
+        counter[crate::ports::table::TTL_ATTR],
         day_ends + crate::services::usage::RETENTION_DAYS * 86_400
     );
     let options = |dry_run| ReportOptions {

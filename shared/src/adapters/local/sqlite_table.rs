@@ -41,7 +41,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often expired items are swept, and how many go per write transaction (short, so
 /// requests never queue long behind the sweep).
 const TTL_SWEEP_EVERY: Duration = Duration::from_secs(3600);
-const TTL_BATCH: i64 = 500;
+const TTL_BATCH: usize = 500;
+
 /// Idle read connections kept; more are opened under load and closed afterwards.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -134,16 +135,15 @@ impl SqliteTable {
         let sql = format!(
             "DELETE FROM items WHERE (pk, sk) IN (SELECT pk, sk FROM items \
              WHERE typeof(json_extract(body, '$.{TTL_ATTR}')) IN ('integer', 'real') \
-             AND json_extract(body, '$.{TTL_ATTR}') < ?1 LIMIT ?2)"
+             AND json_extract(body, '$.{TTL_ATTR}') < ?1 LIMIT {TTL_BATCH})"
         );
         let mut total = 0;
         loop {
-            let n = self.inner.write(|tx| {
-                tx.execute(&sql, rusqlite::params![now_epoch, TTL_BATCH])
-                    .map_err(db_err)
-            })?;
+            let n = self
+                .inner
+                .write(|tx| tx.execute(&sql, [now_epoch]).map_err(db_err))?;
             total += n;
-            if n < usize::try_from(TTL_BATCH).unwrap_or(usize::MAX) {
+            if n < TTL_BATCH {
                 return Ok(total);
             }
         }
@@ -759,7 +759,7 @@ mod tests {
             t.put(item(row), None).await.expect("put");
         }
         let gone = t.expire(100).expect("expire");
-        assert_eq!(gone, 2 + usize::try_from(TTL_BATCH + 7).expect("size"));
+        assert_eq!(gone, 2 + TTL_BATCH + 7);
         let left = t.query(&Query::new("P")).await.expect("query").items;
         let left: Vec<_> = left
             .iter()
