@@ -15,6 +15,8 @@ mod breaker_tests;
 #[cfg(test)]
 mod cleanup_tests;
 #[cfg(test)]
+mod credential_tests;
+#[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
 mod metrics_tests;
