@@ -366,3 +366,60 @@ async fn running_out_of_file_descriptors_pauses_accepting_but_never_ends_it() {
         "the server process is gone"
     );
 }
+
+/// Whether the process has exited (gone, or a zombie its parent has not reaped yet).
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the parenthesised command name: `pid (comm) S ...`.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shutdown_signal_lets_a_running_upload_finish_then_the_server_exits() {
+    let server = TestServer::start().await;
+    let pid = server.pid().expect("the server runs");
+    let (head, body) = signed_put(&server, "draining", 8 * 1024).await;
+    let mut upload = connect(&server).await;
+    upload.write_all(&head).await.expect("send the PUT head");
+    upload
+        .write_all(&body[..body.len() / 2])
+        .await
+        .expect("send half the body");
+    // A connection that never sent anything must not hold the shutdown up.
+    let _silent = connect(&server).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let term = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill -TERM on the server's pid");
+    assert!(term.success(), "kill -TERM {pid} failed: {term}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!exited(pid), "the server exited with an upload half-way");
+
+    upload
+        .write_all(&body[body.len() / 2..])
+        .await
+        .expect("send the rest of the body after the signal");
+    let answer = read_until_closed(&mut upload, CLOSE_BOUND)
+        .await
+        .unwrap_or_else(|| panic!("the upload was not answered within {CLOSE_BOUND:?}"));
+    assert!(
+        status_line(&answer).starts_with("HTTP/1.1 200"),
+        "the upload running at the signal did not complete: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    let deadline = Instant::now() + CLOSE_BOUND;
+    while !exited(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "the server still runs {CLOSE_BOUND:?} after SIGTERM with nothing left to serve"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
