@@ -423,3 +423,65 @@ async fn a_shutdown_signal_lets_a_running_upload_finish_then_the_server_exits() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_stops_reading_a_download_is_disconnected_after_the_idle_timeout() {
+    let server = TestServer::start_with_env(&[("TROVE_IDLE_TIMEOUT_SECS", "2")]).await;
+    server.create_repo("unread").await;
+    // More than the kernel buffers on both ends of a loopback connection hold.
+    let size = 12 * 1024 * 1024;
+    let bytes = pseudo_random_bytes(11, size);
+    server
+        .publish("unread", "big", "1.0.0", "big.bin", &bytes)
+        .await;
+    let resp = server
+        .api(
+            reqwest::Method::GET,
+            "/v1/repositories/unread/packages/big/versions/1.0.0/files/big.bin",
+        )
+        .send()
+        .await
+        .expect("ask for the download");
+    assert_eq!(resp.status(), StatusCode::FOUND, "download redirects");
+    let location = server.resolve(
+        resp.headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .expect("302 carries a Location"),
+    );
+    let target = match location.query() {
+        Some(q) => format!("{}?{q}", location.path()),
+        None => location.path().to_owned(),
+    };
+
+    let socket = tokio::net::TcpSocket::new_v4().expect("create a socket");
+    socket
+        .set_recv_buffer_size(8 * 1024)
+        .expect("shrink the receive buffer");
+    let mut stream = socket.connect(addr(&server)).await.expect("connect");
+    stream
+        .write_all(format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await
+        .expect("send the download request");
+    let mut first = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut first))
+        .await
+        .expect("the download did not start")
+        .expect("read the start of the download");
+    assert!(
+        status_line(&first[..n]).starts_with("HTTP/1.1 200"),
+        "download answer: {}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    // Stop reading for longer than the idle timeout.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    let rest = read_until_closed(&mut stream, CLOSE_BOUND)
+        .await
+        .unwrap_or_else(|| panic!("a download nobody reads still holds its socket"));
+    assert!(
+        n + rest.len() < size,
+        "the whole download ({} bytes) was sent to a client that stopped reading",
+        n + rest.len()
+    );
+}
