@@ -9,7 +9,6 @@ use anyhow::{Context as _, bail};
 use shared::config::Settings;
 use shared::local_host::LocalHost;
 use shared::ports::SystemClock;
-use tokio::net::TcpListener;
 
 mod listen;
 mod stall;
@@ -43,9 +42,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         bail!("trove serve uses embedded storage and refuses to run inside AWS Lambda");
     }
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener =
+        listen::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     let base_url = args
         .public_url

@@ -18,7 +18,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt as _;
 use tower_http::timeout::TimeoutBody;
@@ -29,6 +29,24 @@ use super::stall::{Activity, Tracked};
 /// descriptors, out of memory): long enough not to spin, short enough that a freed descriptor
 /// is used soon.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Connections the kernel completes and queues while every slot is taken (it caps this at
+/// `net.core.somaxconn`); std's and tokio's `bind` ask for 128, which a burst of idle
+/// connections fills, and a full queue makes new clients' SYNs go unanswered.
+const BACKLOG: u32 = 1024;
+
+/// A listening socket on `addr` with room in its queue for connections over the limit.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std's `bind` does: a restart need not wait for the old sockets' TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 /// The limits a client's connection is held to.
 #[derive(clap::Args, Debug, Clone)]
