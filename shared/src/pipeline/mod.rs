@@ -66,6 +66,7 @@ impl From<Error> for StepError {
                 StepError::Retryable(m)
             }
             e @ Error::CoolingDown { .. } => StepError::Retryable(e.to_string()),
+            e @ Error::Misconfigured(_) => StepError::Misdeployed(e.to_string()),
             other => StepError::Rejected(other.to_string()),
         }
     }
@@ -149,5 +150,17 @@ mod tests {
         assert_eq!(step_available(SCAN).is_ok(), cfg!(feature = "scan"));
         let unknown = step_available("Scna").expect_err("not a step");
         assert_eq!(unknown.name(), "Trove.Misdeployed");
+    }
+
+    /// A role that may not read storage is a deployment fault: the execution stops for a
+    /// redrive once the permission is fixed; retrying cannot help and the upload is not to
+    /// blame, so it is never quarantined for it.
+    #[test]
+    fn storage_refusing_access_stops_a_step_as_misdeployed_not_retried_or_rejected() {
+        use crate::ports::BlobError;
+        let refused = StepError::from(Error::from(BlobError::Forbidden("403".into())));
+        assert_eq!(refused.name(), "Trove.Misdeployed");
+        let flaky = StepError::from(Error::from(BlobError::Unavailable("503".into())));
+        assert_eq!(flaky.name(), "Trove.Retryable");
     }
 }
