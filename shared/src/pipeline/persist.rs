@@ -9,7 +9,7 @@ use crate::domain::model::{
 use crate::pipeline::{StepError, StepInput, events};
 use crate::ports::{Condition, TableError, Write};
 use crate::services::blob_refs::{self, Counting};
-use crate::services::{Context, uploads, usage};
+use crate::services::{Context, repositories, uploads, usage};
 
 /// Transactions lost to concurrent publishes of sibling files are retried this often.
 const MAX_ATTEMPTS: usize = 8;
@@ -80,9 +80,8 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
                 return lost_race(ctx, &upload).await;
             }
             Err(TableError::TransactionCanceled { failed }) if failed.contains(&REPOSITORY) => {
-                return Err(StepError::Rejected(format!(
-                    "repository {} was deleted",
-                    upload.repository
+                return Err(StepError::Rejected(crate::pipeline::repository_gone(
+                    &upload,
                 )));
             }
             Err(TableError::TransactionCanceled { failed }) if failed.contains(&UPLOAD) => {
@@ -115,6 +114,7 @@ async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, St
         &upload.package,
         &upload.version,
     );
+    let repo = crate::pipeline::accepted_repository(ctx, upload).await?;
     let version_key = keys::version(t, r, p, v);
     let package_key = keys::package(t, r, p);
 
@@ -205,10 +205,10 @@ async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, St
             condition: Some(uploads::status_is(upload.status)),
         },
         // An upload accepted before its repository was deleted must not bring packages
-        // back into a repository that no longer exists.
+        // back into it, nor into another repository created under its name since.
         Write::Check {
             key: keys::repo(t, r),
-            condition: Condition::Exists,
+            condition: repositories::is_instance(&repo),
         },
     ])
 }

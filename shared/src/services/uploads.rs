@@ -158,6 +158,7 @@ pub async fn request(
         upload_id: UploadId::new(),
         tenant: tenant.clone(),
         repository: repo,
+        repository_id: repository.id,
         package,
         version,
         filename,
@@ -216,6 +217,13 @@ pub async fn get(
             .can(Role::Reader, &Target::Package(&repo, &upload.package))
     {
         return Err(not_found());
+    }
+    // An upload belongs to the repository it was accepted for: once that one is deleted,
+    // a repository created again under its name does not show it.
+    match repositories::find(ctx, &caller.tenant, &repo).await {
+        Ok(current) if upload.belongs_to(&current) => {}
+        Ok(_) | Err(Error::NotFound(_)) => return Err(not_found()),
+        Err(e) => return Err(e),
     }
     let execution = match &upload.execution_id {
         Some(id) => ctx_execution(ctx, id).await,
