@@ -198,6 +198,13 @@ pub struct Package {
     pub updated_at: OffsetDateTime,
 }
 
+/// Who holds a package name's canonical form in a repository (`keys::package_name_claim`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageNameClaim {
+    /// The spelling first published.
+    pub name: PackageName,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VersionStatus {

@@ -17,6 +17,8 @@ mod cleanup_tests;
 #[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
+mod lookalike_tests;
+#[cfg(test)]
 mod metrics_tests;
 #[cfg(test)]
 mod report_tests;

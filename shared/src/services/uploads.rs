@@ -16,7 +16,7 @@ use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantNam
 use crate::ports::table::{GSI1_PK, GSI1_SK};
 use crate::ports::{Condition, ExecutionStatus, Item, PutConstraints, TableError, Write};
 use crate::services::caller::Caller;
-use crate::services::{Context, Error, audit, repositories};
+use crate::services::{Context, Error, audit, lookalikes, repositories};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -129,16 +129,41 @@ pub async fn request(
         )));
     }
     let tenant = &caller.tenant;
-    if let Some(item) = ctx
+    let package_exists = ctx
+        .table
+        .get(&keys::package(tenant, &repo, &package))
+        .await?
+        .is_some();
+    if !package_exists {
+        PackageName::parse_new(&req.package)?;
+        if let Some(existing) = lookalikes::package(ctx, tenant, &repository, &package).await? {
+            return Err(Error::Conflict(lookalikes::package_refusal(
+                &package, &existing,
+            )));
+        }
+    }
+    match ctx
         .table
         .get(&keys::version(tenant, &repo, &package, &version))
         .await?
     {
-        let existing: Version = from_item(item)?;
-        if existing.deleted {
-            return Err(Error::Conflict(format!(
-                "version {version} of {package} was deleted; version numbers are never reused"
-            )));
+        Some(item) => {
+            let existing: Version = from_item(item)?;
+            if existing.deleted {
+                return Err(Error::Conflict(format!(
+                    "version {version} of {package} was deleted; version numbers are never reused"
+                )));
+            }
+        }
+        None => {
+            VersionName::parse_new(&req.version)?;
+            let lookalike =
+                lookalikes::version(ctx, tenant, &repository, &package, &version).await?;
+            if let Some(existing) = lookalike {
+                return Err(Error::Conflict(lookalikes::version_refusal(
+                    &package, &version, &existing,
+                )));
+            }
         }
     }
     if let Some(item) = ctx
@@ -150,6 +175,14 @@ pub async fn request(
         return Err(Error::Conflict(format!(
             "{filename} of {package} {version} is already published (sha256 {}); published files are immutable",
             existing.sha256
+        )));
+    }
+    FileName::parse_new(&req.filename)?;
+    let lookalike =
+        lookalikes::file(ctx, tenant, &repository, &package, &version, &filename).await?;
+    if let Some(existing) = lookalike {
+        return Err(Error::Conflict(lookalikes::file_refusal(
+            &package, &version, &filename, &existing,
         )));
     }
 
