@@ -19,6 +19,8 @@ mod credential_tests;
 #[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
+mod lookalike_tests;
+#[cfg(test)]
 mod metrics_tests;
 #[cfg(test)]
 mod report_tests;

@@ -15,9 +15,9 @@ pub mod validate;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::keys::UploadId;
-use crate::domain::model::{Upload, UploadStatus};
+use crate::domain::model::{Repository, Upload, UploadStatus};
 use crate::domain::names::TenantName;
-use crate::services::{Context, Error, uploads};
+use crate::services::{Context, Error, repositories, uploads};
 
 /// What every step receives: the upload it works on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +96,25 @@ pub async fn claim(ctx: &Context, input: &StepInput) -> Result<Option<Upload>, S
         UploadStatus::Scanning => {}
     }
     Ok(Some(upload))
+}
+
+/// The repository the upload was accepted for, or the refusal when it has been deleted
+/// since (another repository created under its name is not it: its limits were never
+/// checked against this upload).
+pub async fn accepted_repository(ctx: &Context, upload: &Upload) -> Result<Repository, StepError> {
+    match repositories::find(ctx, &upload.tenant, &upload.repository).await {
+        Ok(repo) if upload.belongs_to(&repo) => Ok(repo),
+        Ok(_) | Err(Error::NotFound(_)) => Err(StepError::Rejected(repository_gone(upload))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why an upload whose repository was deleted is refused.
+pub fn repository_gone(upload: &Upload) -> String {
+    format!(
+        "repository {} was deleted after this upload was accepted",
+        upload.repository
+    )
 }
 
 /// The step names of the pipeline definition.
