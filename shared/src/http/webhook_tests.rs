@@ -1030,7 +1030,11 @@ mod crashes {
         (receiver, rec, started.elapsed())
     }
 
-    fn attempt_summary(rec: &DeliveryRecord) -> Vec<(u32, Option<u16>, bool)> {
+    /// An attempt as the log shows it: its number, the status answered, whether it was
+    /// interrupted.
+    type Logged = (u32, Option<u16>, bool);
+
+    fn attempt_summary(rec: &DeliveryRecord) -> Vec<Logged> {
         rec.delivery
             .attempts
             .iter()
@@ -1043,7 +1047,7 @@ mod crashes {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_dispatcher_killed_at_any_point_of_an_attempt_delivers_once_promptly_after_restart() {
-        let cases: [(Kill, Vec<(u32, Option<u16>, bool)>, usize); 4] = [
+        let cases: [(Kill, Vec<Logged>, usize); 4] = [
             // Claimed, never sent: the receiver sees only the retry.
             (
                 Kill::At(crash_point::CLAIMED),
