@@ -13,8 +13,11 @@ use crate::adapters::local::SqliteTable;
 use crate::ports::Condition;
 
 pub(crate) const HEALTHY: u8 = 0;
-pub(crate) const THROTTLING: u8 = 1;
+/// Failing as a table that is down fails: 5xx, connection errors.
+pub(crate) const FAILING: u8 = 1;
 pub(crate) const STALLING: u8 = 2;
+/// Refusing for throughput, as DynamoDB refuses a hot key or partition.
+pub(crate) const HOT_KEY: u8 = 3;
 
 /// The embedded table, failing on command; counts the calls that reach it.
 pub(crate) struct FaultyTable {
@@ -49,7 +52,8 @@ impl FaultyTable {
     async fn fault(&self) -> Result<(), TableError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         match self.mode.load(Ordering::SeqCst) {
-            THROTTLING => Err(TableError::Unavailable("throttled".into())),
+            FAILING => Err(TableError::Unavailable("internal server error".into())),
+            HOT_KEY => Err(TableError::Throttled("throughput exceeded".into())),
             STALLING => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Ok(())
@@ -147,7 +151,7 @@ async fn get(r: &Rig) -> Result<Option<Item>, TableError> {
 }
 
 async fn open(r: &Rig) {
-    r.faulty.set(THROTTLING);
+    r.faulty.set(FAILING);
     for _ in 0..3 {
         assert!(matches!(get(r).await, Err(TableError::Unavailable(_))));
     }
@@ -182,13 +186,27 @@ async fn failures_within_the_window_open_the_circuit_and_calls_then_fail_fast() 
 #[tokio::test]
 async fn failures_spread_beyond_the_window_do_not_open_it() {
     let r = rig();
-    r.faulty.set(THROTTLING);
+    r.faulty.set(FAILING);
     for _ in 0..6 {
         assert!(matches!(get(&r).await, Err(TableError::Unavailable(_))));
         r.clock.advance(Duration::from_secs(6));
     }
     r.faulty.set(HEALTHY);
     assert!(get(&r).await.is_ok());
+}
+
+/// A hot item is throttled while the table serves everyone else: one instance refusing every
+/// tenant for the cool-down (and tripping the rollback alarm with 503s) would turn one
+/// tenant's hot key into everyone's outage.
+#[tokio::test]
+async fn throttling_of_a_hot_key_never_opens_the_circuit() {
+    let r = rig();
+    r.faulty.set(HOT_KEY);
+    for _ in 0..20 {
+        assert!(matches!(get(&r).await, Err(TableError::Throttled(_))));
+    }
+    r.faulty.set(HEALTHY);
+    assert!(get(&r).await.is_ok(), "the circuit stayed closed");
 }
 
 #[tokio::test]
@@ -239,7 +257,7 @@ async fn a_successful_probe_closes_the_circuit() {
         assert!(get(&r).await.is_ok());
     }
     // Closed afresh: the old failures are forgotten, it takes a full count to reopen.
-    r.faulty.set(THROTTLING);
+    r.faulty.set(FAILING);
     for _ in 0..2 {
         assert!(matches!(get(&r).await, Err(TableError::Unavailable(_))));
     }

@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode, header};
 
 use super::tests::TestApp;
 use crate::adapters::breaker::BreakerTable;
-use crate::adapters::breaker::tests::{FaultyTable, HEALTHY, ManualClock, THROTTLING, settings};
+use crate::adapters::breaker::tests::{FAILING, FaultyTable, HEALTHY, ManualClock, settings};
 use crate::http::{self, AppState};
 use crate::services::Context;
 
@@ -28,7 +28,7 @@ async fn an_open_circuit_answers_503_with_retry_after_then_recovers() {
     let (status, _, body) = app.call(Method::GET, uri, Some(&admin), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    faulty.set(THROTTLING);
+    faulty.set(FAILING);
     for _ in 0..3 {
         let (status, headers, body) = app.send(Method::GET, uri, Some(&admin), None, None).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");

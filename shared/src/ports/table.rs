@@ -151,9 +151,14 @@ pub enum TableError {
     InvalidCursor,
     #[error("invalid item: {0}")]
     InvalidItem(String),
-    /// Throttled, timed out or otherwise transient: worth retrying.
+    /// Timed out, failed on the server or unreachable: the table itself is in trouble, and
+    /// worth retrying. What the circuit breaker counts.
     #[error("table unavailable: {0}")]
     Unavailable(String),
+    /// Refused for throughput (a hot key or partition, DynamoDB's throttling): the table
+    /// serves other items meanwhile. Worth retrying shortly; never a sign it is down.
+    #[error("table throttled: {0}")]
+    Throttled(String),
     /// Refused without trying: the table has been unavailable lately (see
     /// `adapters::breaker`). Retry after this many seconds.
     #[error("table circuit open; retry in {retry_after_secs} s")]

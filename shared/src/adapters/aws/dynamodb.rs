@@ -528,8 +528,21 @@ fn build_error(e: BuildError) -> TableError {
     TableError::Other(format!("request construction: {e}"))
 }
 
+/// DynamoDB's answers for throughput refused on a key, partition or table (per-key hot spots
+/// included): not an outage.
+const THROTTLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+];
+
 fn general_error(f: &Fault) -> TableError {
-    if f.transient {
+    if f.code
+        .as_deref()
+        .is_some_and(|c| THROTTLE_CODES.contains(&c))
+    {
+        TableError::Throttled(f.summary.clone())
+    } else if f.transient {
         TableError::Unavailable(f.summary.clone())
     } else {
         TableError::Other(f.summary.clone())
@@ -603,7 +616,7 @@ fn cancellation(codes: &[Option<&str>]) -> TableError {
     });
     let conflicted = codes.contains(&Some("TransactionConflict"));
     if failed.is_empty() && throttled {
-        TableError::Unavailable("transaction cancelled: throttled".to_owned())
+        TableError::Throttled("transaction cancelled: throttled".to_owned())
     } else if failed.is_empty() && conflicted {
         TableError::Contended("a concurrent transaction holds one of its items".to_owned())
     } else {
@@ -801,6 +814,31 @@ mod tests {
     }
 
     #[test]
+    fn throttling_is_told_apart_from_an_unavailable_table() {
+        let fault = |status: u16, code: &str| Fault {
+            code: Some(code.to_owned()),
+            status: Some(status),
+            transient: true,
+            summary: code.to_owned(),
+        };
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+        ] {
+            assert!(
+                matches!(general_error(&fault(400, code)), TableError::Throttled(_)),
+                "{code}"
+            );
+        }
+        for code in ["InternalServerError", "ServiceUnavailable"] {
+            assert!(
+                matches!(general_error(&fault(500, code)), TableError::Unavailable(_)),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
     fn cancellation_reports_failed_condition_indices() {
         let r = cancellation(&[Some("None"), Some("ConditionalCheckFailed"), Some("None")]);
         assert!(matches!(r, TableError::TransactionCanceled { failed } if failed == vec![1]));
@@ -810,6 +848,6 @@ mod tests {
         let r = cancellation(&[Some("TransactionConflict"), Some("ConditionalCheckFailed")]);
         assert!(matches!(r, TableError::TransactionCanceled { failed } if failed == vec![1]));
         let r = cancellation(&[Some("ThrottlingError"), None]);
-        assert!(matches!(r, TableError::Unavailable(_)));
+        assert!(matches!(r, TableError::Throttled(_)));
     }
 }

@@ -118,7 +118,9 @@ fn item(record: &ExecutionRecord) -> Result<crate::ports::Item, WorkflowError> {
 pub(crate) fn table_err(e: TableError) -> WorkflowError {
     match e {
         TableError::Unavailable(m) => WorkflowError::Unavailable(m),
-        e @ TableError::CircuitOpen { .. } => WorkflowError::Unavailable(e.to_string()),
+        e @ (TableError::CircuitOpen { .. }
+        | TableError::Throttled(_)
+        | TableError::Contended(_)) => WorkflowError::Unavailable(e.to_string()),
         other => WorkflowError::Other(other.to_string()),
     }
 }
