@@ -44,8 +44,13 @@ const REFETCH_INTERVAL: time::Duration = time::Duration::seconds(30);
 /// of its JWKS endpoint should not stop publishing at once.
 const STALE_MAX: time::Duration = time::Duration::hours(1);
 const MAX_BODY: usize = 256 * 1024;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// All the fetching one verification may do (discovery, then the JWKS), together. API
+/// Gateway gives the authorizer 10 s in all and the function's own timeout is below that:
+/// an issuer that does not answer costs a request this much, and the keys cached earlier
+/// (up to `STALE_MAX`) still verify meanwhile.
+pub const FETCH_BUDGET: Duration = Duration::from_secs(3);
 /// Providers are configured per tenant; past this many cached URIs the cache starts over
 /// rather than grow without bound.
 const MAX_CACHED_URIS: usize = 1024;
@@ -257,11 +262,21 @@ impl JwksCache {
             .filter(|k| !k.is_empty() && k.len() <= MAX_KID_LEN)
             .ok_or(Error::Unauthenticated)?;
 
-        let jwks_uri = match &config.jwks_uri {
-            Some(uri) => uri.clone(),
-            None => self.discover(&config.issuer, now).await?.as_ref().clone(),
+        let fetch = async {
+            let jwks_uri = match &config.jwks_uri {
+                Some(uri) => uri.clone(),
+                None => self.discover(&config.issuer, now).await?.as_ref().clone(),
+            };
+            self.key(&jwks_uri, kid, now).await
         };
-        let jwk = self.key(&jwks_uri, kid, now).await?;
+        let jwk = tokio::time::timeout(FETCH_BUDGET, fetch)
+            .await
+            .map_err(|_| {
+                Error::Unavailable(format!(
+                    "the issuer's keys could not be fetched within {} s",
+                    FETCH_BUDGET.as_secs()
+                ))
+            })??;
         let alg = jwk_algorithm(&jwk).ok_or(Error::Unauthenticated)?;
         if header.alg != alg {
             return Err(Error::Unauthenticated);
@@ -492,6 +507,8 @@ impl<T> Slot<T> {
             };
         }
         self.last_attempt = Some(now);
+        // Stays the reason if the fetch is cut short by the caller's deadline.
+        self.last_error = "the last fetch of the issuer's keys did not finish".to_owned();
         match fetch().await {
             Ok(value) => {
                 let value = Arc::new(value);
@@ -638,6 +655,8 @@ mod tests {
                 .route("/jwks", get(jwks))
                 .route("/moved", get(moved))
                 .route("/huge", get(huge))
+                .route("/slow/.well-known/openid-configuration", get(slow))
+                .route("/slow/jwks", get(slow))
                 .with_state(state.clone());
             let task = tokio::spawn(async move {
                 axum::serve(listener, app)
@@ -683,6 +702,13 @@ mod tests {
             StatusCode::FOUND,
             [(header::LOCATION, format!("{}/jwks", s.url))],
         )
+            .into_response()
+    }
+
+    /// Answers each request just before a 2 s request timeout would cut it off.
+    async fn slow(State(s): State<IssuerState>) -> Response {
+        tokio::time::sleep(REQUEST_TIMEOUT - Duration::from_millis(200)).await;
+        axum::Json(json!({"issuer": format!("{}/slow", s.url), "jwks_uri": format!("{}/slow/jwks", s.url), "keys": []}))
             .into_response()
     }
 
@@ -953,6 +979,29 @@ mod tests {
             now() + secs(65),
         )
         .await;
+    }
+
+    /// Discovery and then the JWKS, each just within its own request timeout, must not add up
+    /// past the authorizer's deadline: the verification as a whole gives up in time.
+    #[tokio::test]
+    async fn a_slow_issuer_costs_a_verification_at_most_the_fetch_budget() {
+        let rsa = Signer::rsa();
+        let issuer = TestIssuer::start(vec![rsa.jwk("rsa-1")]).await;
+        let slow_issuer = format!("{}/slow", issuer.url());
+        let config = config(&slow_issuer, None);
+        let cache = JwksCache::new();
+        let token = jwt("RS256", "rsa-1", &claims(&slow_issuer), &rsa);
+        let started = std::time::Instant::now();
+        let r = cache.verify(&config, &token, now()).await;
+        let took = started.elapsed();
+        match r {
+            Err(Error::Unavailable(m)) => assert!(m.contains("within 3 s"), "{m}"),
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+        // Each answer comes within its own request timeout, but the two take ~3.6 s together,
+        // past the budget. The bound is generous on purpose (a busy machine).
+        assert!(took < Duration::from_secs(8), "{took:?}");
+        assert!(FETCH_BUDGET < Duration::from_secs(10));
     }
 
     #[tokio::test]
