@@ -1,6 +1,8 @@
 //! The domain: names and their rules, records, and the one place keys are built.
 
 pub mod access;
+pub mod echo;
+pub mod ids;
 pub mod keys;
 pub mod model;
 pub mod names;

@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod guard;
+pub mod limits;
 pub mod metrics;
 pub mod permissions;
 pub mod problem;
