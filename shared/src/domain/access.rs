@@ -109,11 +109,11 @@ impl fmt::Display for PackagePattern {
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "libs")]
+    #[schema(value_type = Option<String>, example = "libs", max_length = 64)]
     pub repository: Option<RepoName>,
     /// A package name, or a pattern with `*`; requires `repository`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "acme-*")]
+    #[schema(value_type = Option<String>, example = "acme-*", max_length = 128)]
     pub package: Option<PackagePattern>,
 }
 

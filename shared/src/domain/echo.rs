@@ -19,7 +19,7 @@ pub struct Echo<'a>(&'a str);
 impl fmt::Display for Echo<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("\"")?;
-        write_escaped(f, self.0, MAX_ECHO_CHARS)?;
+        write_escaped(f, self.0, MAX_ECHO_CHARS, true)?;
         f.write_str("\"")
     }
 }
@@ -31,21 +31,22 @@ impl fmt::Debug for Echo<'_> {
 }
 
 /// `text` with unsafe characters escaped and cut to `max` characters: for a whole message
-/// that may hold client input (a serde rejection, a detail built elsewhere).
+/// that may hold client input (a serde rejection, a detail built elsewhere). Quotes stay
+/// as they are, so an `echo` inside the message reads the same.
 pub fn sanitize(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max * 2));
-    let _ = write_escaped(&mut out, text, max);
+    let _ = write_escaped(&mut out, text, max, false);
     out
 }
 
-fn write_escaped(out: &mut impl fmt::Write, text: &str, max: usize) -> fmt::Result {
+fn write_escaped(out: &mut impl fmt::Write, text: &str, max: usize, quoted: bool) -> fmt::Result {
     for (i, c) in text.chars().enumerate() {
         if i == max {
             return out.write_char('…');
         }
         if needs_escape(c) {
             write!(out, "\\u{{{:x}}}", u32::from(c))?;
-        } else if c == '"' || c == '\\' {
+        } else if quoted && (c == '"' || c == '\\') {
             write!(out, "\\{c}")?;
         } else {
             out.write_char(c)?;
@@ -89,6 +90,12 @@ mod tests {
             "\"a\\u{d}\\u{a}b\\u{0}c\\u{200f}d\\u{202e}e\\\"f\\\\\""
         );
         assert!(!shown.chars().any(needs_escape));
+    }
+
+    #[test]
+    fn sanitize_keeps_an_echo_as_it_is() {
+        let message = format!("no such upload {}", echo("a\nb"));
+        assert_eq!(sanitize(&message, 100), message);
     }
 
     #[test]

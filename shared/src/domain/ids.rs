@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::echo::echo;
 
@@ -138,36 +138,6 @@ id_type!(
     PrincipalId, "principal", is_principal_id,
     "a principal id is user_, sa_ or group_ followed by 26 letters and digits"
 );
-
-/// The longest `cursor` a list accepts. Cursors Trove hands out are far shorter; a longer
-/// one could only smuggle an oversized key into the query.
-pub const MAX_CURSOR_CHARS: usize = 2048;
-/// The longest free-form query filter (a name prefix, an action, a principal id).
-pub const MAX_FILTER_CHARS: usize = 256;
-
-fn bounded<'de, D: Deserializer<'de>>(
-    d: D,
-    field: &str,
-    max: usize,
-) -> Result<Option<String>, D::Error> {
-    let value = Option::<String>::deserialize(d)?;
-    match value {
-        Some(v) if v.chars().count() > max => Err(serde::de::Error::custom(format!(
-            "{field} is longer than {max} characters"
-        ))),
-        other => Ok(other),
-    }
-}
-
-/// `#[serde(default, deserialize_with = "…")]` for an optional `cursor` query parameter.
-pub fn cursor_param<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    bounded(d, "cursor", MAX_CURSOR_CHARS)
-}
-
-/// `#[serde(default, deserialize_with = "…")]` for an optional free-form query filter.
-pub fn filter_param<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    bounded(d, "a filter", MAX_FILTER_CHARS)
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! The domain: names and their rules, records, and the one place keys are built.
 
 pub mod access;
+pub mod bounds;
 pub mod echo;
 pub mod ids;
 pub mod keys;

@@ -13,7 +13,7 @@ const MAX_DEPTH: usize = 16;
 
 /// The first limit `value` breaks, phrased for the client: the field and the limit.
 pub fn check(value: &Value, schema: &RefOr<Schema>, doc: &OpenApi) -> Result<(), String> {
-    Walk { doc }.check(value, schema, "body", 0)
+    Walk { doc }.check(value, schema, "", 0)
 }
 
 struct Walk<'a> {
@@ -54,14 +54,20 @@ impl<'a> Walk<'a> {
                     Value::String(s) => {
                         if let Some(max) = o.max_length {
                             if s.chars().count() > max {
-                                return Err(format!("{at} is longer than {max} characters"));
+                                return Err(format!(
+                                    "invalid {}: use at most {max} characters",
+                                    shown(at)
+                                ));
                             }
                         }
                     }
                     Value::Object(map) => {
                         if let Some(max) = o.max_properties {
                             if map.len() > max {
-                                return Err(format!("{at} has more than {max} entries"));
+                                return Err(format!(
+                                    "invalid {}: use at most {max} entries",
+                                    shown(at)
+                                ));
                             }
                         }
                         let key_max = o.property_names.as_ref().and_then(|p| match &**p {
@@ -69,14 +75,15 @@ impl<'a> Walk<'a> {
                             _ => None,
                         });
                         for (key, item) in map {
-                            let inner = format!("{at}.{}", field_name(key));
+                            let inner = join(at, &field_name(key));
                             if let Some(field) = o.properties.get(key) {
                                 self.check(item, field, &inner, depth + 1)?;
                             } else if let Some(extra) = &o.additional_properties {
                                 if let Some(max) = key_max {
                                     if key.chars().count() > max {
                                         return Err(format!(
-                                            "a key of {at} is longer than {max} characters"
+                                            "invalid {}: use keys of at most {max} characters",
+                                            shown(at)
                                         ));
                                     }
                                 }
@@ -96,7 +103,7 @@ impl<'a> Walk<'a> {
                 };
                 if let Some(max) = a.max_items {
                     if items.len() > max {
-                        return Err(format!("{at} has more than {max} items"));
+                        return Err(format!("invalid {}: use at most {max} items", shown(at)));
                     }
                 }
                 if let ArrayItems::RefOrSchema(item_schema) = &a.items {
@@ -176,6 +183,18 @@ fn type_of_fits(t: &Type, value: &Value) -> bool {
             | (Type::Array, Value::Array(_))
             | (Type::Null, Value::Null)
     )
+}
+
+fn join(at: &str, key: &str) -> String {
+    if at.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{at}.{key}")
+    }
+}
+
+fn shown(at: &str) -> &str {
+    if at.is_empty() { "body" } else { at }
 }
 
 /// A key of the client's, as it appears in a message: short and escaped.

@@ -18,6 +18,8 @@ mod cleanup_tests;
 #[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
+mod input_tests;
+#[cfg(test)]
 mod metrics_tests;
 #[cfg(test)]
 mod report_tests;

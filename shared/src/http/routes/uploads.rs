@@ -9,7 +9,7 @@ use crate::services::caller::Caller;
 use crate::services::uploads::{self, CreateUpload, UploadTicket, UploadView};
 
 #[utoipa::path(operation_id = "create_upload", post, path = "/v1/repositories/{repo}/uploads", tag = "uploads",
-    params(("repo" = String, Path, description = "Repository name")),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64)),
     request_body = CreateUpload,
     responses(
         (status = 201, description = "PUT the bytes to `url` with exactly `headers`", body = UploadTicket),
@@ -31,7 +31,7 @@ pub async fn create(
 
 #[utoipa::path(operation_id = "get_upload", get, path = "/v1/repositories/{repo}/uploads/{upload_id}", tag = "uploads",
     params(
-        ("repo" = String, Path, description = "Repository name"),
+        ("repo" = String, Path, description = "Repository name", max_length = 64),
         ("upload_id" = String, Path, description = "Upload id", pattern = "^[0-9a-z]{26}$", max_length = 26),
     ),
     responses(
