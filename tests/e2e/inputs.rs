@@ -604,3 +604,85 @@ async fn expired_presigned_urls_are_refused() {
     let got = server.download("expiry", "pkg", "1.0.0", "ok.bin").await;
     assert!(got == published, "fresh download differs");
 }
+
+/// Path parameters that hold names or a date (400 when malformed); every other one is an
+/// id, which names nothing when it has the wrong shape (404).
+const NAME_PARAMS: &[&str] = &["repo", "package", "version", "filename", "date"];
+
+fn benign(param: &str) -> &'static str {
+    match param {
+        "repo" => "sweep",
+        "package" => "widget",
+        "version" => "1.0.0",
+        "filename" => "widget-1.0.0.tar.gz",
+        "date" => "2026-01-01",
+        _ => "x",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_route_answers_a_2_kb_path_parameter_with_a_short_problem_never_a_5xx() {
+    let server = TestServer::start().await;
+    server.create_repo("sweep").await;
+    let doc = server.get_ok("/openapi.json").await;
+    let long = "a".repeat(2048);
+    let mut probes = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let params: Vec<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|s| s.split_once('}').map(|(p, _)| p))
+            .collect();
+        for method in item.as_object().expect("path item").keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            for param in &params {
+                let mut uri = path.clone();
+                for other in &params {
+                    let value = if other == param { &long } else { benign(other) };
+                    uri = uri.replace(&format!("{{{other}}}"), value);
+                }
+                let mut req = server.api(method.clone(), &uri);
+                if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+                    req = req.json(&json!({}));
+                }
+                let resp = req.send().await.expect("send");
+                let allowed: &[u16] = if NAME_PARAMS.contains(param) {
+                    &[400, 404]
+                } else {
+                    &[404]
+                };
+                let what = format!("{method} {path} with a 2 KB {param}");
+                let problem = assert_problem(resp, allowed, &what).await;
+                assert!(
+                    detail(&problem).chars().count() <= 600,
+                    "{what}: a long detail"
+                );
+                probes += 1;
+            }
+        }
+    }
+    assert!(probes >= 30, "only {probes} probes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_60_kb_upload_id_with_line_breaks_nul_and_rlm_is_echoed_short_and_escaped() {
+    let server = TestServer::start().await;
+    server.create_repo("echo").await;
+    let hostile = format!("%0D%0Ax%00%E2%80%8F{}", "y".repeat(60 * 1024));
+    let resp = server
+        .api(
+            Method::GET,
+            &format!("/v1/repositories/echo/uploads/{hostile}"),
+        )
+        .send()
+        .await
+        .expect("send");
+    let problem = assert_problem(resp, &[404], "60 KB upload id").await;
+    let text = detail(&problem);
+    assert!(text.chars().count() < 120, "{text}");
+    assert!(
+        !text.chars().any(|c| c.is_control() || c == '\u{200F}'),
+        "{text:?}"
+    );
+    assert!(text.contains("\\u{d}\\u{a}x\\u{0}\\u{200f}"), "{text}");
+}

@@ -52,23 +52,23 @@ impl<'a> Walk<'a> {
             Schema::Object(o) => {
                 match value {
                     Value::String(s) => {
-                        if let Some(max) = o.max_length {
-                            if s.chars().count() > max {
-                                return Err(format!(
-                                    "invalid {}: use at most {max} characters",
-                                    shown(at)
-                                ));
-                            }
+                        if let Some(max) = o.max_length
+                            && s.chars().count() > max
+                        {
+                            return Err(format!(
+                                "invalid {}: use at most {max} characters",
+                                shown(at)
+                            ));
                         }
                     }
                     Value::Object(map) => {
-                        if let Some(max) = o.max_properties {
-                            if map.len() > max {
-                                return Err(format!(
-                                    "invalid {}: use at most {max} entries",
-                                    shown(at)
-                                ));
-                            }
+                        if let Some(max) = o.max_properties
+                            && map.len() > max
+                        {
+                            return Err(format!(
+                                "invalid {}: use at most {max} entries",
+                                shown(at)
+                            ));
                         }
                         let key_max = o.property_names.as_ref().and_then(|p| match &**p {
                             Schema::Object(k) => k.max_length,
@@ -79,13 +79,13 @@ impl<'a> Walk<'a> {
                             if let Some(field) = o.properties.get(key) {
                                 self.check(item, field, &inner, depth + 1)?;
                             } else if let Some(extra) = &o.additional_properties {
-                                if let Some(max) = key_max {
-                                    if key.chars().count() > max {
-                                        return Err(format!(
-                                            "invalid {}: use keys of at most {max} characters",
-                                            shown(at)
-                                        ));
-                                    }
+                                if let Some(max) = key_max
+                                    && key.chars().count() > max
+                                {
+                                    return Err(format!(
+                                        "invalid {}: use keys of at most {max} characters",
+                                        shown(at)
+                                    ));
                                 }
                                 if let AdditionalProperties::RefOr(extra) = &**extra {
                                     self.check(item, extra, &inner, depth + 1)?;
@@ -101,10 +101,10 @@ impl<'a> Walk<'a> {
                 let Value::Array(items) = value else {
                     return Ok(());
                 };
-                if let Some(max) = a.max_items {
-                    if items.len() > max {
-                        return Err(format!("invalid {}: use at most {max} items", shown(at)));
-                    }
+                if let Some(max) = a.max_items
+                    && items.len() > max
+                {
+                    return Err(format!("invalid {}: use at most {max} items", shown(at)));
                 }
                 if let ArrayItems::RefOrSchema(item_schema) = &a.items {
                     for (i, item) in items.iter().enumerate() {

@@ -140,10 +140,10 @@ impl From<JsonRejection> for ApiError {
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
         use axum::extract::path::ErrorKind;
-        if let PathRejection::FailedToDeserializePathParams(e) = &r {
-            if let ErrorKind::Message(m) = e.kind() {
-                return ApiError(Problem::new(StatusCode::NOT_FOUND, m.clone()), None);
-            }
+        if let PathRejection::FailedToDeserializePathParams(e) = &r
+            && let ErrorKind::Message(m) = e.kind()
+        {
+            return ApiError(Problem::new(StatusCode::NOT_FOUND, m.clone()), None);
         }
         ApiError(Problem::new(StatusCode::BAD_REQUEST, r.body_text()), None)
     }
