@@ -50,7 +50,7 @@ impl PackagePattern {
     pub fn parse(value: &str) -> Result<Self, NameError> {
         let err = |rule| NameError {
             what: "package pattern",
-            value: value.chars().take(300).collect(),
+            value: crate::domain::echo::echo(value).to_string(),
             rule,
         };
         if value.is_empty() || value.len() > 128 {

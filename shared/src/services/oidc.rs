@@ -77,7 +77,7 @@ pub struct ClaimRule {
     #[schema(schema_with = claims_schema)]
     pub claims: BTreeMap<String, String>,
     /// The principal id a matching token acts as.
-    #[schema(max_length = 1024)]
+    #[schema(max_length = 32, pattern = "^(user_|sa_)[0-9a-z]{26}$")]
     pub principal: String,
 }
 

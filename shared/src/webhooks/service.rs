@@ -91,8 +91,8 @@ fn not_found(id: &str) -> Error {
     Error::NotFound(format!("webhook {} not found", shown(id)))
 }
 
-fn shown(id: &str) -> String {
-    id.chars().take(64).collect()
+fn shown(id: &str) -> crate::domain::echo::Echo<'_> {
+    crate::domain::echo::echo(id)
 }
 
 /// Who may manage a webhook scoped to `repository` (or tenant-wide). A mutation that is
