@@ -1,18 +1,34 @@
 //! `trove admin`: operator commands against a data dir, without a running server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use shared::config::Settings;
+use shared::domain::names::TenantName;
 use shared::jobs::schedule::{self, Job};
 use shared::local_host::LocalHost;
 use shared::ports::SystemClock;
+use shared::services::tenants;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Runs a scheduled job now (`cleanup` or `report`) and prints its summary as JSON.
     RunJob(RunJobArgs),
+    /// Gives a tenant that lost its admins an admin again: the user `recovery-admin` with
+    /// the admin role on the tenant and a new API key (valid 7 days), printed once as JSON.
+    /// Works on the data dir, so it needs the machine, not the API. Audited.
+    ResetAdmin(ResetAdminArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ResetAdminArgs {
+    /// The tenant whose admin access to restore.
+    #[arg(long, default_value = shared::services::bootstrap::DEFAULT_TENANT)]
+    tenant: String,
+    /// The data dir of the installation (as given to `trove serve`).
+    #[arg(long, default_value = ".trove", env = "TROVE_DATA_DIR")]
+    data_dir: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -41,28 +57,40 @@ pub struct RunJobArgs {
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::RunJob(args) => run_job(args).await,
+        Command::ResetAdmin(args) => reset_admin(args).await,
     }
+}
+
+/// The installation in `data_dir`, refusing a folder that holds none (rather than
+/// creating an empty one).
+async fn open(data_dir: &Path, public_url: &str) -> anyhow::Result<LocalHost> {
+    if !data_dir.join("trove.db").exists() {
+        bail!(
+            "{} holds no Trove data (no trove.db); pass --data-dir of an installation",
+            data_dir.display()
+        );
+    }
+    let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
+    LocalHost::open(data_dir, public_url, settings, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("cannot open {}", data_dir.display()))
+}
+
+async fn reset_admin(args: ResetAdminArgs) -> anyhow::Result<()> {
+    let tenant = TenantName::parse(&args.tenant)?;
+    let host = open(&args.data_dir, "http://127.0.0.1:8080").await?;
+    let reset = tenants::reset_admin(&host.ctx, &tenant)
+        .await
+        .with_context(|| format!("cannot reset the admin of tenant {tenant}"))?;
+    println!("{}", serde_json::to_string_pretty(&reset)?);
+    Ok(())
 }
 
 async fn run_job(args: RunJobArgs) -> anyhow::Result<()> {
     let Some(job) = Job::parse(&args.job) else {
         bail!("unknown job {:?}: expected cleanup or report", args.job);
     };
-    if !args.data_dir.join("trove.db").exists() {
-        bail!(
-            "{} holds no Trove data (no trove.db); pass --data-dir of an installation",
-            args.data_dir.display()
-        );
-    }
-    let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
-    let host = LocalHost::open(
-        &args.data_dir,
-        &args.public_url,
-        settings,
-        Arc::new(SystemClock),
-    )
-    .await
-    .with_context(|| format!("cannot open {}", args.data_dir.display()))?;
+    let host = open(&args.data_dir, &args.public_url).await?;
     let options = schedule::RunOptions {
         dry_run: args.dry_run,
         date: args.date,

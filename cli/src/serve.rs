@@ -9,7 +9,9 @@ use anyhow::{Context as _, bail};
 use shared::config::Settings;
 use shared::local_host::LocalHost;
 use shared::ports::SystemClock;
-use tokio::net::TcpListener;
+
+mod listen;
+mod stall;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -30,6 +32,8 @@ pub struct Args {
     /// receiver on this machine. Repeatable; adds to `TROVE_WEBHOOK_ALLOW_HOSTS`.
     #[arg(long = "allow-webhook-host", value_name = "HOST")]
     allow_webhook_hosts: Vec<String>,
+    #[command(flatten)]
+    limits: listen::Limits,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -38,9 +42,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         bail!("trove serve uses embedded storage and refuses to run inside AWS Lambda");
     }
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener =
+        listen::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     let base_url = args
         .public_url
@@ -75,13 +78,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let app = host
         .router()
         .merge(shared::metrics::prometheus::router(metrics));
-    tracing::info!(%local, %base_url, data_dir = %args.data_dir.display(), "trove serving");
-    // The socket peer is the source address the access layer checks IP lists and limits
-    // failed logins by.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    tracing::info!(%local, %base_url, data_dir = %args.data_dir.display(), limits = ?args.limits, "trove serving");
+    listen::serve(listener, app, args.limits, shutdown_signal()).await;
     Ok(())
 }
 

@@ -14,3 +14,4 @@ mod metrics;
 mod openapi;
 mod pipeline;
 mod race;
+mod slow_clients;

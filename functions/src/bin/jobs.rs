@@ -1,16 +1,12 @@
 //! The scheduled jobs, one function each; the function's `Handler` (`_HANDLER`) names the
 //! job (`cleanup`, `report`). EventBridge invokes them on the timetable of
 //! `shared::jobs::schedule::SCHEDULES`; the event's `detail` may ask for `{"dry_run": true}`.
+//! An operator may invoke either directly with `{"operator": {...}}`
+//! (`shared::jobs::operator`), e.g. to give a locked-out tenant an admin key again.
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::jobs::schedule::{self, Job};
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct Detail {
-    #[serde(default)]
-    dry_run: bool,
-}
+use shared::jobs::operator::{self, Invocation};
+use shared::jobs::schedule::Job;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -18,21 +14,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let name = std::env::var("_HANDLER").map_err(|_| "_HANDLER names the job")?;
     let job = Job::parse(&name).ok_or_else(|| format!("_HANDLER {name:?} is no job"))?;
     let ctx = trove_functions::context().await?;
-    lambda_runtime::run(service_fn(
-        |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
-            let ctx = ctx.clone();
-            async move {
-                let detail: Detail =
-                    serde_json::from_value(event.payload.detail).unwrap_or_default();
-                let options = schedule::RunOptions {
-                    dry_run: detail.dry_run,
-                    date: None,
-                };
-                let summary = schedule::run(&ctx, job, options).await;
-                trove_functions::flush_metrics();
-                Ok::<_, lambda_runtime::Error>(summary?)
-            }
-        },
-    ))
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let ctx = ctx.clone();
+        async move {
+            let invocation = Invocation::parse(&event.payload)?;
+            let summary = operator::handle(&ctx, job, invocation).await;
+            trove_functions::flush_metrics();
+            Ok::<_, lambda_runtime::Error>(summary?)
+        }
+    }))
     .await
 }

@@ -1145,3 +1145,45 @@ fn the_table_expires_the_attribute_the_code_writes() {
     );
     assert_eq!(ttl["Enabled"], Value::Bool(true));
 }
+
+/// The functions whose code announces domain events on the events queue, written out by
+/// hand from the code's `events::publish` calls (not derived from the template): each must
+/// hold `sqs:SendMessage` on the queue, or its events are lost (the failure is only logged),
+/// and no other function may.
+const EVENT_ANNOUNCERS: &[&str] = &[
+    "create_repository",
+    "delete_repository",
+    "delete_version",
+    "create_grant",
+    "delete_grant",
+    "ping_webhook",
+    "redeliver_webhook_delivery",
+    "Persist",
+    "Quarantine",
+    // Retention deletes versions: version.deleted.
+    "cleanup",
+    "report",
+    "dispatch",
+];
+
+#[test]
+fn every_function_that_announces_events_may_send_them_and_no_other() {
+    let tpl = template::template();
+    for f in all_functions().values() {
+        let grants = grants_of(&tpl, f);
+        let sends = grants.templates.iter().any(|(name, body)| {
+            name == "SQSSendMessagePolicy"
+                && matches!(&body["QueueName"], Value::Tagged(t)
+                    if t.tag == "GetAtt" && string(&t.value) == "EventsQueue.QueueName")
+        }) || grants
+            .statements
+            .iter()
+            .any(|s| actions(s).iter().any(|a| a == "sqs:SendMessage"));
+        let announces = EVENT_ANNOUNCERS.contains(&f.handler.as_str());
+        assert_eq!(
+            sends, announces,
+            "{} ({}): announces events: {announces}, may send to EventsQueue: {sends}",
+            f.logical_id, f.handler
+        );
+    }
+}

@@ -235,3 +235,27 @@ async fn the_dispatcher_function_signs_a_delivery_from_an_sqs_batch() {
     assert_eq!(delivered["id"], body["id"]);
     assert_eq!(delivered["data"]["package"], "acme-core");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_event_gives_a_tenant_an_admin_key_again() {
+    let stack = Stack::new().await;
+    stack.admin_key().await;
+    let mut cleanup = stack.function("jobs", "cleanup").await;
+    let reset = cleanup
+        .invoke(&serde_json::json!({
+            "operator": {"action": "reset-admin", "tenant": "default"}
+        }))
+        .await
+        .response();
+    let key = reset["api_key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reset}"))
+        .to_owned();
+    assert!(
+        reset["principal"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("user_"))
+    );
+    // The new key acts as a tenant admin through the API's own function.
+    stack.create_repository(&key).await;
+}

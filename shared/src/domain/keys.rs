@@ -150,6 +150,12 @@ pub fn api_keys_index(t: &TenantName) -> String {
     format!("T#{t}#APIKEYS")
 }
 
+/// A tenant's admin guard: a revision every change that can take admin rights away bumps
+/// in its transaction, so two such changes never both pass the last-admin check.
+pub fn admin_guard(t: &TenantName) -> Key {
+    Key::new(format!("TENANT#{t}"), "ADMIN_GUARD")
+}
+
 /// A tenant's access policy: rate limits and IP allow / block lists.
 pub fn tenant_policy(t: &TenantName) -> Key {
     Key::new(format!("TENANT#{t}"), "POLICY")

@@ -12,13 +12,19 @@ use crate::domain::keys;
 use crate::domain::names::TenantName;
 use crate::services::oidc_testing::{Signer, jwt};
 
-async fn ok(app: &TestApp, method: Method, uri: &str, key: &str, body: Option<Value>) -> Value {
+pub(super) async fn ok(
+    app: &TestApp,
+    method: Method,
+    uri: &str,
+    key: &str,
+    body: Option<Value>,
+) -> Value {
     let (status, _, v) = app.call(method.clone(), uri, Some(key), body).await;
     assert!(status.is_success(), "{method} {uri}: {status} {v}");
     v
 }
 
-async fn status(
+pub(super) async fn status(
     app: &TestApp,
     method: Method,
     uri: &str,
@@ -29,7 +35,11 @@ async fn status(
 }
 
 /// A service account with the given grants, and an API key for it.
-async fn account(app: &TestApp, name: &str, grants: &[(&str, Value)]) -> (String, String) {
+pub(super) async fn account(
+    app: &TestApp,
+    name: &str,
+    grants: &[(&str, Value)],
+) -> (String, String) {
     let admin = app.admin.clone();
     let sa = ok(
         app,
@@ -61,7 +71,7 @@ async fn account(app: &TestApp, name: &str, grants: &[(&str, Value)]) -> (String
     (id, key["key"].as_str().expect("key").to_owned())
 }
 
-async fn with_repo() -> TestApp {
+pub(super) async fn with_repo() -> TestApp {
     with_repo_in(TestApp::new().await).await
 }
 
@@ -609,9 +619,24 @@ async fn failed_logins_are_limited_per_source_address() {
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(limited, Some(20), "the burst of failures is 20");
-    // The address stays refused, even with a good key; others are unaffected.
+    // Failures from the address stay refused; a valid key from the same address (people
+    // behind one NAT) is served, fresh or cached, and others are unaffected.
+    let wrong = format!("trove_01jd5x7k3m2n4p6q8r0s2t4v6w_{}", "y".repeat(43));
     assert_eq!(
-        app.send(Method::GET, "/v1/me", Some(&admin), None, attacker)
+        app.send(Method::GET, "/v1/me", Some(&wrong), None, attacker)
+            .await
+            .0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let (_, fresh) = account(&app, "behind-the-nat", &[("reader", json!({}))]).await;
+    for key in [&admin, &fresh, &fresh] {
+        let (s, _, body) = app
+            .send(Method::GET, "/v1/me", Some(key), None, attacker)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    assert_eq!(
+        app.send(Method::GET, "/v1/me", Some("garbage"), None, attacker)
             .await
             .0,
         StatusCode::TOO_MANY_REQUESTS

@@ -16,6 +16,8 @@ mod breaker_tests;
 #[cfg(test)]
 mod cleanup_tests;
 #[cfg(test)]
+mod credential_tests;
+#[cfg(test)]
 mod identity_tests;
 #[cfg(test)]
 mod input_tests;

@@ -16,6 +16,7 @@ use crate::domain::model::{from_item, to_item};
 use crate::domain::names::TenantName;
 use crate::ports::table::{GSI1_PK, GSI1_SK, Item};
 use crate::ports::{Condition, Index, Query, TableError, Write};
+use crate::services::admin_guard::{self, CommitError, Loss};
 use crate::services::caller::{Caller, PrincipalKind};
 use crate::services::pagination::{PageOf, PageParams};
 use crate::services::{Context, Error, audit, grants};
@@ -108,7 +109,8 @@ pub struct CreateApiKey {
     pub owner: Option<String>,
     #[schema(example = "laptop", max_length = 100)]
     pub name: String,
-    /// Seconds until the key stops working (default 90 days, at most 2 years).
+    /// Seconds until the key stops working (default 90 days, at most 2 years), and never
+    /// after the credential that creates it (by default it then ends with that credential).
     pub expires_in: Option<u64>,
     /// Narrower rights than the owner's; each must be held by the owner.
     #[schema(max_items = 64)]
@@ -169,16 +171,38 @@ pub fn bootstrap_record(
     key: &str,
     created_by: &str,
 ) -> Result<Write, Error> {
+    unscoped_record(
+        ctx,
+        tenant,
+        owner,
+        (id, key),
+        "bootstrap-admin",
+        created_by,
+        None,
+    )
+}
+
+/// The record of an unscoped key the platform makes itself (bootstrap, admin recovery),
+/// outside any caller's limits.
+pub(crate) fn unscoped_record(
+    ctx: &Context,
+    tenant: &TenantName,
+    owner: &str,
+    (id, key): (&str, &str),
+    name: &str,
+    created_by: &str,
+    expires_at: Option<OffsetDateTime>,
+) -> Result<Write, Error> {
     let record = ApiKeyRecord {
         id: id.to_owned(),
         tenant: tenant.clone(),
         owner: owner.to_owned(),
-        name: "bootstrap-admin".into(),
+        name: name.to_owned(),
         hash: hash(key),
         scopes: None,
         created_at: ctx.clock.now(),
         created_by: created_by.to_owned(),
-        expires_at: None,
+        expires_at,
         last_used_at: None,
         revoked: false,
     };
@@ -246,9 +270,24 @@ pub async fn create(
         None if for_self => caller.rights.cap.clone(),
         None => None,
     };
-    let (id, key) = generate();
     let now = ctx.clock.now();
-    let expires_at = now + time::Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX));
+    let mut expires_at = now + time::Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX));
+    // Nor does it outlive that credential: a one-hour key (or a token) cannot leave behind a
+    // two-year key. Without an explicit lifetime the key simply ends with the credential.
+    if let Some(limit) = caller.expires_at
+        && expires_at > limit
+    {
+        let left = (limit - now).whole_seconds().max(0);
+        if req.expires_in.is_none() && left >= 60 {
+            expires_at = limit;
+        } else {
+            return Err(Error::Invalid(format!(
+                "invalid expires_in {ttl}: a key cannot outlive the credential that makes it, \
+             which expires in {left} seconds; ask for at most that, or use a longer-lived key"
+            )));
+        }
+    }
+    let (id, key) = generate();
     let record = ApiKeyRecord {
         id: id.clone(),
         tenant: caller.tenant.clone(),
@@ -286,6 +325,12 @@ pub async fn load(ctx: &Context, id: &str) -> Result<Option<ApiKeyRecord>, Error
         Some(item) => Ok(Some(from_item(item)?)),
         None => Ok(None),
     }
+}
+
+/// Stores a key record as it is (tests that put keys in states the API never makes).
+#[cfg(test)]
+pub(crate) async fn store(ctx: &Context, record: &ApiKeyRecord) -> Result<(), Error> {
+    Ok(ctx.table.put(item(record)?, None).await?)
 }
 
 /// The record of a presented key that is valid now; anything else is `Unauthenticated`.
@@ -344,15 +389,23 @@ pub async fn touch(ctx: &Context, record: &ApiKeyRecord) {
     }
 }
 
-fn visible(caller: &Caller, record: &ApiKeyRecord) -> bool {
-    record.tenant == caller.tenant && (record.owner == caller.principal || caller.is_tenant_admin())
+/// Who may see and revoke a key: tenant admins; its owner through a credential that carries
+/// all the owner's rights; and any credential the key itself (or a token made from it).
+/// A credential narrowed by scopes can do nothing with its owner's other keys: it would
+/// otherwise revoke the owner's admin key or learn what the owner's other keys may do.
+fn manageable(caller: &Caller, record: &ApiKeyRecord) -> bool {
+    record.tenant == caller.tenant
+        && (caller.is_tenant_admin()
+            || (record.owner == caller.principal
+                && (caller.acts_with_all_owner_rights()
+                    || caller.api_key_id() == Some(record.id.as_str()))))
 }
 
 pub async fn revoke(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Error> {
     let target = format!("api_key/{id}");
     let not_found = || Error::NotFound(format!("API key {id} not found"));
     let record = match load(ctx, id).await? {
-        Some(r) if visible(caller, &r) => r,
+        Some(r) if manageable(caller, &r) => r,
         _ => {
             audit::denied(ctx, caller, "api_key.revoke", &target).await;
             return Err(not_found());
@@ -363,18 +416,28 @@ pub async fn revoke(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Erro
     }
     let mut updated = record;
     updated.revoked = true;
-    let writes = vec![Write::Put {
-        item: item(&updated)?,
-        condition: Some(Condition::Equals("revoked".into(), false.into())),
-    }];
-    match audit::transact(ctx, caller, "api_key.revoke", &target, writes).await {
+    let revoked = item(&updated)?;
+    let writes = || {
+        vec![Write::Put {
+            item: revoked.clone(),
+            condition: Some(Condition::Equals("revoked".into(), false.into())),
+        }]
+    };
+    let commit = |w| audit::transact(ctx, caller, "api_key.revoke", &target, w);
+    match admin_guard::run(ctx, &caller.tenant, Loss::Key(id), writes, commit).await {
         Ok(()) => Ok(()),
-        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(not_found()),
-        Err(e) => Err(e.into()),
+        Err(CommitError::Table(TableError::TransactionCanceled { failed }))
+            if failed.contains(&0) =>
+        {
+            Err(not_found())
+        }
+        Err(CommitError::Table(e)) => Err(e.into()),
+        Err(CommitError::Service(e)) => Err(e),
     }
 }
 
-/// The caller's own keys, or every key of the tenant for a tenant admin.
+/// The keys the caller may manage (see `manageable`): its own, or every key of the tenant
+/// for a tenant admin.
 pub async fn list(
     ctx: &Context,
     caller: &Caller,
@@ -388,7 +451,7 @@ pub async fn list(
     let mut items = Vec::new();
     for item in page.items {
         let record: ApiKeyRecord = from_item(item)?;
-        if visible(caller, &record) {
+        if manageable(caller, &record) {
             items.push(record.into());
         }
     }

@@ -73,8 +73,9 @@ impl Authorizer {
     }
 
     /// Identity and denial from the request's parts: `Authorization` (bearer) and the
-    /// source address. Failed attempts are limited per source address; the tenant's IP
-    /// lists are checked as soon as the credential names the tenant.
+    /// source address. Failed attempts are limited per source address (a valid credential
+    /// is never refused by that limit); the tenant's IP lists are checked as soon as the
+    /// credential names the tenant.
     pub async fn decide(
         &self,
         ctx: &Context,
@@ -84,16 +85,19 @@ impl Authorizer {
         let Some(bearer) = bearer else {
             return Ok(Decision::Anonymous);
         };
-        let bucket = failure_bucket(source_ip);
-        let now = ctx.clock.now();
-        if let Some(retry_after_secs) = self.limiter.known_empty(&bucket, now) {
-            return Ok(Decision::Denied(Denial::TooManyFailures {
-                retry_after_secs,
-            }));
-        }
+        // The limit counts failures and refuses only failures: a valid credential is served
+        // whatever others sent from the same address (an office or a CI NAT shares one), so
+        // the credential is checked before the address's failure budget.
         let identity = match self.authenticate(ctx, bearer).await {
             Ok(identity) => identity,
             Err(Error::Unauthenticated) => {
+                let bucket = failure_bucket(source_ip);
+                let now = ctx.clock.now();
+                if let Some(retry_after_secs) = self.limiter.known_empty(&bucket, now) {
+                    return Ok(Decision::Denied(Denial::TooManyFailures {
+                        retry_after_secs,
+                    }));
+                }
                 let limit = self
                     .limiter
                     .take(
@@ -152,6 +156,7 @@ impl Authorizer {
             kind: resolved.principal.kind,
             credential: Credential::ApiKey { id: key.id.clone() },
             rights: Arc::new(resolved.rights(key.scopes.clone())),
+            expires_at: key.expires_at,
         };
         Ok((identity, resolved.grants))
     }
@@ -186,6 +191,7 @@ impl Authorizer {
                     provider: provider.id.clone(),
                 },
                 rights: Arc::new(resolved.rights(None)),
+                expires_at: crate::services::oidc::expiry(&claims),
             };
             return Ok((identity, resolved.grants));
         }
@@ -215,6 +221,7 @@ impl Authorizer {
                 key: key.id.clone(),
             },
             rights: Arc::new(resolved.rights(key.scopes.clone())),
+            expires_at: time::OffsetDateTime::from_unix_timestamp(claims.exp).ok(),
         };
         Ok((identity, resolved.grants))
     }

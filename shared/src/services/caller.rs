@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::domain::access::{Rights, Role, Target};
@@ -84,6 +85,14 @@ pub struct Identity {
     pub credential: Credential,
     /// Shared with every request's `Caller`: no copy per request.
     pub rights: Arc<Rights>,
+    /// When the credential itself stops working (`None`: it does not expire). A credential
+    /// never makes one that outlives it.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// An identity on one request.
@@ -94,6 +103,8 @@ pub struct Caller {
     pub kind: PrincipalKind,
     pub credential: Credential,
     pub rights: Arc<Rights>,
+    /// When the credential stops working; see `Identity::expires_at`.
+    pub expires_at: Option<OffsetDateTime>,
     pub source_ip: Option<IpAddr>,
     pub request_id: String,
 }
@@ -106,6 +117,7 @@ impl Caller {
             kind: identity.kind,
             credential: identity.credential.clone(),
             rights: identity.rights.clone(),
+            expires_at: identity.expires_at,
             source_ip,
             request_id,
         }
@@ -145,6 +157,19 @@ impl Caller {
         }
     }
 
+    /// The API key the caller presented, or the one its access token was made with.
+    pub fn api_key_id(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::ApiKey { id } | Credential::AccessToken { key: id } => Some(id),
+            Credential::Oidc { .. } => None,
+        }
+    }
+
+    /// The credential carries every right of its owner (no scopes narrow it).
+    pub fn acts_with_all_owner_rights(&self) -> bool {
+        self.rights.cap.is_none()
+    }
+
     pub fn is_tenant_admin(&self) -> bool {
         self.rights.is_tenant_admin()
     }
@@ -174,6 +199,7 @@ impl Caller {
                 }],
                 cap: None,
             }),
+            expires_at: None,
             source_ip: None,
             request_id: ulid::Ulid::new().to_string(),
         }
@@ -205,6 +231,7 @@ impl Caller {
                 }],
                 cap: None,
             }),
+            expires_at: None,
             source_ip: None,
             request_id: "test".into(),
         }

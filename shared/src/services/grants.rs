@@ -17,6 +17,7 @@ use crate::domain::names::TenantName;
 use crate::pipeline::events;
 use crate::ports::table::query_all;
 use crate::ports::{Condition, Query, TableError, Write};
+use crate::services::admin_guard::{self, CommitError, Loss};
 use crate::services::caller::{Caller, PrincipalKind};
 use crate::services::pagination::PageOf;
 use crate::services::principals::{self, MAX_GROUP_DEPTH, PrincipalRecord};
@@ -190,22 +191,29 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Erro
             return Err(not_found(id));
         }
     };
-    let writes = vec![
-        Write::Delete {
-            key: keys::grant(tenant, &grant.id),
-            condition: Some(Condition::Exists),
-        },
-        Write::Delete {
-            key: keys::principal_grant(tenant, &grant.principal, &grant.id),
-            condition: None,
-        },
-    ];
-    match audit::transact(ctx, caller, "grant.delete", &format!("grant/{id}"), writes).await {
+    let writes = || {
+        vec![
+            Write::Delete {
+                key: keys::grant(tenant, &grant.id),
+                condition: Some(Condition::Exists),
+            },
+            Write::Delete {
+                key: keys::principal_grant(tenant, &grant.principal, &grant.id),
+                condition: None,
+            },
+        ]
+    };
+    let target = format!("grant/{id}");
+    let commit = |w| audit::transact(ctx, caller, "grant.delete", &target, w);
+    match admin_guard::run(ctx, tenant, Loss::Grant(&grant.id), writes, commit).await {
         Ok(()) => {}
-        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
+        Err(CommitError::Table(TableError::TransactionCanceled { failed }))
+            if failed.contains(&0) =>
+        {
             return Err(not_found(id));
         }
-        Err(e) => return Err(e.into()),
+        Err(CommitError::Table(e)) => return Err(e.into()),
+        Err(CommitError::Service(e)) => return Err(e),
     }
     announce(ctx, tenant, "deleted", &grant).await;
     Ok(())

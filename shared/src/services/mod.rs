@@ -1,6 +1,7 @@
 //! Use cases. Each function takes the `Context` (ports and settings) and validated input,
 //! and speaks the domain's error type; HTTP mapping happens once, in `crate::http::problem`.
 
+pub mod admin_guard;
 pub mod api_keys;
 pub mod audit;
 pub mod authn;

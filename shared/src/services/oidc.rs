@@ -547,6 +547,12 @@ impl<T> Slots<T> {
     }
 }
 
+/// When a verified token's claims say it expires.
+pub fn expiry(claims: &Map<String, Value>) -> Option<OffsetDateTime> {
+    let exp = claims.get("exp").and_then(numeric_date)?;
+    OffsetDateTime::from_unix_timestamp(exp).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

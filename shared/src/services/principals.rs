@@ -12,6 +12,7 @@ use crate::domain::model::{from_item, to_item};
 use crate::domain::names::{PrincipalName, TenantName};
 use crate::ports::table::query_all;
 use crate::ports::{Condition, Query, TableError, Write};
+use crate::services::admin_guard::{self, CommitError, Loss};
 use crate::services::caller::{Caller, PrincipalKind};
 use crate::services::pagination::{PageOf, PageParams};
 use crate::services::{Context, Error, audit, pii};
@@ -386,23 +387,32 @@ pub async fn remove_member(
             "{member} is not a member of group {group}"
         )));
     }
-    let writes = vec![
-        Write::Delete {
-            key,
-            condition: Some(Condition::Exists),
-        },
-        Write::Delete {
-            key: keys::member_of(tenant, member, group),
-            condition: None,
-        },
-    ];
+    let writes = || {
+        vec![
+            Write::Delete {
+                key: key.clone(),
+                condition: Some(Condition::Exists),
+            },
+            Write::Delete {
+                key: keys::member_of(tenant, member, group),
+                condition: None,
+            },
+        ]
+    };
     let target = format!("{group}/members/{member}");
-    match audit::transact(ctx, caller, "group.member.remove", &target, writes).await {
+    let commit = |w| audit::transact(ctx, caller, "group.member.remove", &target, w);
+    let loss = Loss::Membership { group, member };
+    match admin_guard::run(ctx, tenant, loss, writes, commit).await {
         Ok(()) => Ok(()),
-        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(
-            Error::NotFound(format!("{member} is not a member of group {group}")),
-        ),
-        Err(e) => Err(e.into()),
+        Err(CommitError::Table(TableError::TransactionCanceled { failed }))
+            if failed.contains(&0) =>
+        {
+            Err(Error::NotFound(format!(
+                "{member} is not a member of group {group}"
+            )))
+        }
+        Err(CommitError::Table(e)) => Err(e.into()),
+        Err(CommitError::Service(e)) => Err(e),
     }
 }
 

@@ -109,6 +109,29 @@ impl TierLimits {
         }
     }
 
+    /// The admin tier stays at least this generous, so an admin can always send the
+    /// request that undoes a policy (a policy that throttles its own admins would lock
+    /// them out of the fix).
+    pub const ADMIN_FLOOR: Limit = Limit {
+        per_second: 1.0,
+        burst: 10,
+    };
+
+    /// Refuses limits under which an admin could not make the next request, e.g. the
+    /// one that puts a policy back.
+    pub fn keeps_admins_in(&self) -> Result<(), String> {
+        let (floor, admin) = (Self::ADMIN_FLOOR, self.admin);
+        if admin.per_second < floor.per_second || admin.burst < floor.burst {
+            return Err(format!(
+                "the admin tier ({} per second, burst {}) would refuse admins' own requests, \
+                 including the one that undoes it; give it at least {} per second and a burst \
+                 of {}",
+                admin.per_second, admin.burst, floor.per_second, floor.burst
+            ));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         [
             ("anonymous", self.anonymous),

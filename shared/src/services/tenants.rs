@@ -155,6 +155,102 @@ pub async fn list(ctx: &Context, page: &PageParams) -> Result<PageOf<TenantRecor
     pagination::fetch(ctx.table.as_ref(), &query).await
 }
 
+/// The user `trove admin reset-admin` gives admin rights back to a tenant through.
+pub const RECOVERY_USER: &str = "recovery-admin";
+/// A recovery key is for putting access right, not for daily use.
+const RECOVERY_KEY_TTL: time::Duration = time::Duration::days(7);
+
+/// A recovered tenant's admin: the principal and its new key, shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminReset {
+    pub tenant: TenantName,
+    pub principal: String,
+    pub api_key: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Gives a tenant that lost its admins one again: the user `recovery-admin` (created the
+/// first time), the admin role on the whole tenant, and a new unscoped key valid for 7 days.
+/// Only operators reach this (`trove admin reset-admin`, or the jobs function's operator
+/// event): never the API, which is what refuses to lose the last admin in the first place.
+pub async fn reset_admin(ctx: &Context, tenant: &TenantName) -> Result<AdminReset, Error> {
+    if ctx.table.get(&keys::tenant(tenant)).await?.is_none() {
+        return Err(Error::NotFound(format!("tenant {tenant} not found")));
+    }
+    let actor = Caller::system(tenant.clone(), "reset-admin");
+    let now = ctx.clock.now();
+    let name_key = keys::principal_name(tenant, PrincipalKind::User.as_str(), RECOVERY_USER);
+    let mut writes = Vec::new();
+    let user = match ctx.table.get(&name_key).await? {
+        Some(item) => item
+            .get("id")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| Error::Internal(format!("name claim of {RECOVERY_USER} has no id")))?
+            .to_owned(),
+        None => {
+            let record = PrincipalRecord {
+                id: PrincipalKind::User.new_id(),
+                kind: PrincipalKind::User,
+                name: PrincipalName::parse(RECOVERY_USER)?,
+                email_sealed: None,
+                description: Some("created by trove admin reset-admin".into()),
+                created_at: now,
+            };
+            writes.extend(principals::create_writes(tenant, &record)?);
+            record.id
+        }
+    };
+    let holds_admin = match crate::services::grants::resolve(ctx, tenant, &user).await? {
+        Some(resolved) => resolved.rights(None).is_tenant_admin(),
+        None => false,
+    };
+    if !holds_admin {
+        let grant = Grant {
+            id: ulid::Ulid::new().to_string().to_ascii_lowercase(),
+            principal: user.clone(),
+            role: Role::Admin,
+            scope: Scope::tenant(),
+            created_at: now,
+            created_by: actor.principal.clone(),
+            last_used_at: None,
+        };
+        writes.push(Write::Put {
+            item: to_item(&keys::principal_grant(tenant, &user, &grant.id), &grant)?,
+            condition: None,
+        });
+        writes.push(Write::Put {
+            item: to_item(&keys::grant(tenant, &grant.id), &grant)?,
+            condition: None,
+        });
+    }
+    let (key_id, key) = api_keys::generate();
+    let expires_at = now + RECOVERY_KEY_TTL;
+    writes.push(api_keys::unscoped_record(
+        ctx,
+        tenant,
+        &user,
+        (&key_id, &key),
+        "reset-admin",
+        &actor.principal,
+        Some(expires_at),
+    )?);
+    audit::transact(
+        ctx,
+        &actor,
+        "tenant.reset_admin",
+        &format!("principal/{user}"),
+        writes,
+    )
+    .await?;
+    Ok(AdminReset {
+        tenant: tenant.clone(),
+        principal: user,
+        api_key: key,
+        expires_at,
+    })
+}
+
 /// A tenant's access policy. Absent: the defaults (built-in limits, no IP lists).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +276,11 @@ pub async fn put_policy(
     policy
         .rate_limits
         .validate()
+        .map_err(|e| Error::Invalid(format!("invalid rate_limits: {e}")))?;
+    // Like an IP list that blocks the caller, limits that throttle admins lock them out.
+    policy
+        .rate_limits
+        .keeps_admins_in()
         .map_err(|e| Error::Invalid(format!("invalid rate_limits: {e}")))?;
     let compiled = policy
         .network

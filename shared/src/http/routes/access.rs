@@ -69,12 +69,24 @@ pub async fn issue_token(
     let Credential::ApiKey { id } = &caller.credential else {
         return Err(Error::Invalid("exchange an API key for a token, not a token".into()).into());
     };
+    // A token never outlives the key it is made with.
+    let ttl = match caller.expires_at {
+        Some(at) => {
+            let left = (at - state.ctx.clock.now()).whole_seconds();
+            let left = std::time::Duration::from_secs(u64::try_from(left).unwrap_or(0));
+            tokens::DEFAULT_TTL.min(left)
+        }
+        None => tokens::DEFAULT_TTL,
+    };
+    if ttl.is_zero() {
+        return Err(Error::Unauthenticated.into());
+    }
     let token = tokens::issue(
         &state.ctx,
         caller.tenant.as_str(),
         &caller.principal,
         id,
-        tokens::DEFAULT_TTL,
+        ttl,
     )
     .await?;
     Ok(Json(token))
