@@ -1187,3 +1187,31 @@ fn every_function_that_announces_events_may_send_them_and_no_other() {
         );
     }
 }
+
+/// The functions that read objects which may be missing and must tell "absent" from
+/// "forbidden" (S3 says 403 for a missing key to a role that may not list the bucket):
+/// written out from the code, not from the template.
+const TELLS_ABSENT_FROM_FORBIDDEN: &[&str] =
+    &["Scan", "Validate", "Persist", "Quarantine", "cleanup"];
+
+#[test]
+fn every_function_that_must_see_a_missing_object_as_absent_may_list_the_bucket() {
+    let tpl = template::template();
+    for f in all_functions().values() {
+        if !TELLS_ABSENT_FROM_FORBIDDEN.contains(&f.handler.as_str()) {
+            continue;
+        }
+        let grants = grants_of(&tpl, f);
+        let lists = grants.statements.iter().any(|s| {
+            actions(s).iter().any(|a| a == "s3:ListBucket")
+                && s["Condition"].is_null()
+                && !string(&s["Resource"]).ends_with("/*")
+        });
+        assert!(
+            lists,
+            "{} ({}): reads objects that may be missing but may not list the bucket, so S3 \
+             would answer 403 for absent keys",
+            f.logical_id, f.handler
+        );
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::domain::canonical::Canonical;
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::ports::table::Key;
 
@@ -47,6 +48,14 @@ pub const PACKAGE_SK_PREFIX: &str = "P#";
 
 pub fn package(t: &TenantName, r: &RepoName, p: &PackageName) -> Key {
     Key::new(packages_partition(t, r), format!("{PACKAGE_SK_PREFIX}{p}"))
+}
+
+/// Claims a package name's canonical form (`domain::canonical`) in a repository for the
+/// spelling first published, so two look-alike names cannot both be created, even at once.
+/// Claims stay when the repository is deleted, as its deleted versions' markers do: a
+/// repository created again under that name keeps the spelling, and with it the markers.
+pub fn package_name_claim(t: &TenantName, r: &RepoName, canonical: &Canonical) -> Key {
+    Key::new(format!("T#{t}#R#{r}#PKGNAME#{canonical}"), "PKGNAME")
 }
 
 pub fn versions_partition(t: &TenantName, r: &RepoName, p: &PackageName) -> String {

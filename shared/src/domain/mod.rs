@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod bounds;
+pub mod canonical;
 pub mod echo;
 pub mod ids;
 pub mod keys;

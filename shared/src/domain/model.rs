@@ -19,6 +19,12 @@ pub enum Format {
 pub struct Repository {
     #[schema(value_type = String, example = "libs")]
     pub name: RepoName,
+    /// This repository's identity: one deleted and created again under the same name is a
+    /// new repository with a new id, and what was under way for the old one never lands in
+    /// it. Absent on repositories created before ids were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "01jq8m3kzv4t6w2x9y5b7c1d3e")]
+    pub id: Option<String>,
     pub format: Format,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -94,6 +100,14 @@ pub enum UploadStatus {
     Rejected,
 }
 
+impl Upload {
+    /// Whether `repo` is the very repository this upload was accepted for, not merely one
+    /// of the same name.
+    pub fn belongs_to(&self, repo: &Repository) -> bool {
+        self.repository == repo.name && self.repository_id == repo.id
+    }
+}
+
 impl UploadStatus {
     pub fn is_open(self) -> bool {
         matches!(self, Self::Pending | Self::Scanning)
@@ -105,6 +119,10 @@ pub struct Upload {
     pub upload_id: UploadId,
     pub tenant: TenantName,
     pub repository: RepoName,
+    /// The id of the repository the upload was accepted for (`Repository::id`); absent for
+    /// uploads accepted before ids were given, which belong to a repository without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_id: Option<String>,
     pub package: PackageName,
     pub version: VersionName,
     pub filename: FileName,
@@ -178,6 +196,13 @@ pub struct Package {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// Who holds a package name's canonical form in a repository (`keys::package_name_claim`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageNameClaim {
+    /// The spelling first published.
+    pub name: PackageName,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

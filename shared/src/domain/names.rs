@@ -140,6 +140,33 @@ name_type!(
     "use 1-255 letters, digits, '.', '-', '_' or '+', starting with a letter or digit (no paths)"
 );
 
+/// A name being introduced (a new package, version or file) must also end with a letter or
+/// digit, as PEP 508 has it for package names: `widget.` and `widget_` would otherwise be two
+/// more packages that read as `widget`. `parse` keeps the older rule, so names stored before
+/// still load and can still be read.
+macro_rules! new_name_rule {
+    ($ty:ident, $what:literal) => {
+        impl $ty {
+            pub fn parse_new(value: &str) -> Result<Self, NameError> {
+                let name = Self::parse(value)?;
+                if value.ends_with(|c: char| c.is_ascii_alphanumeric()) {
+                    Ok(name)
+                } else {
+                    Err(NameError {
+                        what: $what,
+                        value: echo(value).to_string(),
+                        rule: "start and end it with a letter or digit",
+                    })
+                }
+            }
+        }
+    };
+}
+
+new_name_rule!(PackageName, "package name");
+new_name_rule!(VersionName, "version");
+new_name_rule!(FileName, "filename");
+
 /// A lower-case hex SHA-256 digest.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -206,6 +233,26 @@ mod tests {
         assert!(RepoName::parse("UPPER").is_err());
         assert!(RepoName::parse(&"a".repeat(65)).is_err());
         assert!(VersionName::parse("1.0/evil").is_err());
+    }
+
+    #[test]
+    fn new_names_must_end_with_a_letter_or_digit() {
+        for bad in ["widget.", "widget_", "widget-"] {
+            let err = PackageName::parse_new(bad).expect_err("trailing punctuation");
+            assert!(
+                err.to_string().contains("end it with a letter or digit"),
+                "{err}"
+            );
+            // Stored before the rule, such a name still loads.
+            assert!(PackageName::parse(bad).is_ok(), "{bad:?}");
+        }
+        assert!(VersionName::parse_new("1.0.0-").is_err());
+        assert!(VersionName::parse_new("1.0.0+").is_err());
+        assert!(FileName::parse_new("a.bin.").is_err());
+        assert!(PackageName::parse_new("Widget").is_ok());
+        assert!(VersionName::parse_new("1.0.0-RC1").is_ok());
+        assert!(FileName::parse_new("A.BIN").is_ok());
+        assert!(PackageName::parse_new("-x").is_err());
     }
 
     #[test]

@@ -22,6 +22,8 @@ mod identity_tests;
 #[cfg(test)]
 mod input_tests;
 #[cfg(test)]
+mod lookalike_tests;
+#[cfg(test)]
 mod metrics_tests;
 #[cfg(test)]
 mod report_tests;

@@ -90,10 +90,10 @@ impl From<Error> for ApiError {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unavailable(_) | Error::CoolingDown { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Internal(_) | Error::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = match &e {
-            Error::Internal(m) | Error::Unavailable(m) => {
+            Error::Internal(m) | Error::Unavailable(m) | Error::Misconfigured(m) => {
                 tracing::error!(error = %m, status = status.as_u16(), "request failed");
                 if status == StatusCode::SERVICE_UNAVAILABLE {
                     "the service is temporarily unavailable; retry shortly".to_owned()

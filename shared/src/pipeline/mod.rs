@@ -15,9 +15,9 @@ pub mod validate;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::keys::UploadId;
-use crate::domain::model::{Upload, UploadStatus};
+use crate::domain::model::{Repository, Upload, UploadStatus};
 use crate::domain::names::TenantName;
-use crate::services::{Context, Error, uploads};
+use crate::services::{Context, Error, repositories, uploads};
 
 /// What every step receives: the upload it works on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +66,7 @@ impl From<Error> for StepError {
                 StepError::Retryable(m)
             }
             e @ Error::CoolingDown { .. } => StepError::Retryable(e.to_string()),
+            e @ Error::Misconfigured(_) => StepError::Misdeployed(e.to_string()),
             other => StepError::Rejected(other.to_string()),
         }
     }
@@ -95,6 +96,25 @@ pub async fn claim(ctx: &Context, input: &StepInput) -> Result<Option<Upload>, S
         UploadStatus::Scanning => {}
     }
     Ok(Some(upload))
+}
+
+/// The repository the upload was accepted for, or the refusal when it has been deleted
+/// since (another repository created under its name is not it: its limits were never
+/// checked against this upload).
+pub async fn accepted_repository(ctx: &Context, upload: &Upload) -> Result<Repository, StepError> {
+    match repositories::find(ctx, &upload.tenant, &upload.repository).await {
+        Ok(repo) if upload.belongs_to(&repo) => Ok(repo),
+        Ok(_) | Err(Error::NotFound(_)) => Err(StepError::Rejected(repository_gone(upload))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why an upload whose repository was deleted is refused.
+pub fn repository_gone(upload: &Upload) -> String {
+    format!(
+        "repository {} was deleted after this upload was accepted",
+        upload.repository
+    )
 }
 
 /// The step names of the pipeline definition.
@@ -149,5 +169,17 @@ mod tests {
         assert_eq!(step_available(SCAN).is_ok(), cfg!(feature = "scan"));
         let unknown = step_available("Scna").expect_err("not a step");
         assert_eq!(unknown.name(), "Trove.Misdeployed");
+    }
+
+    /// A role that may not read storage is a deployment fault: the execution stops for a
+    /// redrive once the permission is fixed; retrying cannot help and the upload is not to
+    /// blame, so it is never quarantined for it.
+    #[test]
+    fn storage_refusing_access_stops_a_step_as_misdeployed_not_retried_or_rejected() {
+        use crate::ports::BlobError;
+        let refused = StepError::from(Error::from(BlobError::Forbidden("403".into())));
+        assert_eq!(refused.name(), "Trove.Misdeployed");
+        let flaky = StepError::from(Error::from(BlobError::Unavailable("503".into())));
+        assert_eq!(flaky.name(), "Trove.Retryable");
     }
 }

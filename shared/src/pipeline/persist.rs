@@ -2,14 +2,16 @@
 //! the blob's reference count in one conditional transaction. Of concurrent uploads of one file exactly one wins; a
 //! second run of the same upload changes nothing.
 
+use crate::domain::canonical;
 use crate::domain::keys::{self, BlobKey};
 use crate::domain::model::{
-    FileRecord, Package, Upload, UploadStatus, Version, VersionStatus, from_item, to_item,
+    FileRecord, Package, PackageNameClaim, Upload, UploadStatus, Version, VersionStatus, from_item,
+    to_item,
 };
 use crate::pipeline::{StepError, StepInput, events};
 use crate::ports::{Condition, TableError, Write};
 use crate::services::blob_refs::{self, Counting};
-use crate::services::{Context, uploads, usage};
+use crate::services::{Context, lookalikes, repositories, uploads, usage};
 
 /// Transactions lost to concurrent publishes of sibling files are retried this often.
 const MAX_ATTEMPTS: usize = 8;
@@ -17,6 +19,8 @@ const MAX_ATTEMPTS: usize = 8;
 const FILE: usize = 0;
 const UPLOAD: usize = 3;
 const REPOSITORY: usize = 4;
+/// The package's name claim, when this publish writes it.
+const NAME_CLAIM: usize = 5;
 
 pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let Some(upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
@@ -80,9 +84,8 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
                 return lost_race(ctx, &upload).await;
             }
             Err(TableError::TransactionCanceled { failed }) if failed.contains(&REPOSITORY) => {
-                return Err(StepError::Rejected(format!(
-                    "repository {} was deleted",
-                    upload.repository
+                return Err(StepError::Rejected(crate::pipeline::repository_gone(
+                    &upload,
                 )));
             }
             Err(TableError::TransactionCanceled { failed }) if failed.contains(&UPLOAD) => {
@@ -96,6 +99,8 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
                     _ => Err(StepError::Retryable("upload changed concurrently".into())),
                 };
             }
+            // A concurrent publish changed the version or the package, or claimed the
+            // package's name: the next attempt reads again, and refuses a look-alike.
             Err(TableError::TransactionCanceled { .. }) => {
                 tokio::time::sleep(backoff(attempt)).await;
             }
@@ -115,10 +120,19 @@ async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, St
         &upload.package,
         &upload.version,
     );
+    let repo = crate::pipeline::accepted_repository(ctx, upload).await?;
     let version_key = keys::version(t, r, p, v);
     let package_key = keys::package(t, r, p);
 
     let existing_version = ctx.table.get(&version_key).await.map_err(retry)?;
+    if existing_version.is_none()
+        && let Some(other) = lookalikes::version(ctx, t, &repo, p, v).await?
+    {
+        return Err(StepError::Rejected(format!(
+            "conflict: {}",
+            lookalikes::version_refusal(p, v, &other)
+        )));
+    }
     let (version, version_cond) = match existing_version {
         Some(item) => {
             let mut version: Version = from_item(item).map_err(retry)?;
@@ -151,6 +165,38 @@ async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, St
     let new_version = version.rev == 1;
 
     let existing_package = ctx.table.get(&package_key).await.map_err(retry)?;
+    let claimed = lookalikes::claimed(ctx, t, &repo, p).await?;
+    if existing_package.is_none() {
+        let lookalike = match &claimed {
+            Some(holder) => (holder != p).then(|| holder.clone()),
+            None => lookalikes::unclaimed(ctx, t, &repo, p).await?,
+        };
+        if let Some(other) = lookalike {
+            return Err(StepError::Rejected(format!(
+                "conflict: {}",
+                lookalikes::package_refusal(p, &other)
+            )));
+        }
+    }
+    // The first publish of a name claims it (an older package claims it on its next publish).
+    // Claims never change once written, so one already held needs no condition here.
+    let claim = match claimed {
+        Some(_) => None,
+        None => Some(Write::Put {
+            item: to_item(
+                &keys::package_name_claim(t, r, &canonical::package(repo.format, p)),
+                &PackageNameClaim { name: p.clone() },
+            )
+            .map_err(retry)?,
+            condition: Some(Condition::NotExists),
+        }),
+    };
+    if let Some(other) = lookalikes::file(ctx, t, &repo, p, v, &upload.filename).await? {
+        return Err(StepError::Rejected(format!(
+            "conflict: {}",
+            lookalikes::file_refusal(p, v, &upload.filename, &other)
+        )));
+    }
     let (package, package_cond) = match existing_package {
         Some(item) => {
             let mut package: Package = from_item(item).map_err(retry)?;
@@ -187,7 +233,7 @@ async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, St
     published.reason = None;
     published.updated_at = now;
 
-    Ok(vec![
+    let mut writes = vec![
         Write::Put {
             item: to_item(&keys::file(t, r, p, v, &upload.filename), &file).map_err(retry)?,
             condition: Some(Condition::NotExists),
@@ -205,12 +251,15 @@ async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, St
             condition: Some(uploads::status_is(upload.status)),
         },
         // An upload accepted before its repository was deleted must not bring packages
-        // back into a repository that no longer exists.
+        // back into it, nor into another repository created under its name since.
         Write::Check {
             key: keys::repo(t, r),
-            condition: Condition::Exists,
+            condition: repositories::is_instance(&repo),
         },
-    ])
+    ];
+    debug_assert_eq!(writes.len(), NAME_CLAIM);
+    writes.extend(claim);
+    Ok(writes)
 }
 
 /// Another upload published this file first (or this very upload did, in an earlier run).
@@ -265,3 +314,7 @@ fn backoff(attempt: usize) -> std::time::Duration {
 fn retry(e: impl std::fmt::Display) -> StepError {
     StepError::Retryable(e.to_string())
 }
+
+#[cfg(test)]
+#[path = "persist_tests.rs"]
+mod tests;

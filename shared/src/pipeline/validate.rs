@@ -10,14 +10,14 @@ use crate::domain::names::Sha256Hex;
 use crate::pipeline::format;
 use crate::pipeline::{StepError, StepInput};
 use crate::ports::BlobError;
-use crate::services::{Context, repositories};
+use crate::services::Context;
 
 pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let Some(upload) = crate::pipeline::claim(ctx, input).await? else {
         return Ok(());
     };
 
-    let repo = repositories::find(ctx, &upload.tenant, &upload.repository).await?;
+    let repo = crate::pipeline::accepted_repository(ctx, &upload).await?;
     let limit = upload.size.min(repo.max_file_size);
     let key = BlobKey::incoming(&upload.tenant, &upload.upload_id);
     let mut stream = match ctx.blobs.read(&key).await {

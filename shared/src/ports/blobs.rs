@@ -57,6 +57,12 @@ pub struct BlobPage {
 pub enum BlobError {
     #[error("blob not found")]
     NotFound,
+    /// Storage refused this process access: a deployment fault (a missing permission), not
+    /// a missing object and not transient. S3 answers a missing key with 403 to a role
+    /// without `s3:ListBucket`, which is why the functions that must tell "absent" from
+    /// "forbidden" hold it.
+    #[error("blob storage refused access: {0}")]
+    Forbidden(String),
     #[error("blob storage unavailable: {0}")]
     Unavailable(String),
     #[error("blob storage error: {0}")]

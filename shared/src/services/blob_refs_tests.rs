@@ -45,10 +45,16 @@ async fn ensure_repository(ctx: &Context) {
 async fn landed(ctx: &Context, version: &str) -> StepInput {
     ensure_repository(ctx).await;
     let now = ctx.clock.now();
+    let libs = RepoName::parse("libs").expect("valid");
+    let repository_id = crate::services::repositories::find(ctx, &tenant(), &libs)
+        .await
+        .expect("repository libs")
+        .id;
     let upload = Upload {
         upload_id: UploadId::new(),
         tenant: tenant(),
-        repository: RepoName::parse("libs").expect("valid"),
+        repository: libs,
+        repository_id,
         package: PackageName::parse("widget").expect("valid"),
         version: VersionName::parse(version).expect("valid"),
         filename: FileName::parse("w.bin").expect("valid"),

@@ -29,6 +29,11 @@ pub enum Error {
     /// A fault of ours; the detail goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The deployment is wrong (e.g. a missing permission): retrying cannot help and the
+    /// request or upload is not at fault. Answered like `Internal`; a pipeline step stops
+    /// for redrive instead of retrying or quarantining.
+    #[error("misconfigured deployment: {0}")]
+    Misconfigured(String),
 }
 
 impl From<NameError> for Error {
@@ -54,6 +59,7 @@ impl From<BlobError> for Error {
     fn from(e: BlobError) -> Self {
         match e {
             BlobError::Unavailable(m) => Error::Unavailable(m),
+            BlobError::Forbidden(m) => Error::Misconfigured(m),
             other => Error::Internal(other.to_string()),
         }
     }

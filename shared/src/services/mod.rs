@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod caller;
 pub mod error;
 pub mod grants;
+pub mod lookalikes;
 pub mod net_policy;
 pub mod oidc;
 pub mod oidc_providers;

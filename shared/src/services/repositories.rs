@@ -55,6 +55,7 @@ pub async fn create(
     };
     let repo = Repository {
         name,
+        id: Some(ulid::Ulid::new().to_string().to_ascii_lowercase()),
         format: req.format,
         description: req.description,
         max_file_size,
@@ -97,6 +98,22 @@ pub(crate) async fn find(
         .await?
         .ok_or_else(|| Error::NotFound(format!("repository {name} not found")))?;
     Ok(from_item(item)?)
+}
+
+/// Holds while the item under the repository's key is still `repo` itself, not another
+/// repository created under its name since. One without an id is told apart by when it
+/// was created: a later one of that name has an id, or at least another creation time.
+pub(crate) fn is_instance(repo: &Repository) -> Condition {
+    match &repo.id {
+        Some(id) => Condition::Equals("id".into(), id.clone().into()),
+        None => Condition::Equals(
+            "created_at".into(),
+            serde_json::to_value(repo)
+                .ok()
+                .and_then(|v| v.get("created_at").cloned())
+                .unwrap_or(serde_json::Value::Null),
+        ),
+    }
 }
 
 pub async fn list(
@@ -236,11 +253,13 @@ pub async fn put_retention(
         .await?
         .ok_or_else(|| Error::NotFound(format!("repository {name} not found")))?;
     let mut repo: Repository = from_item(item)?;
-    // The policy is the only thing that changes on a repository, so the last write wins.
+    // The policy is the only thing that changes on a repository, so the last write wins;
+    // but only on the repository as read, never on one created since under its name.
+    let condition = is_instance(&repo);
     repo.retention = retention;
     let writes = vec![Write::Put {
         item: to_item(&key, &repo)?,
-        condition: Some(Condition::Exists),
+        condition: Some(condition),
     }];
     let target = format!("repository/{name}");
     match audit::transact(ctx, caller, "repository.retention.update", &target, writes).await {

@@ -16,7 +16,7 @@ use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantNam
 use crate::ports::table::{GSI1_PK, GSI1_SK};
 use crate::ports::{Condition, ExecutionStatus, Item, PutConstraints, TableError, Write};
 use crate::services::caller::Caller;
-use crate::services::{Context, Error, audit, repositories};
+use crate::services::{Context, Error, audit, lookalikes, repositories};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -130,16 +130,41 @@ pub async fn request(
         )));
     }
     let tenant = &caller.tenant;
-    if let Some(item) = ctx
+    let package_exists = ctx
+        .table
+        .get(&keys::package(tenant, &repo, &package))
+        .await?
+        .is_some();
+    if !package_exists {
+        PackageName::parse_new(&req.package)?;
+        if let Some(existing) = lookalikes::package(ctx, tenant, &repository, &package).await? {
+            return Err(Error::Conflict(lookalikes::package_refusal(
+                &package, &existing,
+            )));
+        }
+    }
+    match ctx
         .table
         .get(&keys::version(tenant, &repo, &package, &version))
         .await?
     {
-        let existing: Version = from_item(item)?;
-        if existing.deleted {
-            return Err(Error::Conflict(format!(
-                "version {version} of {package} was deleted; version numbers are never reused"
-            )));
+        Some(item) => {
+            let existing: Version = from_item(item)?;
+            if existing.deleted {
+                return Err(Error::Conflict(format!(
+                    "version {version} of {package} was deleted; version numbers are never reused"
+                )));
+            }
+        }
+        None => {
+            VersionName::parse_new(&req.version)?;
+            let lookalike =
+                lookalikes::version(ctx, tenant, &repository, &package, &version).await?;
+            if let Some(existing) = lookalike {
+                return Err(Error::Conflict(lookalikes::version_refusal(
+                    &package, &version, &existing,
+                )));
+            }
         }
     }
     if let Some(item) = ctx
@@ -153,12 +178,21 @@ pub async fn request(
             existing.sha256
         )));
     }
+    FileName::parse_new(&req.filename)?;
+    let lookalike =
+        lookalikes::file(ctx, tenant, &repository, &package, &version, &filename).await?;
+    if let Some(existing) = lookalike {
+        return Err(Error::Conflict(lookalikes::file_refusal(
+            &package, &version, &filename, &existing,
+        )));
+    }
 
     let now = ctx.clock.now();
     let upload = Upload {
         upload_id: UploadId::new(),
         tenant: tenant.clone(),
         repository: repo,
+        repository_id: repository.id,
         package,
         version,
         filename,
@@ -217,6 +251,13 @@ pub async fn get(
             .can(Role::Reader, &Target::Package(&repo, &upload.package))
     {
         return Err(not_found());
+    }
+    // An upload belongs to the repository it was accepted for: once that one is deleted,
+    // a repository created again under its name does not show it.
+    match repositories::find(ctx, &caller.tenant, &repo).await {
+        Ok(current) if upload.belongs_to(&current) => {}
+        Ok(_) | Err(Error::NotFound(_)) => return Err(not_found()),
+        Err(e) => return Err(e),
     }
     let execution = match &upload.execution_id {
         Some(id) => ctx_execution(ctx, id).await,

@@ -432,8 +432,15 @@ fn part_ranges(size: u64) -> Vec<(u64, u64)> {
 fn blob_error(f: &Fault) -> BlobError {
     let not_found =
         f.status == Some(404) || matches!(f.code.as_deref(), Some("NoSuchKey" | "NotFound"));
+    let forbidden = f.status == Some(403)
+        || matches!(
+            f.code.as_deref(),
+            Some("AccessDenied" | "AllAccessDisabled")
+        );
     if not_found {
         BlobError::NotFound
+    } else if forbidden {
+        BlobError::Forbidden(f.summary.clone())
     } else if f.transient {
         BlobError::Unavailable(f.summary.clone())
     } else {
@@ -444,6 +451,40 @@ fn blob_error(f: &Fault) -> BlobError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fault(status: u16, code: Option<&str>, transient: bool) -> Fault {
+        Fault {
+            code: code.map(str::to_owned),
+            status: Some(status),
+            transient,
+            summary: format!("{status}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_access_is_neither_absence_nor_a_retry() {
+        // A HEAD's error has no body, so no code: the status alone must decide.
+        for f in [
+            fault(403, None, false),
+            fault(403, Some("AccessDenied"), false),
+        ] {
+            assert!(matches!(blob_error(&f), BlobError::Forbidden(_)), "{f:?}");
+        }
+        for f in [
+            fault(404, None, false),
+            fault(404, Some("NoSuchKey"), false),
+        ] {
+            assert!(matches!(blob_error(&f), BlobError::NotFound), "{f:?}");
+        }
+        assert!(matches!(
+            blob_error(&fault(503, Some("SlowDown"), true)),
+            BlobError::Unavailable(_)
+        ));
+        assert!(matches!(
+            blob_error(&fault(400, Some("InvalidRequest"), false)),
+            BlobError::Other(_)
+        ));
+    }
 
     #[test]
     fn checksum_is_base64_of_the_raw_digest() {

@@ -62,10 +62,16 @@ impl Env {
     ) -> StepInput {
         let ctx = self.ctx();
         let now = ctx.clock.now();
+        let libs = RepoName::parse("libs").expect("valid");
+        let repository_id = crate::services::repositories::find(ctx, &tenant(), &libs)
+            .await
+            .expect("repository libs")
+            .id;
         let upload = Upload {
             upload_id: UploadId::new(),
             tenant: tenant(),
-            repository: RepoName::parse("libs").expect("valid"),
+            repository: libs,
+            repository_id,
             package: PackageName::parse("widget").expect("valid"),
             version: VersionName::parse("1.0.0").expect("valid"),
             filename: FileName::parse(filename).expect("valid"),
