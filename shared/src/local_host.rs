@@ -88,7 +88,12 @@ impl LocalHost {
         }
         workflow.attach_with_faults(&ctx, faults);
         blobs.on_object_created(storage_event_hook(Arc::downgrade(&ctx)));
-        let webhooks = crate::webhooks::local::start(Arc::clone(&ctx), &events)?;
+        let webhooks = crate::webhooks::local::start(
+            Arc::clone(&ctx),
+            &events,
+            &data_dir.join("webhook-dispatchers"),
+            Faults::from_env().map_err(Error::Invalid)?,
+        )?;
         Ok(Self {
             ctx,
             events,

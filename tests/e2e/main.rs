@@ -15,3 +15,4 @@ mod openapi;
 mod pipeline;
 mod race;
 mod slow_clients;
+mod webhook_crash;

@@ -28,6 +28,8 @@ enum Reply {
     Endless,
     /// Answers 200 after this long.
     Slow(Duration),
+    /// Answers this status after this long.
+    Late(Duration, u16),
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +103,10 @@ impl Receiver {
             Reply::Slow(d) => {
                 tokio::time::sleep(d).await;
                 StatusCode::OK.into_response()
+            }
+            Reply::Late(d, code) => {
+                tokio::time::sleep(d).await;
+                StatusCode::from_u16(code).expect("status").into_response()
             }
         }
     }
@@ -864,4 +870,386 @@ async fn an_attempt_interrupted_by_a_crash_counts_as_failed_and_is_retried() {
     );
     assert_eq!(attempts[1]["status_code"], 200);
     assert_eq!(receiver.hits().len(), 1);
+}
+
+/// Crash safety of deliveries: a dispatcher "killed" at each point of an attempt (a fault
+/// stops it there with nothing more written, or its task is aborted), then a new one on
+/// the same table, as after a restart.
+mod crashes {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use tokio::sync::mpsc::UnboundedReceiver;
+
+    use super::*;
+    use crate::domain::names::TenantName;
+    use crate::webhooks::Dispatcher;
+    use crate::webhooks::dispatcher::{INTERRUPTED, crash_point};
+    use crate::webhooks::lease::Receipt;
+    use crate::webhooks::model::{DeliveryJob, DeliveryRecord, DeliveryStatus};
+    use crate::webhooks::queue::LocalQueue;
+    use crate::webhooks::store;
+    use crate::workflow::faults::Faults;
+
+    /// How the first dispatcher dies.
+    #[derive(Debug, Clone, Copy)]
+    enum Kill {
+        /// A fault stops the attempt at this point.
+        At(&'static str),
+        /// Its task is aborted while the receiver has the request and has not answered.
+        WhileAnswering,
+    }
+
+    /// A dispatcher on the app's table, as `trove serve` makes one (registered among the
+    /// holders in `locks`), with its queued jobs.
+    fn local_dispatcher(
+        app: &TestApp,
+        locks: &Path,
+        faults: &str,
+    ) -> (Arc<Dispatcher>, UnboundedReceiver<DeliveryJob>) {
+        let (queue, jobs) = LocalQueue::new();
+        let d = Dispatcher::new(Arc::clone(&app.host.ctx), Arc::new(queue))
+            .expect("dispatcher")
+            .with_holder_locks(locks)
+            .expect("holder lock")
+            .with_faults(Faults::parse(faults).expect("faults"));
+        (Arc::new(d), jobs)
+    }
+
+    /// A dispatcher as the Lambda function makes one: no holder locks.
+    fn lambda_dispatcher(
+        app: &TestApp,
+        faults: &str,
+    ) -> (Dispatcher, UnboundedReceiver<DeliveryJob>) {
+        let (queue, jobs) = LocalQueue::new();
+        let d = Dispatcher::new(Arc::clone(&app.host.ctx), Arc::new(queue))
+            .expect("dispatcher")
+            .with_faults(Faults::parse(faults).expect("faults"));
+        (d, jobs)
+    }
+
+    fn published(app: &TestApp) -> crate::ports::DomainEvent {
+        let tenant = TenantName::parse("default").expect("tenant");
+        crate::pipeline::events::event(
+            &app.host.ctx,
+            &tenant,
+            "package.published",
+            json!({"repository": "libs", "package": "p", "version": "1"}),
+        )
+    }
+
+    async fn record(app: &TestApp, job: &DeliveryJob) -> DeliveryRecord {
+        let tenant = TenantName::parse(&job.tenant).expect("tenant");
+        store::get_delivery(
+            app.host.ctx.table.as_ref(),
+            &tenant,
+            &job.webhook_id,
+            &job.delivery_id,
+        )
+        .await
+        .expect("read")
+        .expect("delivery exists")
+    }
+
+    /// Runs the dispatcher's queued jobs until the delivery is no longer pending.
+    async fn run_until_finished(
+        app: &TestApp,
+        d: &Dispatcher,
+        jobs: &mut UnboundedReceiver<DeliveryJob>,
+        of: &DeliveryJob,
+    ) -> DeliveryRecord {
+        loop {
+            let rec = record(app, of).await;
+            if rec.delivery.status != DeliveryStatus::Pending {
+                return rec;
+            }
+            let job = tokio::time::timeout(Duration::from_secs(5), jobs.recv())
+                .await
+                .unwrap_or_else(|_| panic!("nothing queued for a pending delivery: {rec:?}"))
+                .expect("queue open");
+            d.run_job(&job).await.expect("job runs");
+        }
+    }
+
+    /// Kills a dispatcher mid-attempt of a `package.published` delivery the receiver first
+    /// answers with `first`, then restarts: returns the receiver, the finished record, and
+    /// how long the restarted dispatcher took to finish it.
+    async fn crash_then_restart(kill: Kill, first: Reply) -> (Receiver, DeliveryRecord, Duration) {
+        let app = app_with_repo().await;
+        let receiver = Receiver::start(first).await;
+        create_hook(
+            &app,
+            json!({"url": receiver.url(), "events": ["package.published"]}),
+        )
+        .await;
+        let locks = tempfile::tempdir().expect("locks dir");
+        let faults = match kill {
+            Kill::At(point) => format!("{point}=fail:1"),
+            Kill::WhileAnswering => String::new(),
+        };
+        let (dying, mut jobs) = local_dispatcher(&app, locks.path(), &faults);
+        dying.on_event(&published(&app)).await.expect("fan-out");
+        let job = jobs.recv().await.expect("job queued");
+        match kill {
+            Kill::At(point) => {
+                let e = dying.run_job(&job).await.expect_err("killed");
+                assert!(e.to_string().contains(point), "{e}");
+            }
+            Kill::WhileAnswering => {
+                let d = Arc::clone(&dying);
+                let running = job.clone();
+                let task = tokio::spawn(async move { d.run_job(&running).await });
+                for _ in 0..250 {
+                    if !receiver.hits().is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                assert_eq!(receiver.hits().len(), 1, "the request arrived");
+                task.abort();
+                assert!(
+                    task.await.is_err_and(|e| e.is_cancelled()),
+                    "killed mid-answer"
+                );
+            }
+        }
+        // The process is gone: its dispatcher, its timers, its lock.
+        drop(dying);
+        drop(jobs);
+        receiver.set(Reply::Status(204));
+
+        let left = record(&app, &job).await;
+        let started = Instant::now();
+        let (next, mut jobs) = local_dispatcher(&app, locks.path(), "");
+        assert_eq!(
+            next.sweep_on_start().await.expect("sweep"),
+            usize::from(left.delivery.status == DeliveryStatus::Pending),
+            "the sweep on start queues what is left: {left:?}"
+        );
+        let rec = run_until_finished(&app, &next, &mut jobs, &job).await;
+        (receiver, rec, started.elapsed())
+    }
+
+    /// An attempt as the log shows it: its number, the status answered, whether it was
+    /// interrupted.
+    type Logged = (u32, Option<u16>, bool);
+
+    fn attempt_summary(rec: &DeliveryRecord) -> Vec<Logged> {
+        rec.delivery
+            .attempts
+            .iter()
+            .map(|a| {
+                let interrupted = a.error.as_deref() == Some(INTERRUPTED);
+                (a.number, a.status_code, interrupted)
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_dispatcher_killed_at_any_point_of_an_attempt_delivers_once_promptly_after_restart() {
+        let cases: [(Kill, Vec<Logged>, usize); 4] = [
+            // Claimed, never sent: the receiver sees only the retry.
+            (
+                Kill::At(crash_point::CLAIMED),
+                vec![(1, None, true), (2, Some(204), false)],
+                1,
+            ),
+            // Sent, the answer never came back.
+            (
+                Kill::WhileAnswering,
+                vec![(1, None, true), (2, Some(204), false)],
+                2,
+            ),
+            // Answered 503, not recorded: the answer is lost, the attempt is not.
+            (
+                Kill::At(crash_point::ANSWERED),
+                vec![(1, None, true), (2, Some(204), false)],
+                2,
+            ),
+            // The 503 and its retry time recorded, the retry's job lost with the process.
+            (
+                Kill::At(crash_point::RECORDED),
+                vec![(1, Some(503), false), (2, Some(204), false)],
+                2,
+            ),
+        ];
+        for (kill, attempts, requests) in cases {
+            let first = match kill {
+                Kill::WhileAnswering => Reply::Late(Duration::from_millis(600), 503),
+                _ => Reply::Status(503),
+            };
+            let (receiver, rec, took) = crash_then_restart(kill, first).await;
+            assert_eq!(rec.delivery.status, DeliveryStatus::Succeeded, "{kill:?}");
+            assert_eq!(attempt_summary(&rec), attempts, "{kill:?}: {rec:?}");
+            assert!(
+                rec.in_flight_since.is_none() && rec.lease.is_none(),
+                "{kill:?}"
+            );
+            assert!(
+                took < Duration::from_secs(3),
+                "{kill:?}: delivered {took:?} after the restart, not at once"
+            );
+            // Nothing more comes: one success, every request one delivery.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let hits = receiver.hits();
+            assert_eq!(hits.len(), requests, "{kill:?}");
+            for hit in &hits {
+                assert_eq!(header(hit, "x-trove-delivery"), rec.delivery.id, "{kill:?}");
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_success_lost_in_a_crash_is_sent_again_under_the_same_delivery_id() {
+        let (receiver, rec, took) =
+            crash_then_restart(Kill::At(crash_point::ANSWERED), Reply::Status(204)).await;
+        assert_eq!(
+            attempt_summary(&rec),
+            vec![(1, None, true), (2, Some(204), false)]
+        );
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        let hits = receiver.hits();
+        assert_eq!(hits.len(), 2, "the unavoidable repeat, once");
+        assert_eq!(
+            header(&hits[0], "x-trove-delivery"),
+            header(&hits[1], "x-trove-delivery"),
+            "the receiver can drop the repeat by its delivery id"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_recorded_success_is_never_sent_again_after_a_crash() {
+        let (receiver, rec, _) =
+            crash_then_restart(Kill::At(crash_point::RECORDED), Reply::Status(204)).await;
+        assert_eq!(attempt_summary(&rec), vec![(1, Some(204), false)]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(receiver.hits().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_claim_of_a_running_dispatcher_is_not_taken_over() {
+        let app = app_with_repo().await;
+        let receiver = Receiver::start(Reply::Late(Duration::from_millis(400), 204)).await;
+        create_hook(
+            &app,
+            json!({"url": receiver.url(), "events": ["package.published"]}),
+        )
+        .await;
+        let locks = tempfile::tempdir().expect("locks dir");
+        let (first, mut jobs) = local_dispatcher(&app, locks.path(), "");
+        first.on_event(&published(&app)).await.expect("fan-out");
+        let job = jobs.recv().await.expect("job");
+        let d = Arc::clone(&first);
+        let running = job.clone();
+        let task = tokio::spawn(async move { d.run_job(&running).await });
+        for _ in 0..250 {
+            if !receiver.hits().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // A second server on the same data dir (or `trove admin run-job`) while the first
+        // one is mid-attempt: it leaves the attempt alone.
+        let (second, _second_jobs) = local_dispatcher(&app, locks.path(), "");
+        assert_eq!(second.sweep_on_start().await.expect("sweep"), 0);
+        second.run_job(&job).await.expect("job");
+        let claimed = record(&app, &job).await;
+        assert!(claimed.in_flight_since.is_some() && claimed.lease.is_some());
+        task.await.expect("joins").expect("delivered");
+        let rec = record(&app, &job).await;
+        assert_eq!(attempt_summary(&rec), vec![(1, Some(204), false)]);
+        assert_eq!(receiver.hits().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_message_handed_out_again_takes_over_the_claim_its_dead_handler_left() {
+        let app = app_with_repo().await;
+        let receiver = Receiver::start(Reply::Status(204)).await;
+        create_hook(
+            &app,
+            json!({"url": receiver.url(), "events": ["package.published"]}),
+        )
+        .await;
+        let (dying, mut jobs) =
+            lambda_dispatcher(&app, &format!("{}=fail:1", crash_point::CLAIMED));
+        dying.on_event(&published(&app)).await.expect("fan-out");
+        let job = jobs.recv().await.expect("job");
+        let first = Receipt {
+            message_id: "m-1".into(),
+            receive_count: 1,
+        };
+        dying
+            .run_received_job(&job, Some(&first))
+            .await
+            .expect_err("the function dies mid-attempt");
+        let (next, mut next_jobs) = lambda_dispatcher(&app, "");
+        // Another message about the same delivery cannot know the first handler died.
+        let other = Receipt {
+            message_id: "m-2".into(),
+            receive_count: 1,
+        };
+        next.run_received_job(&job, Some(&other))
+            .await
+            .expect("job");
+        assert!(record(&app, &job).await.in_flight_since.is_some());
+        assert!(receiver.hits().is_empty());
+        // SQS hands the first message out again after its visibility timeout.
+        let again = Receipt {
+            receive_count: 2,
+            ..first
+        };
+        next.run_received_job(&job, Some(&again))
+            .await
+            .expect("job");
+        let rec = run_until_finished(&app, &next, &mut next_jobs, &job).await;
+        assert_eq!(
+            attempt_summary(&rec),
+            vec![(1, None, true), (2, Some(204), false)],
+            "the interrupted attempt counts"
+        );
+        assert_eq!(receiver.hits().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_message_handed_out_again_queues_a_retry_its_dead_handler_recorded_but_never_queued()
+    {
+        let mut tuned = settings();
+        tuned.webhook_delivery.schedule = RetrySchedule {
+            retries: vec![Duration::from_millis(300)],
+        };
+        let app = TestApp::with_settings(tuned).await;
+        let receiver = Receiver::start(Reply::Status(503)).await;
+        create_hook(
+            &app,
+            json!({"url": receiver.url(), "events": ["package.published"]}),
+        )
+        .await;
+        let (dying, mut jobs) =
+            lambda_dispatcher(&app, &format!("{}=fail:1", crash_point::RECORDED));
+        dying.on_event(&published(&app)).await.expect("fan-out");
+        let job = jobs.recv().await.expect("job");
+        let first = Receipt {
+            message_id: "m-1".into(),
+            receive_count: 1,
+        };
+        dying
+            .run_received_job(&job, Some(&first))
+            .await
+            .expect_err("the function dies before queueing the retry");
+        receiver.set(Reply::Status(204));
+        let (next, mut next_jobs) = lambda_dispatcher(&app, "");
+        let again = Receipt {
+            receive_count: 2,
+            ..first
+        };
+        next.run_received_job(&job, Some(&again))
+            .await
+            .expect("job");
+        let rec = run_until_finished(&app, &next, &mut next_jobs, &job).await;
+        assert_eq!(
+            attempt_summary(&rec),
+            vec![(1, Some(503), false), (2, Some(204), false)]
+        );
+        assert_eq!(receiver.hits().len(), 2);
+    }
 }

@@ -141,6 +141,12 @@ pub enum TableError {
     /// conflicting concurrent transaction).
     #[error("transaction cancelled (failed conditions at {failed:?})")]
     TransactionCanceled { failed: Vec<usize> },
+    /// The transaction wrote nothing because a concurrent transaction held one of its items
+    /// (DynamoDB's `TransactionConflict`). No condition failed: this says nothing about what
+    /// is stored, so it must never read as "already exists". Adapters retry it; it reaches
+    /// a caller only when the contention persists.
+    #[error("transaction contended: {0}")]
+    Contended(String),
     #[error("invalid cursor")]
     InvalidCursor,
     #[error("invalid item: {0}")]

@@ -50,6 +50,10 @@ impl From<TableError> for Error {
             }
             TableError::Unavailable(m) => Error::Unavailable(m),
             TableError::CircuitOpen { retry_after_secs } => Error::CoolingDown { retry_after_secs },
+            // Hot items: a retry shortly after is likely to pass.
+            TableError::Contended(_) => Error::CoolingDown {
+                retry_after_secs: 1,
+            },
             other => Error::Internal(other.to_string()),
         }
     }

@@ -13,6 +13,7 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 use crate::ports::DomainEvent;
 use crate::services::Context;
 use crate::webhooks::dispatcher::Dispatcher;
+use crate::webhooks::lease::Receipt;
 use crate::webhooks::model::DeliveryJob;
 use crate::webhooks::queue::{DeliveryQueue, QueueError};
 
@@ -115,6 +116,21 @@ pub fn parse_message(message: &SqsMessage) -> Result<Message, String> {
     }
 }
 
+/// Which hand-over of which message this is, when SQS says (Lambda's event source passes
+/// `ApproximateReceiveCount`): a later one knows the handler of the earlier one died.
+pub fn receipt_of(message: &SqsMessage) -> Option<Receipt> {
+    let message_id = message.message_id.clone().filter(|id| !id.is_empty())?;
+    let receive_count = message
+        .attributes
+        .get("ApproximateReceiveCount")?
+        .parse()
+        .ok()?;
+    Some(Receipt {
+        message_id,
+        receive_count,
+    })
+}
+
 /// Handles a batch from the events queue. Messages that fail for a transient reason are
 /// reported back (partial batch failure) and come again; a message that cannot be parsed
 /// never will be, so it is logged and dropped.
@@ -123,7 +139,11 @@ pub async fn handle_sqs_batch(dispatcher: &Dispatcher, event: SqsEvent) -> SqsBa
     for message in &event.records {
         let id = message.message_id.clone().unwrap_or_default();
         let result = match parse_message(message) {
-            Ok(Message::Job(job)) => dispatcher.run_job(&job).await,
+            Ok(Message::Job(job)) => {
+                dispatcher
+                    .run_received_job(&job, receipt_of(message).as_ref())
+                    .await
+            }
             Ok(Message::Event(event)) => dispatcher.on_event(&event).await,
             Err(e) => {
                 tracing::error!(message = %id, error = %e, "queue message dropped");
@@ -180,5 +200,23 @@ mod tests {
         ));
         assert!(parse_message(&message(&body, None)).is_err());
         assert!(parse_message(&message("{}", Some(KIND_DELIVERY_JOB))).is_err());
+    }
+
+    #[test]
+    fn a_receipt_names_the_message_and_its_hand_over() {
+        let mut m = message("{}", Some(KIND_DELIVERY_JOB));
+        assert_eq!(receipt_of(&m), None, "no count, no receipt");
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), "3".into());
+        assert_eq!(
+            receipt_of(&m),
+            Some(Receipt {
+                message_id: "m1".into(),
+                receive_count: 3
+            })
+        );
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), "many".into());
+        assert_eq!(receipt_of(&m), None);
     }
 }

@@ -2,6 +2,7 @@
 //! attempts them, each attempt claimed on the delivery record before it is sent, so a
 //! delivery that succeeded is never sent again however often its job repeats.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use crate::domain::names::TenantName;
 use crate::ports::table::query_all;
 use crate::ports::{DomainEvent, Index, Query, TableError};
 use crate::services::{Context, Error, pii};
+use crate::webhooks::lease::{self, HolderLocks, Lease, Receipt};
 use crate::webhooks::model::{
     Attempt, DELIVERY_REQUESTED, Delivery, DeliveryJob, DeliveryRecord, DeliveryStatus,
     WebhookRecord, delivery_id, unix_ms,
@@ -22,6 +24,7 @@ use crate::webhooks::schedule::{DeliveryTuning, SNIPPET_BYTES};
 use crate::webhooks::signing;
 use crate::webhooks::ssrf::{self, AllowedHosts, SafeResolver};
 use crate::webhooks::store;
+use crate::workflow::faults::{Faults, Injected};
 
 /// The sealing field of webhook secrets (see `services::pii`).
 pub const SECRET_FIELD: &str = "webhook_secret";
@@ -32,6 +35,11 @@ pub struct Dispatcher {
     client: reqwest::Client,
     allowed: AllowedHosts,
     tuning: DeliveryTuning,
+    /// Names this dispatcher's claims; new at every start.
+    instance: String,
+    /// The other local dispatchers' liveness, when they are known (`trove serve`).
+    holders: Option<HolderLocks>,
+    faults: Faults,
 }
 
 /// How one attempt ended, for the metrics.
@@ -76,7 +84,24 @@ impl Dispatcher {
             client,
             allowed,
             tuning,
+            instance: lease::new_instance_id(),
+            holders: None,
+            faults: Faults::default(),
         })
+    }
+
+    /// Registers this dispatcher among the local ones whose lock files live in `dir`, so
+    /// that the claims of one that exited are taken over at once rather than when their
+    /// lease ends.
+    pub fn with_holder_locks(mut self, dir: &Path) -> std::io::Result<Self> {
+        self.holders = Some(HolderLocks::register(dir, &self.instance)?);
+        Ok(self)
+    }
+
+    /// Injects the faults at the `crash_point`s of attempts.
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
     }
 
     pub fn context(&self) -> &Arc<Context> {
@@ -152,6 +177,16 @@ impl Dispatcher {
     /// Attempts the job's delivery if it is due, pending, and not being attempted
     /// elsewhere; records the attempt and queues the next one or dead-letters it.
     pub async fn run_job(&self, job: &DeliveryJob) -> Result<(), Error> {
+        self.run_received_job(job, None).await
+    }
+
+    /// `run_job` for a job the queue handed over as `receipt`: a later hand-over of the
+    /// message that claimed the attempt in flight knows that claim's handler died.
+    pub async fn run_received_job(
+        &self,
+        job: &DeliveryJob,
+        receipt: Option<&Receipt>,
+    ) -> Result<(), Error> {
         let now = self.ctx.clock.now();
         let early_ms = job.due_ms - unix_ms(now);
         if early_ms > 0 {
@@ -170,14 +205,21 @@ impl Dispatcher {
             return Ok(());
         }
         let due = rec.delivery.next_attempt_at.unwrap_or(now);
-        if rec.in_flight_since.is_some() && due > now {
-            // Another dispatcher is attempting it. Should that one die, this job is what
-            // finds the attempt interrupted: it comes back when the claim's lease ends.
+        if rec.in_flight_since.is_some() && !self.abandoned(&rec, now, receipt) {
+            // Another dispatcher is attempting it. Should that one die unnoticed, this job
+            // is what finds the attempt interrupted: it comes back when the lease ends.
             let mut later = job.clone();
             later.due_ms = unix_ms(due);
             return self.enqueue(later, (due - now).unsigned_abs()).await;
         }
         if rec.in_flight_since.is_none() && due > now {
+            if receipt.is_some_and(Receipt::is_redelivery) {
+                // Handed out again: its handler may have died after recording an attempt
+                // and before queueing the next one. A spare copy finds nothing to do.
+                let mut later = job.clone();
+                later.due_ms = unix_ms(due);
+                return self.enqueue(later, (due - now).unsigned_abs()).await;
+            }
             // A stale repeat: the job of the real due time is on its way.
             return Ok(());
         }
@@ -185,11 +227,15 @@ impl Dispatcher {
             // The webhook is gone: its deliveries stop.
             rec.delivery.status = DeliveryStatus::Failed;
             rec.delivery.next_attempt_at = None;
+            rec.in_flight_since = None;
+            rec.lease = None;
             return ignore_lost_race(store::save_delivery(table, &mut rec).await);
         };
         if let Some(since) = rec.in_flight_since.take() {
-            // Claimed, never recorded, and past its lease: the process died mid-attempt.
-            // It counts as failed.
+            // Claimed, never recorded, and its holder is gone: the process died
+            // mid-attempt. The receiver may or may not have it (its answer is unknown); the
+            // delivery id lets it drop a repeat.
+            rec.lease = None;
             let number = attempt_number(&rec);
             rec.delivery.attempts.push(Attempt {
                 number,
@@ -197,14 +243,18 @@ impl Dispatcher {
                 status_code: None,
                 latency_ms: 0,
                 success: false,
-                error: Some("interrupted before its outcome was recorded".into()),
+                error: Some(INTERRUPTED.into()),
                 response: None,
             });
-            return self.after_failure(&tenant, rec, now).await;
+            return self.after_failure(&tenant, rec, now, Retry::AtOnce).await;
         }
         // Claim the attempt: whoever writes first sends; a concurrent copy of this job
         // fails the condition and stops here.
         rec.in_flight_since = Some(now);
+        rec.lease = Some(Lease {
+            holder: self.instance.clone(),
+            receipt: receipt.cloned(),
+        });
         rec.delivery.next_attempt_at = Some(now + self.tuning.lease + self.tuning.timeout);
         match store::save_delivery(table, &mut rec).await {
             Ok(()) => {}
@@ -213,6 +263,7 @@ impl Dispatcher {
         }
         let age = (unix_ms(now) - job.enqueued_ms).max(0) as f64 / 1000.0;
         metrics::histogram!("trove_queue_age_seconds", "queue" => "webhooks").record(age);
+        self.fault(crash_point::CLAIMED, &rec).await?;
 
         let secret = pii::open(&self.ctx, &tenant, SECRET_FIELD, &hook.secret_sealed).await?;
         let number = attempt_number(&rec);
@@ -223,31 +274,83 @@ impl Dispatcher {
             .increment(1);
         metrics::histogram!("trove_webhook_delivery_seconds")
             .record(attempt.latency_ms as f64 / 1000.0);
+        self.fault(crash_point::ANSWERED, &rec).await?;
         rec.in_flight_since = None;
+        rec.lease = None;
         rec.delivery.attempts.push(attempt);
         let done = self.ctx.clock.now();
         if outcome == Outcome::Success {
             rec.delivery.status = DeliveryStatus::Succeeded;
             rec.delivery.next_attempt_at = None;
             ignore_lost_race(store::save_delivery(table, &mut rec).await)?;
+            self.fault(crash_point::RECORDED, &rec).await?;
             if hook.webhook.failing {
                 set_failing(&self.ctx, &tenant, &hook.webhook.id, false).await?;
             }
             return Ok(());
         }
-        self.after_failure(&tenant, rec, done).await
+        self.after_failure(&tenant, rec, done, Retry::OnSchedule)
+            .await
     }
 
-    /// Schedules the next attempt of a delivery whose last attempt failed, or, after the
-    /// last, fails it: dead letter, and the webhook marked failing.
+    /// Whether the claim on `rec` was left by a dispatcher that is gone: its lease ended,
+    /// the queue handed its message out again, or its process exited.
+    fn abandoned(
+        &self,
+        rec: &DeliveryRecord,
+        now: OffsetDateTime,
+        receipt: Option<&Receipt>,
+    ) -> bool {
+        if rec.delivery.next_attempt_at.is_none_or(|end| end <= now) {
+            return true;
+        }
+        match &rec.lease {
+            Some(lease) if lease.holder == self.instance => false,
+            Some(lease) => {
+                let handed_out_again = receipt
+                    .zip(lease.receipt.as_ref())
+                    .is_some_and(|(now, then)| now.supersedes(then));
+                handed_out_again
+                    || self
+                        .holders
+                        .as_ref()
+                        .is_some_and(|h| !h.is_alive(&lease.holder))
+            }
+            // Claimed by a build that did not name its holders: with the holders known, that
+            // process is not one of them.
+            None => self.holders.is_some(),
+        }
+    }
+
+    /// Applies an injected fault at `point` of an attempt: `fail` stops the attempt there
+    /// with nothing more written, as if the process had died.
+    async fn fault(&self, point: &str, rec: &DeliveryRecord) -> Result<(), Error> {
+        match self.faults.before(point, &rec.delivery.id).await {
+            Injected::Proceed => Ok(()),
+            Injected::Fail => Err(Error::Internal(format!("fault injected at {point}"))),
+        }
+    }
+
+    /// Records, in one conditional write, a failed or interrupted attempt together with when
+    /// the next one is due, then queues it; after the last attempt fails it instead: dead
+    /// letter, and the webhook marked failing.
     async fn after_failure(
         &self,
         tenant: &TenantName,
         mut rec: DeliveryRecord,
         now: OffsetDateTime,
+        retry: Retry,
     ) -> Result<(), Error> {
         let table = self.ctx.table.as_ref();
-        match self.tuning.schedule.after(rec.delivery.attempts.len()) {
+        let tried = rec.delivery.attempts.len();
+        let next = match retry {
+            // The receiver is not to blame for an interruption: no back-off, but it still
+            // counts, so a delivery that keeps killing its dispatcher ends.
+            Retry::AtOnce if tried < self.tuning.schedule.max_attempts() => Some(Duration::ZERO),
+            Retry::AtOnce => None,
+            Retry::OnSchedule => self.tuning.schedule.after(tried),
+        };
+        match next {
             Some(delay) => {
                 rec.delivery.next_attempt_at = Some(now + delay);
                 match store::save_delivery(table, &mut rec).await {
@@ -255,6 +358,7 @@ impl Dispatcher {
                     Err(TableError::ConditionFailed) => return Ok(()),
                     Err(e) => return Err(e.into()),
                 }
+                self.fault(crash_point::RECORDED, &rec).await?;
                 let job = job_of(&rec, now);
                 self.enqueue(job, delay).await
             }
@@ -378,21 +482,70 @@ impl Dispatcher {
         (attempt, outcome)
     }
 
-    /// Queues every pending delivery that is due: what a previous process left behind.
+    /// Queues every pending delivery that is due, and every attempt whose dispatcher is
+    /// gone: what a dispatcher that died left, or a job that was lost.
     pub async fn sweep(&self) -> Result<usize, Error> {
+        self.sweep_pending(false).await
+    }
+
+    /// The sweep of a dispatcher that starts: as `sweep`, and it also queues the deliveries
+    /// due later, whose jobs lived in a process that is gone.
+    pub async fn sweep_on_start(&self) -> Result<usize, Error> {
+        self.sweep_pending(true).await
+    }
+
+    async fn sweep_pending(&self, starting: bool) -> Result<usize, Error> {
         let now = self.ctx.clock.now();
+        // All of them, not only the due ones: a claim sorts under its lease's end, and an
+        // abandoned one is due now.
         let query = Query::new(keys::PENDING_DELIVERIES)
             .index(Index::Gsi1)
-            .between("0", keys::pending_delivery_sk(unix_ms(now), "~"));
+            .between("0", "~");
         let items = query_all(self.ctx.table.as_ref(), query).await?;
         let mut queued = 0;
         for item in items {
             let rec: DeliveryRecord = from_item(item)?;
-            self.enqueue(job_of(&rec, now), Duration::ZERO).await?;
+            let due = rec.delivery.next_attempt_at.unwrap_or(now);
+            let mut job = job_of(&rec, now);
+            let delay = if rec.in_flight_since.is_some() {
+                if !self.abandoned(&rec, now, None) {
+                    continue;
+                }
+                job.due_ms = unix_ms(now);
+                Duration::ZERO
+            } else if due <= now {
+                Duration::ZERO
+            } else if starting {
+                (due - now).unsigned_abs()
+            } else {
+                continue;
+            };
+            self.enqueue(job, delay).await?;
             queued += 1;
         }
         Ok(queued)
     }
+}
+
+/// How soon a failed attempt is followed by the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// The retry schedule's delay after this attempt.
+    OnSchedule,
+    /// Now: the attempt was interrupted, not answered.
+    AtOnce,
+}
+
+/// The error logged for an attempt whose dispatcher died before recording its outcome.
+pub const INTERRUPTED: &str = "interrupted before its outcome was recorded";
+
+/// Where fault injection (`TROVE_FAULTS`, see `workflow::faults`) can stop or hold an
+/// attempt: after its claim is stored, after the receiver answered, after the outcome and
+/// the next due time are stored.
+pub mod crash_point {
+    pub const CLAIMED: &str = "WebhookClaimed";
+    pub const ANSWERED: &str = "WebhookAnswered";
+    pub const RECORDED: &str = "WebhookRecorded";
 }
 
 fn attempt_number(rec: &DeliveryRecord) -> u32 {

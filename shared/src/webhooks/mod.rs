@@ -9,6 +9,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod dispatcher;
+pub mod lease;
 pub mod local;
 pub mod model;
 pub mod queue;

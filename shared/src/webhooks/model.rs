@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::domain::names::RepoName;
 use crate::ports::DomainEvent;
+use crate::webhooks::lease::Lease;
 
 /// The event types a webhook may subscribe to.
 pub const EVENT_TYPES: &[&str] = &[
@@ -167,6 +168,9 @@ pub struct DeliveryRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub in_flight_since: Option<OffsetDateTime>,
+    /// Who claimed the attempt in flight (see `lease`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
 }
 
 impl DeliveryRecord {
@@ -191,6 +195,7 @@ impl DeliveryRecord {
             },
             rev: 0,
             in_flight_since: None,
+            lease: None,
         }
     }
 }

@@ -229,13 +229,19 @@ impl Table for DynamoTable {
             .iter()
             .map(|w| self.transact_item(w))
             .collect::<Result<Vec<_>, _>>()?;
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(|e| transact_error(&e))?;
-        Ok(())
+        // The SDK does not retry a cancellation. Sending the same writes again is safe: their
+        // conditions are evaluated afresh, so a retry can only commit what would have
+        // committed had it come first.
+        retry_contended(|| async {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| transact_error(&e))
+        })
+        .await
     }
 
     async fn add(
@@ -562,6 +568,33 @@ fn transact_error(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> TableE
     write_error(&fault(e))
 }
 
+/// Attempts at a transaction that concurrent transactions keep cancelling.
+const CONTENDED_ATTEMPTS: u32 = 4;
+/// The first retry waits up to this long (full jitter), doubling per attempt.
+const CONTENDED_BASE_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Runs `attempt` again, after a random pause that doubles each time, while it fails with
+/// `Contended`; other outcomes come back at once.
+async fn retry_contended<F, Fut>(mut attempt: F) -> Result<(), TableError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), TableError>>,
+{
+    let mut n = 0;
+    loop {
+        match attempt().await {
+            Err(TableError::Contended(m)) if n + 1 < CONTENDED_ATTEMPTS => {
+                let cap = CONTENDED_BASE_DELAY * 2u32.pow(n);
+                let pause = cap.mul_f64(rand::random::<f64>());
+                tracing::debug!(attempt = n + 1, reason = %m, "transaction contended; retrying");
+                tokio::time::sleep(pause).await;
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Maps the per-write cancellation reasons (in request order) to the port's error.
 fn cancellation(codes: &[Option<&str>]) -> TableError {
     let failed: Vec<usize> = codes
@@ -576,8 +609,11 @@ fn cancellation(codes: &[Option<&str>]) -> TableError {
             Some("ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded")
         )
     });
+    let conflicted = codes.contains(&Some("TransactionConflict"));
     if failed.is_empty() && throttled {
         TableError::Unavailable("transaction cancelled: throttled".to_owned())
+    } else if failed.is_empty() && conflicted {
+        TableError::Contended("a concurrent transaction holds one of its items".to_owned())
     } else {
         TableError::TransactionCanceled { failed }
     }
@@ -738,12 +774,62 @@ mod tests {
         assert!(AddExpr::build(&[("n", 1)], &bad_index).is_err());
     }
 
+    #[tokio::test]
+    async fn a_contended_transaction_is_retried_until_it_passes_or_the_attempts_run_out() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let calls = AtomicU32::new(0);
+        let passes_on_third = retry_contended(|| async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(TableError::Contended("busy".into())),
+                _ => Ok(()),
+            }
+        })
+        .await;
+        assert!(passes_on_third.is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        calls.store(0, Ordering::SeqCst);
+        let always = retry_contended(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(TableError::Contended("busy".into()))
+        })
+        .await;
+        assert!(matches!(always, Err(TableError::Contended(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), CONTENDED_ATTEMPTS);
+        // Persistent contention answers 503 with a Retry-After, never 500 or 409.
+        assert!(matches!(
+            crate::services::Error::from(TableError::Contended("busy".into())),
+            crate::services::Error::CoolingDown {
+                retry_after_secs: 1
+            }
+        ));
+
+        calls.store(0, Ordering::SeqCst);
+        let failed = retry_contended(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(TableError::TransactionCanceled { failed: vec![0] })
+        })
+        .await;
+        assert!(matches!(
+            failed,
+            Err(TableError::TransactionCanceled { .. })
+        ));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "a failed condition is final"
+        );
+    }
+
     #[test]
     fn cancellation_reports_failed_condition_indices() {
         let r = cancellation(&[Some("None"), Some("ConditionalCheckFailed"), Some("None")]);
         assert!(matches!(r, TableError::TransactionCanceled { failed } if failed == vec![1]));
         let r = cancellation(&[Some("TransactionConflict"), Some("None")]);
-        assert!(matches!(r, TableError::TransactionCanceled { failed } if failed.is_empty()));
+        assert!(matches!(r, TableError::Contended(_)), "{r:?}");
+        // A failed condition decides, whatever else cancelled the transaction.
+        let r = cancellation(&[Some("TransactionConflict"), Some("ConditionalCheckFailed")]);
+        assert!(matches!(r, TableError::TransactionCanceled { failed } if failed == vec![1]));
         let r = cancellation(&[Some("ThrottlingError"), None]);
         assert!(matches!(r, TableError::Unavailable(_)));
     }
