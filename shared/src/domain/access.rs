@@ -50,7 +50,7 @@ impl PackagePattern {
     pub fn parse(value: &str) -> Result<Self, NameError> {
         let err = |rule| NameError {
             what: "package pattern",
-            value: value.chars().take(300).collect(),
+            value: crate::domain::echo::echo(value).to_string(),
             rule,
         };
         if value.is_empty() || value.len() > 128 {
@@ -109,11 +109,11 @@ impl fmt::Display for PackagePattern {
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "libs")]
+    #[schema(value_type = Option<String>, example = "libs", max_length = 64)]
     pub repository: Option<RepoName>,
     /// A package name, or a pattern with `*`; requires `repository`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "acme-*")]
+    #[schema(value_type = Option<String>, example = "acme-*", max_length = 128)]
     pub package: Option<PackagePattern>,
 }
 

@@ -5,11 +5,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::echo::echo;
+
 /// Why a name was refused, phrased for the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {value:?}: {rule}")]
+#[error("invalid {what} {value}: {rule}")]
 pub struct NameError {
     pub what: &'static str,
+    /// The refused input, quoted by `echo`: short and escaped.
     pub value: String,
     pub rule: &'static str,
 }
@@ -24,7 +27,7 @@ fn check(
 ) -> Result<(), NameError> {
     let err = || NameError {
         what,
-        value: value.chars().take(300).collect(),
+        value: echo(value).to_string(),
         rule,
     };
     let mut chars = value.chars();
@@ -151,7 +154,7 @@ macro_rules! new_name_rule {
                 } else {
                     Err(NameError {
                         what: $what,
-                        value: value.chars().take(300).collect(),
+                        value: echo(value).to_string(),
                         rule: "start and end it with a letter or digit",
                     })
                 }
@@ -176,7 +179,7 @@ impl Sha256Hex {
         } else {
             Err(NameError {
                 what: "sha256",
-                value: value.chars().take(100).collect(),
+                value: echo(value).to_string(),
                 rule: "give the SHA-256 digest as 64 hexadecimal characters",
             })
         }

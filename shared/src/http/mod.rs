@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod guard;
+pub mod limits;
 pub mod metrics;
 pub mod permissions;
 pub mod problem;
@@ -18,6 +19,8 @@ mod cleanup_tests;
 mod credential_tests;
 #[cfg(test)]
 mod identity_tests;
+#[cfg(test)]
+mod input_tests;
 #[cfg(test)]
 mod lookalike_tests;
 #[cfg(test)]

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::echo::sanitize;
 use crate::services::Error;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
@@ -24,13 +25,17 @@ pub struct Problem {
     pub detail: String,
 }
 
+/// The longest `detail`, in characters. Details quote client input with `domain::echo`;
+/// this bound and escaping hold for any detail, however it was built.
+pub const MAX_DETAIL_CHARS: usize = 512;
+
 impl Problem {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             kind: "about:blank".into(),
             title: status.canonical_reason().unwrap_or("Error").into(),
             status: status.as_u16(),
-            detail: detail.into(),
+            detail: sanitize(&detail.into(), MAX_DETAIL_CHARS),
         }
     }
 }
@@ -130,8 +135,16 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// A path id of the wrong shape (a `domain::ids` type refusing it) names nothing that could
+/// exist: 404 with the id's own message. Anything else about the path is a 400.
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
+        use axum::extract::path::ErrorKind;
+        if let PathRejection::FailedToDeserializePathParams(e) = &r
+            && let ErrorKind::Message(m) = e.kind()
+        {
+            return ApiError(Problem::new(StatusCode::NOT_FOUND, m.clone()), None);
+        }
         ApiError(Problem::new(StatusCode::BAD_REQUEST, r.body_text()), None)
     }
 }

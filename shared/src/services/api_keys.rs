@@ -105,13 +105,15 @@ impl From<ApiKeyRecord> for ApiKey {
 pub struct CreateApiKey {
     /// The user or service account the key acts as (default: the caller). Only tenant
     /// admins create keys for others.
+    #[schema(max_length = 32, pattern = "^(user_|sa_)[0-9a-z]{26}$")]
     pub owner: Option<String>,
-    #[schema(example = "laptop")]
+    #[schema(example = "laptop", max_length = 100)]
     pub name: String,
     /// Seconds until the key stops working (default 90 days, at most 2 years), and never
     /// after the credential that creates it (by default it then ends with that credential).
     pub expires_in: Option<u64>,
     /// Narrower rights than the owner's; each must be held by the owner.
+    #[schema(max_items = 64)]
     pub scopes: Option<Vec<Permission>>,
 }
 

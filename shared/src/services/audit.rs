@@ -108,14 +108,24 @@ pub async fn transact(
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Earliest time, RFC 3339.
+    #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
+    #[param(max_length = 256)]
     pub from: Option<String>,
     /// Latest time, RFC 3339.
+    #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
+    #[param(max_length = 256)]
     pub to: Option<String>,
     /// Only records of this principal id.
+    #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
+    #[param(max_length = 256)]
     pub actor: Option<String>,
     /// Only records of this action.
+    #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
+    #[param(max_length = 256)]
     pub action: Option<String>,
     pub limit: Option<usize>,
+    #[serde(default, deserialize_with = "crate::domain::bounds::cursor_param")]
+    #[param(max_length = 2048)]
     pub cursor: Option<String>,
 }
 

@@ -46,6 +46,7 @@ pub struct Grant {
 #[serde(deny_unknown_fields)]
 pub struct CreateGrant {
     /// A principal id: `user_…`, `sa_…` or `group_…`.
+    #[schema(max_length = 32, pattern = "^(user_|sa_|group_)[0-9a-z]{26}$")]
     pub principal: String,
     pub role: Role,
     #[serde(default)]
@@ -62,8 +63,12 @@ pub struct GrantCreated {
 #[into_params(parameter_in = Query)]
 pub struct GrantQuery {
     /// Only grants given to this principal id.
+    #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
+    #[param(max_length = 256)]
     pub principal: Option<String>,
     pub limit: Option<usize>,
+    #[serde(default, deserialize_with = "crate::domain::bounds::cursor_param")]
+    #[param(max_length = 2048)]
     pub cursor: Option<String>,
 }
 

@@ -18,10 +18,17 @@ const MAX_ECHO: usize = 100;
 pub struct NetworkPolicy {
     /// CIDRs or single addresses allowed to reach the tenant; empty means everyone.
     #[serde(default)]
+    #[schema(schema_with = address_list)]
     pub allow: Vec<String>,
     /// CIDRs or single addresses refused, whether allowed or not.
     #[serde(default)]
+    #[schema(schema_with = address_list)]
     pub block: Vec<String>,
+}
+
+/// An IPv6 CIDR is at most 43 characters.
+fn address_list() -> utoipa::openapi::schema::Array {
+    crate::domain::bounds::string_list(MAX_ENTRIES, 64)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -60,14 +60,18 @@ const MAX_CACHED_URIS: usize = 1024;
 pub struct OidcProviderConfig {
     /// The issuer's URL exactly as tokens carry it in `iss`, e.g.
     /// `https://token.actions.githubusercontent.com`.
+    #[schema(max_length = 1024)]
     pub issuer: String,
     /// The `aud` tokens must carry, e.g. `trove:acme`.
+    #[schema(max_length = 256)]
     pub audience: String,
     /// Where the issuer publishes its keys; discovered from
     /// `{issuer}/.well-known/openid-configuration` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1024)]
     pub jwks_uri: Option<String>,
     /// The first rule whose claims all match decides the principal.
+    #[schema(max_items = 50)]
     pub rules: Vec<ClaimRule>,
 }
 
@@ -75,9 +79,15 @@ pub struct OidcProviderConfig {
 #[serde(deny_unknown_fields)]
 pub struct ClaimRule {
     /// Claim name to the exact string value it must have.
+    #[schema(schema_with = claims_schema)]
     pub claims: BTreeMap<String, String>,
     /// The principal id a matching token acts as.
+    #[schema(max_length = 32, pattern = "^(user_|sa_)[0-9a-z]{26}$")]
     pub principal: String,
+}
+
+fn claims_schema() -> utoipa::openapi::schema::Object {
+    crate::domain::bounds::string_map(MAX_CLAIMS_PER_RULE, MAX_FIELD_CHARS)
 }
 
 impl OidcProviderConfig {

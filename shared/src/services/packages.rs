@@ -19,8 +19,12 @@ use crate::services::{Context, Error, repositories, usage};
 #[into_params(parameter_in = Query)]
 pub struct PackageListParams {
     /// Only packages whose name starts with this.
+    #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
+    #[param(max_length = 256)]
     pub prefix: Option<String>,
     pub limit: Option<usize>,
+    #[serde(default, deserialize_with = "crate::domain::bounds::cursor_param")]
+    #[param(max_length = 2048)]
     pub cursor: Option<String>,
 }
 

@@ -32,6 +32,8 @@ pub struct PageParams {
     /// Items per page, 1 to 1000 (default 50).
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
+    #[serde(default, deserialize_with = "crate::domain::bounds::cursor_param")]
+    #[param(max_length = 2048)]
     pub cursor: Option<String>,
 }
 

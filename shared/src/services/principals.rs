@@ -53,25 +53,27 @@ pub struct Principal {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(example = "alice")]
+    #[schema(example = "alice", max_length = 64)]
     pub name: String,
-    #[schema(example = "alice@example.com")]
+    #[schema(example = "alice@example.com", max_length = 254)]
     pub email: String,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateServiceAccount {
-    #[schema(example = "ci-release")]
+    #[schema(example = "ci-release", max_length = 64)]
     pub name: String,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
-    #[schema(example = "platform-team")]
+    #[schema(example = "platform-team", max_length = 64)]
     pub name: String,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
 }
 

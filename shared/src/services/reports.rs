@@ -86,7 +86,12 @@ pub fn parse_date(text: &str) -> Result<Date, Error> {
     Date::parse(text, DATE)
         .ok()
         .filter(|d| format_date(*d) == text)
-        .ok_or_else(|| Error::Invalid(format!("invalid date {text:?}: use YYYY-MM-DD")))
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "invalid date {}: use YYYY-MM-DD",
+                crate::domain::echo::echo(text)
+            ))
+        })
 }
 
 /// The caller's tenant's reports, newest first.

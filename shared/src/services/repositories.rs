@@ -16,9 +16,10 @@ const MAX_DESCRIPTION: usize = 1024;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRepository {
-    #[schema(example = "libs")]
+    #[schema(example = "libs", max_length = 64)]
     pub name: String,
     pub format: Format,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
     /// Largest accepted file in bytes (defaults to the server's limit, 5 GiB).
     pub max_file_size: Option<u64>,

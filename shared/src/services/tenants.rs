@@ -33,7 +33,7 @@ pub struct TenantRecord {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
-    #[schema(example = "acme")]
+    #[schema(example = "acme", max_length = 63)]
     pub name: String,
 }
 

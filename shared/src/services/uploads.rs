@@ -21,15 +21,16 @@ use crate::services::{Context, Error, audit, lookalikes, repositories};
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUpload {
-    #[schema(example = "widget")]
+    #[schema(example = "widget", max_length = 128)]
     pub package: String,
-    #[schema(example = "1.2.0")]
+    #[schema(example = "1.2.0", max_length = 64)]
     pub version: String,
-    #[schema(example = "widget-1.2.0.tar.gz")]
+    #[schema(example = "widget-1.2.0.tar.gz", max_length = 255)]
     pub filename: String,
     /// Exact size of the file in bytes.
     pub size: u64,
     /// Lower-case hex SHA-256 of the file.
+    #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: String,
 }
 

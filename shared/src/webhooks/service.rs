@@ -31,28 +31,37 @@ const MAX_SECRET: usize = 256;
 #[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    #[schema(example = "https://ci.example.com/hooks/trove")]
+    #[schema(example = "https://ci.example.com/hooks/trove", max_length = 2048)]
     pub url: String,
     /// Event types to receive (see `EVENT_TYPES`).
-    #[schema(example = json!(["package.published"]))]
+    #[schema(example = json!(["package.published"]), schema_with = event_list)]
     pub events: Vec<String>,
     /// Only events of this repository; its admins may then manage the webhook too.
-    #[schema(example = "libs")]
+    #[schema(example = "libs", max_length = 64)]
     pub repository: Option<String>,
     /// The signing secret (16 to 256 printable characters); generated when absent.
+    #[schema(max_length = 256)]
     pub secret: Option<String>,
 }
 
 #[derive(Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
+    #[schema(max_length = 2048)]
     pub url: Option<String>,
+    #[schema(schema_with = event_list)]
     pub events: Option<Vec<String>>,
     /// A new secret; with `rotate_secret: true` instead, one is generated. Either way the
     /// answer shows it, once.
+    #[schema(max_length = 256)]
     pub secret: Option<String>,
     #[serde(default)]
     pub rotate_secret: bool,
+}
+
+/// Each event type at most twice (duplicates are tolerated, not stored).
+fn event_list() -> utoipa::openapi::schema::Array {
+    crate::domain::bounds::string_list(EVENT_TYPES.len() * 2, 64)
 }
 
 // Secrets never reach a log line, not even through `{:?}`.
@@ -82,8 +91,8 @@ fn not_found(id: &str) -> Error {
     Error::NotFound(format!("webhook {} not found", shown(id)))
 }
 
-fn shown(id: &str) -> String {
-    id.chars().take(64).collect()
+fn shown(id: &str) -> crate::domain::echo::Echo<'_> {
+    crate::domain::echo::echo(id)
 }
 
 /// Who may manage a webhook scoped to `repository` (or tenant-wide). A mutation that is

@@ -29,6 +29,9 @@ type AttrMap = HashMap<String, AttributeValue>;
 
 /// DynamoDB's limit on the writes of one TransactWriteItems call.
 const MAX_TRANSACTION_WRITES: usize = 100;
+/// DynamoDB's limit on a sort key (and on any key attribute a cursor carries but the
+/// partition key, which the cursor must equal the query's).
+const MAX_SORT_KEY_BYTES: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct DynamoTable {
@@ -515,7 +518,12 @@ fn decode_cursor(cursor: &str, index: Index, pk: &str) -> Result<AttrMap, TableE
         Index::Gsi1 => (GSI1_PK, &[GSI1_PK, GSI1_SK, PK, SK]),
     };
     let shape_ok = json.len() == expected.len() && expected.iter().all(|k| json.contains_key(*k));
-    if !shape_ok || json.get(partition).map(String::as_str) != Some(pk) {
+    // A forged cursor may carry a sort key over DynamoDB's limit, which it would refuse
+    // with a validation fault: refuse it here as the client's error.
+    let sizes_ok = json
+        .iter()
+        .all(|(k, v)| k == partition || v.len() <= MAX_SORT_KEY_BYTES);
+    if !shape_ok || !sizes_ok || json.get(partition).map(String::as_str) != Some(pk) {
         return Err(TableError::InvalidCursor);
     }
     Ok(json
@@ -673,6 +681,19 @@ mod tests {
         .expect("strings");
         assert!(invalid(decode_cursor(&primary, Index::Primary, "T#b#X")));
         assert!(invalid(decode_cursor(&primary, Index::Gsi1, "T#a#X")));
+    }
+
+    #[test]
+    fn cursor_refuses_a_forged_key_over_dynamodbs_limit() {
+        let forged = encode_cursor(&HashMap::from([
+            ("pk".to_owned(), s("T#a#X")),
+            ("sk".to_owned(), s(&"a".repeat(1025))),
+        ]))
+        .expect("strings");
+        assert!(matches!(
+            decode_cursor(&forged, Index::Primary, "T#a#X"),
+            Err(TableError::InvalidCursor)
+        ));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::access::Rights;
+use crate::domain::ids::{ApiKeyId, GrantId, OidcProviderId, PrincipalId};
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::problem::{ApiError, Problem};
@@ -216,7 +217,7 @@ pub async fn list_groups(
 }
 
 #[utoipa::path(operation_id = "get_group", get, path = "/v1/groups/{id}", tag = "access",
-    params(("id" = String, Path, description = "Group id")),
+    params(("id" = String, Path, description = "Group id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32)),
     responses(
         (status = 200, description = "The group and its direct members", body = GroupView),
         (status = 404, description = "No such group", body = Problem, content_type = "application/problem+json"),
@@ -224,13 +225,15 @@ pub async fn list_groups(
 pub async fn get_group(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<PrincipalId>,
 ) -> Result<Json<GroupView>, ApiError> {
-    Ok(Json(principals::get_group(&state.ctx, &caller, &id).await?))
+    Ok(Json(
+        principals::get_group(&state.ctx, &caller, id.as_str()).await?,
+    ))
 }
 
 #[utoipa::path(operation_id = "get_principal", get, path = "/v1/principals/{id}", tag = "access",
-    params(("id" = String, Path, description = "Principal id")),
+    params(("id" = String, Path, description = "Principal id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32)),
     responses(
         (status = 200, description = "The user, service account or group", body = Principal),
         (status = 404, description = "No such principal", body = Problem, content_type = "application/problem+json"),
@@ -238,13 +241,15 @@ pub async fn get_group(
 pub async fn get_principal(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<PrincipalId>,
 ) -> Result<Json<Principal>, ApiError> {
-    Ok(Json(principals::get(&state.ctx, &caller, &id).await?))
+    Ok(Json(
+        principals::get(&state.ctx, &caller, id.as_str()).await?,
+    ))
 }
 
 #[utoipa::path(operation_id = "add_group_member", put, path = "/v1/groups/{id}/members/{principal}", tag = "access",
-    params(("id" = String, Path, description = "Group id"), ("principal" = String, Path, description = "Member's principal id")),
+    params(("id" = String, Path, description = "Group id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32), ("principal" = String, Path, description = "Member's principal id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32)),
     responses(
         (status = 204, description = "A member (again)"),
         (status = 404, description = "No such group or principal", body = Problem, content_type = "application/problem+json"),
@@ -253,14 +258,14 @@ pub async fn get_principal(
 pub async fn add_group_member(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, principal)): Path<(String, String)>,
+    Path((id, principal)): Path<(PrincipalId, PrincipalId)>,
 ) -> Result<StatusCode, ApiError> {
-    principals::add_member(&state.ctx, &caller, &id, &principal).await?;
+    principals::add_member(&state.ctx, &caller, id.as_str(), principal.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(operation_id = "remove_group_member", delete, path = "/v1/groups/{id}/members/{principal}", tag = "access",
-    params(("id" = String, Path, description = "Group id"), ("principal" = String, Path, description = "Member's principal id")),
+    params(("id" = String, Path, description = "Group id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32), ("principal" = String, Path, description = "Member's principal id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32)),
     responses(
         (status = 204, description = "No longer a member"),
         (status = 404, description = "Not a member", body = Problem, content_type = "application/problem+json"),
@@ -268,9 +273,9 @@ pub async fn add_group_member(
 pub async fn remove_group_member(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, principal)): Path<(String, String)>,
+    Path((id, principal)): Path<(PrincipalId, PrincipalId)>,
 ) -> Result<StatusCode, ApiError> {
-    principals::remove_member(&state.ctx, &caller, &id, &principal).await?;
+    principals::remove_member(&state.ctx, &caller, id.as_str(), principal.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -305,7 +310,7 @@ pub async fn list_grants(
 }
 
 #[utoipa::path(operation_id = "get_grant", get, path = "/v1/grants/{id}", tag = "access",
-    params(("id" = String, Path, description = "Grant id")),
+    params(("id" = String, Path, description = "Grant id", pattern = "^[0-9a-z]{26}$", max_length = 26)),
     responses(
         (status = 200, description = "The grant", body = Grant),
         (status = 404, description = "No such grant, or not visible to the caller", body = Problem, content_type = "application/problem+json"),
@@ -313,13 +318,13 @@ pub async fn list_grants(
 pub async fn get_grant(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<GrantId>,
 ) -> Result<Json<Grant>, ApiError> {
-    Ok(Json(grants::get(&state.ctx, &caller, &id).await?))
+    Ok(Json(grants::get(&state.ctx, &caller, id.as_str()).await?))
 }
 
 #[utoipa::path(operation_id = "delete_grant", delete, path = "/v1/grants/{id}", tag = "access",
-    params(("id" = String, Path, description = "Grant id")),
+    params(("id" = String, Path, description = "Grant id", pattern = "^[0-9a-z]{26}$", max_length = 26)),
     responses(
         (status = 204, description = "Revoked"),
         (status = 403, description = "Not an admin of the grant's scope", body = Problem, content_type = "application/problem+json"),
@@ -328,9 +333,9 @@ pub async fn get_grant(
 pub async fn delete_grant(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<GrantId>,
 ) -> Result<StatusCode, ApiError> {
-    grants::delete(&state.ctx, &caller, &id).await?;
+    grants::delete(&state.ctx, &caller, id.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -364,7 +369,7 @@ pub async fn list_api_keys(
 }
 
 #[utoipa::path(operation_id = "revoke_api_key", delete, path = "/v1/api-keys/{id}", tag = "access",
-    params(("id" = String, Path, description = "Key id")),
+    params(("id" = String, Path, description = "Key id", pattern = "^[0-9a-z]{26}$", max_length = 26)),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, description = "No such key", body = Problem, content_type = "application/problem+json"),
@@ -372,9 +377,9 @@ pub async fn list_api_keys(
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<ApiKeyId>,
 ) -> Result<StatusCode, ApiError> {
-    api_keys::revoke(&state.ctx, &caller, &id).await?;
+    api_keys::revoke(&state.ctx, &caller, id.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -449,7 +454,7 @@ pub async fn list_oidc_providers(
 }
 
 #[utoipa::path(operation_id = "delete_oidc_provider", delete, path = "/v1/oidc-providers/{id}", tag = "access",
-    params(("id" = String, Path, description = "Provider id")),
+    params(("id" = String, Path, description = "Provider id", pattern = "^[0-9a-z]{26}$", max_length = 26)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
@@ -457,8 +462,8 @@ pub async fn list_oidc_providers(
 pub async fn delete_oidc_provider(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<OidcProviderId>,
 ) -> Result<StatusCode, ApiError> {
-    oidc_providers::delete(&state.ctx, &caller, &id).await?;
+    oidc_providers::delete(&state.ctx, &caller, id.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,7 +15,7 @@ use crate::services::pagination::{PageOf, PageParams};
 use crate::services::versions;
 
 #[utoipa::path(operation_id = "list_packages", get, path = "/v1/repositories/{repo}/packages", tag = "packages",
-    params(("repo" = String, Path, description = "Repository name"), PackageListParams),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), PackageListParams),
     responses(
         (status = 200, description = "A page of packages, by name", body = PageOf<PackageView>),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
@@ -34,7 +34,7 @@ pub async fn list(
 }
 
 #[utoipa::path(operation_id = "get_package", get, path = "/v1/repositories/{repo}/packages/{package}", tag = "packages",
-    params(("repo" = String, Path), ("package" = String, Path)),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128)),
     responses(
         (status = 200, description = "The package", body = PackageView),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
@@ -51,7 +51,7 @@ pub async fn get(
 }
 
 #[utoipa::path(operation_id = "list_versions", get, path = "/v1/repositories/{repo}/packages/{package}/versions", tag = "packages",
-    params(("repo" = String, Path), ("package" = String, Path), PageParams),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), PageParams),
     responses(
         (status = 200, description = "A page of published versions", body = PageOf<VersionView>),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
@@ -69,7 +69,7 @@ pub async fn list_versions(
 }
 
 #[utoipa::path(operation_id = "get_version", get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
-    params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path)),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
     responses(
         (status = 200, description = "The version and its files", body = VersionDetail),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
@@ -86,7 +86,7 @@ pub async fn get_version(
 }
 
 #[utoipa::path(operation_id = "delete_version", delete, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
-    params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path)),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
     responses(
         (status = 204, description = "Deleted: no longer listed or downloadable"),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
@@ -103,7 +103,7 @@ pub async fn delete_version(
 }
 
 #[utoipa::path(operation_id = "pin_version", put, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/pin", tag = "packages",
-    params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path)),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
     responses(
         (status = 200, description = "Pinned: the retention policy never removes it", body = VersionView),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
@@ -122,7 +122,7 @@ pub async fn pin_version(
 }
 
 #[utoipa::path(operation_id = "unpin_version", delete, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/pin", tag = "packages",
-    params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path)),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
     responses(
         (status = 200, description = "Unpinned: the retention policy applies again", body = VersionView),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
@@ -148,7 +148,7 @@ pub struct DownloadParams {
 }
 
 #[utoipa::path(operation_id = "download_file", get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/files/{filename}", tag = "packages",
-    params(("repo" = String, Path), ("package" = String, Path), ("version" = String, Path), ("filename" = String, Path), DownloadParams),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64), ("filename" = String, Path, description = "File name", max_length = 255), DownloadParams),
     responses(
         (status = 302, description = "Redirect to a short-lived presigned GET of the exact bytes"),
         (status = 200, description = "With redirect=false: the link", body = DownloadLink),

@@ -26,7 +26,7 @@ pub async fn list(
 }
 
 #[utoipa::path(operation_id = "get_report", get, path = "/v1/reports/{date}", tag = "reports",
-    params(("date" = String, Path, description = "The report's day, YYYY-MM-DD (UTC)")),
+    params(("date" = String, Path, description = "The report's day, YYYY-MM-DD (UTC)", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", max_length = 10)),
     responses(
         (status = 200, description = "The report, with short-lived links to its files", body = ReportView),
         (status = 400, description = "Malformed date", body = Problem, content_type = "application/problem+json"),

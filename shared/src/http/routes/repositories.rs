@@ -43,7 +43,7 @@ pub async fn list(
 }
 
 #[utoipa::path(operation_id = "get_repository", get, path = "/v1/repositories/{repo}", tag = "repositories",
-    params(("repo" = String, Path, description = "Repository name")),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64)),
     responses(
         (status = 200, description = "The repository", body = Repository),
         (status = 400, description = "Invalid name", body = Problem, content_type = "application/problem+json"),
@@ -59,7 +59,7 @@ pub async fn get(
 }
 
 #[utoipa::path(operation_id = "delete_repository", delete, path = "/v1/repositories/{repo}", tag = "repositories",
-    params(("repo" = String, Path, description = "Repository name")),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid name", body = Problem, content_type = "application/problem+json"),
@@ -78,7 +78,7 @@ pub async fn delete(
 }
 
 #[utoipa::path(operation_id = "put_retention", put, path = "/v1/repositories/{repo}/retention", tag = "repositories",
-    params(("repo" = String, Path, description = "Repository name")),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64)),
     request_body = Retention,
     responses(
         (status = 200, description = "The repository with its new retention policy", body = Repository),

@@ -1,6 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use crate::domain::ids::UploadId;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path};
 use crate::http::problem::{ApiError, Problem};
@@ -8,7 +9,7 @@ use crate::services::caller::Caller;
 use crate::services::uploads::{self, CreateUpload, UploadTicket, UploadView};
 
 #[utoipa::path(operation_id = "create_upload", post, path = "/v1/repositories/{repo}/uploads", tag = "uploads",
-    params(("repo" = String, Path, description = "Repository name")),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64)),
     request_body = CreateUpload,
     responses(
         (status = 201, description = "PUT the bytes to `url` with exactly `headers`", body = UploadTicket),
@@ -30,8 +31,8 @@ pub async fn create(
 
 #[utoipa::path(operation_id = "get_upload", get, path = "/v1/repositories/{repo}/uploads/{upload_id}", tag = "uploads",
     params(
-        ("repo" = String, Path, description = "Repository name"),
-        ("upload_id" = String, Path, description = "Upload id"),
+        ("repo" = String, Path, description = "Repository name", max_length = 64),
+        ("upload_id" = String, Path, description = "Upload id", pattern = "^[0-9a-z]{26}$", max_length = 26),
     ),
     responses(
         (status = 200, description = "The upload's state", body = UploadView),
@@ -41,9 +42,9 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path((repo, upload_id)): Path<(String, String)>,
+    Path((repo, upload_id)): Path<(String, UploadId)>,
 ) -> Result<Json<UploadView>, ApiError> {
     Ok(Json(
-        uploads::get(&state.ctx, &caller, &repo, &upload_id).await?,
+        uploads::get(&state.ctx, &caller, &repo, upload_id.as_str()).await?,
     ))
 }

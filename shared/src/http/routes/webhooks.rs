@@ -2,6 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::domain::ids::{DeliveryId, WebhookId};
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::problem::{ApiError, Problem};
@@ -45,7 +46,7 @@ pub async fn list(
 }
 
 #[utoipa::path(operation_id = "get_webhook", get, path = "/v1/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "Webhook id")),
+    params(("id" = String, Path, description = "Webhook id", pattern = "^wh_[0-9a-z]{26}$", max_length = 29)),
     responses(
         (status = 200, description = "The webhook", body = Webhook),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
@@ -55,13 +56,13 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<WebhookId>,
 ) -> Result<Json<Webhook>, ApiError> {
-    Ok(Json(service::get(&state.ctx, &caller, &id).await?))
+    Ok(Json(service::get(&state.ctx, &caller, id.as_str()).await?))
 }
 
 #[utoipa::path(operation_id = "update_webhook", patch, path = "/v1/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "Webhook id")),
+    params(("id" = String, Path, description = "Webhook id", pattern = "^wh_[0-9a-z]{26}$", max_length = 29)),
     request_body = UpdateWebhook,
     responses(
         (status = 200, description = "The webhook; with `secret` when it was changed", body = Webhook),
@@ -74,10 +75,10 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<WebhookId>,
     Json(req): Json<UpdateWebhook>,
 ) -> Result<Response, ApiError> {
-    let (webhook, secret) = service::update(&state.ctx, &caller, &id, req).await?;
+    let (webhook, secret) = service::update(&state.ctx, &caller, id.as_str(), req).await?;
     Ok(match secret {
         Some(secret) => Json(WebhookWithSecret { webhook, secret }).into_response(),
         None => Json(webhook).into_response(),
@@ -85,7 +86,7 @@ pub async fn update(
 }
 
 #[utoipa::path(operation_id = "delete_webhook", delete, path = "/v1/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "Webhook id")),
+    params(("id" = String, Path, description = "Webhook id", pattern = "^wh_[0-9a-z]{26}$", max_length = 29)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
@@ -95,14 +96,14 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<WebhookId>,
 ) -> Result<StatusCode, ApiError> {
-    service::delete(&state.ctx, &caller, &id).await?;
+    service::delete(&state.ctx, &caller, id.as_str()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(operation_id = "ping_webhook", post, path = "/v1/webhooks/{id}/ping", tag = "webhooks",
-    params(("id" = String, Path, description = "Webhook id")),
+    params(("id" = String, Path, description = "Webhook id", pattern = "^wh_[0-9a-z]{26}$", max_length = 29)),
     responses(
         (status = 202, description = "A ping delivery, queued", body = Delivery),
         (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
@@ -112,14 +113,14 @@ pub async fn delete(
 pub async fn ping(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<WebhookId>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    let delivery = service::ping(&state.ctx, &caller, &id).await?;
+    let delivery = service::ping(&state.ctx, &caller, id.as_str()).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery)))
 }
 
 #[utoipa::path(operation_id = "list_webhook_deliveries", get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
-    params(("id" = String, Path, description = "Webhook id"), PageParams),
+    params(("id" = String, Path, description = "Webhook id", pattern = "^wh_[0-9a-z]{26}$", max_length = 29), PageParams),
     responses(
         (status = 200, description = "Deliveries, newest first, with every attempt", body = PageOf<Delivery>),
         (status = 400, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
@@ -130,19 +131,19 @@ pub async fn ping(
 pub async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(id): Path<WebhookId>,
     Query(page): Query<PageParams>,
 ) -> Result<Json<PageOf<Delivery>>, ApiError> {
     Ok(Json(
-        service::deliveries(&state.ctx, &caller, &id, &page).await?,
+        service::deliveries(&state.ctx, &caller, id.as_str(), &page).await?,
     ))
 }
 
 #[utoipa::path(operation_id = "redeliver_webhook_delivery", post,
     path = "/v1/webhooks/{id}/deliveries/{delivery}/redeliver", tag = "webhooks",
     params(
-        ("id" = String, Path, description = "Webhook id"),
-        ("delivery" = String, Path, description = "Delivery id"),
+        ("id" = String, Path, description = "Webhook id", pattern = "^wh_[0-9a-z]{26}$", max_length = 29),
+        ("delivery" = String, Path, description = "Delivery id", pattern = "^[0-9a-z]{26}$", max_length = 26),
     ),
     responses(
         (status = 202, description = "A new delivery of the same event, queued", body = Delivery),
@@ -153,8 +154,8 @@ pub async fn deliveries(
 pub async fn redeliver(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, delivery)): Path<(String, String)>,
+    Path((id, delivery)): Path<(WebhookId, DeliveryId)>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    let delivery = service::redeliver(&state.ctx, &caller, &id, &delivery).await?;
+    let delivery = service::redeliver(&state.ctx, &caller, id.as_str(), delivery.as_str()).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery)))
 }
