@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tower::ServiceExt as _;
 
 use super::tests::TestApp;
 
@@ -187,23 +185,6 @@ async fn a_repository_created_again_keeps_its_package_spellings() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
-/// Sends the bytes of an accepted upload, as a client would.
-async fn put_bytes(app: &TestApp, ticket: &Value, bytes: &[u8]) {
-    let url = ticket["url"].as_str().expect("url");
-    let path = url.strip_prefix("http://trove.test").expect("our base url");
-    let mut put = Request::builder().method(Method::PUT).uri(path);
-    for (name, value) in ticket["headers"].as_object().expect("headers") {
-        put = put.header(name.as_str(), value.as_str().expect("header value"));
-    }
-    let res = app
-        .router
-        .clone()
-        .oneshot(put.body(Body::from(bytes.to_vec())).expect("request"))
-        .await
-        .expect("infallible");
-    assert!(res.status().is_success(), "PUT answered {}", res.status());
-}
-
 async fn outcome(app: &TestApp, ticket: &Value) -> Value {
     let id = ticket["upload_id"].as_str().expect("id");
     let uri = format!("/v1/repositories/libs/uploads/{id}");
@@ -226,8 +207,8 @@ async fn of_two_concurrent_lookalike_uploads_exactly_one_is_published() {
     let (status, _, lower) = request(&app, "widget", "1.0.0", "a.bin", b"lower").await;
     assert_eq!(status, StatusCode::CREATED, "{lower}");
     tokio::join!(
-        put_bytes(&app, &upper, b"upper"),
-        put_bytes(&app, &lower, b"lower")
+        app.put_ticket(&upper, b"upper"),
+        app.put_ticket(&lower, b"lower")
     );
     let (upper, lower) = tokio::join!(outcome(&app, &upper), outcome(&app, &lower));
 

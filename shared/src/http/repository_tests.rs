@@ -141,10 +141,7 @@ async fn deleting_an_unknown_repository_is_not_found() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upload_accepted_before_the_repository_was_deleted_is_rejected() {
-    use axum::body::Body;
-    use axum::http::Request;
     use sha2::{Digest, Sha256};
-    use tower::ServiceExt as _;
 
     let app = TestApp::new().await;
     create(&app, "libs").await;
@@ -162,19 +159,7 @@ async fn an_upload_accepted_before_the_repository_was_deleted_is_rejected() {
     let (status, _, body) = delete(&app, "/v1/repositories/libs").await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 
-    let url = ticket["url"].as_str().expect("url");
-    let path = url.strip_prefix("http://trove.test").expect("our base url");
-    let mut put = Request::builder().method(Method::PUT).uri(path);
-    for (name, value) in ticket["headers"].as_object().expect("headers") {
-        put = put.header(name.as_str(), value.as_str().expect("header value"));
-    }
-    let res = app
-        .router
-        .clone()
-        .oneshot(put.body(Body::from(bytes.to_vec())).expect("request"))
-        .await
-        .expect("infallible");
-    assert!(res.status().is_success(), "PUT answered {}", res.status());
+    app.put_ticket(&ticket, bytes).await;
 
     let tenant = crate::domain::names::TenantName::parse("default").expect("tenant");
     let id = crate::domain::keys::UploadId::parse(ticket["upload_id"].as_str().expect("id"))

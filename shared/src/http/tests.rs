@@ -118,6 +118,24 @@ impl TestApp {
         )
     }
 
+    /// PUTs the bytes of an accepted upload to its presigned URL with the headers the ticket
+    /// names, as a client would, through the blob endpoint.
+    pub(super) async fn put_ticket(&self, ticket: &Value, bytes: &[u8]) {
+        let url = ticket["url"].as_str().expect("url");
+        let path = url.strip_prefix("http://trove.test").expect("our base url");
+        let mut put = Request::builder().method(Method::PUT).uri(path);
+        for (name, value) in ticket["headers"].as_object().expect("headers") {
+            put = put.header(name.as_str(), value.as_str().expect("header value"));
+        }
+        let res = self
+            .router
+            .clone()
+            .oneshot(put.body(Body::from(bytes.to_vec())).expect("request"))
+            .await
+            .expect("infallible");
+        assert!(res.status().is_success(), "PUT answered {}", res.status());
+    }
+
     /// Requests an upload, PUTs the bytes through the blob endpoint, waits for the outcome.
     pub(super) async fn publish(
         &self,
@@ -139,19 +157,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{ticket}");
-        let url = ticket["url"].as_str().expect("url");
-        let path = url.strip_prefix("http://trove.test").expect("our base url");
-        let mut put = Request::builder().method(Method::PUT).uri(path);
-        for (name, value) in ticket["headers"].as_object().expect("headers") {
-            put = put.header(name.as_str(), value.as_str().expect("header value"));
-        }
-        let res = self
-            .router
-            .clone()
-            .oneshot(put.body(Body::from(bytes.to_vec())).expect("request"))
-            .await
-            .expect("infallible");
-        assert!(res.status().is_success(), "PUT answered {}", res.status());
+        self.put_ticket(&ticket, bytes).await;
         let id = ticket["upload_id"].as_str().expect("id");
         for _ in 0..200 {
             let (_, _, upload) = self
