@@ -151,13 +151,20 @@ pub fn function_for(binary: &str, handler: &str) -> FunctionDef {
 /// templates expanded, versions, aliases, deployment groups, permissions), by
 /// aws-sam-translator offline: the local CodeUri and DefinitionUri become S3 locations,
 /// managed policies by name become their ARNs, and no AWS call is made. The translator is
-/// installed into ./.venv by scripts/test.sh; `TROVE_SAM_PYTHON` names another Python.
+/// installed into ./.venv by scripts/test.sh; `TROVE_SAM_PYTHON` names another Python, and
+/// without either the Python beside `TROVE_MOTO_SERVER` (the same virtualenv) is tried.
 pub fn transformed() -> &'static serde_json::Value {
     static TRANSFORMED: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
     TRANSFORMED.get_or_init(|| {
-        let python = std::env::var_os("TROVE_SAM_PYTHON")
+        let beside_moto = std::env::var_os("TROVE_MOTO_SERVER")
             .map(PathBuf::from)
-            .unwrap_or_else(|| root().join(".venv/bin/python"));
+            .and_then(|moto| moto.parent().map(|bin| bin.join("python")));
+        let local = root().join(".venv/bin/python");
+        let python = match std::env::var_os("TROVE_SAM_PYTHON") {
+            Some(named) => PathBuf::from(named),
+            None if local.is_file() => local,
+            None => beside_moto.filter(|p| p.is_file()).unwrap_or(local),
+        };
         let out = std::process::Command::new(&python)
             .arg("-c")
             .arg(SAM_TRANSFORM)
