@@ -14,11 +14,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let name = std::env::var("_HANDLER").map_err(|_| "_HANDLER names the job")?;
     let job = Job::parse(&name).ok_or_else(|| format!("_HANDLER {name:?} is no job"))?;
     let ctx = trove_functions::context().await?;
+    // The cleanup sweeps the webhook deliveries whose queued job was lost: nothing else in
+    // AWS would (the dispatcher only runs when a message arrives).
+    let webhooks = match job {
+        Job::Cleanup => Some(
+            shared::webhooks::aws::dispatcher_from_env(ctx.clone())
+                .await
+                .map_err(|e| format!("webhook dispatcher: {e}"))?,
+        ),
+        Job::Report => None,
+    };
+    let webhooks = webhooks.as_ref();
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let ctx = ctx.clone();
         async move {
             let invocation = Invocation::parse(&event.payload)?;
-            let summary = operator::handle(&ctx, job, invocation).await;
+            let summary = operator::handle(&ctx, job, invocation, webhooks).await;
             trove_functions::flush_metrics();
             Ok::<_, lambda_runtime::Error>(summary?)
         }

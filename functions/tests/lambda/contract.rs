@@ -1215,3 +1215,336 @@ fn every_function_that_must_see_a_missing_object_as_absent_may_list_the_bucket()
         );
     }
 }
+
+// ---------------------------------------------------------------- the transformed stack
+// What CloudFormation receives once SAM expanded the template (template::transformed).
+
+/// CloudFormation refuses a stack of more than 500 resources; a release that adds a route
+/// adds six (function, role, version, alias, deployment group, permission). Past this,
+/// restructure first (shared roles, fewer deployment groups, a nested stack).
+const RESOURCE_HEADROOM_LIMIT: usize = 450;
+
+#[test]
+fn the_transformed_stack_keeps_headroom_below_cloudformations_500_resources() {
+    let resources = template::transformed()["Resources"]
+        .as_object()
+        .expect("transformed Resources");
+    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in resources.values() {
+        *by_type
+            .entry(r["Type"].as_str().unwrap_or("?"))
+            .or_default() += 1;
+    }
+    eprintln!(
+        "transformed stack: {} resources (limit here {RESOURCE_HEADROOM_LIMIT}, CloudFormation's 500): {by_type:?}",
+        resources.len()
+    );
+    assert!(
+        resources.len() <= RESOURCE_HEADROOM_LIMIT,
+        "{} resources: {by_type:?}",
+        resources.len()
+    );
+}
+
+/// The calls each non-route function's code makes, written out from the code: its role,
+/// as SAM expands it, must allow every one.
+const CODE_CALLS: &[(&str, &[&str])] = &[
+    // on_upload::handle: load the upload, start its execution, delete a late object.
+    (
+        "OnUploadFunction",
+        &[
+            "dynamodb:GetItem",
+            "states:StartExecution",
+            "s3:DeleteObject",
+        ],
+    ),
+    // Checking steps: claim the upload, stream the object (a missing one reads as absent).
+    (
+        "ScanFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "s3:GetObject",
+            "s3:ListBucket",
+        ],
+    ),
+    (
+        "ValidateFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "s3:GetObject",
+            "s3:ListBucket",
+        ],
+    ),
+    (
+        "PersistFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:ConditionCheckItem",
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:ListBucket",
+            "sqs:SendMessage",
+        ],
+    ),
+    (
+        "QuarantineFunction",
+        &[
+            "dynamodb:PutItem",
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:ListBucket",
+            "sqs:SendMessage",
+        ],
+    ),
+    // Cleanup: retention, storage, the lease, and jobs::recovery (open uploads through the
+    // index, their objects, a restarted pipeline, webhook jobs queued again).
+    (
+        "CleanupFunction",
+        &[
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+            "s3:ListBucket",
+            "s3:GetObject",
+            "s3:DeleteObject",
+            "states:StartExecution",
+            "sqs:SendMessage",
+        ],
+    ),
+    (
+        "ReportFunction",
+        &[
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "s3:PutObject",
+            "sqs:SendMessage",
+        ],
+    ),
+    (
+        "WebhookDispatcherFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "sqs:SendMessage",
+            "secretsmanager:GetSecretValue",
+        ],
+    ),
+];
+
+#[test]
+fn every_function_may_make_the_calls_its_code_makes_once_sam_expanded_its_policies() {
+    let transformed = template::transformed();
+    for (function, calls) in CODE_CALLS {
+        let allowed: BTreeSet<String> = template::role_actions(transformed, function)
+            .into_iter()
+            .map(|(action, _)| action)
+            .collect();
+        for call in *calls {
+            assert!(
+                allowed.iter().any(|a| like(a, call)),
+                "{function} calls {call} but its role allows only {allowed:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_read_route_may_scan_the_whole_table() {
+    let tpl = template::template();
+    let transformed = template::transformed();
+    for f in functions(&tpl).values() {
+        let Some((method, _)) = f.http_routes().into_iter().next() else {
+            continue;
+        };
+        let reads =
+            method == "GET" || permissions::rule(&f.handler).is_some_and(|r| r.audit.is_none());
+        if !reads {
+            continue;
+        }
+        let actions = template::role_actions(transformed, &f.logical_id);
+        assert!(
+            !actions.iter().any(|(a, _)| like(a, "dynamodb:Scan")),
+            "{} may scan the table: {actions:?}",
+            f.logical_id
+        );
+    }
+}
+
+/// Lambda retries an asynchronous invocation twice, then drops it unless it has somewhere to
+/// go: every function invoked asynchronously (S3 notifications, schedules) sends its failures
+/// to a queue that is alarmed.
+#[test]
+fn every_asynchronously_invoked_function_keeps_its_failed_events_in_an_alarmed_queue() {
+    let transformed = template::transformed();
+    let resources = transformed["Resources"].as_object().expect("Resources");
+    let mut checked = 0;
+    for f in all_functions().values() {
+        let asynchronous = f
+            .events
+            .iter()
+            .any(|(_, kind, _)| kind == "S3" || kind == "Schedule" || kind == "EventBridgeRule");
+        if !asynchronous {
+            continue;
+        }
+        checked += 1;
+        let config = resources
+            .values()
+            .find(|r| {
+                r["Type"] == "AWS::Lambda::EventInvokeConfig"
+                    && r["Properties"]["FunctionName"]["Ref"] == f.logical_id.as_str()
+            })
+            .unwrap_or_else(|| panic!("{}: no EventInvokeConfig", f.logical_id));
+        let queue =
+            config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}: no OnFailure destination", f.logical_id));
+        assert_eq!(resources[queue]["Type"], "AWS::SQS::Queue", "{queue}");
+        let alarmed = resources.values().any(|r| {
+            r["Type"] == "AWS::CloudWatch::Alarm"
+                && r["Properties"]["Dimensions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d["Value"]["Fn::GetAtt"][0] == queue)
+        });
+        assert!(alarmed, "{}: nothing alarms on {queue}", f.logical_id);
+        let may_send = template::role_actions(transformed, &f.logical_id)
+            .iter()
+            .any(|(a, r)| like(a, "sqs:SendMessage") && r.contains(queue));
+        assert!(may_send, "{}: may not send to {queue}", f.logical_id);
+    }
+    assert!(
+        checked >= 3,
+        "on-upload and both jobs are invoked asynchronously"
+    );
+}
+
+/// Reserving concurrency fails in an account whose quota cannot keep 100 unreserved (a new
+/// one): only Scan is bounded, by a parameter that 0 turns off. The jobs run one at a time
+/// by a lease in the table (shared::jobs::lease).
+#[test]
+fn only_scan_reserves_concurrency_and_a_new_account_can_turn_it_off() {
+    let transformed = template::transformed();
+    for (id, r) in transformed["Resources"].as_object().expect("Resources") {
+        if r["Type"] != "AWS::Lambda::Function" {
+            continue;
+        }
+        let reserved = &r["Properties"]["ReservedConcurrentExecutions"];
+        if id == "ScanFunction" {
+            let branches = &reserved["Fn::If"];
+            assert_eq!(
+                branches[2]["Ref"], "AWS::NoValue",
+                "Scan's reservation must be optional: {reserved}"
+            );
+        } else {
+            assert!(reserved.is_null(), "{id} reserves concurrency: {reserved}");
+        }
+    }
+    let overrides = template::read("samconfig.toml");
+    let dev = overrides
+        .lines()
+        .find(|l| l.starts_with("parameter_overrides") && l.contains(r#"Stage=\"dev\""#))
+        .expect("dev parameter_overrides");
+    assert!(
+        dev.contains(r#"ScanReservedConcurrency=\"0\""#),
+        "dev (a new account) must not reserve: {dev}"
+    );
+}
+
+/// pipeline::scan hashes and scans on two threads: Lambda gives two full vCPUs from 3,538 MB.
+#[test]
+fn scan_has_the_memory_that_buys_the_two_cores_it_uses() {
+    let scan = function_for_handler("Scan");
+    assert!(scan.memory_mb >= 3538, "Scan at {} MB", scan.memory_mb);
+}
+
+fn function_for_handler(handler: &str) -> FunctionDef {
+    all_functions()
+        .into_values()
+        .find(|f| f.handler == handler)
+        .unwrap_or_else(|| panic!("no function runs {handler}"))
+}
+
+/// A Task that times out before its function does leaves the function running while the
+/// state retries it; one at least as long as the function lets Lambda end a runaway first.
+#[test]
+fn every_pipeline_task_outlasts_its_functions_own_timeout() {
+    let tpl = template::template();
+    let default_timeout = tpl["Globals"]["Function"]["Timeout"].as_u64().unwrap_or(3);
+    let asl: serde_json::Value =
+        serde_json::from_str(&template::read("statemachines/artifact-pipeline.asl.json"))
+            .expect("ASL");
+    for (state, body) in asl["States"].as_object().expect("States") {
+        if body["Type"] != "Task" {
+            continue;
+        }
+        let resource = body["Resource"].as_str().unwrap_or_default();
+        let function = resource
+            .strip_prefix("${")
+            .and_then(|r| r.strip_suffix("Arn}"))
+            .unwrap_or_else(|| panic!("{state}: Resource {resource}"));
+        let timeout = tpl["Resources"][function]["Properties"]["Timeout"]
+            .as_u64()
+            .unwrap_or(default_timeout);
+        let task_timeout = body["TimeoutSeconds"].as_u64().unwrap_or(99_999_999);
+        assert!(
+            task_timeout > timeout,
+            "{state}: TimeoutSeconds {task_timeout} is not above {function}'s Timeout {timeout}"
+        );
+    }
+}
+
+#[test]
+fn every_function_logs_to_a_log_group_with_a_retention() {
+    let transformed = template::transformed();
+    let resources = transformed["Resources"].as_object().expect("Resources");
+    for (id, r) in resources {
+        if r["Type"] != "AWS::Lambda::Function" {
+            continue;
+        }
+        let group = r["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| {
+                panic!("{id} logs to a group Lambda creates on first use, kept for ever")
+            });
+        assert_eq!(resources[group]["Type"], "AWS::Logs::LogGroup", "{id}");
+        let days = resources[group]["Properties"]["RetentionInDays"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{group}: no RetentionInDays"));
+        assert!(days <= 400, "{group}: kept {days} days");
+    }
+}
+
+/// Versioning keeps what the cleanup deletes as noncurrent versions, billed until they
+/// expire.
+#[test]
+fn deleted_objects_stop_being_billed_within_days() {
+    let tpl = template::template();
+    let rules = tpl["Resources"]["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    let mut blobs_covered = false;
+    for rule in &rules {
+        let days = &rule["NoncurrentVersionExpiration"]["NoncurrentDays"];
+        if days.is_null() {
+            continue;
+        }
+        let days = days.as_u64().expect("NoncurrentDays");
+        assert!(
+            days <= 7,
+            "rule {:?} keeps noncurrent versions {days} days",
+            rule["Id"]
+        );
+        blobs_covered |= string(&rule["Prefix"]) == "blobs/";
+    }
+    assert!(blobs_covered, "no rule expires noncurrent blobs/");
+}

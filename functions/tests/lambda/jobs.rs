@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -258,4 +259,65 @@ async fn an_operator_event_gives_a_tenant_an_admin_key_again() {
     );
     // The new key acts as a tenant admin through the API's own function.
     stack.create_repository(&key).await;
+}
+
+/// S3 invokes on-upload asynchronously; an event Lambda dropped after its retries leaves the
+/// upload pending. The hourly cleanup starts its pipeline, named by the upload like on-upload
+/// would, and a second run while the first holds the lease does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cleanup_function_starts_the_pipeline_of_an_upload_whose_event_was_lost() {
+    let stack = Stack::new().await;
+    let key = stack.admin_key().await;
+    let bytes = b"bytes whose storage event was lost\n";
+    // Stored in moto's S3 with no notification: the lost event.
+    let upload_id = crate::pipeline::upload(&stack, &key, bytes, bytes).await;
+
+    let mut cleanup = stack.function("jobs", "cleanup").await;
+    let summary = cleanup
+        .invoke(&sample_event("jobs/cleanup.json"))
+        .await
+        .response();
+    assert_eq!(summary["dry_run"], false, "{summary}");
+    assert_eq!(summary["recovered"]["uploads_restarted"], 1, "{summary}");
+    assert_eq!(
+        summary["recovered"]["webhook_deliveries_requeued"], 0,
+        "the AWS cleanup sweeps webhook deliveries: {summary}"
+    );
+
+    let sfn = aws_sdk_sfn::Client::new(&stack.sdk);
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(&stack.state_machine_arn)
+        .send()
+        .await
+        .expect("list executions")
+        .executions;
+    let names: Vec<&str> = executions.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, [upload_id.as_str()]);
+
+    // Another run while a lease is held: the table's lease item, as a live run leaves it.
+    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let until_ms = (std::time::SystemTime::now() + std::time::Duration::from_secs(600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    dynamo
+        .put_item()
+        .table_name(&stack.table)
+        .item("pk", AttributeValue::S("JOB#cleanup".into()))
+        .item("sk", AttributeValue::S("LEASE".into()))
+        .item("holder", AttributeValue::S("another-run".into()))
+        .item("until_ms", AttributeValue::N(until_ms.to_string()))
+        .send()
+        .await
+        .expect("lease stored");
+    let skipped = cleanup
+        .invoke(&sample_event("jobs/cleanup.json"))
+        .await
+        .response();
+    assert_eq!(
+        skipped["skipped"], "another run of this job is in progress",
+        "{skipped}"
+    );
+    assert_eq!(skipped["lease_holder"], "another-run", "{skipped}");
 }

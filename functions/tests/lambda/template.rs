@@ -146,3 +146,113 @@ pub fn function_for(binary: &str, handler: &str) -> FunctionDef {
     );
     found
 }
+
+/// What SAM turns template.yaml into (CloudFormation resources: roles with the policy
+/// templates expanded, versions, aliases, deployment groups, permissions), by
+/// aws-sam-translator offline: the local CodeUri and DefinitionUri become S3 locations,
+/// managed policies by name become their ARNs, and no AWS call is made. The translator is
+/// installed into ./.venv by scripts/test.sh; `TROVE_SAM_PYTHON` names another Python, and
+/// without either the Python beside `TROVE_MOTO_SERVER` (the same virtualenv) is tried.
+pub fn transformed() -> &'static serde_json::Value {
+    static TRANSFORMED: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    TRANSFORMED.get_or_init(|| {
+        let beside_moto = std::env::var_os("TROVE_MOTO_SERVER")
+            .map(PathBuf::from)
+            .and_then(|moto| moto.parent().map(|bin| bin.join("python")));
+        let local = root().join(".venv/bin/python");
+        let python = match std::env::var_os("TROVE_SAM_PYTHON") {
+            Some(named) => PathBuf::from(named),
+            None if local.is_file() => local,
+            None => beside_moto.filter(|p| p.is_file()).unwrap_or(local),
+        };
+        let out = std::process::Command::new(&python)
+            .arg("-c")
+            .arg(SAM_TRANSFORM)
+            .arg(root().join("template.yaml"))
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (run scripts/test.sh, which installs aws-sam-translator into \
+                     ./.venv, or set TROVE_SAM_PYTHON)",
+                    python.display()
+                )
+            });
+        assert!(
+            out.status.success(),
+            "the SAM transform failed (scripts/test.sh installs aws-sam-translator into \
+             ./.venv):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the transform prints JSON")
+    })
+}
+
+const SAM_TRANSFORM: &str = r#"
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+class ManagedPolicies:
+    # AWS managed policies named in Policies resolve to their ARNs without asking IAM.
+    def load(self):
+        return {n: "arn:aws:iam::aws:policy/" + n for n in [
+            "AWSXrayWriteOnlyAccess", "AWSXRayDaemonWriteAccess", "AWSLambdaBasicExecutionRole",
+            "AWSLambdaRole", "AWSLambdaSQSQueueExecutionRole"]}
+
+with open(sys.argv[1]) as f:
+    template = yaml_parse(f.read())
+for resource in template["Resources"].values():
+    props = resource.get("Properties", {})
+    if resource["Type"] == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
+        props["CodeUri"] = "s3://trove-artifacts/" + props["CodeUri"] + ".zip"
+    if resource["Type"] == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
+        props["DefinitionUri"] = "s3://trove-artifacts/" + props["DefinitionUri"]
+pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+json.dump(transform(template, pseudo, ManagedPolicies()), sys.stdout)
+"#;
+
+/// The IAM actions a transformed function's role allows, each with its resources (as JSON
+/// text, intrinsics included): inline policies and the template's managed policies it
+/// attaches.
+pub fn role_actions(transformed: &serde_json::Value, function: &str) -> Vec<(String, String)> {
+    let resources = &transformed["Resources"];
+    let role = resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{function}: no role of the stack"));
+    let props = &resources[role]["Properties"];
+    let mut documents: Vec<&serde_json::Value> = props["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| &p["PolicyDocument"])
+        .collect();
+    for arn in props["ManagedPolicyArns"].as_array().into_iter().flatten() {
+        if let Some(name) = arn["Ref"].as_str() {
+            documents.push(&resources[name]["Properties"]["PolicyDocument"]);
+        }
+    }
+    let mut out = Vec::new();
+    for doc in documents {
+        let statements = match &doc["Statement"] {
+            serde_json::Value::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        };
+        for s in statements {
+            if s["Effect"] != "Allow" {
+                continue;
+            }
+            let actions = match &s["Action"] {
+                serde_json::Value::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            };
+            for action in actions {
+                if let Some(action) = action.as_str() {
+                    out.push((action.to_owned(), s["Resource"].to_string()));
+                }
+            }
+        }
+    }
+    out
+}

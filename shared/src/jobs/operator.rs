@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::domain::names::TenantName;
 use crate::jobs::schedule::{self, Job, RunOptions};
 use crate::services::{Context, Error, tenants};
+use crate::webhooks::dispatcher::Dispatcher;
 
 /// An operator's request.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -45,11 +46,13 @@ impl Invocation {
     }
 }
 
-/// Runs the invocation: the function's own job, or the operator's request.
+/// Runs the invocation: the function's own job, or the operator's request. `webhooks` is the
+/// dispatcher whose pending deliveries the cleanup sweeps (see `jobs::recovery`).
 pub async fn handle(
     ctx: &Context,
     job: Job,
     invocation: Invocation,
+    webhooks: Option<&Dispatcher>,
 ) -> Result<serde_json::Value, Error> {
     match invocation {
         Invocation::Scheduled { dry_run } => {
@@ -57,7 +60,7 @@ pub async fn handle(
                 dry_run,
                 date: None,
             };
-            schedule::run(ctx, job, options).await
+            schedule::run_with_webhooks(ctx, job, options, webhooks).await
         }
         Invocation::Operator(OperatorRequest::ResetAdmin { tenant }) => {
             let tenant = TenantName::parse(&tenant)?;

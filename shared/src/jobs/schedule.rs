@@ -5,9 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, Time};
 
+use super::lease;
 use crate::services::{Context, Error};
+use crate::webhooks::dispatcher::Dispatcher;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
@@ -94,15 +97,65 @@ pub struct RunOptions {
     pub date: Option<time::Date>,
 }
 
+/// How long a run may hold its job's lease: longer than the functions' 15-minute timeout,
+/// so a run is never taken over while it is alive, and a run that died blocks at most the
+/// next one of the cleanup (hourly) and none of the report's (daily).
+pub const LEASE_TTL: time::Duration = time::Duration::minutes(16);
+
 /// Runs a job now; its summary as JSON (what `trove admin run-job` prints and the job
 /// functions return). A run that left part of its work undone is an error after its summary
 /// is logged, so the scheduler retries and an operator sees a failure.
 pub async fn run(ctx: &Context, job: Job, options: RunOptions) -> Result<serde_json::Value, Error> {
+    run_with_webhooks(ctx, job, options, None).await
+}
+
+/// As [`run`]; the cleanup also sweeps `webhooks`' pending deliveries (the host whose
+/// dispatcher does not sweep on its own passes it: AWS).
+pub async fn run_with_webhooks(
+    ctx: &Context,
+    job: Job,
+    options: RunOptions,
+    webhooks: Option<&Dispatcher>,
+) -> Result<serde_json::Value, Error> {
+    if job == Job::Cleanup && options.date.is_some() {
+        return Err(Error::Invalid("the cleanup job takes no date".into()));
+    }
+    // A dry run changes nothing, so it may run beside a real one.
+    let lease = if options.dry_run {
+        None
+    } else {
+        match lease::acquire(ctx.table.as_ref(), job.name(), ctx.clock.now(), LEASE_TTL).await? {
+            lease::Acquired::Held(lease) => Some(lease),
+            lease::Acquired::Busy { holder, until } => {
+                let until = until.and_then(|t| t.format(&Rfc3339).ok());
+                tracing::warn!(job = job.name(), %holder, ?until, "another run holds the job's lease; not running");
+                return Ok(serde_json::json!({
+                    "job": job.name(),
+                    "skipped": "another run of this job is in progress",
+                    "lease_holder": holder,
+                    "lease_until": until,
+                }));
+            }
+        }
+    };
+    let result = run_job(ctx, job, options, webhooks).await;
+    if let Some(lease) = lease
+        && let Err(e) = lease.release(ctx.table.as_ref()).await
+    {
+        // It expires on its own; the next run only waits for that.
+        tracing::warn!(job = job.name(), error = %e, "job lease not released");
+    }
+    result
+}
+
+async fn run_job(
+    ctx: &Context,
+    job: Job,
+    options: RunOptions,
+    webhooks: Option<&Dispatcher>,
+) -> Result<serde_json::Value, Error> {
     let (summary, incomplete) = match job {
         Job::Cleanup => {
-            if options.date.is_some() {
-                return Err(Error::Invalid("the cleanup job takes no date".into()));
-            }
             let report = super::cleanup::run(
                 ctx,
                 super::cleanup::CleanupOptions {
@@ -110,7 +163,12 @@ pub async fn run(ctx: &Context, job: Job, options: RunOptions) -> Result<serde_j
                 },
             )
             .await?;
-            (serde_json::to_value(report), Vec::new())
+            let recovered = super::recovery::run(ctx, options.dry_run, webhooks).await;
+            let summary = serde_json::to_value(report).and_then(|mut summary| {
+                summary["recovered"] = serde_json::to_value(recovered)?;
+                Ok(summary)
+            });
+            (summary, Vec::new())
         }
         Job::Report => {
             let report_options = super::report::ReportOptions {

@@ -54,6 +54,8 @@ mod interpreter_tests;
 #[cfg(test)]
 mod load_tests;
 #[cfg(test)]
+mod pipeline_retry_tests;
+#[cfg(test)]
 mod pipeline_tests;
 #[cfg(test)]
 mod test_support;

@@ -154,26 +154,59 @@ async fn retryable_errors_are_retried_with_jittered_backoff() {
 }
 
 #[tokio::test]
-async fn exhausted_retries_and_timeouts_also_quarantine() {
+async fn exhausted_retries_fail_the_execution_without_quarantining() {
     let h = harness(FakeInvoker::new(|resource, _, _| match resource {
         "arn:persist" => Reply::Fail("Trove.Retryable", "storage unavailable"),
         _ => Reply::Echo,
     }));
     let record = h.run(upload()).await;
+    // Not the upload's fault: it stays open, and the execution fails with the step's own
+    // error, to be redriven once storage is back.
+    assert_eq!(record.execution.status, ExecutionStatus::Failed);
     assert_eq!(
         record.execution.error.as_deref(),
-        Some("Trove.Rejected: storage unavailable")
+        Some("Trove.Retryable: storage unavailable")
     );
-    let persists = h
-        .invoker
-        .resources()
-        .iter()
-        .filter(|r| *r == "arn:persist")
-        .count();
+    let resources = h.invoker.resources();
+    let persists = resources.iter().filter(|r| *r == "arn:persist").count();
     assert_eq!(persists, 6, "one attempt and MaxAttempts 5 retries");
-    let quarantine = h.invoker.calls().last().cloned().expect("a call");
-    assert_eq!(quarantine.0, "arn:quarantine");
-    assert_eq!(quarantine.1["reason"], json!("storage unavailable"));
+    assert!(
+        !resources.iter().any(|r| r == "arn:quarantine"),
+        "{resources:?}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_retries_does_not_quarantine_the_upload() {
+    let h = harness(FakeInvoker::new(|resource, _, _| match resource {
+        "arn:scan" => Reply::Fail("Lambda.TooManyRequestsException", "Rate exceeded"),
+        _ => Reply::Echo,
+    }));
+    let record = h.run(upload()).await;
+    assert_eq!(
+        record.execution.error.as_deref(),
+        Some("Lambda.TooManyRequestsException: Rate exceeded")
+    );
+    let resources = h.invoker.resources();
+    assert_eq!(
+        resources.len(),
+        16,
+        "one attempt and MaxAttempts 15 retries"
+    );
+    assert!(resources.iter().all(|r| r == "arn:scan"), "{resources:?}");
+}
+
+#[tokio::test]
+async fn a_throttled_step_goes_on_once_lambda_has_room() {
+    let h = harness(FakeInvoker::new(|resource, _, earlier| {
+        if resource == "arn:validate" && earlier < 8 {
+            Reply::Fail("Lambda.TooManyRequestsException", "Rate exceeded")
+        } else {
+            Reply::Echo
+        }
+    }));
+    let record = h.run(upload()).await;
+    assert_eq!(record.execution.status, ExecutionStatus::Succeeded);
 }
 
 #[tokio::test]
