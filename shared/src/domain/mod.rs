@@ -5,3 +5,4 @@ pub mod canonical;
 pub mod keys;
 pub mod model;
 pub mod names;
+pub mod scan_policy;

@@ -92,6 +92,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(repositories::create, repositories::list))
         .routes(routes!(repositories::get, repositories::delete))
         .routes(routes!(repositories::put_retention))
+        .routes(routes!(repositories::put_scan_policy))
         .routes(routes!(uploads::create))
         .routes(routes!(uploads::get))
         .routes(routes!(packages::list))
