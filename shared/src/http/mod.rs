@@ -27,6 +27,8 @@ mod report_tests;
 #[cfg(test)]
 mod repository_tests;
 #[cfg(test)]
+mod scan_policy_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod webhook_tests;

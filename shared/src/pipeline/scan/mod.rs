@@ -178,7 +178,10 @@ fn limit_hit(repo: &Repository, hit: &LimitHit, status: ScanStatus) -> ScanLimit
              \"oversize\": \"partial\" to publish it with a partial scan)",
             hit.message
         ),
-        _ => format!("{} (scan policy: {setting} = {shown}; {change})", hit.message),
+        _ => format!(
+            "{} (scan policy: {setting} = {shown}; {change})",
+            hit.message
+        ),
     };
     ScanLimitHit {
         setting: setting.to_owned(),

@@ -28,7 +28,9 @@ impl Noise {
 
 impl Read for Noise {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         for chunk in buf[..n].chunks_mut(8) {
             self.state ^= self.state >> 12;
             self.state ^= self.state << 25;

@@ -77,7 +77,10 @@ fn the_cap_follows_the_repository_max_file_size() {
         "8 x 640 KiB"
     );
     let larger = ScanLimits::for_repository(&repository(MIB, ScanPolicy::default()));
-    assert_eq!(scan_with("notes.tar.gz", &tgz, &larger).expect("passes"), []);
+    assert_eq!(
+        scan_with("notes.tar.gz", &tgz, &larger).expect("passes"),
+        []
+    );
 }
 
 #[test]
