@@ -11,16 +11,31 @@ use zip::CompressionMethod;
 use zip::write::{SimpleFileOptions, ZipWriter};
 
 /// `len` pseudo-random bytes (xorshift64*, from `seed`): the same for the same seed, and
-/// deflate cannot shrink them.
+/// deflate cannot shrink them. A block of them is generated once and served again and
+/// again: deflate looks back 32 KiB at most, so the repetition gives it nothing, and
+/// copying is fast even in a debug build.
 pub struct Noise {
-    state: u64,
+    block: Vec<u8>,
+    at: usize,
     left: u64,
 }
 
+const BLOCK: usize = 4 << 20;
+
 impl Noise {
     pub fn new(seed: u64, len: u64) -> Self {
+        let mut state = seed | 1;
+        let block = (0..BLOCK / 8)
+            .flat_map(|_| {
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes()
+            })
+            .collect();
         Self {
-            state: seed | 1,
+            block,
+            at: 0,
             left: len,
         }
     }
@@ -30,14 +45,10 @@ impl Read for Noise {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = buf
             .len()
+            .min(BLOCK - self.at)
             .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        for chunk in buf[..n].chunks_mut(8) {
-            self.state ^= self.state >> 12;
-            self.state ^= self.state << 25;
-            self.state ^= self.state >> 27;
-            let word = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
+        buf[..n].copy_from_slice(&self.block[self.at..self.at + n]);
+        self.at = (self.at + n) % BLOCK;
         self.left -= n as u64;
         Ok(n)
     }
