@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod big_archives;
 mod crash;
 mod delete;
 mod events;
@@ -11,6 +12,9 @@ mod happy;
 mod harness;
 mod inputs;
 mod metrics;
+// The scanner tests' generator of incompressible archives, so both test the same bytes.
+#[path = "../../shared/src/pipeline/scan/noise.rs"]
+mod noise;
 mod openapi;
 mod pipeline;
 mod race;

@@ -58,6 +58,7 @@ async fn openapi_document_lists_every_route() {
         (r.into(), &["get", "post"]),
         (format!("{r}/{{}}"), &["get"]),
         (format!("{r}/{{}}/retention"), &["put"]),
+        (format!("{r}/{{}}/scan-policy"), &["put"]),
         (format!("{r}/{{}}/uploads"), &["post"]),
         (format!("{r}/{{}}/uploads/{{}}"), &["get"]),
         (format!("{r}/{{}}/packages"), &["get"]),

@@ -8,3 +8,4 @@ pub mod ids;
 pub mod keys;
 pub mod model;
 pub mod names;
+pub mod scan_policy;

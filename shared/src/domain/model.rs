@@ -6,6 +6,8 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::domain::keys::UploadId;
+pub use crate::domain::scan_policy::{Oversize, ScanPolicy};
+
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::ports::table::{GSI1_PK, GSI1_SK, Item, Key, PK, SK, TableError};
 
@@ -33,6 +35,9 @@ pub struct Repository {
     /// What the hourly cleanup removes; none by default.
     #[serde(default, skip_serializing_if = "Retention::is_empty")]
     pub retention: Retention,
+    /// How far archives are expanded by the scan; the defaults when absent.
+    #[serde(default, skip_serializing_if = "ScanPolicy::is_empty")]
+    pub scan_policy: ScanPolicy,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -158,8 +163,36 @@ pub struct ScanResult {
     /// Further findings that are not listed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unlisted_findings: u64,
+    /// `complete`; `partial` when the repository's scan policy let an upload larger than
+    /// the scanner may expand be published unscanned past that point; `refused` when a
+    /// limit of the policy decided a rejection. Results stored before it are `complete`.
+    #[serde(default)]
+    pub status: ScanStatus,
+    /// The limit of the scan policy that decided a `partial` or `refused` scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<ScanLimitHit>,
     #[serde(with = "time::serde::rfc3339")]
     pub scanned_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanStatus {
+    #[default]
+    Complete,
+    Partial,
+    Refused,
+}
+
+/// Which setting of the repository's scan policy was reached, its value, and what a
+/// person reads about it (including how to change it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScanLimitHit {
+    #[schema(example = "max_expanded_bytes")]
+    pub setting: String,
+    #[schema(example = 42949672960_u64)]
+    pub value: u64,
+    pub reason: String,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -246,6 +279,10 @@ pub struct FileRecord {
     /// The upload that published this file (makes Persist idempotent).
     #[schema(value_type = String)]
     pub upload_id: UploadId,
+    /// What the scan said of the file (its `status` says whether it saw all of it);
+    /// absent on files published before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanResult>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

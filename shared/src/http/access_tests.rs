@@ -346,6 +346,11 @@ async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Val
             "/v1/repositories/libs/retention".into(),
             Some(json!({"keep_last": 1000})),
         ),
+        "put_scan_policy" => (
+            Method::PUT,
+            "/v1/repositories/libs/scan-policy".into(),
+            Some(json!({"max_ratio": 100})),
+        ),
         "create_upload" => (
             Method::POST,
             "/v1/repositories/libs/uploads".into(),

@@ -30,6 +30,8 @@ mod report_tests;
 #[cfg(test)]
 mod repository_tests;
 #[cfg(test)]
+mod scan_policy_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod webhook_tests;
@@ -95,6 +97,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(repositories::create, repositories::list))
         .routes(routes!(repositories::get, repositories::delete))
         .routes(routes!(repositories::put_retention))
+        .routes(routes!(repositories::put_scan_policy))
         .routes(routes!(uploads::create))
         .routes(routes!(uploads::get))
         .routes(routes!(packages::list))

@@ -69,6 +69,11 @@ pub const RULES: &[Rule] = &[
         Repository(Admin),
         "repository.retention.update",
     ),
+    write(
+        "put_scan_policy",
+        Repository(Admin),
+        "repository.scan_policy.update",
+    ),
     write("create_upload", InRepository(Some(Writer)), "upload.create"),
     read("get_upload", InRepository(Some(Reader))),
     read("list_packages", InRepository(None)),

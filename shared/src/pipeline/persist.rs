@@ -226,6 +226,8 @@ async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, St
         size: upload.size,
         sha256: upload.sha256.clone(),
         upload_id: upload.upload_id.clone(),
+        // Whether the scan saw all of it stays with the file.
+        scan: upload.scan.clone(),
         created_at: now,
     };
     let mut published = upload.clone();

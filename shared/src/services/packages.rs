@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{Role, Target};
 use crate::domain::keys::{self, BlobKey};
-use crate::domain::model::{FileRecord, Package, Version, VersionStatus, from_item};
+use crate::domain::model::{FileRecord, Package, ScanResult, Version, VersionStatus, from_item};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, VersionName};
 use crate::ports::Query;
 use crate::ports::table::query_all;
@@ -100,6 +100,9 @@ pub struct FileView {
     pub size: u64,
     #[schema(value_type = String)]
     pub sha256: Sha256Hex,
+    /// The scan that let the file in; `status: partial` when it did not see all of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanResult>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -110,6 +113,7 @@ impl From<FileRecord> for FileView {
             filename: f.filename,
             size: f.size,
             sha256: f.sha256,
+            scan: f.scan,
             created_at: f.created_at,
         }
     }

@@ -2,7 +2,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::keys;
-use crate::domain::model::{Format, Package, Repository, Retention, Version, from_item, to_item};
+use crate::domain::model::{
+    Format, Package, Repository, Retention, ScanPolicy, Version, from_item, to_item,
+};
 use crate::domain::names::{RepoName, TenantName};
 use crate::pipeline::events;
 use crate::ports::table::query_all;
@@ -60,6 +62,7 @@ pub async fn create(
         description: req.description,
         max_file_size,
         retention: req.retention.unwrap_or_default(),
+        scan_policy: ScanPolicy::default(),
         created_at: ctx.clock.now(),
     };
     let item = to_item(&keys::repo(&caller.tenant, &repo.name), &repo)?;
@@ -239,13 +242,42 @@ pub async fn put_retention(
     name: &str,
     retention: Retention,
 ) -> Result<Repository, Error> {
+    retention.check().map_err(Error::Invalid)?;
+    update(ctx, caller, name, "repository.retention.update", |repo| {
+        repo.retention = retention;
+    })
+    .await
+}
+
+/// Replaces the repository's scan policy (an empty object restores the defaults). It
+/// applies to uploads scanned from then on.
+pub async fn put_scan_policy(
+    ctx: &Context,
+    caller: &Caller,
+    name: &str,
+    policy: ScanPolicy,
+) -> Result<Repository, Error> {
+    policy.check().map_err(Error::Invalid)?;
+    update(ctx, caller, name, "repository.scan_policy.update", |repo| {
+        repo.scan_policy = policy;
+    })
+    .await
+}
+
+/// Changes one setting of a repository, for its admins.
+async fn update(
+    ctx: &Context,
+    caller: &Caller,
+    name: &str,
+    action: &str,
+    change: impl FnOnce(&mut Repository),
+) -> Result<Repository, Error> {
     let name = RepoName::parse(name)?;
     caller.require(
         crate::domain::access::Role::Admin,
         &crate::domain::access::Target::Repository(&name),
         || Error::NotFound(format!("repository {name} not found")),
     )?;
-    retention.check().map_err(Error::Invalid)?;
     let key = keys::repo(&caller.tenant, &name);
     let item = ctx
         .table
@@ -253,16 +285,16 @@ pub async fn put_retention(
         .await?
         .ok_or_else(|| Error::NotFound(format!("repository {name} not found")))?;
     let mut repo: Repository = from_item(item)?;
-    // The policy is the only thing that changes on a repository, so the last write wins;
-    // but only on the repository as read, never on one created since under its name.
+    // Each setting is replaced whole, so the last write wins; but only on the repository
+    // as read, never on one created since under its name.
     let condition = is_instance(&repo);
-    repo.retention = retention;
+    change(&mut repo);
     let writes = vec![Write::Put {
         item: to_item(&key, &repo)?,
         condition: Some(condition),
     }];
     let target = format!("repository/{name}");
-    match audit::transact(ctx, caller, "repository.retention.update", &target, writes).await {
+    match audit::transact(ctx, caller, action, &target, writes).await {
         Ok(()) => Ok(repo),
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
             Err(Error::NotFound(format!("repository {name} not found")))

@@ -1,7 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::domain::model::{Repository, Retention};
+use crate::domain::model::{Repository, Retention, ScanPolicy};
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::problem::{ApiError, Problem};
@@ -95,5 +95,26 @@ pub async fn put_retention(
 ) -> Result<Json<Repository>, ApiError> {
     Ok(Json(
         repositories::put_retention(&state.ctx, &caller, &repo, retention).await?,
+    ))
+}
+
+#[utoipa::path(operation_id = "put_scan_policy", put, path = "/v1/repositories/{repo}/scan-policy", tag = "repositories",
+    params(("repo" = String, Path, description = "Repository name")),
+    request_body = ScanPolicy,
+    responses(
+        (status = 200, description = "The repository with its new scan policy", body = Repository),
+        (status = 400, description = "Invalid policy", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin of the repository", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such repository", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_scan_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(repo): Path<String>,
+    Json(policy): Json<ScanPolicy>,
+) -> Result<Json<Repository>, ApiError> {
+    Ok(Json(
+        repositories::put_scan_policy(&state.ctx, &caller, &repo, policy).await?,
     ))
 }

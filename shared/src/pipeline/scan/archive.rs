@@ -46,12 +46,12 @@ impl Walker<'_> {
         let read = self
             .walk(&mut scanned, path, depth, via_gzip)
             .and_then(|()| drain(&mut scanned));
-        if read.is_err() && self.state.stopped() {
+        if read.is_err() && self.state.failed() {
             return read.map(|()| None);
         }
         // What was read is scanned even when reading failed part-way: a nested entry found
         // corrupt at its end (its CRC-32 does not match) was still inflated, and an
-        // extractor may well write it out.
+        // extractor may well write it out; so was what came before a cut at the cap.
         let (hits, kept) = scanned.finish()?;
         self.state.add_hits(hits, path);
         read.map(|()| kept)
@@ -80,9 +80,13 @@ impl Walker<'_> {
         };
         let max = self.state.limits.max_depth;
         if level > max {
-            return Err(self.state.refuse(format!(
-                "archive nested too deep: {path} is inside more than {max} levels of archives"
-            )));
+            return Err(self.state.limit(
+                "max_depth",
+                u64::from(max),
+                format!(
+                    "archive nested too deep: {path} is inside more than {max} levels of archives"
+                ),
+            ));
         }
         let mut input = io::Cursor::new(head).chain(reader);
         let opened = match kind {
@@ -92,7 +96,8 @@ impl Walker<'_> {
         };
         match opened {
             Ok(()) => Ok(()),
-            // A limit, storage or engine failure: already recorded, keep unwinding.
+            // A limit, storage or engine failure, or a cut at the cap: already recorded,
+            // keep unwinding.
             Err(e) if self.state.stopped() => Err(e),
             // The upload itself must be the archive it looks like.
             Err(e) if depth == 0 => Err(self.state.refuse(format!(

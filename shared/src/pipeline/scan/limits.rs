@@ -1,6 +1,8 @@
 //! What an upload may ask of the scanner. Archives are attacker-controlled: every count and
 //! size here is enforced while reading, never trusted from a header.
 
+use crate::domain::model::{Oversize, Repository};
+
 /// Limits for one scan. `Default` is what the pipeline runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanLimits {
@@ -24,6 +26,8 @@ pub struct ScanLimits {
     pub overlap: usize,
     /// Seconds YARA may spend on one window.
     pub window_timeout_secs: i32,
+    /// Past `max_uncompressed`: refuse, or stop expanding and report the scan as partial.
+    pub oversize: Oversize,
 }
 
 pub const KIB: u64 = 1024;
@@ -42,6 +46,23 @@ impl Default for ScanLimits {
             window: MIB as usize,
             overlap: 4096,
             window_timeout_secs: 60,
+            oversize: Oversize::Refuse,
+        }
+    }
+}
+
+impl ScanLimits {
+    /// What the pipeline runs with for an upload to `repo`: its scan policy, the cap on
+    /// expanded bytes scaling with the largest file the repository accepts.
+    pub fn for_repository(repo: &Repository) -> Self {
+        let policy = &repo.scan_policy;
+        Self {
+            max_uncompressed: policy.max_expanded_bytes(repo.max_file_size),
+            max_ratio: policy.max_ratio(),
+            max_entries: policy.max_entries(),
+            max_depth: policy.max_depth(),
+            oversize: policy.oversize(),
+            ..Self::default()
         }
     }
 }

@@ -19,6 +19,10 @@ pub mod zip_stream;
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
+pub(crate) mod noise;
+#[cfg(test)]
+mod policy_tests;
+#[cfg(test)]
 mod step_tests;
 #[cfg(test)]
 mod tests;
@@ -34,7 +38,9 @@ use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::domain::keys::BlobKey;
-use crate::domain::model::{ScanFinding, ScanResult, UploadStatus};
+use crate::domain::model::{
+    Repository, ScanLimitHit, ScanPolicy, ScanResult, ScanStatus, UploadStatus,
+};
 use crate::domain::names::Sha256Hex;
 use crate::pipeline::{StepError, StepInput};
 use crate::ports::{BlobError, ByteStream};
@@ -42,7 +48,7 @@ use crate::services::{Context, uploads};
 
 pub use engine::{ENGINE, EngineError, rules_version};
 pub use limits::ScanLimits;
-pub use stream::{Findings, ScanError};
+pub use stream::{Findings, LimitHit, ScanError};
 
 /// Chunks in flight between the storage stream and each consumer thread.
 const CHANNEL_CHUNKS: usize = 16;
@@ -63,8 +69,11 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         && done.engine == ENGINE
         && done.rules_version == rules_version()
     {
-        return verdict(&done.findings, done.unlisted_findings);
+        return verdict(done);
     }
+    // The limits are the repository's own: its scan policy, scaled to its largest file.
+    let repo = crate::pipeline::accepted_repository(ctx, &upload).await?;
+    let limits = ScanLimits::for_repository(&repo);
 
     let key = BlobKey::incoming(&upload.tenant, &upload.upload_id);
     let stream = match ctx.blobs.read(&key).await {
@@ -77,48 +86,122 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         Err(e) => return Err(StepError::Retryable(e.to_string())),
     };
     let name = upload.filename.as_str();
-    let report = scan_stream(stream, name, ScanLimits::default(), upload.size)
-        .await
-        .map_err(|e| match e {
-            ScanError::Refused(reason) => StepError::Rejected(reason),
-            ScanError::Engine(EngineError::Content(m)) => {
-                StepError::Rejected(format!("the scanner could not finish: {m}"))
+    let scanned = scan_stream(stream, name, limits, upload.size).await;
+    let (findings, status, limit) = match scanned {
+        Ok(report) => {
+            // The verdict is about these exact bytes: the ones the uploader declared.
+            if report.size != upload.size || report.sha256 != upload.sha256 {
+                return Err(StepError::Rejected(format!(
+                    "checksum mismatch: declared {} ({} bytes), stored {} ({} bytes)",
+                    upload.sha256, upload.size, report.sha256, report.size
+                )));
             }
-            other => StepError::Retryable(other.to_string()),
-        })?;
-    // The verdict is about these exact bytes: the ones the uploader declared.
-    if report.size != upload.size || report.sha256 != upload.sha256 {
-        return Err(StepError::Rejected(format!(
-            "checksum mismatch: declared {} ({} bytes), stored {} ({} bytes)",
-            upload.sha256, upload.size, report.sha256, report.size
-        )));
-    }
+            let partial = report.findings.partial.clone();
+            let status = match partial {
+                Some(_) => ScanStatus::Partial,
+                None => ScanStatus::Complete,
+            };
+            let limit = partial.map(|hit| limit_hit(&repo, &hit, ScanStatus::Partial));
+            (report.findings, status, limit)
+        }
+        // Kept on the upload as well as given as the reason: which setting decided.
+        Err(ScanError::Limit(hit)) => (
+            Findings::default(),
+            ScanStatus::Refused,
+            Some(limit_hit(&repo, &hit, ScanStatus::Refused)),
+        ),
+        Err(ScanError::Refused(reason)) => return Err(StepError::Rejected(reason)),
+        Err(ScanError::Engine(EngineError::Content(m))) => {
+            return Err(StepError::Rejected(format!(
+                "the scanner could not finish: {m}"
+            )));
+        }
+        Err(other) => return Err(StepError::Retryable(other.to_string())),
+    };
 
     let Findings {
         mut listed,
         unlisted,
-    } = report.findings;
+        ..
+    } = findings;
     // Entry names are the uploader's: keep what is stored and shown short.
     for f in &mut listed {
         shorten(&mut f.path, STORED_PATH);
     }
-    let outcome = verdict(&listed, unlisted);
-    let unlisted = unlisted + listed.len().saturating_sub(STORED_FINDINGS) as u64;
-    listed.truncate(STORED_FINDINGS);
-    upload.scan = Some(ScanResult {
+    let mut result = ScanResult {
         engine: ENGINE.to_owned(),
         rules_version: rules_version().to_owned(),
         findings: listed,
         unlisted_findings: unlisted,
+        status,
+        limit,
         scanned_at: ctx.clock.now(),
-    });
+    };
+    // The verdict names the first findings of all of them, then only some are kept.
+    let outcome = verdict(&result);
+    result.unlisted_findings += result.findings.len().saturating_sub(STORED_FINDINGS) as u64;
+    result.findings.truncate(STORED_FINDINGS);
+    upload.scan = Some(result);
     upload.updated_at = ctx.clock.now();
     uploads::transition(ctx, UploadStatus::Scanning, &upload).await?;
     outcome
 }
 
-/// Refuses an upload with findings, naming the rule and where it matched.
-fn verdict(findings: &[ScanFinding], unlisted: u64) -> Result<(), StepError> {
+/// What a person reads about a limit of the scan policy: which one, its value, and how
+/// to change it.
+fn limit_hit(repo: &Repository, hit: &LimitHit, status: ScanStatus) -> ScanLimitHit {
+    let setting = hit.setting;
+    let value = hit.value;
+    let default = match setting {
+        "max_expanded_bytes" if repo.scan_policy.max_expanded_bytes.is_none() => format!(
+            ", the default: {} x this repository's max_file_size",
+            ScanPolicy::DEFAULT_EXPANDED_PER_MAX_FILE
+        ),
+        _ => String::new(),
+    };
+    let shown = match setting {
+        "max_expanded_bytes" => format!("{value} bytes ({}{default})", limits::human(value)),
+        _ => value.to_string(),
+    };
+    let change = format!(
+        "a repository admin can change it with PUT /v1/repositories/{}/scan-policy",
+        repo.name
+    );
+    let reason = match (status, setting) {
+        (ScanStatus::Partial, _) => format!(
+            "{}; published with a partial scan: content past that point was not scanned \
+             (scan policy: {setting} = {shown}, oversize = partial; {change})",
+            hit.message
+        ),
+        (_, "max_expanded_bytes") => format!(
+            "{} (scan policy: {setting} = {shown}; {change}, raising {setting} or setting \
+             \"oversize\": \"partial\" to publish it with a partial scan)",
+            hit.message
+        ),
+        _ => format!(
+            "{} (scan policy: {setting} = {shown}; {change})",
+            hit.message
+        ),
+    };
+    ScanLimitHit {
+        setting: setting.to_owned(),
+        value,
+        reason,
+    }
+}
+
+/// Refuses an upload with findings, naming the rule and where it matched, or one a limit
+/// of the scan policy refused.
+fn verdict(scan: &ScanResult) -> Result<(), StepError> {
+    if scan.status == ScanStatus::Refused {
+        let reason = scan
+            .limit
+            .as_ref()
+            .map(|l| l.reason.clone())
+            .unwrap_or_else(|| "refused by the scan policy".into());
+        return Err(StepError::Rejected(reason));
+    }
+    let findings = &scan.findings;
     if findings.is_empty() {
         return Ok(());
     }
@@ -128,7 +211,7 @@ fn verdict(findings: &[ScanFinding], unlisted: u64) -> Result<(), StepError> {
         .map(|f| format!("{}: {} in {}", f.category, f.rule, f.path))
         .collect::<Vec<_>>()
         .join("; ");
-    let more = findings.len().saturating_sub(REASON_FINDINGS) as u64 + unlisted;
+    let more = findings.len().saturating_sub(REASON_FINDINGS) as u64 + scan.unlisted_findings;
     if more > 0 {
         reason.push_str(&format!("; and {more} more"));
     }
@@ -242,9 +325,15 @@ pub fn scan_reader(
     let state = stream::ScanState::new(limits.clone());
     let walked = {
         let mut source = stream::Source::new(reader, &state);
-        archive::Walker { state: &state }
+        let walked = archive::Walker { state: &state }
             .content(&mut source, name, 0, false, 0)
-            .map(drop)
+            .map(drop);
+        // Cut at the cap: the rest is read (and hashed by the caller), not looked at.
+        if state.cut() {
+            io::copy(&mut source, &mut io::sink()).map(drop)
+        } else {
+            walked
+        }
     };
     state.finish(walked, name)
 }

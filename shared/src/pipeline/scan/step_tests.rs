@@ -378,3 +378,44 @@ async fn validate_refuses_a_name_its_content_does_not_match() {
     let input = env.upload("widget.tar.gz", &tar_gz(&[])).await;
     assert_eq!(validate::run(env.ctx(), &input).await, Ok(()));
 }
+
+#[tokio::test]
+async fn a_limit_refusal_is_kept_on_the_upload_and_a_retry_gives_the_same_answer() {
+    let env = env().await;
+    let policy = crate::domain::model::ScanPolicy {
+        max_expanded_bytes: Some(64 * 1024),
+        ..Default::default()
+    };
+    let caller = Caller::tenant_admin_for_tests(tenant());
+    repositories::put_scan_policy(env.ctx(), &caller, "libs", policy)
+        .await
+        .expect("policy");
+    let tgz = super::noise::tar_gz_of_noise(Vec::new(), "data.bin", 256 * 1024, 5).expect("tgz");
+    let input = env.upload("data.tgz", &tgz).await;
+    let Err(StepError::Rejected(reason)) = run_step(env.ctx(), "Scan", &input).await else {
+        panic!("refused by the cap");
+    };
+    assert!(
+        reason.contains("max_expanded_bytes = 65536 bytes")
+            && reason.contains("PUT /v1/repositories/libs/scan-policy"),
+        "{reason}"
+    );
+    let scan = env.load(&input).await.scan.expect("kept");
+    assert_eq!(scan.status, crate::domain::model::ScanStatus::Refused);
+    let limit = scan.limit.expect("the limit");
+    assert_eq!(
+        (limit.setting.as_str(), limit.value),
+        ("max_expanded_bytes", 65536)
+    );
+    assert_eq!(limit.reason, reason);
+    // A retry answers from the stored result, without the object.
+    env.ctx()
+        .blobs
+        .delete(&BlobKey::incoming(&input.tenant, &input.upload_id))
+        .await
+        .expect("deleted");
+    assert_eq!(
+        run_step(env.ctx(), "Scan", &input).await,
+        Err(StepError::Rejected(reason))
+    );
+}

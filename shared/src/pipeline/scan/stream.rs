@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use super::engine::{EngineError, Hit, WindowScanner};
 use super::limits::{ScanLimits, human};
-use crate::domain::model::ScanFinding;
+use crate::domain::model::{Oversize, ScanFinding};
 
 /// Why a scan ended without a verdict on the content, or with a refusal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,8 +23,21 @@ pub enum ScanError {
     /// Reading the object from storage failed: try again.
     #[error("cannot read the upload: {0}")]
     Source(String),
+    /// The upload is refused by a limit of the scan policy.
+    #[error("{0}")]
+    Limit(LimitHit),
     #[error(transparent)]
     Engine(#[from] EngineError),
+}
+
+/// A limit of the scan policy that was reached: the setting's name (as in the policy),
+/// its value, and what happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct LimitHit {
+    pub setting: &'static str,
+    pub value: u64,
+    pub message: String,
 }
 
 /// Findings kept in memory; any further ones are only counted.
@@ -36,6 +49,9 @@ const MAX_FINDINGS: usize = 256;
 pub struct Findings {
     pub listed: Vec<ScanFinding>,
     pub unlisted: u64,
+    /// Set when the policy let the scan stop at its cap on expanded bytes: what lay past
+    /// it was not looked at.
+    pub partial: Option<LimitHit>,
 }
 
 impl Findings {
@@ -48,8 +64,11 @@ impl Findings {
 pub struct ScanState {
     pub limits: ScanLimits,
     uncompressed: Cell<u64>,
+    /// Bytes of the object itself read so far, for the overall expansion ratio.
+    read: Cell<u64>,
     entries: Cell<u64>,
     failure: RefCell<Option<ScanError>>,
+    partial: RefCell<Option<LimitHit>>,
     findings: RefCell<BTreeSet<ScanFinding>>,
     unlisted: Cell<u64>,
 }
@@ -59,8 +78,10 @@ impl ScanState {
         Self {
             limits,
             uncompressed: Cell::new(0),
+            read: Cell::new(0),
             entries: Cell::new(0),
             failure: RefCell::new(None),
+            partial: RefCell::new(None),
             findings: RefCell::new(BTreeSet::new()),
             unlisted: Cell::new(0),
         }
@@ -80,20 +101,59 @@ impl ScanState {
         self.fail(ScanError::Refused(reason))
     }
 
-    /// Whether the outcome is decided; readers stop reading then.
+    /// Refuses the upload for reaching a limit of the scan policy.
+    pub fn limit(&self, setting: &'static str, value: u64, message: String) -> io::Error {
+        self.fail(ScanError::Limit(LimitHit {
+            setting,
+            value,
+            message,
+        }))
+    }
+
+    /// The cap on expanded bytes is reached: the policy says whether that refuses the
+    /// upload or ends the walk with the scan marked partial. Either way nothing more is
+    /// expanded.
+    fn over_cap(&self, message: String) -> io::Error {
+        let hit = LimitHit {
+            setting: "max_expanded_bytes",
+            value: self.limits.max_uncompressed,
+            message,
+        };
+        match self.limits.oversize {
+            Oversize::Refuse => self.fail(ScanError::Limit(hit)),
+            Oversize::Partial => {
+                self.partial.borrow_mut().get_or_insert(hit);
+                io::Error::other("scan cut at the cap")
+            }
+        }
+    }
+
+    /// Whether the walk is over (decided, or cut at the cap); readers stop reading then.
     pub fn stopped(&self) -> bool {
+        self.failed() || self.partial.borrow().is_some()
+    }
+
+    /// Whether the outcome is decided without a verdict on the content.
+    pub fn failed(&self) -> bool {
         self.failure.borrow().is_some()
+    }
+
+    /// Whether the walk was cut at the cap on expanded bytes.
+    pub fn cut(&self) -> bool {
+        self.partial.borrow().is_some()
     }
 
     /// One more archive entry, anywhere in the upload.
     pub fn count_entry(&self, archive: &str) -> io::Result<()> {
         let n = self.entries.get() + 1;
         self.entries.set(n);
-        if n > self.limits.max_entries {
-            return Err(self.refuse(format!(
-                "too many entries: more than {} in {archive}",
-                self.limits.max_entries
-            )));
+        let max = self.limits.max_entries;
+        if n > max {
+            return Err(self.limit(
+                "max_entries",
+                max,
+                format!("too many entries: more than {max} in {archive}"),
+            ));
         }
         Ok(())
     }
@@ -124,7 +184,9 @@ impl ScanState {
         if let Some(e) = self.failure.into_inner() {
             return Err(e);
         }
-        if let Err(e) = walked {
+        let partial = self.partial.into_inner();
+        // A walk cut at the cap unwinds with an error that is not the content's.
+        if let (Err(e), None) = (walked, &partial) {
             // Every reader records its reason; an error without one is the content's.
             return Err(ScanError::Refused(format!("cannot scan {name}: {e}")));
         }
@@ -146,6 +208,7 @@ impl ScanState {
         Ok(Findings {
             listed: specific,
             unlisted: self.unlisted.get(),
+            partial,
         })
     }
 }
@@ -165,12 +228,17 @@ impl<'s, R: Read> Source<'s, R> {
 
 impl<R: Read> Read for Source<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.state.stopped() {
+        // A walk cut at the cap still reads the object to its end (it is hashed as it
+        // streams), without looking at it.
+        if self.state.failed() {
             return Err(io::Error::other("scan stopped"));
         }
-        self.inner
+        let n = self
+            .inner
             .read(buf)
-            .map_err(|e| self.state.fail(ScanError::Source(e.to_string())))
+            .map_err(|e| self.state.fail(ScanError::Source(e.to_string())))?;
+        self.state.read.set(self.state.read.get() + n as u64);
+        Ok(n)
     }
 }
 
@@ -236,24 +304,45 @@ impl<R: Read> Read for Inflated<'_, R> {
         let total = self.state.uncompressed.get() + n as u64;
         self.state.uncompressed.set(total);
         let limits = &self.state.limits;
-        if total > limits.max_uncompressed {
-            return Err(self.state.refuse(format!(
-                "{} bomb: {} expands past the {} limit on uncompressed content",
-                self.format,
-                self.path,
-                human(limits.max_uncompressed)
-            )));
-        }
+        // A bomb expands far more than it weighs, this stream or the whole upload so far;
+        // a big archive of ordinary data does not, and only meets the cap below.
         let consumed = (self.input.get() - self.input_start).max(1);
         if self.output > limits.ratio_min_output && self.output / consumed > limits.max_ratio {
-            return Err(self.state.refuse(format!(
-                "{} bomb: {} expands {}:1 ({} from {}), more than {}:1",
-                self.format,
+            return Err(self.state.limit(
+                "max_ratio",
+                limits.max_ratio,
+                format!(
+                    "{} bomb: {} expands {}:1 ({} from {}), more than {}:1",
+                    self.format,
+                    self.path,
+                    self.output / consumed,
+                    human(self.output),
+                    human(consumed),
+                    limits.max_ratio
+                ),
+            ));
+        }
+        let read = self.state.read.get().max(1);
+        if total > limits.ratio_min_output && total / read > limits.max_ratio {
+            return Err(self.state.limit(
+                "max_ratio",
+                limits.max_ratio,
+                format!(
+                    "{} bomb: the upload expands {}:1 overall ({} from {}, up to {}), more than {}:1",
+                    self.format,
+                    total / read,
+                    human(total),
+                    human(read),
+                    self.path,
+                    limits.max_ratio
+                ),
+            ));
+        }
+        if total > limits.max_uncompressed {
+            return Err(self.state.over_cap(format!(
+                "archive too large to scan: {} expands past {} of content",
                 self.path,
-                self.output / consumed,
-                human(self.output),
-                human(consumed),
-                limits.max_ratio
+                human(limits.max_uncompressed)
             )));
         }
         Ok(n)

@@ -8,7 +8,7 @@ use super::fixtures::{
     TarEntry, deflated, eicar, gzip, stored, tar, tar_gz, zip, zip_of_zeros, zip_with_symlink,
 };
 use super::limits::{GIB, MIB, ScanLimits};
-use super::{ScanError, scan_reader};
+use super::{LimitHit, ScanError, scan_reader};
 use crate::domain::model::ScanFinding;
 
 pub(super) fn scan(name: &str, bytes: &[u8]) -> Result<Vec<ScanFinding>, ScanError> {
@@ -36,7 +36,16 @@ pub(super) fn found(rule: &str, category: &str, path: &str) -> ScanFinding {
 pub(super) fn refused(result: Result<Vec<ScanFinding>, ScanError>) -> String {
     match result {
         Err(ScanError::Refused(reason)) => reason,
+        Err(ScanError::Limit(hit)) => hit.message,
         other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// The limit of the scan policy that refused the upload.
+pub(super) fn limited(result: Result<Vec<ScanFinding>, ScanError>) -> LimitHit {
+    match result {
+        Err(ScanError::Limit(hit)) => hit,
+        other => panic!("expected a limit to refuse, got {other:?}"),
     }
 }
 
@@ -211,7 +220,7 @@ fn a_zip_bomb_is_refused_while_inflating_quickly() {
     assert!(reason.ends_with("more than 100:1"), "{reason}");
     assert!(started.elapsed() < Duration::from_secs(20));
 
-    // With no ratio limit, the total stops it, right past the limit.
+    // With no ratio limit, the cap stops it, right past the cap.
     let loose = ScanLimits {
         max_ratio: u64::MAX,
         max_uncompressed: 64 * MIB,
@@ -219,7 +228,7 @@ fn a_zip_bomb_is_refused_while_inflating_quickly() {
     };
     assert_eq!(
         refused(scan_with("bomb.zip", &bomb, &loose)),
-        "zip bomb: bomb.zip/zeros.bin expands past the 64.0 MiB limit on uncompressed content"
+        "archive too large to scan: bomb.zip/zeros.bin expands past 64.0 MiB of content"
     );
 }
 
@@ -230,13 +239,15 @@ fn the_uncompressed_total_counts_every_entry() {
         &[("a.bin", &zeros), ("b.bin", &zeros), ("c.bin", &zeros)],
         deflated(),
     );
+    // Without a ratio limit (which would see the whole upload expand ~900:1).
     let limits = ScanLimits {
         max_uncompressed: 8 * MIB,
+        max_ratio: u64::MAX,
         ..ScanLimits::default()
     };
     assert_eq!(
         refused(scan_with("z.zip", &z, &limits)),
-        "zip bomb: z.zip/c.bin expands past the 8.0 MiB limit on uncompressed content"
+        "archive too large to scan: z.zip/c.bin expands past 8.0 MiB of content"
     );
 }
 

@@ -29,7 +29,7 @@ fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn eicar_at(path: &str) -> Vec<super::ScanFinding> {
+fn eicar_at(path: &str) -> Vec<crate::domain::model::ScanFinding> {
     vec![found("EICAR_Test_File", "malware", path)]
 }
 
@@ -147,7 +147,7 @@ fn a_zip_bomb_with_data_descriptors_is_refused_while_inflating() {
     };
     assert_eq!(
         refused(scan_with("bomb.zip", &bomb, &loose)),
-        "zip bomb: bomb.zip/zeros.bin expands past the 64.0 MiB limit on uncompressed content"
+        "archive too large to scan: bomb.zip/zeros.bin expands past 64.0 MiB of content"
     );
 }
 
