@@ -99,7 +99,7 @@ pub async fn put_retention(
 }
 
 #[utoipa::path(operation_id = "put_scan_policy", put, path = "/v1/repositories/{repo}/scan-policy", tag = "repositories",
-    params(("repo" = String, Path, description = "Repository name")),
+    params(("repo" = String, Path, description = "Repository name", max_length = 64)),
     request_body = ScanPolicy,
     responses(
         (status = 200, description = "The repository with its new scan policy", body = Repository),
