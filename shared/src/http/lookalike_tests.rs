@@ -6,21 +6,12 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::tests::TestApp;
 
 async fn app_with_libs() -> TestApp {
     let app = TestApp::new().await;
-    let (status, _, body) = app
-        .call(
-            Method::POST,
-            "/v1/repositories",
-            Some(&app.admin),
-            Some(json!({"name": "libs", "format": "generic"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.create_repository("libs").await;
     app
 }
 
@@ -32,14 +23,8 @@ async fn request(
     filename: &str,
     bytes: &[u8],
 ) -> (StatusCode, String, Value) {
-    let sha = hex::encode(Sha256::digest(bytes));
-    app.call(
-        Method::POST,
-        "/v1/repositories/libs/uploads",
-        Some(&app.admin),
-        Some(json!({"package": package, "version": version, "filename": filename, "size": bytes.len(), "sha256": sha})),
-    )
-    .await
+    app.request_upload(&app.admin, "libs", package, version, filename, bytes)
+        .await
 }
 
 async fn publish(app: &TestApp, package: &str, version: &str, filename: &str) -> Value {
@@ -169,15 +154,7 @@ async fn a_repository_created_again_keeps_its_package_spellings() {
         let (status, _, body) = app.call(Method::DELETE, uri, Some(&app.admin), None).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{uri}: {body}");
     }
-    let (status, _, body) = app
-        .call(
-            Method::POST,
-            "/v1/repositories",
-            Some(&app.admin),
-            Some(json!({"name": "libs", "format": "generic"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.create_repository("libs").await;
     // Otherwise `Widget 1.0.0` would bring back the deleted `widget 1.0.0` in a new spelling.
     let answer = request(&app, "Widget", "1.0.0", "a.bin", b"x").await;
     assert_refused(answer, "existing package widget");

@@ -17,15 +17,7 @@ fn events_of(app: &TestApp, kind: &str) -> Vec<DomainEvent> {
 }
 
 async fn create(app: &TestApp, name: &str) {
-    let (status, _, body) = app
-        .call(
-            Method::POST,
-            "/v1/repositories",
-            Some(&app.admin),
-            Some(json!({"name": name, "format": "generic"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.create_repository(name).await;
 }
 
 async fn delete(app: &TestApp, uri: &str) -> (StatusCode, String, Value) {
@@ -141,19 +133,11 @@ async fn deleting_an_unknown_repository_is_not_found() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upload_accepted_before_the_repository_was_deleted_is_rejected() {
-    use sha2::{Digest, Sha256};
-
     let app = TestApp::new().await;
     create(&app, "libs").await;
     let bytes = b"late bytes";
-    let sha = hex::encode(Sha256::digest(bytes));
     let (status, _, ticket) = app
-        .call(
-            Method::POST,
-            "/v1/repositories/libs/uploads",
-            Some(&app.admin),
-            Some(json!({"package": "late", "version": "1.0.0", "filename": "a.bin", "size": bytes.len(), "sha256": sha})),
-        )
+        .request_upload(&app.admin, "libs", "late", "1.0.0", "a.bin", bytes)
         .await;
     assert_eq!(status, StatusCode::CREATED, "{ticket}");
     let (status, _, body) = delete(&app, "/v1/repositories/libs").await;
@@ -261,19 +245,12 @@ async fn an_upload_in_flight_does_not_land_in_a_repository_recreated_under_its_n
     use crate::domain::model::UploadStatus;
     use crate::domain::names::TenantName;
     use crate::pipeline::{StepError, StepInput, persist, quarantine, validate};
-    use sha2::{Digest, Sha256};
 
     let app = TestApp::new().await;
     create(&app, "libs").await;
     let bytes = b"ten bytes!";
-    let sha = hex::encode(Sha256::digest(bytes));
     let (status, _, ticket) = app
-        .call(
-            Method::POST,
-            "/v1/repositories/libs/uploads",
-            Some(&app.admin),
-            Some(json!({"package": "big", "version": "1.0.0", "filename": "a.bin", "size": bytes.len(), "sha256": sha})),
-        )
+        .request_upload(&app.admin, "libs", "big", "1.0.0", "a.bin", bytes)
         .await;
     assert_eq!(status, StatusCode::CREATED, "{ticket}");
     let id = ticket["upload_id"].as_str().expect("id").to_owned();

@@ -118,6 +118,40 @@ impl TestApp {
         )
     }
 
+    /// Creates a generic repository as the admin; anything but 201 fails the test.
+    pub(super) async fn create_repository(&self, name: &str) {
+        let (status, _, body) = self
+            .call(
+                Method::POST,
+                "/v1/repositories",
+                Some(&self.admin),
+                Some(json!({"name": name, "format": "generic"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    /// Asks to upload `bytes` as `file` of `pkg` `version` to `repo`; the answer as it is.
+    pub(super) async fn request_upload(
+        &self,
+        key: &str,
+        repo: &str,
+        pkg: &str,
+        version: &str,
+        file: &str,
+        bytes: &[u8],
+    ) -> (StatusCode, String, Value) {
+        let sha = hex::encode(Sha256::digest(bytes));
+        let body = json!({"package": pkg, "version": version, "filename": file, "size": bytes.len(), "sha256": sha});
+        self.call(
+            Method::POST,
+            &format!("/v1/repositories/{repo}/uploads"),
+            Some(key),
+            Some(body),
+        )
+        .await
+    }
+
     /// PUTs the bytes of an accepted upload to its presigned URL with the headers the ticket
     /// names, as a client would, through the blob endpoint.
     pub(super) async fn put_ticket(&self, ticket: &Value, bytes: &[u8]) {
@@ -146,15 +180,8 @@ impl TestApp {
         file: &str,
         bytes: &[u8],
     ) -> Value {
-        let sha = hex::encode(Sha256::digest(bytes));
-        let body = json!({"package": pkg, "version": version, "filename": file, "size": bytes.len(), "sha256": sha});
         let (status, _, ticket) = self
-            .call(
-                Method::POST,
-                &format!("/v1/repositories/{repo}/uploads"),
-                Some(key),
-                Some(body),
-            )
+            .request_upload(key, repo, pkg, version, file, bytes)
             .await;
         assert_eq!(status, StatusCode::CREATED, "{ticket}");
         self.put_ticket(&ticket, bytes).await;
