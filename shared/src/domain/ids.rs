@@ -5,8 +5,6 @@
 //!
 //! Ids are lower-case ULIDs (26 Crockford base-32 characters), some with a kind prefix.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::domain::echo::echo;
@@ -71,29 +69,9 @@ macro_rules! id_type {
                     Err(IdError::new($what, value, $rule))
                 }
             }
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
-        impl TryFrom<String> for $ty {
-            type Error = IdError;
-            fn try_from(value: String) -> Result<Self, IdError> {
-                Self::parse(&value)
-            }
-        }
-
-        impl From<$ty> for String {
-            fn from(value: $ty) -> String {
-                value.0
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        crate::domain::validated_string_impls!($ty, IdError);
     };
 }
 

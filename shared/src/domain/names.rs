@@ -53,29 +53,9 @@ macro_rules! name_type {
                 check($what, value, $max, $first, $rest, $rule)?;
                 Ok(Self(value.to_owned()))
             }
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
-        impl TryFrom<String> for $ty {
-            type Error = NameError;
-            fn try_from(value: String) -> Result<Self, NameError> {
-                Self::parse(&value)
-            }
-        }
-
-        impl From<$ty> for String {
-            fn from(value: $ty) -> String {
-                value.0
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        crate::domain::validated_string_impls!($ty, NameError);
     };
 }
 

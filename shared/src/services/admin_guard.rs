@@ -209,7 +209,7 @@ async fn check(ctx: &Context, tenant: &TenantName, loss: Loss<'_>) -> Result<Opt
     }))
 }
 
-/// Commits `writes` (built afresh by `build` on every attempt) after checking that the
+/// Commits the change's writes (built afresh by `writes` on every attempt) after checking that the
 /// change leaves the tenant an admin; `commit` runs the transaction (with its audit record)
 /// and gets the guard write appended last. A guard lost to a concurrent change means
 /// checking again; the change's own failures come back as they are.
