@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use shared::config::Settings;
-use shared::domain::names::TenantName;
-use shared::jobs::schedule::{self, Job};
-use shared::local_host::LocalHost;
-use shared::ports::SystemClock;
-use shared::services::tenants;
+use trove_core::config::Settings;
+use trove_core::domain::names::TenantName;
+use trove_core::jobs::schedule::{self, Job};
+use trove_core::ports::SystemClock;
+use trove_core::services::tenants;
+use trove_embedded::Embedded;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -24,7 +24,7 @@ pub enum Command {
 #[derive(clap::Args, Debug)]
 pub struct ResetAdminArgs {
     /// The tenant whose admin access to restore.
-    #[arg(long, default_value = shared::services::bootstrap::DEFAULT_TENANT)]
+    #[arg(long, default_value = trove_core::services::bootstrap::DEFAULT_TENANT)]
     tenant: String,
     /// The data dir of the installation (as given to `trove serve`).
     #[arg(long, default_value = ".trove", env = "TROVE_DATA_DIR")]
@@ -63,7 +63,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 
 /// The installation in `data_dir`, refusing a folder that holds none (rather than
 /// creating an empty one).
-async fn open(data_dir: &Path, public_url: &str) -> anyhow::Result<LocalHost> {
+async fn open(data_dir: &Path, public_url: &str) -> anyhow::Result<Embedded> {
     if !data_dir.join("trove.db").exists() {
         bail!(
             "{} holds no Trove data (no trove.db); pass --data-dir of an installation",
@@ -71,9 +71,15 @@ async fn open(data_dir: &Path, public_url: &str) -> anyhow::Result<LocalHost> {
         );
     }
     let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
-    LocalHost::open(data_dir, public_url, settings, Arc::new(SystemClock))
-        .await
-        .with_context(|| format!("cannot open {}", data_dir.display()))
+    Embedded::open(
+        data_dir,
+        public_url,
+        settings,
+        Arc::new(SystemClock),
+        Some(trove_scan::YaraScanner::shared()),
+    )
+    .await
+    .with_context(|| format!("cannot open {}", data_dir.display()))
 }
 
 async fn reset_admin(args: ResetAdminArgs) -> anyhow::Result<()> {
@@ -103,5 +109,5 @@ async fn run_job(args: RunJobArgs) -> anyhow::Result<()> {
 }
 
 fn parse_date(text: &str) -> Result<time::Date, String> {
-    shared::services::reports::parse_date(text).map_err(|e| e.to_string())
+    trove_core::services::records::reports::parse_date(text).map_err(|e| e.to_string())
 }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use shared::config::Settings;
-use shared::local_host::LocalHost;
-use shared::ports::SystemClock;
+use trove_core::config::Settings;
+use trove_core::ports::SystemClock;
+use trove_embedded::Embedded;
 
 mod listen;
 mod stall;
@@ -38,7 +38,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     init_logging(args.log_json);
-    let metrics = shared::metrics::prometheus::install().map_err(anyhow::Error::msg)?;
+    let metrics = trove_embedded::prometheus::install().map_err(anyhow::Error::msg)?;
     if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         bail!("trove serve uses embedded storage and refuses to run inside AWS Lambda");
     }
@@ -56,7 +56,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     settings
         .webhook_allow_hosts
         .extend(args.allow_webhook_hosts.iter().cloned());
-    let host = LocalHost::open(&args.data_dir, &base_url, settings, Arc::new(SystemClock)).await?;
+    let host = Embedded::open(
+        &args.data_dir,
+        &base_url,
+        settings,
+        Arc::new(SystemClock),
+        Some(trove_scan::YaraScanner::shared()),
+    )
+    .await?;
     let token_path = args.data_dir.join("admin-token");
     if let Some(key) = host
         .bootstrap(|key| write_secret_file(&token_path, key))
@@ -73,11 +80,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     // The same timetable EventBridge keeps in the deployment.
-    let _jobs = shared::jobs::schedule::spawn(Arc::clone(&host.ctx));
+    let _jobs = trove_embedded::scheduler::spawn(Arc::clone(&host.ctx));
 
     let app = host
         .router()
-        .merge(shared::metrics::prometheus::router(metrics));
+        .merge(trove_embedded::prometheus::router(metrics));
     tracing::info!(%local, %base_url, data_dir = %args.data_dir.display(), limits = ?args.limits, "trove serving");
     listen::serve(listener, app, args.limits, shutdown_signal()).await;
     Ok(())

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-use shared::pipeline::{StepError, StepInput, run_step, step_available};
-use shared::services::Context;
+use trove_core::pipeline::{Scanner, StepError, StepInput, run_step, step_available};
+use trove_core::services::Context;
 
 /// JSON logs when Lambda asks for them (`AWS_LAMBDA_LOG_FORMAT=JSON`), at
 /// `AWS_LAMBDA_LOG_LEVEL` (default info).
@@ -23,14 +23,14 @@ pub fn init_tracing() {
         builder.init();
     }
     // Metrics leave a function as CloudWatch EMF lines on stdout, one batch per invocation.
-    if let Err(e) = shared::metrics::emf::install() {
+    if let Err(e) = trove_aws::emf::install() {
         tracing::warn!(error = %e, "metrics recorder not installed");
     }
 }
 
 /// Prints what this invocation recorded as EMF lines; call once at the end of each.
 pub fn flush_metrics() {
-    shared::metrics::emf::flush();
+    trove_aws::emf::flush();
 }
 
 /// Flushes the metrics of each request once its response is ready (an API function serves
@@ -59,8 +59,8 @@ async fn gateway_identity(
 ) -> axum::response::Response {
     use lambda_http::RequestExt as _;
     use lambda_http::request::RequestContext;
-    use shared::http::guard::SourceIp;
-    use shared::services::caller::Identity;
+    use trove_core::http::guard::SourceIp;
+    use trove_core::services::access::caller::Identity;
 
     let (ip, identity) = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => {
@@ -72,7 +72,7 @@ async fn gateway_identity(
             let identity = ctx
                 .authorizer
                 .as_ref()
-                .and_then(|a| a.fields.get(shared::http::guard::IDENTITY_CONTEXT_KEY))
+                .and_then(|a| a.fields.get(trove_core::http::guard::IDENTITY_CONTEXT_KEY))
                 .and_then(|v| v.as_str())
                 .and_then(|s| serde_json::from_str::<Identity>(s).ok());
             (ip, identity)
@@ -86,8 +86,16 @@ async fn gateway_identity(
     next.run(req).await
 }
 
+/// The AWS `Context`, without the scanner: only functions-scan's `scan-step` carries one.
 pub async fn context() -> Result<Arc<Context>, lambda_runtime::Error> {
-    shared::adapters::aws::context_from_env()
+    context_with(None).await
+}
+
+/// The AWS `Context` with this Scan step engine.
+pub async fn context_with(
+    scanner: Option<Arc<dyn Scanner>>,
+) -> Result<Arc<Context>, lambda_runtime::Error> {
+    trove_aws::context_from_env(scanner)
         .await
         .map_err(lambda_runtime::Error::from)
 }
@@ -108,12 +116,14 @@ impl From<StepFailure> for Diagnostic {
 
 /// One pipeline step per function; the function's `Handler` setting (`_HANDLER`) names it
 /// (`Scan`, `Validate`, `Persist`, `Quarantine`). A step this binary cannot run (Scan without
-/// the `scan` feature of trove-shared) fails the cold start, before any upload reaches it.
-pub async fn run_pipeline_step() -> Result<(), lambda_runtime::Error> {
+/// a `scanner`) fails the cold start, before any upload reaches it.
+pub async fn run_pipeline_step(
+    scanner: Option<Arc<dyn Scanner>>,
+) -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let step = std::env::var("_HANDLER").map_err(|_| "_HANDLER names the pipeline step")?;
-    step_available(&step).map_err(|e| format!("_HANDLER {step:?}: {e}"))?;
-    let ctx = context().await?;
+    let ctx = context_with(scanner).await?;
+    step_available(&ctx, &step).map_err(|e| format!("_HANDLER {step:?}: {e}"))?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<StepInput>| {
         let (ctx, step) = (ctx.clone(), step.clone());
         async move {

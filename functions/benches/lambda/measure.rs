@@ -150,7 +150,7 @@ pub async fn cost_per_million_operations() {
         let (mb, f) = start(binary, step);
         steps.push((step, mb, f.await, Vec::new()));
     }
-    let s3 = shared::adapters::aws::s3_client(&stack.sdk);
+    let s3 = trove_aws::s3_client(&stack.sdk);
     let (mut upload_ms, mut on_upload_ms) = (Vec::new(), Vec::new());
     for i in 0..runs {
         let bytes = format!("artifact {i} of the cost benchmark\n").into_bytes();

@@ -2,7 +2,7 @@
 //! `Handler` setting (`_HANDLER`) names its route's operation id, and the function then
 //! serves that route only; without it the function serves the whole API.
 
-use shared::http::{AppState, router, router_for_route};
+use trove_core::http::{AppState, router, router_for_route};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

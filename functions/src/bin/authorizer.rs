@@ -13,9 +13,9 @@ use aws_lambda_events::event::apigw::{
     ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
 };
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::http::guard::{IDENTITY_CONTEXT_KEY, bearer};
-use shared::services::authn::{Authorizer, Decision, Denial};
-use shared::services::{Context, Error};
+use trove_core::http::guard::{IDENTITY_CONTEXT_KEY, bearer};
+use trove_core::services::access::authn::{Authorizer, Decision, Denial};
+use trove_core::services::{Context, Error};
 
 type Answer = ApiGatewayV2CustomAuthorizerSimpleResponse<serde_json::Value>;
 

@@ -1,12 +1,12 @@
 //! The scheduled jobs, one function each; the function's `Handler` (`_HANDLER`) names the
 //! job (`cleanup`, `report`). EventBridge invokes them on the timetable of
-//! `shared::jobs::schedule::SCHEDULES`; the event's `detail` may ask for `{"dry_run": true}`.
+//! `trove_core::jobs::schedule::SCHEDULES`; the event's `detail` may ask for `{"dry_run": true}`.
 //! An operator may invoke either directly with `{"operator": {...}}`
-//! (`shared::jobs::operator`), e.g. to give a locked-out tenant an admin key again.
+//! (`trove_core::jobs::operator`), e.g. to give a locked-out tenant an admin key again.
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::jobs::operator::{self, Invocation};
-use shared::jobs::schedule::Job;
+use trove_core::jobs::operator::{self, Invocation};
+use trove_core::jobs::schedule::Job;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -18,7 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // AWS would (the dispatcher only runs when a message arrives).
     let webhooks = match job {
         Job::Cleanup => Some(
-            shared::webhooks::aws::dispatcher_from_env(ctx.clone())
+            trove_aws::delivery::dispatcher_from_env(ctx.clone())
                 .await
                 .map_err(|e| format!("webhook dispatcher: {e}"))?,
         ),

@@ -2,7 +2,7 @@
 
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::pipeline::on_upload;
+use trove_core::pipeline::on_upload;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    trove_functions::run_pipeline_step().await
+    trove_functions::run_pipeline_step(None).await
 }

@@ -3,7 +3,7 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use shared::webhooks::aws::{dispatcher_from_env, handle_sqs_batch};
+use trove_aws::delivery::{dispatcher_from_env, handle_sqs_batch};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -1,7 +1,7 @@
 //! The HTTP API's authorizer (`authorizer` binary) fed API Gateway's payload 2.0 requests, and
 //! a route function fed what API Gateway forwards once the authorizer allowed a request.
 
-use shared::services::caller::{Credential, Identity};
+use trove_core::services::access::caller::{Credential, Identity};
 
 use crate::runtime_api::Function;
 use crate::stack::{
@@ -28,7 +28,7 @@ async fn ask(authorizer: &mut Function, authorization: Option<&str>) -> (bool, s
 
 /// The identity the authorizer's context carries, parsed as the route functions parse it.
 fn identity_of(context: &serde_json::Value) -> (String, Identity) {
-    let json = context[shared::http::guard::IDENTITY_CONTEXT_KEY]
+    let json = context[trove_core::http::guard::IDENTITY_CONTEXT_KEY]
         .as_str()
         .unwrap_or_else(|| panic!("the context carries no identity string: {context}"))
         .to_owned();
@@ -48,7 +48,7 @@ async fn the_authorizer_allows_a_valid_key_and_refuses_anything_else() {
     let (_, identity) = identity_of(&context);
     assert_eq!(
         identity.tenant.as_str(),
-        shared::services::bootstrap::DEFAULT_TENANT
+        trove_core::services::bootstrap::DEFAULT_TENANT
     );
     assert!(matches!(identity.credential, Credential::ApiKey { .. }));
     assert!(identity.rights.is_tenant_admin(), "{identity:?}");
@@ -71,7 +71,7 @@ async fn the_authorizer_allows_a_valid_key_and_refuses_anything_else() {
         assert!(!allowed, "{refused:?} was allowed");
         assert!(
             context
-                .get(shared::http::guard::IDENTITY_CONTEXT_KEY)
+                .get(trove_core::http::guard::IDENTITY_CONTEXT_KEY)
                 .is_none(),
             "{refused:?}: {context}"
         );

@@ -11,12 +11,12 @@ use aws_lambda_events::event::apigw::{
 };
 use aws_lambda_events::event::s3::S3Event;
 use serde_norway::Value;
-use shared::domain::keys::{self, BlobKey};
-use shared::domain::names::{RepoName, TenantName};
-use shared::http::guard::IDENTITY_CONTEXT_KEY;
-use shared::http::permissions::{self, Need};
-use shared::pipeline::StepInput;
-use shared::services::caller::Identity;
+use trove_core::domain::keys::{self, BlobKey};
+use trove_core::domain::names::{RepoName, TenantName};
+use trove_core::http::guard::IDENTITY_CONTEXT_KEY;
+use trove_core::http::permissions::{self, Need};
+use trove_core::pipeline::StepInput;
+use trove_core::services::access::caller::Identity;
 
 use crate::stack::{SECRETS, TROVE_ENV};
 use crate::template::{self, FunctionDef, functions, global_env_names, string};
@@ -64,7 +64,7 @@ fn every_route_has_exactly_one_function_and_every_http_event_is_a_route() {
             by_route.entry(route).or_default().push(f);
         }
     }
-    let table = shared::http::route_table();
+    let table = trove_core::http::route_table();
     assert!(!table.is_empty());
     for route in &table {
         let key = (route.method.clone(), route.path.clone());
@@ -223,10 +223,10 @@ fn every_state_machine_task_names_a_function_of_the_template() {
 
     // Every step function is a step the code runs, and every ASL file is deployed.
     let steps = [
-        shared::pipeline::SCAN,
-        shared::pipeline::VALIDATE,
-        shared::pipeline::PERSIST,
-        shared::pipeline::QUARANTINE,
+        trove_core::pipeline::SCAN,
+        trove_core::pipeline::VALIDATE,
+        trove_core::pipeline::PERSIST,
+        trove_core::pipeline::QUARANTINE,
     ];
     for f in all
         .values()
@@ -236,7 +236,7 @@ fn every_state_machine_task_names_a_function_of_the_template() {
     }
     // Scan, and only Scan, runs on the binary with the scanner.
     for f in all.values().filter(|f| f.binary == SCAN_BINARY) {
-        assert_eq!(f.handler, shared::pipeline::SCAN, "{}", f.logical_id);
+        assert_eq!(f.handler, trove_core::pipeline::SCAN, "{}", f.logical_id);
     }
     let on_disk: BTreeSet<String> = std::fs::read_dir(template::root().join("statemachines"))
         .expect("statemachines/")
@@ -386,7 +386,7 @@ fn only_the_scan_function_carries_the_scanner_and_only_it_runs_on_x86_64() {
             f.logical_id,
             f.code_uri
         );
-        let is_scan = f.handler == shared::pipeline::SCAN;
+        let is_scan = f.handler == trove_core::pipeline::SCAN;
         scan_functions += usize::from(is_scan);
         let has_scanner = features.contains("scan");
         assert_eq!(
@@ -520,7 +520,7 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_else(|| panic!("events/{path}: no Authorization header"));
                 assert!(
-                    shared::http::guard::bearer(&request.headers).is_some_and(|b| !b.is_empty()),
+                    trove_core::http::guard::bearer(&request.headers).is_some_and(|b| !b.is_empty()),
                     "events/{path}: a bearer credential"
                 );
                 let ip = request
@@ -545,7 +545,7 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     .unwrap_or_else(|e| panic!("events/{path}: not a step input: {e}"));
                 assert_eq!(
                     input.reason.is_some(),
-                    f.handler == shared::pipeline::QUARANTINE,
+                    f.handler == trove_core::pipeline::QUARANTINE,
                     "events/{path}: only Quarantine gets a reason"
                 );
             }
@@ -596,7 +596,7 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     .unwrap_or_else(|e| panic!("events/{path}: not an SQS event: {e}"));
                 assert!(!event.records.is_empty(), "events/{path}");
                 for record in &event.records {
-                    shared::webhooks::aws::parse_message(record)
+                    trove_aws::delivery::parse_message(record)
                         .unwrap_or_else(|e| panic!("events/{path}: not a queue message: {e}"));
                 }
                 let queues: Vec<String> = f
@@ -718,7 +718,7 @@ fn every_route_but_the_public_ones_is_behind_the_authorizer() {
         .as_u64()
         .unwrap_or_else(|| panic!("{default}: Identity.ReauthorizeEvery"));
     assert!(
-        ttl <= shared::services::authn::CACHE_TTL.as_secs(),
+        ttl <= trove_core::services::access::authn::CACHE_TTL.as_secs(),
         "{default}: API Gateway caches {ttl} s, longer than the authorizer trusts a credential"
     );
 
@@ -1112,7 +1112,7 @@ fn each_secret_exists_and_is_read_only_where_the_code_reads_it() {
 
 #[test]
 fn each_job_runs_on_the_timetable_trove_serve_keeps() {
-    use shared::jobs::schedule::{Job, SCHEDULES};
+    use trove_core::jobs::schedule::{Job, SCHEDULES};
     let all = all_functions();
     let jobs: Vec<&FunctionDef> = all.values().filter(|f| f.binary == JOBS_BINARY).collect();
     assert_eq!(
@@ -1141,7 +1141,7 @@ fn the_table_expires_the_attribute_the_code_writes() {
     let ttl = &tpl["Resources"]["Table"]["Properties"]["TimeToLiveSpecification"];
     assert_eq!(
         string(&ttl["AttributeName"]),
-        shared::ports::table::TTL_ATTR
+        trove_core::ports::table::TTL_ATTR
     );
     assert_eq!(ttl["Enabled"], Value::Bool(true));
 }
@@ -1429,7 +1429,7 @@ fn every_asynchronously_invoked_function_keeps_its_failed_events_in_an_alarmed_q
 
 /// Reserving concurrency fails in an account whose quota cannot keep 100 unreserved (a new
 /// one): only Scan is bounded, by a parameter that 0 turns off. The jobs run one at a time
-/// by a lease in the table (shared::jobs::lease).
+/// by a lease in the table (trove_core::jobs::lease).
 #[test]
 fn only_scan_reserves_concurrency_and_a_new_account_can_turn_it_off() {
     let transformed = template::transformed();

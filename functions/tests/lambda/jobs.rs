@@ -28,7 +28,7 @@ async fn the_report_function_writes_to_s3_and_announces_it() {
         .to_owned();
     assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
 
-    let s3 = shared::adapters::aws::s3_client(&stack.sdk);
+    let s3 = trove_aws::s3_client(&stack.sdk);
     let listed = s3
         .list_objects_v2()
         .bucket(&stack.bucket)

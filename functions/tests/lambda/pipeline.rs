@@ -31,7 +31,7 @@ pub async fn upload(stack: &Stack, key: &str, declared: &[u8], stored: &[u8]) ->
     assert_eq!(status, 201, "{ticket}");
     let upload_id = ticket["upload_id"].as_str().expect("upload_id").to_owned();
 
-    shared::adapters::aws::s3_client(&stack.sdk)
+    trove_aws::s3_client(&stack.sdk)
         .put_object()
         .bucket(&stack.bucket)
         .key(format!("incoming/default/{upload_id}"))
@@ -69,7 +69,7 @@ async fn a_good_upload_is_scanned_validated_and_published() {
     }
 
     let sha = hex::encode(Sha256::digest(bytes));
-    shared::adapters::aws::s3_client(&stack.sdk)
+    trove_aws::s3_client(&stack.sdk)
         .head_object()
         .bucket(&stack.bucket)
         .key(format!("blobs/sha256/{sha}"))
@@ -113,7 +113,7 @@ async fn stored_bytes_that_differ_from_the_declared_ones_are_rejected_and_quaran
     let mut quarantine = stack.function("pipeline-step", "Quarantine").await;
     quarantine.invoke(&input).await.response();
 
-    let s3 = shared::adapters::aws::s3_client(&stack.sdk);
+    let s3 = trove_aws::s3_client(&stack.sdk);
     s3.head_object()
         .bucket(&stack.bucket)
         .key(format!("quarantine/default/{upload_id}"))

@@ -7,19 +7,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use aws_config::SdkConfig;
-use shared::adapters::aws::{AwsConfig, SqsEvents, StepFunctions};
-use shared::config::Settings;
-use shared::domain::names::TenantName;
-use shared::ports::SystemClock;
-use shared::services::Context;
-use shared::services::bootstrap::DEFAULT_TENANT;
-use shared::services::tenants;
+use trove_aws::{AwsConfig, SqsEvents, StepFunctions};
+use trove_core::config::Settings;
+use trove_core::domain::names::TenantName;
+use trove_core::ports::SystemClock;
+use trove_core::services::Context;
+use trove_core::services::bootstrap::DEFAULT_TENANT;
+use trove_core::services::tenants;
 
 use crate::runtime_api::{Function, FunctionSpec};
 use crate::template::{FunctionDef, function_for};
 use crate::{moto, unique};
 
-/// The variables every function reads (shared::adapters::aws::context_from_env); the
+/// The variables every function reads (trove_aws::context_from_env); the
 /// contract test checks the template's Globals set exactly these.
 pub const TROVE_ENV: &[&str] = &[
     "TROVE_TABLE",
@@ -59,10 +59,10 @@ impl Stack {
         let secret_prefix = format!("trove/{tag}/");
 
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-        shared::adapters::aws::DynamoTable::create_table(&dynamo, &table)
+        trove_aws::DynamoTable::create_table(&dynamo, &table)
             .await
             .expect("moto creates the table");
-        let s3 = shared::adapters::aws::s3_client(&sdk);
+        let s3 = trove_aws::s3_client(&sdk);
         s3.create_bucket()
             .bucket(&bucket)
             .send()
@@ -335,7 +335,7 @@ pub fn gateway_event(operation_id: &str, identity: &str) -> serde_json::Value {
     let mut event = sample_event(&format!("api/{operation_id}.json"));
     without_authorization(&mut event);
     event["requestContext"]["authorizer"] = serde_json::json!({
-        "lambda": { shared::http::guard::IDENTITY_CONTEXT_KEY: identity }
+        "lambda": { trove_core::http::guard::IDENTITY_CONTEXT_KEY: identity }
     });
     event
 }

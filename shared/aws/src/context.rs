@@ -1,0 +1,47 @@
+//! The whole `Context` over AWS, as every Lambda function builds it once at cold start.
+
+use std::sync::Arc;
+
+use crate::{AwsConfig, SqsEvents, StepFunctions};
+use trove_core::breaker::BreakerTable;
+use trove_core::config::Settings;
+use trove_core::pipeline::Scanner;
+use trove_core::ports::SystemClock;
+use trove_core::services::Context;
+
+/// Reads the adapters' configuration (see `AwsConfig::from_env`) plus
+/// `TROVE_STATE_MACHINE_ARN` and `TROVE_EVENTS_QUEUE_URL`. `scanner` is the Scan step's
+/// engine, in the one function that carries it (functions-scan).
+pub async fn context_from_env(scanner: Option<Arc<dyn Scanner>>) -> Result<Arc<Context>, String> {
+    let config = AwsConfig::from_env().map_err(|e| e.to_string())?;
+    let required = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| format!("environment variable {name} is required"))
+    };
+    let state_machine = required("TROVE_STATE_MACHINE_ARN")?;
+    let queue_url = required("TROVE_EVENTS_QUEUE_URL")?;
+    let sdk = config.sdk_config().await;
+    let adapters = config.adapters(&sdk);
+    let settings = Settings::from_env()?;
+    let clock = Arc::new(SystemClock);
+    let table = BreakerTable::new(
+        Arc::new(adapters.table),
+        settings.table_breaker,
+        clock.clone(),
+    );
+    Ok(Arc::new(Context {
+        table: Arc::new(table),
+        blobs: Arc::new(adapters.blobs),
+        events: Arc::new(SqsEvents::new(aws_sdk_sqs::Client::new(&sdk), queue_url)),
+        secrets: Arc::new(adapters.secrets),
+        clock,
+        workflow: Arc::new(StepFunctions::new(
+            aws_sdk_sfn::Client::new(&sdk),
+            state_machine,
+        )),
+        scanner,
+        settings: Arc::new(settings),
+    }))
+}

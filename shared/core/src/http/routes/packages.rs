@@ -1,0 +1,177 @@
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::http::AppState;
+use crate::http::extract::{Json, Path, Query};
+use crate::http::problem::{ApiError, Problem};
+use crate::services::access::caller::Caller;
+use crate::services::catalog::packages::{
+    self, DownloadLink, PackageListParams, PackageView, VersionDetail, VersionView,
+};
+use crate::services::catalog::versions;
+use crate::services::pagination::{PageOf, PageParams};
+
+#[utoipa::path(operation_id = "list_packages", get, path = "/v1/repositories/{repo}/packages", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), PackageListParams),
+    responses(
+        (status = 200, description = "A page of packages, by name", body = PageOf<PackageView>),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such repository", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(repo): Path<String>,
+    Query(params): Query<PackageListParams>,
+) -> Result<Json<PageOf<PackageView>>, ApiError> {
+    Ok(Json(
+        packages::list(&state.ctx, &caller, &repo, &params).await?,
+    ))
+}
+
+#[utoipa::path(operation_id = "get_package", get, path = "/v1/repositories/{repo}/packages/{package}", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128)),
+    responses(
+        (status = 200, description = "The package", body = PackageView),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such package", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package)): Path<(String, String)>,
+) -> Result<Json<PackageView>, ApiError> {
+    Ok(Json(
+        packages::get(&state.ctx, &caller, &repo, &package).await?,
+    ))
+}
+
+#[utoipa::path(operation_id = "list_versions", get, path = "/v1/repositories/{repo}/packages/{package}/versions", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), PageParams),
+    responses(
+        (status = 200, description = "A page of published versions", body = PageOf<VersionView>),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such package", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package)): Path<(String, String)>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<PageOf<VersionView>>, ApiError> {
+    Ok(Json(
+        packages::list_versions(&state.ctx, &caller, &repo, &package, &page).await?,
+    ))
+}
+
+#[utoipa::path(operation_id = "get_version", get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
+    responses(
+        (status = 200, description = "The version and its files", body = VersionDetail),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version)): Path<(String, String, String)>,
+) -> Result<Json<VersionDetail>, ApiError> {
+    Ok(Json(
+        packages::get_version(&state.ctx, &caller, &repo, &package, &version).await?,
+    ))
+}
+
+#[utoipa::path(operation_id = "delete_version", delete, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
+    responses(
+        (status = 204, description = "Deleted: no longer listed or downloadable"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    packages::delete_version(&state.ctx, &caller, &repo, &package, &version).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(operation_id = "pin_version", put, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/pin", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
+    responses(
+        (status = 200, description = "Pinned: the retention policy never removes it", body = VersionView),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a maintainer of the package", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn pin_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version)): Path<(String, String, String)>,
+) -> Result<Json<VersionView>, ApiError> {
+    Ok(Json(
+        versions::set_pinned(&state.ctx, &caller, &repo, &package, &version, true).await?,
+    ))
+}
+
+#[utoipa::path(operation_id = "unpin_version", delete, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/pin", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
+    responses(
+        (status = 200, description = "Unpinned: the retention policy applies again", body = VersionView),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a maintainer of the package", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn unpin_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version)): Path<(String, String, String)>,
+) -> Result<Json<VersionView>, ApiError> {
+    Ok(Json(
+        versions::set_pinned(&state.ctx, &caller, &repo, &package, &version, false).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DownloadParams {
+    /// `false` answers the link as JSON instead of redirecting to it.
+    pub redirect: Option<bool>,
+}
+
+#[utoipa::path(operation_id = "download_file", get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/files/{filename}", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64), ("filename" = String, Path, description = "File name", max_length = 255), DownloadParams),
+    responses(
+        (status = 302, description = "Redirect to a short-lived presigned GET of the exact bytes"),
+        (status = 200, description = "With redirect=false: the link", body = DownloadLink),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such file", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version, filename)): Path<(String, String, String, String)>,
+    Query(params): Query<DownloadParams>,
+) -> Result<Response, ApiError> {
+    let link =
+        packages::download(&state.ctx, &caller, &repo, &package, &version, &filename).await?;
+    if params.redirect == Some(false) {
+        return Ok(Json(link).into_response());
+    }
+    Ok((
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, link.url),
+            (header::CACHE_CONTROL, "no-store".into()),
+        ],
+    )
+        .into_response())
+}

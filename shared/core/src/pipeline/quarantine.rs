@@ -1,0 +1,99 @@
+//! Quarantine: the upload is refused. Its object moves under `quarantine/` and the upload
+//! records a reason the uploader can act on.
+
+use crate::domain::keys::BlobKey;
+use crate::domain::model::UploadStatus;
+use crate::pipeline::{StepError, StepInput, events};
+use crate::ports::BlobError;
+use crate::services::Context;
+use crate::services::catalog::uploads;
+use crate::services::records::usage;
+
+pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
+    let Some(mut upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
+        return Ok(());
+    };
+    if !upload.status.is_open() {
+        return Ok(());
+    }
+    let incoming = BlobKey::incoming(&upload.tenant, &upload.upload_id);
+    match ctx
+        .blobs
+        .copy(
+            &incoming,
+            &BlobKey::quarantine(&upload.tenant, &upload.upload_id),
+        )
+        .await
+    {
+        Ok(()) | Err(BlobError::NotFound) => {}
+        Err(e) => return Err(StepError::Retryable(e.to_string())),
+    }
+    let from = upload.status;
+    let reason = input
+        .reason
+        .as_deref()
+        .map(readable_reason)
+        .unwrap_or_else(|| "rejected by the upload pipeline".into());
+    upload.status = UploadStatus::Rejected;
+    upload.reason = Some(reason.clone());
+    upload.updated_at = ctx.clock.now();
+    uploads::transition(ctx, from, &upload).await?;
+    usage::count(
+        ctx,
+        &upload.tenant,
+        &upload.repository,
+        &upload.package,
+        &[(usage::UPLOADS_REJECTED, 1)],
+    )
+    .await;
+    ctx.blobs
+        .delete(&incoming)
+        .await
+        .map_err(|e| StepError::Retryable(e.to_string()))?;
+    tracing::info!(tenant = %upload.tenant, upload_id = %upload.upload_id, %reason, "upload rejected");
+    crate::metrics::pipeline_outcome("rejected");
+    let event = events::event(
+        ctx,
+        &upload.tenant,
+        "package.rejected",
+        serde_json::json!({
+            "repository": upload.repository, "package": upload.package,
+            "version": upload.version, "filename": upload.filename,
+            "upload_id": upload.upload_id, "reason": reason,
+        }),
+    );
+    events::publish(ctx, event).await;
+    Ok(())
+}
+
+/// Under Step Functions a Lambda error's Cause is the runtime's JSON
+/// (`{"errorType": .., "errorMessage": ..}`); the uploader reads only the message.
+fn readable_reason(cause: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct LambdaCause {
+        #[serde(rename = "errorMessage")]
+        error_message: String,
+    }
+    match serde_json::from_str::<LambdaCause>(cause) {
+        Ok(c) => c.error_message,
+        Err(_) => cause.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_reason;
+
+    #[test]
+    fn lambda_error_causes_are_unwrapped() {
+        let cause = r#"{"errorType":"Trove.Rejected","errorMessage":"malware: EICAR_Test_File in a.zip/eicar.com"}"#;
+        assert_eq!(
+            readable_reason(cause),
+            "malware: EICAR_Test_File in a.zip/eicar.com"
+        );
+        assert_eq!(
+            readable_reason("checksum mismatch: declared a, stored b"),
+            "checksum mismatch: declared a, stored b"
+        );
+    }
+}

@@ -1,0 +1,390 @@
+//! Token buckets shared by every instance through the `Table`.
+//!
+//! A table round trip per request would halve throughput, so each process leases tokens from
+//! the shared bucket in batches (one conditional write per lease) and spends them locally.
+//! Leases are small for low limits, so those stay exact, and about 100 ms worth of tokens for
+//! high ones. A lease left unspent for a second is dropped: a quiet process must not sit on
+//! tokens that a busy one could use. Tokens only ever leave the shared bucket through a
+//! conditional write, so however many processes share it, together they allow at most
+//! `burst + per_second × elapsed`; dropped leases only make the limit stricter.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::domain::keys;
+use crate::domain::model::{from_item, to_item};
+use crate::ports::{Condition, Table, TableError};
+
+const MAX_PER_SECOND: f64 = 1e6;
+const MAX_BURST: u32 = 1_000_000;
+
+/// A token bucket: `per_second` tokens refill continuously, up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl Limit {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.per_second.is_finite()
+            && self.per_second > 0.0
+            && self.per_second <= MAX_PER_SECOND)
+        {
+            return Err(format!(
+                "per_second must be a number above 0 and at most {MAX_PER_SECOND}, not {}",
+                self.per_second
+            ));
+        }
+        if !(1..=MAX_BURST).contains(&self.burst) {
+            return Err(format!(
+                "burst must be between 1 and {MAX_BURST}, not {}",
+                self.burst
+            ));
+        }
+        Ok(())
+    }
+
+    /// Tokens taken from the shared bucket per write: a quarter of the burst at most, so a
+    /// few processes can share a small bucket, and about 100 ms worth of tokens.
+    fn lease_size(&self) -> u32 {
+        let per_100ms = (self.per_second * 0.1).ceil() as u32;
+        (self.burst / 4).min(per_100ms).max(1)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Anonymous,
+    User,
+    ServiceAccount,
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierLimits {
+    pub anonymous: Limit,
+    pub user: Limit,
+    pub service_account: Limit,
+    pub admin: Limit,
+}
+
+impl Default for TierLimits {
+    fn default() -> Self {
+        Self {
+            anonymous: Limit {
+                per_second: 5.0,
+                burst: 20,
+            },
+            user: Limit {
+                per_second: 50.0,
+                burst: 200,
+            },
+            service_account: Limit {
+                per_second: 200.0,
+                burst: 1000,
+            },
+            admin: Limit {
+                per_second: 100.0,
+                burst: 500,
+            },
+        }
+    }
+}
+
+impl TierLimits {
+    pub fn for_tier(&self, t: Tier) -> Limit {
+        match t {
+            Tier::Anonymous => self.anonymous,
+            Tier::User => self.user,
+            Tier::ServiceAccount => self.service_account,
+            Tier::Admin => self.admin,
+        }
+    }
+
+    /// The admin tier stays at least this generous, so an admin can always send the
+    /// request that undoes a policy (a policy that throttles its own admins would lock
+    /// them out of the fix).
+    pub const ADMIN_FLOOR: Limit = Limit {
+        per_second: 1.0,
+        burst: 10,
+    };
+
+    /// Refuses limits under which an admin could not make the next request, e.g. the
+    /// one that puts a policy back.
+    pub fn keeps_admins_in(&self) -> Result<(), String> {
+        let (floor, admin) = (Self::ADMIN_FLOOR, self.admin);
+        if admin.per_second < floor.per_second || admin.burst < floor.burst {
+            return Err(format!(
+                "the admin tier ({} per second, burst {}) would refuse admins' own requests, \
+                 including the one that undoes it; give it at least {} per second and a burst \
+                 of {}",
+                admin.per_second, admin.burst, floor.per_second, floor.burst
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        [
+            ("anonymous", self.anonymous),
+            ("user", self.user),
+            ("service_account", self.service_account),
+            ("admin", self.admin),
+        ]
+        .into_iter()
+        .try_for_each(|(tier, limit)| limit.validate().map_err(|e| format!("{tier}: {e}")))
+    }
+}
+
+/// Failed authentication per source IP: 10 per minute, burst 20.
+pub const AUTH_FAILURES: Limit = Limit {
+    per_second: 10.0 / 60.0,
+    burst: 20,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    Limited { retry_after_secs: u64 },
+}
+
+/// How long an unspent lease stays usable.
+const LEASE_MS: i64 = 1000;
+/// Conditional writes tried per lease before answering Limited: each failure means another
+/// process took tokens in between, so persistent failure means the bucket is hot anyway.
+const LEASE_ATTEMPTS: usize = 5;
+/// Buckets remembered per process; beyond it, settled ones are forgotten first.
+const MAX_BUCKETS: usize = 100_000;
+
+/// The shared bucket as stored.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    tokens: f64,
+    at_ms: i64,
+    version: u64,
+    /// The table's TTL attribute: by then the bucket would be full again, so dropping it
+    /// changes nothing and idle buckets do not pile up.
+    #[serde(default)]
+    expires_at_epoch: i64,
+}
+
+/// What this process knows about one bucket.
+struct LocalState {
+    /// Tokens leased from the shared bucket and not yet spent, usable until `lease_until_ms`.
+    leased: u32,
+    lease_until_ms: i64,
+    /// The shared bucket had no token; it has one again at this time.
+    empty_until_ms: i64,
+    /// Held while leasing, so that concurrent requests of this process wait for one lease
+    /// instead of racing each other (and other processes) on the same item.
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl LocalState {
+    fn new() -> Self {
+        Self {
+            leased: 0,
+            lease_until_ms: 0,
+            empty_until_ms: 0,
+            gate: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Nothing in it is worth keeping: forgetting it changes no decision.
+    fn settled(&self, now_ms: i64) -> bool {
+        (self.leased == 0 || self.lease_until_ms <= now_ms)
+            && self.empty_until_ms <= now_ms
+            && Arc::strong_count(&self.gate) == 1
+    }
+}
+
+enum Lease {
+    Granted(u32),
+    Empty { until_ms: i64 },
+    Contended,
+}
+
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, LocalState>>,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RateLimiter {
+    pub fn new() -> Self {
+        Self {
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token from bucket `bucket` under `limit`. `now` is passed in (tests move time).
+    pub async fn take(
+        &self,
+        table: &dyn Table,
+        bucket: &str,
+        limit: Limit,
+        now: OffsetDateTime,
+    ) -> Result<Decision, TableError> {
+        limit
+            .validate()
+            .map_err(|e| TableError::Other(format!("invalid rate limit for {bucket}: {e}")))?;
+        let now_ms = unix_ms(now);
+        let gate = match self.take_local(bucket, now_ms) {
+            Ok(decision) => return Ok(decision),
+            Err(gate) => gate,
+        };
+        let _leasing = gate.lock().await;
+        // Another request of this process may have leased while this one waited.
+        if let Ok(decision) = self.take_local(bucket, now_ms) {
+            return Ok(decision);
+        }
+        let lease = lease(table, bucket, limit, now_ms).await?;
+        let mut buckets = self.lock();
+        let state = entry(&mut buckets, bucket, now_ms);
+        Ok(match lease {
+            Lease::Granted(tokens) => {
+                state.leased = tokens - 1;
+                state.lease_until_ms = now_ms.saturating_add(LEASE_MS);
+                state.empty_until_ms = 0;
+                Decision::Allowed
+            }
+            Lease::Empty { until_ms } => {
+                state.leased = 0;
+                state.empty_until_ms = until_ms;
+                Decision::Limited {
+                    retry_after_secs: whole_secs(until_ms.saturating_sub(now_ms)),
+                }
+            }
+            // Not remembered as empty: the bucket may well have tokens for the next request.
+            Lease::Contended => Decision::Limited {
+                retry_after_secs: 1,
+            },
+        })
+    }
+
+    /// Whether this process already knows the bucket is empty (no table access): for refusing
+    /// a failing client before doing any work. The answer is the `Retry-After` in seconds.
+    pub fn known_empty(&self, bucket: &str, now: OffsetDateTime) -> Option<u64> {
+        let now_ms = unix_ms(now);
+        let buckets = self.lock();
+        let state = buckets.get(bucket)?;
+        (state.empty_until_ms > now_ms).then(|| whole_secs(state.empty_until_ms - now_ms))
+    }
+
+    /// Spends a leased token or answers from a known-empty bucket; otherwise hands back the
+    /// bucket's gate, to lease under.
+    fn take_local(
+        &self,
+        bucket: &str,
+        now_ms: i64,
+    ) -> Result<Decision, Arc<tokio::sync::Mutex<()>>> {
+        let mut buckets = self.lock();
+        let state = entry(&mut buckets, bucket, now_ms);
+        if state.leased > 0 && now_ms < state.lease_until_ms {
+            state.leased -= 1;
+            return Ok(Decision::Allowed);
+        }
+        if now_ms < state.empty_until_ms {
+            return Ok(Decision::Limited {
+                retry_after_secs: whole_secs(state.empty_until_ms - now_ms),
+            });
+        }
+        Err(Arc::clone(&state.gate))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, LocalState>> {
+        // Every update leaves the map consistent, so a panic elsewhere cannot have left it
+        // half-written.
+        self.buckets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The bucket's local state, making room for it first when the map is full.
+fn entry<'a>(
+    buckets: &'a mut HashMap<String, LocalState>,
+    bucket: &str,
+    now_ms: i64,
+) -> &'a mut LocalState {
+    if !buckets.contains_key(bucket) && buckets.len() >= MAX_BUCKETS {
+        buckets.retain(|_, state| !state.settled(now_ms));
+        // Still mostly full: forget everything rather than scan the map again on every
+        // new bucket. Only leases are lost, which errs on the strict side.
+        if buckets.len() >= MAX_BUCKETS / 4 * 3 {
+            buckets.clear();
+        }
+    }
+    buckets
+        .entry(bucket.to_owned())
+        .or_insert_with(LocalState::new)
+}
+
+/// Takes up to a lease of tokens from the shared bucket with an optimistic conditional write.
+async fn lease(
+    table: &dyn Table,
+    bucket: &str,
+    limit: Limit,
+    now_ms: i64,
+) -> Result<Lease, TableError> {
+    let key = keys::rate_bucket(bucket);
+    let burst = f64::from(limit.burst);
+    let want = f64::from(limit.lease_size());
+    for _ in 0..LEASE_ATTEMPTS {
+        let stored: Option<Stored> = table.get(&key).await?.map(from_item).transpose()?;
+        let (available, at_ms, version, condition) = match stored {
+            None => (burst, now_ms, 1, Condition::NotExists),
+            Some(s) => {
+                // A clock behind the one that last wrote refills nothing, rather than
+                // moving the bucket's time backwards and refilling the same interval twice.
+                let elapsed = now_ms.saturating_sub(s.at_ms).max(0) as f64 / 1000.0;
+                (
+                    (s.tokens.max(0.0) + elapsed * limit.per_second).min(burst),
+                    s.at_ms.max(now_ms),
+                    s.version.wrapping_add(1),
+                    Condition::Equals("version".into(), json!(s.version)),
+                )
+            }
+        };
+        let taken = available.floor().min(want);
+        if taken < 1.0 {
+            // Nothing to write: the stored state already refills towards the next token.
+            let wait_ms = ((1.0 - available) / limit.per_second * 1000.0).ceil() as i64;
+            return Ok(Lease::Empty {
+                until_ms: now_ms.saturating_add(wait_ms.max(1)),
+            });
+        }
+        let refill_secs = (f64::from(limit.burst) / limit.per_second).ceil() as i64;
+        let record = Stored {
+            tokens: available - taken,
+            at_ms,
+            version,
+            expires_at_epoch: at_ms / 1000 + refill_secs + 3600,
+        };
+        match table.put(to_item(&key, &record)?, Some(condition)).await {
+            Ok(()) => return Ok(Lease::Granted(taken as u32)),
+            Err(TableError::ConditionFailed) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Lease::Contended)
+}
+
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A wait in milliseconds as whole seconds for `Retry-After`: rounded up, at least 1.
+fn whole_secs(ms: i64) -> u64 {
+    (ms.max(0) as u64).div_ceil(1000).max(1)
+}

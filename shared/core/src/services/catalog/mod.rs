@@ -1,0 +1,9 @@
+//! What a tenant stores: repositories, packages and versions, uploads on their way in, the
+//! blobs they reference, and the look-alike name check.
+
+pub mod blob_refs;
+pub mod lookalikes;
+pub mod packages;
+pub mod repositories;
+pub mod uploads;
+pub mod versions;

@@ -1,0 +1,366 @@
+//! Upload requests: the client gets a presigned PUT bound to the declared size and digest;
+//! the bytes go straight to storage and the pipeline takes it from the storage event.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::domain::access::{Role, Target};
+use crate::domain::keys::{self, BlobKey, OPEN_UPLOADS, UploadId};
+use crate::domain::model::{
+    FileRecord, ScanResult, Upload, UploadStatus, Version, from_item, to_item,
+};
+use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
+use crate::ports::table::{GSI1_PK, GSI1_SK};
+use crate::ports::{Condition, ExecutionStatus, Item, PutConstraints, TableError, Write};
+use crate::services::access::caller::Caller;
+use crate::services::catalog::{lookalikes, repositories};
+use crate::services::records::audit;
+use crate::services::{Context, Error};
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUpload {
+    #[schema(example = "widget", max_length = 128)]
+    pub package: String,
+    #[schema(example = "1.2.0", max_length = 64)]
+    pub version: String,
+    #[schema(example = "widget-1.2.0.tar.gz", max_length = 255)]
+    pub filename: String,
+    /// Exact size of the file in bytes.
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the file.
+    #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-fA-F]{64}$")]
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UploadTicket {
+    pub upload_id: String,
+    /// Where to send the bytes.
+    pub url: String,
+    #[schema(example = "PUT")]
+    pub method: String,
+    /// Send exactly these headers with the bytes.
+    pub headers: BTreeMap<String, String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UploadView {
+    pub upload_id: String,
+    pub status: UploadStatus,
+    /// Why the upload was rejected, for a person to act on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[schema(value_type = String)]
+    pub repository: RepoName,
+    #[schema(value_type = String)]
+    pub package: PackageName,
+    #[schema(value_type = String)]
+    pub version: VersionName,
+    #[schema(value_type = String)]
+    pub filename: FileName,
+    pub size: u64,
+    #[schema(value_type = String)]
+    pub sha256: Sha256Hex,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionView>,
+    /// What the Scan step found, once it has run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanResult>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExecutionView {
+    pub id: String,
+    #[schema(value_type = String, example = "SUCCEEDED")]
+    pub status: ExecutionStatus,
+    pub steps: Vec<StepView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StepView {
+    pub state: String,
+    #[schema(value_type = String, example = "SUCCEEDED")]
+    pub status: ExecutionStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub async fn request(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    req: CreateUpload,
+) -> Result<UploadTicket, Error> {
+    let repo = RepoName::parse(repo)?;
+    let package = PackageName::parse(&req.package)?;
+    let version = VersionName::parse(&req.version)?;
+    let filename = FileName::parse(&req.filename)?;
+    let sha256 = Sha256Hex::parse(&req.sha256)?;
+    if req.size == 0 {
+        return Err(Error::Invalid(
+            "invalid size 0: files must not be empty".into(),
+        ));
+    }
+    let repository = repositories::find(ctx, &caller.tenant, &repo).await?;
+    let target = format!("upload/{repo}/{package}/{version}/{filename}");
+    if let Err(e) = caller.require(Role::Writer, &Target::Package(&repo, &package), || {
+        Error::NotFound(format!("package {package} not found in {repo}"))
+    }) {
+        audit::denied(ctx, caller, "upload.create", &target).await;
+        return Err(e);
+    }
+    if req.size > repository.max_file_size {
+        return Err(Error::TooLarge(format!(
+            "file too large: {} bytes exceeds the repository limit of {} bytes",
+            req.size, repository.max_file_size
+        )));
+    }
+    let tenant = &caller.tenant;
+    let package_exists = ctx
+        .table
+        .get(&keys::package(tenant, &repo, &package))
+        .await?
+        .is_some();
+    if !package_exists {
+        PackageName::parse_new(&req.package)?;
+        if let Some(existing) = lookalikes::package(ctx, tenant, &repository, &package).await? {
+            return Err(Error::Conflict(lookalikes::package_refusal(
+                &package, &existing,
+            )));
+        }
+    }
+    match ctx
+        .table
+        .get(&keys::version(tenant, &repo, &package, &version))
+        .await?
+    {
+        Some(item) => {
+            let existing: Version = from_item(item)?;
+            if existing.deleted {
+                return Err(Error::Conflict(format!(
+                    "version {version} of {package} was deleted; version numbers are never reused"
+                )));
+            }
+        }
+        None => {
+            VersionName::parse_new(&req.version)?;
+            let lookalike =
+                lookalikes::version(ctx, tenant, &repository, &package, &version).await?;
+            if let Some(existing) = lookalike {
+                return Err(Error::Conflict(lookalikes::version_refusal(
+                    &package, &version, &existing,
+                )));
+            }
+        }
+    }
+    if let Some(item) = ctx
+        .table
+        .get(&keys::file(tenant, &repo, &package, &version, &filename))
+        .await?
+    {
+        let existing: FileRecord = from_item(item)?;
+        return Err(Error::Conflict(format!(
+            "{filename} of {package} {version} is already published (sha256 {}); published files are immutable",
+            existing.sha256
+        )));
+    }
+    FileName::parse_new(&req.filename)?;
+    let lookalike =
+        lookalikes::file(ctx, tenant, &repository, &package, &version, &filename).await?;
+    if let Some(existing) = lookalike {
+        return Err(Error::Conflict(lookalikes::file_refusal(
+            &package, &version, &filename, &existing,
+        )));
+    }
+
+    let now = ctx.clock.now();
+    let upload = Upload {
+        upload_id: UploadId::new(),
+        tenant: tenant.clone(),
+        repository: repo,
+        repository_id: repository.id,
+        package,
+        version,
+        filename,
+        size: req.size,
+        sha256,
+        status: UploadStatus::Pending,
+        reason: None,
+        execution_id: None,
+        created_at: now,
+        expires_at: now + ctx.settings.upload_url_ttl,
+        updated_at: now,
+        scan: None,
+    };
+    let presigned = ctx
+        .blobs
+        .presign_put(
+            &BlobKey::incoming(tenant, &upload.upload_id),
+            &PutConstraints {
+                size: upload.size,
+                sha256: upload.sha256.to_string(),
+                content_type: "application/octet-stream".into(),
+            },
+            ctx.settings.upload_url_ttl,
+        )
+        .await?;
+    let writes = vec![Write::Put {
+        item: upload_item(&upload)?,
+        condition: Some(Condition::NotExists),
+    }];
+    audit::transact(ctx, caller, "upload.create", &target, writes).await?;
+    Ok(UploadTicket {
+        upload_id: upload.upload_id.to_string(),
+        url: presigned.url,
+        method: presigned.method,
+        headers: presigned.headers,
+        expires_at: presigned.expires_at,
+    })
+}
+
+pub async fn get(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    upload_id: &str,
+) -> Result<UploadView, Error> {
+    let repo = RepoName::parse(repo)?;
+    let not_found =
+        || Error::NotFound(format!("upload {upload_id} not found in repository {repo}"));
+    let id = UploadId::parse(upload_id).ok_or_else(not_found)?;
+    let upload = load(ctx, &caller.tenant, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    if upload.repository != repo
+        || !caller
+            .rights
+            .can(Role::Reader, &Target::Package(&repo, &upload.package))
+    {
+        return Err(not_found());
+    }
+    // An upload belongs to the repository it was accepted for: once that one is deleted,
+    // a repository created again under its name does not show it.
+    match repositories::find(ctx, &caller.tenant, &repo).await {
+        Ok(current) if upload.belongs_to(&current) => {}
+        Ok(_) | Err(Error::NotFound(_)) => return Err(not_found()),
+        Err(e) => return Err(e),
+    }
+    let execution = match &upload.execution_id {
+        Some(id) => ctx_execution(ctx, id).await,
+        None => None,
+    };
+    Ok(UploadView {
+        upload_id: upload.upload_id.to_string(),
+        status: upload.status,
+        reason: upload.reason,
+        repository: upload.repository,
+        package: upload.package,
+        version: upload.version,
+        filename: upload.filename,
+        size: upload.size,
+        sha256: upload.sha256,
+        created_at: upload.created_at,
+        expires_at: upload.expires_at,
+        updated_at: upload.updated_at,
+        execution,
+        scan: upload.scan,
+    })
+}
+
+async fn ctx_execution(ctx: &Context, id: &str) -> Option<ExecutionView> {
+    let execution = match ctx.workflow.describe(id).await {
+        Ok(e) => e?,
+        Err(e) => {
+            tracing::warn!(error = %e, execution = id, "cannot describe execution");
+            return None;
+        }
+    };
+    Some(ExecutionView {
+        id: execution.id,
+        status: execution.status,
+        steps: execution
+            .steps
+            .into_iter()
+            .map(|s| StepView {
+                state: s.state,
+                status: s.status,
+                started_at: s.started_at,
+                ended_at: s.ended_at,
+                error: s.error,
+            })
+            .collect(),
+    })
+}
+
+pub async fn load(
+    ctx: &Context,
+    tenant: &TenantName,
+    id: &UploadId,
+) -> Result<Option<Upload>, Error> {
+    match ctx.table.get(&keys::upload(tenant, id.as_str())).await? {
+        Some(item) => Ok(Some(from_item(item)?)),
+        None => Ok(None),
+    }
+}
+
+/// The upload's item; open uploads also sit in the index of open uploads, so cleanup and a
+/// restarted `trove serve` can find them.
+pub fn upload_item(upload: &Upload) -> Result<Item, Error> {
+    let mut item = to_item(
+        &keys::upload(&upload.tenant, upload.upload_id.as_str()),
+        upload,
+    )?;
+    if upload.status.is_open() {
+        item.insert(GSI1_PK.into(), OPEN_UPLOADS.into());
+        item.insert(
+            GSI1_SK.into(),
+            format!(
+                "{}#{}#{}",
+                upload.created_at.unix_timestamp(),
+                upload.tenant,
+                upload.upload_id
+            )
+            .into(),
+        );
+    }
+    Ok(item)
+}
+
+/// Stores a new state of the upload if nobody changed its status meanwhile.
+pub async fn transition(ctx: &Context, from: UploadStatus, upload: &Upload) -> Result<(), Error> {
+    match ctx
+        .table
+        .put(upload_item(upload)?, Some(status_is(from)))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(TableError::ConditionFailed) => Err(Error::Conflict(format!(
+            "upload {} changed concurrently",
+            upload.upload_id
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn status_is(status: UploadStatus) -> Condition {
+    Condition::Equals(
+        "status".into(),
+        serde_json::to_value(status).unwrap_or(serde_json::Value::Null),
+    )
+}

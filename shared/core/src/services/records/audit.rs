@@ -1,0 +1,214 @@
+//! The audit trail: one record per mutation, written in the same transaction as the change
+//! (a change without its record, or a record without its change, cannot happen), and one per
+//! denied attempt at a mutation. Records are append-only: no route updates or deletes them.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::keys;
+use crate::domain::model::{from_item, to_item};
+use crate::ports::{Condition, Query, Write};
+use crate::services::access::caller::Caller;
+use crate::services::pagination::PageOf;
+use crate::services::{Context, Error};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Denied,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditRecord {
+    pub id: String,
+    /// The principal id that acted.
+    pub actor: String,
+    /// What was done, e.g. `repository.create`, `grant.create`.
+    pub action: String,
+    /// What it was done to, e.g. `repository/libs`, `grant/01J…`.
+    pub target: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    pub request_id: String,
+    pub outcome: Outcome,
+}
+
+fn record(
+    ctx: &Context,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    outcome: Outcome,
+) -> AuditRecord {
+    let at = ctx.clock.now();
+    // The id is a ULID at the record's time, so the partition sorts by time and a time range
+    // is a key range.
+    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let id = ulid::Ulid::from_parts(millis, rand::random::<u128>())
+        .to_string()
+        .to_ascii_lowercase();
+    AuditRecord {
+        id,
+        actor: caller.principal.clone(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        at,
+        source_ip: caller.source_ip.map(|ip| ip.to_string()),
+        request_id: caller.request_id.clone(),
+        outcome,
+    }
+}
+
+/// The write that records a successful change; put it in the change's transaction.
+pub fn success(ctx: &Context, caller: &Caller, action: &str, target: &str) -> Result<Write, Error> {
+    let rec = record(ctx, caller, action, target, Outcome::Success);
+    Ok(Write::Put {
+        item: to_item(&keys::audit(&caller.tenant, &rec.id), &rec)?,
+        condition: Some(Condition::NotExists),
+    })
+}
+
+/// Records a refused attempt at a mutation. Best effort: the refusal stands even if the
+/// record cannot be written, and the failure is logged.
+pub async fn denied(ctx: &Context, caller: &Caller, action: &str, target: &str) {
+    let rec = record(ctx, caller, action, target, Outcome::Denied);
+    let item = match to_item(&keys::audit(&caller.tenant, &rec.id), &rec) {
+        Ok(item) => item,
+        Err(e) => {
+            tracing::error!(error = %e, "audit record not built");
+            return;
+        }
+    };
+    if let Err(e) = ctx.table.put(item, Some(Condition::NotExists)).await {
+        tracing::error!(error = %e, action, "denied attempt not recorded");
+    }
+}
+
+/// Writes `writes` and the audit record of the change as one transaction. A failed
+/// condition of the change's own writes is reported by index, as `Table::transact` does.
+pub async fn transact(
+    ctx: &Context,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    mut writes: Vec<Write>,
+) -> Result<(), crate::ports::TableError> {
+    let audit = success(ctx, caller, action, target)
+        .map_err(|e| crate::ports::TableError::InvalidItem(e.to_string()))?;
+    writes.push(audit);
+    ctx.table.transact(writes).await
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Earliest time, RFC 3339.
+    #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
+    #[param(max_length = 256)]
+    pub from: Option<String>,
+    /// Latest time, RFC 3339.
+    #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
+    #[param(max_length = 256)]
+    pub to: Option<String>,
+    /// Only records of this principal id.
+    #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
+    #[param(max_length = 256)]
+    pub actor: Option<String>,
+    /// Only records of this action.
+    #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
+    #[param(max_length = 256)]
+    pub action: Option<String>,
+    pub limit: Option<usize>,
+    #[serde(default, deserialize_with = "crate::domain::bounds::cursor_param")]
+    #[param(max_length = 2048)]
+    pub cursor: Option<String>,
+}
+
+/// At most this many records are read to answer one filtered page.
+const MAX_SCANNED: usize = 5000;
+
+fn parse_time(what: &str, v: &Option<String>) -> Result<Option<OffsetDateTime>, Error> {
+    v.as_deref()
+        .map(|s| {
+            OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
+                Error::Invalid(format!(
+                    "invalid {what}: use an RFC 3339 time such as 2026-11-23T10:00:00Z"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn ulid_bound(at: OffsetDateTime, high: bool) -> String {
+    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let random = if high { u128::MAX } else { 0 };
+    format!(
+        "A#{}",
+        ulid::Ulid::from_parts(millis, random)
+            .to_string()
+            .to_ascii_lowercase()
+    )
+}
+
+/// A page of the tenant's audit trail, newest first. Filters on actor and action apply
+/// within the page (a page may hold fewer than `limit` records and still have a cursor).
+pub async fn list(
+    ctx: &Context,
+    caller: &Caller,
+    q: &AuditQuery,
+) -> Result<PageOf<AuditRecord>, Error> {
+    let limit = crate::services::pagination::PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let from = parse_time("from", &q.from)?;
+    let to = parse_time("to", &q.to)?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(Error::Invalid("invalid range: from is after to".into()));
+    }
+    let low = ulid_bound(from.unwrap_or(OffsetDateTime::UNIX_EPOCH), false);
+    let high = match to {
+        Some(t) => ulid_bound(t, true),
+        None => "A#~".to_owned(),
+    };
+    let mut query = Query::new(keys::audit_partition(&caller.tenant))
+        .between(low, high)
+        .descending()
+        .limit(limit)
+        .cursor(q.cursor.clone());
+    // Filters apply within a page; pages with no match are skipped (up to a bound, so one
+    // request reads a bounded number of records).
+    let mut items = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let page = ctx.table.query(&query).await?;
+        scanned += page.items.len();
+        for item in page.items {
+            let rec: AuditRecord = from_item(item)?;
+            if q.actor.as_ref().is_none_or(|a| *a == rec.actor)
+                && q.action.as_ref().is_none_or(|a| *a == rec.action)
+            {
+                items.push(rec);
+            }
+        }
+        match page.cursor {
+            Some(cursor) if items.is_empty() && scanned < MAX_SCANNED => {
+                query.cursor = Some(cursor);
+            }
+            cursor => {
+                return Ok(PageOf {
+                    items,
+                    next_cursor: cursor,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! What is kept about the tenant's activity: the audit trail, usage counters, reports, and
+//! the sealing of personal data in them.
+
+pub mod audit;
+pub mod pii;
+pub mod reports;
+pub mod usage;

@@ -1,0 +1,493 @@
+//! The cleanup job over the embedded host: retention with pins, age and dry runs, storage
+//! really freed, abandoned uploads, stale objects; and the retention and pin routes.
+
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use time::Duration;
+
+use super::tests::TestApp;
+use trove_core::config::Settings;
+use trove_core::domain::keys::{BlobKey, UploadId};
+use trove_core::domain::names::{Sha256Hex, TenantName};
+use trove_core::jobs::cleanup::{self, CleanupOptions, CleanupReport};
+use trove_core::ports::clock::ShiftedClock;
+
+const PKG: &str = "/v1/repositories/libs/packages/widget";
+
+struct Env {
+    app: TestApp,
+    clock: Arc<ShiftedClock>,
+}
+
+async fn env() -> Env {
+    let clock = Arc::new(ShiftedClock::default());
+    let app = TestApp::with_clock(Settings::for_testing(), clock.clone()).await;
+    let (status, _, body) = app
+        .call(
+            Method::POST,
+            "/v1/repositories",
+            Some(&app.admin),
+            Some(json!({"name": "libs", "format": "generic"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    Env { app, clock }
+}
+
+impl Env {
+    async fn publish(&self, version: &str, bytes: &[u8]) {
+        let up = self
+            .app
+            .publish(&self.app.admin, "libs", "widget", version, "w.bin", bytes)
+            .await;
+        assert_eq!(up["status"], "published", "{up}");
+    }
+
+    async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let (status, _, v) = self
+            .app
+            .call(method, uri, Some(&self.app.admin), body)
+            .await;
+        (status, v)
+    }
+
+    async fn retention(&self, policy: Value) {
+        let (status, v) = self
+            .call(Method::PUT, "/v1/repositories/libs/retention", Some(policy))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+
+    async fn live_versions(&self) -> Vec<String> {
+        let (status, page) = self
+            .call(Method::GET, &format!("{PKG}/versions?limit=1000"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let mut names: Vec<String> = page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|v| v["version"].as_str().expect("version").to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn run(&self, dry_run: bool) -> CleanupReport {
+        let report = cleanup::run(&self.app.host.ctx, CleanupOptions { dry_run })
+            .await
+            .expect("cleanup runs");
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        report
+    }
+
+    async fn stored(&self, bytes: &[u8]) -> bool {
+        let sha = Sha256Hex::parse(&hex::encode(Sha256::digest(bytes))).expect("sha");
+        self.app
+            .host
+            .ctx
+            .blobs
+            .head(&BlobKey::content(&sha))
+            .await
+            .expect("head")
+            .is_some()
+    }
+}
+
+fn removed(report: &CleanupReport) -> Vec<String> {
+    let mut names: Vec<String> = report
+        .tenants
+        .iter()
+        .flat_map(|t| &t.repositories)
+        .flat_map(|r| &r.versions_removed)
+        .map(|v| v.version.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn body(i: usize) -> Vec<u8> {
+    format!("widget build {i}").into_bytes()
+}
+
+fn sorted(names: &[String]) -> Vec<String> {
+    let mut names = names.to_vec();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_last_five_over_twenty_versions_leaves_five_and_the_pinned_ones() {
+    let env = env().await;
+    let versions: Vec<String> = (0..20).map(|i| format!("1.0.{i}")).collect();
+    for (i, v) in versions.iter().enumerate() {
+        // 1.0.3 carries the same bytes as 1.0.18, which stays.
+        let bytes = if i == 3 { body(18) } else { body(i) };
+        env.publish(v, &bytes).await;
+        env.clock.advance(Duration::minutes(1));
+    }
+    for pinned in ["1.0.1", "1.0.2"] {
+        let (status, v) = env
+            .call(Method::PUT, &format!("{PKG}/versions/{pinned}/pin"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["pinned"], true);
+    }
+    env.retention(json!({"keep_last": 5})).await;
+
+    let gone: Vec<String> = (0..15)
+        .filter(|i| ![1, 2].contains(i))
+        .map(|i| format!("1.0.{i}"))
+        .collect();
+    let dry = env.run(true).await;
+    assert!(dry.dry_run);
+    assert_eq!(removed(&dry), sorted(&gone));
+    assert_eq!(
+        env.live_versions().await.len(),
+        20,
+        "a dry run changes nothing"
+    );
+    // 12 of the 13 doomed versions have bytes of their own; 1.0.3 shares 1.0.18's.
+    assert_eq!(dry.blobs_collected, 12);
+    assert!(env.stored(&body(0)).await);
+
+    let report = env.run(false).await;
+    assert_eq!(removed(&report), sorted(&gone));
+    assert_eq!(report.blobs_collected, 12);
+    let json = serde_json::to_value(&report).expect("report serialises");
+    let repo = &json["tenants"][0]["repositories"][0];
+    assert_eq!(repo["repository"], "libs");
+    assert_eq!(repo["files_released"], 13);
+    assert_eq!(repo["versions_removed"][0]["package"], "widget");
+    assert_eq!(json["bytes_freed"], json["blob_bytes_freed"]);
+    let mut kept: Vec<String> = (15..20).map(|i| format!("1.0.{i}")).collect();
+    kept.extend(["1.0.1".to_owned(), "1.0.2".to_owned()]);
+    assert_eq!(env.live_versions().await, sorted(&kept));
+    for v in &gone {
+        let (status, _) = env
+            .call(Method::GET, &format!("{PKG}/versions/{v}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+    }
+    for i in (0..15).filter(|i| ![1, 2, 3].contains(i)) {
+        assert!(!env.stored(&body(i)).await, "bytes of 1.0.{i} still stored");
+    }
+    assert!(env.stored(&body(18)).await, "shared bytes must stay");
+    assert!(env.stored(&body(1)).await, "pinned bytes must stay");
+    let (_, pkg) = env.call(Method::GET, PKG, None).await;
+    assert_eq!(pkg["latest_version"], "1.0.19");
+    let (status, link) = env
+        .call(
+            Method::GET,
+            &format!("{PKG}/versions/1.0.18/files/w.bin?redirect=false"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+
+    // Retention deletions are audited as the job's.
+    let (_, audit) = env
+        .call(
+            Method::GET,
+            "/v1/audit?action=version.delete&limit=100",
+            None,
+        )
+        .await;
+    let by_job = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|r| r["actor"] == "system:cleanup")
+        .count();
+    assert_eq!(by_job, gone.len());
+
+    // A second run finds nothing more to do.
+    let again = env.run(false).await;
+    assert!(removed(&again).is_empty());
+    assert_eq!(again.blobs_collected, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_age_removes_old_versions_but_never_the_newest() {
+    let env = env().await;
+    for v in ["1.0.0", "1.1.0", "1.2.0"] {
+        env.publish(v, v.as_bytes()).await;
+        env.clock.advance(Duration::days(1));
+    }
+    env.retention(json!({"max_age_days": 30})).await;
+    assert!(
+        removed(&env.run(false).await).is_empty(),
+        "nothing is old yet"
+    );
+    env.clock.advance(Duration::days(40));
+    let dry = env.run(true).await;
+    assert_eq!(removed(&dry), ["1.0.0", "1.1.0"]);
+    assert_eq!(
+        env.live_versions().await.len(),
+        3,
+        "a dry run changes nothing"
+    );
+    assert!(env.stored(b"1.0.0").await);
+    let report = env.run(false).await;
+    assert_eq!(removed(&report), ["1.0.0", "1.1.0"]);
+    assert_eq!(env.live_versions().await, ["1.2.0"]);
+    assert!(!env.stored(b"1.0.0").await);
+    assert!(env.stored(b"1.2.0").await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_version_moves_latest_and_frees_its_bytes() {
+    let env = env().await;
+    env.publish("1.0.0", b"one").await;
+    env.clock.advance(Duration::minutes(1));
+    env.publish("2.0.0", b"two").await;
+    let (status, _) = env
+        .call(Method::DELETE, &format!("{PKG}/versions/2.0.0"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, pkg) = env.call(Method::GET, PKG, None).await;
+    assert_eq!(pkg["latest_version"], "1.0.0");
+    assert!(env.stored(b"two").await, "bytes go with the next cleanup");
+    let report = env.run(false).await;
+    assert_eq!(report.blobs_collected, 1);
+    assert_eq!(report.blob_bytes_freed, 3);
+    assert!(!env.stored(b"two").await);
+    // The number is never reused.
+    let up = env
+        .app
+        .publish(&env.app.admin, "libs", "widget", "1.0.0", "other.bin", b"x")
+        .await;
+    assert_eq!(up["status"], "published", "{up}");
+    let (status, v) = env
+        .call(
+            Method::POST,
+            "/v1/repositories/libs/uploads",
+            Some(json!({"package": "widget", "version": "2.0.0", "filename": "w.bin", "size": 3, "sha256": "a".repeat(64)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    // Deleting the last live version leaves no latest.
+    let (status, _) = env
+        .call(Method::DELETE, &format!("{PKG}/versions/1.0.0"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, pkg) = env.call(Method::GET, PKG, None).await;
+    assert!(pkg["latest_version"].is_null(), "{pkg}");
+    env.run(false).await;
+    assert!(!env.stored(b"one").await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abandoned_uploads_expire_with_a_reason() {
+    let env = env().await;
+    let (status, ticket) = env
+        .call(
+            Method::POST,
+            "/v1/repositories/libs/uploads",
+            Some(json!({"package": "widget", "version": "1.0.0", "filename": "w.bin", "size": 3, "sha256": "a".repeat(64)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let id = ticket["upload_id"].as_str().expect("id");
+    let uri = format!("/v1/repositories/libs/uploads/{id}");
+    assert_eq!(
+        env.run(false).await.tenants[0].repositories.len(),
+        0,
+        "not expired yet"
+    );
+    env.clock.advance(Duration::hours(1));
+    let dry = env.run(true).await;
+    assert_eq!(dry.tenants[0].repositories[0].uploads_expired, 1);
+    let (_, upload) = env.call(Method::GET, &uri, None).await;
+    assert_eq!(upload["status"], "pending", "a dry run changes nothing");
+    let report = env.run(false).await;
+    assert_eq!(report.tenants[0].repositories[0].uploads_expired, 1);
+    let (_, upload) = env.call(Method::GET, &uri, None).await;
+    assert_eq!(upload["status"], "rejected", "{upload}");
+    assert!(
+        upload["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("expired"),
+        "{upload}"
+    );
+    // It left the open uploads: the next run does not count it again.
+    let again = env.run(false).await;
+    assert!(again.tenants[0].repositories.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_incoming_and_expired_quarantine_objects_are_removed() {
+    let env = env().await;
+    let ctx = &env.app.host.ctx;
+    let tenant = TenantName::parse("default").expect("tenant");
+    // An object nobody asked for, and the refused bytes of a real upload.
+    let stray = BlobKey::incoming(&tenant, &UploadId::new());
+    ctx.blobs
+        .put(
+            &stray,
+            bytes::Bytes::from_static(b"stray"),
+            "application/octet-stream",
+        )
+        .await
+        .expect("put");
+    let (_, ticket) = env
+        .call(
+            Method::POST,
+            "/v1/repositories/libs/uploads",
+            Some(json!({"package": "widget", "version": "1.0.0", "filename": "w.bin", "size": 3, "sha256": "a".repeat(64)})),
+        )
+        .await;
+    let id = UploadId::parse(ticket["upload_id"].as_str().expect("id")).expect("ulid");
+    let refused = BlobKey::quarantine(&tenant, &id);
+    ctx.blobs
+        .put(
+            &refused,
+            bytes::Bytes::from_static(b"bad"),
+            "application/octet-stream",
+        )
+        .await
+        .expect("put");
+    let orphan = BlobKey::quarantine(&tenant, &UploadId::new());
+    ctx.blobs
+        .put(
+            &orphan,
+            bytes::Bytes::from_static(b"old"),
+            "application/octet-stream",
+        )
+        .await
+        .expect("put");
+    env.retention(json!({"quarantine_days": 2})).await;
+
+    let exists = |key: BlobKey| async move { ctx.blobs.head(&key).await.expect("head").is_some() };
+    env.run(false).await;
+    assert!(exists(stray.clone()).await, "young objects stay");
+    env.clock.advance(Duration::hours(25));
+    let dry = env.run(true).await;
+    assert_eq!(dry.tenants[0].incoming_objects_removed, 1);
+    assert!(exists(stray.clone()).await, "a dry run changes nothing");
+    let report = env.run(false).await;
+    assert_eq!(report.tenants[0].incoming_objects_removed, 1);
+    assert_eq!(report.tenants[0].incoming_bytes_freed, 5);
+    assert!(!exists(stray.clone()).await);
+    assert!(exists(refused.clone()).await);
+
+    env.clock.advance(Duration::days(2));
+    let report = env.run(false).await;
+    assert_eq!(report.tenants[0].quarantine_objects_removed, 1);
+    assert!(
+        !exists(refused.clone()).await,
+        "the repository keeps 2 days"
+    );
+    assert!(
+        exists(orphan.clone()).await,
+        "without a repository: 30 days"
+    );
+    env.clock.advance(Duration::days(30));
+    env.run(false).await;
+    assert!(!exists(orphan.clone()).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_retention_policies_are_refused() {
+    let env = env().await;
+    // Values out of range are 400; a body of the wrong shape is the JSON extractor's 422.
+    let out_of_range = [
+        json!({"keep_last": 0}),
+        json!({"max_age_days": 0}),
+        json!({"quarantine_days": 0}),
+        json!({"keep_last": 100_001}),
+    ];
+    let misshapen = [
+        json!({"keep_last": -1}),
+        json!({"keep_last": "five"}),
+        json!({"keep_everything": true}),
+    ];
+    let cases = out_of_range
+        .into_iter()
+        .map(|b| (b, StatusCode::BAD_REQUEST))
+        .chain(
+            misshapen
+                .into_iter()
+                .map(|b| (b, StatusCode::UNPROCESSABLE_ENTITY)),
+        );
+    for (bad, want) in cases {
+        let (status, ctype, body) = env
+            .app
+            .call(
+                Method::PUT,
+                "/v1/repositories/libs/retention",
+                Some(&env.app.admin),
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(status, want, "{bad}: {body}");
+        assert_eq!(ctype, "application/problem+json", "{bad}");
+    }
+    let (status, _, body) = env
+        .app
+        .call(
+            Method::POST,
+            "/v1/repositories",
+            Some(&env.app.admin),
+            Some(json!({"name": "other", "format": "generic", "retention": {"keep_last": 0}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _, body) = env
+        .app
+        .call(
+            Method::POST,
+            "/v1/repositories",
+            Some(&env.app.admin),
+            Some(json!({"name": "other", "format": "generic", "retention": {"keep_last": 3}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["retention"], json!({"keep_last": 3}));
+    // An empty policy clears it.
+    let (status, v) = env
+        .call(
+            Method::PUT,
+            "/v1/repositories/other/retention",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v.get("retention").is_none(), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unpinning_lets_retention_remove_the_version() {
+    let env = env().await;
+    for v in ["1.0.0", "2.0.0"] {
+        env.publish(v, v.as_bytes()).await;
+        env.clock.advance(Duration::minutes(1));
+    }
+    let pin = format!("{PKG}/versions/1.0.0/pin");
+    assert_eq!(env.call(Method::PUT, &pin, None).await.0, StatusCode::OK);
+    env.retention(json!({"keep_last": 1})).await;
+    assert!(removed(&env.run(false).await).is_empty());
+    let (status, v) = env.call(Method::DELETE, &pin, None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["pinned"], false);
+    assert_eq!(removed(&env.run(false).await), ["1.0.0"]);
+    let (status, _) = env.call(Method::PUT, &pin, None).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a deleted version cannot be pinned"
+    );
+    // Pinning holds off retention only: a maintainer may still delete a pinned version.
+    env.publish("3.0.0", b"3.0.0").await;
+    let pin = format!("{PKG}/versions/2.0.0/pin");
+    assert_eq!(env.call(Method::PUT, &pin, None).await.0, StatusCode::OK);
+    let (status, _) = env
+        .call(Method::DELETE, &format!("{PKG}/versions/2.0.0"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(env.live_versions().await, ["3.0.0"]);
+}

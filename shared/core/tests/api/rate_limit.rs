@@ -1,0 +1,377 @@
+//! Tests of `services::access::rate_limit` that need the embedded host.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use time::Duration;
+
+use trove_core::services::access::rate_limit::*;
+use trove_embedded::SqliteTable;
+use trove_core::ports::{Item, Key, Page, Query, Write};
+
+/// Counts the writes that reach the table.
+struct Counting {
+    inner: SqliteTable,
+    puts: AtomicUsize,
+}
+
+#[async_trait]
+impl Table for Counting {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), TableError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, TableError> {
+        self.inner.query(query).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
+        self.inner.transact(writes).await
+    }
+    async fn add(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+    ) -> Result<(), TableError> {
+        self.inner.add(key, counters, attrs).await
+    }
+}
+
+impl Counting {
+    fn puts(&self) -> usize {
+        self.puts.load(Ordering::SeqCst)
+    }
+}
+
+fn open() -> (tempfile::TempDir, Counting) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inner = SqliteTable::open(&dir.path().join("rl.db")).expect("sqlite table");
+    let table = Counting {
+        inner,
+        puts: AtomicUsize::new(0),
+    };
+    (dir, table)
+}
+
+fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("valid time")
+}
+
+fn limit(per_second: f64, burst: u32) -> Limit {
+    Limit { per_second, burst }
+}
+
+async fn allowed(
+    limiter: &RateLimiter,
+    table: &dyn Table,
+    lim: Limit,
+    now: OffsetDateTime,
+    n: usize,
+) -> usize {
+    let mut count = 0;
+    for _ in 0..n {
+        if limiter.take(table, "b", lim, now).await.expect("take") == Decision::Allowed {
+            count += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn lease_sizes() {
+    assert_eq!(limit(1.0, 10).lease_size(), 1);
+    assert_eq!(limit(5.0, 20).lease_size(), 1);
+    assert_eq!(limit(50.0, 200).lease_size(), 5);
+    assert_eq!(limit(1000.0, 10).lease_size(), 2);
+    assert_eq!(limit(1e5, 1_000_000).lease_size(), 10_000);
+    assert_eq!(limit(1e6, 3).lease_size(), 1);
+    assert_eq!(AUTH_FAILURES.lease_size(), 1);
+}
+
+#[tokio::test]
+async fn burst_then_limited_with_retry_after() {
+    let (_dir, table) = open();
+    let limiter = RateLimiter::new();
+    let lim = limit(0.5, 5);
+    assert_eq!(allowed(&limiter, &table, lim, t0(), 5).await, 5);
+    assert_eq!(limiter.known_empty("b", t0()), None);
+    // One token at 0.5/s takes two seconds.
+    let decision = limiter.take(&table, "b", lim, t0()).await.expect("take");
+    assert_eq!(
+        decision,
+        Decision::Limited {
+            retry_after_secs: 2
+        }
+    );
+    assert_eq!(limiter.known_empty("b", t0()), Some(2));
+    assert_eq!(
+        limiter.known_empty("b", t0() + Duration::milliseconds(1500)),
+        Some(1)
+    );
+    assert_eq!(limiter.known_empty("b", t0() + Duration::seconds(2)), None);
+    // Known empty: refused without touching the table.
+    let puts = table.puts();
+    let refused = limiter
+        .take(&table, "b", lim, t0() + Duration::milliseconds(100))
+        .await
+        .expect("take");
+    assert!(matches!(refused, Decision::Limited { .. }));
+    assert_eq!(table.puts(), puts);
+    // Other buckets are unaffected.
+    assert_eq!(
+        limiter
+            .take(&table, "other", lim, t0())
+            .await
+            .expect("take"),
+        Decision::Allowed
+    );
+}
+
+#[tokio::test]
+async fn auth_failures_retry_after_is_whole_seconds() {
+    let (_dir, table) = open();
+    let limiter = RateLimiter::new();
+    for _ in 0..20 {
+        assert_eq!(
+            limiter
+                .take(&table, "ip", AUTH_FAILURES, t0())
+                .await
+                .expect("take"),
+            Decision::Allowed
+        );
+    }
+    assert_eq!(
+        limiter
+            .take(&table, "ip", AUTH_FAILURES, t0())
+            .await
+            .expect("take"),
+        Decision::Limited {
+            retry_after_secs: 6
+        }
+    );
+}
+
+#[tokio::test]
+async fn refills_as_time_passes() {
+    let (_dir, table) = open();
+    let limiter = RateLimiter::new();
+    let lim = limit(2.0, 4);
+    assert_eq!(allowed(&limiter, &table, lim, t0(), 10).await, 4);
+    // 2/s for 1.5 s: three tokens.
+    let later = t0() + Duration::milliseconds(1500);
+    assert_eq!(allowed(&limiter, &table, lim, later, 10).await, 3);
+    // A long pause refills up to the burst, not beyond.
+    let much_later = t0() + Duration::hours(1);
+    assert_eq!(allowed(&limiter, &table, lim, much_later, 10).await, 4);
+}
+
+#[tokio::test]
+async fn two_processes_share_the_bucket_in_any_interleaving() {
+    // Lease sizes 1 and 2.
+    for lim in [limit(1.0, 10), limit(1000.0, 10)] {
+        let patterns: [&[bool]; 4] = [
+            &[true, false],
+            &[true, true, true, false],
+            &[false, false, true],
+            &[true, false, false, true, true, false, true],
+        ];
+        for pattern in patterns {
+            let (_dir, table) = open();
+            let a = RateLimiter::new();
+            let b = RateLimiter::new();
+            let mut total = 0;
+            for i in 0..60 {
+                let limiter = if pattern[i % pattern.len()] { &a } else { &b };
+                if limiter.take(&table, "b", lim, t0()).await.expect("take")
+                    == Decision::Allowed
+                {
+                    total += 1;
+                }
+            }
+            assert_eq!(total, 10, "{lim:?} {pattern:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_processes_over_time_stay_within_the_refill() {
+    let (_dir, table) = open();
+    let a = RateLimiter::new();
+    let b = RateLimiter::new();
+    let lim = limit(100.0, 40);
+    let mut total = 0;
+    let mut now = t0();
+    for step in 0..500 {
+        now += Duration::milliseconds(10);
+        for limiter in [&a, &b, &a] {
+            if limiter.take(&table, "b", lim, now).await.expect("take") == Decision::Allowed {
+                total += 1;
+            }
+        }
+        let elapsed = f64::from(step + 1) * 0.01;
+        assert!(
+            f64::from(total) <= 40.0 + 100.0 * elapsed + 1e-9,
+            "{total} after {elapsed}s"
+        );
+    }
+    // Demand (300/s) exceeds the rate: nearly all of the 540 tokens get used.
+    assert!(total >= 500, "only {total} allowed");
+}
+
+#[tokio::test]
+async fn unspent_leases_are_dropped_after_a_second() {
+    let (_dir, table) = open();
+    let a = RateLimiter::new();
+    let b = RateLimiter::new();
+    // Lease size 5, no meaningful refill.
+    let lim = limit(50.0, 20);
+    let slow = limit(0.001, 20);
+    assert_eq!(lim.lease_size(), 5);
+    assert_eq!(
+        a.take(&table, "b", lim, t0()).await.expect("take"),
+        Decision::Allowed
+    );
+    assert_eq!(table.puts(), 1);
+    // Within the second, the lease serves locally.
+    let soon = t0() + Duration::milliseconds(900);
+    assert_eq!(
+        a.take(&table, "b", lim, soon).await.expect("take"),
+        Decision::Allowed
+    );
+    assert_eq!(table.puts(), 1);
+    // After it, the three left are gone and the next request leases anew.
+    let late = t0() + Duration::milliseconds(1000);
+    assert_eq!(
+        a.take(&table, "b", slow, late).await.expect("take"),
+        Decision::Allowed
+    );
+    assert_eq!(table.puts(), 2);
+    // The dropped tokens did not return to the shared bucket: 20 - 5 - 1 remain.
+    assert_eq!(allowed(&b, &table, slow, late, 30).await, 14);
+}
+
+#[tokio::test]
+async fn high_limits_write_rarely() {
+    let (_dir, table) = open();
+    let limiter = RateLimiter::new();
+    let lim = limit(1e5, 100_000);
+    let mut now = t0();
+    let requests = 50_000;
+    let mut total = 0;
+    for _ in 0..requests {
+        now += Duration::microseconds(20);
+        if limiter.take(&table, "b", lim, now).await.expect("take") == Decision::Allowed {
+            total += 1;
+        }
+    }
+    assert_eq!(total, requests);
+    // One write per 10_000-token lease.
+    assert!(table.puts() <= 6, "{} writes", table.puts());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_takes_stay_within_the_limit() {
+    let (_dir, table) = open();
+    let table = Arc::new(table);
+    let limiters = [Arc::new(RateLimiter::new()), Arc::new(RateLimiter::new())];
+    for lim in [limit(1.0, 20), limit(1000.0, 20)] {
+        let bucket = format!("c{}", lim.per_second);
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let table = Arc::clone(&table);
+            let limiter = Arc::clone(&limiters[i % 2]);
+            let bucket = bucket.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut allowed = 0;
+                for _ in 0..5 {
+                    let decision = limiter
+                        .take(table.as_ref(), &bucket, lim, t0())
+                        .await
+                        .expect("take");
+                    if decision == Decision::Allowed {
+                        allowed += 1;
+                    }
+                }
+                allowed
+            }));
+        }
+        let mut total = 0;
+        for task in tasks {
+            total += task.await.expect("task");
+        }
+        assert!(total <= 20, "{lim:?}: {total} allowed");
+        // Contention may refuse a few early, but most of the bucket is used.
+        assert!(total >= 10, "{lim:?}: only {total} allowed");
+    }
+}
+
+#[tokio::test]
+async fn invalid_limits_are_refused_before_the_table() {
+    let (_dir, table) = open();
+    let limiter = RateLimiter::new();
+    assert!(
+        limiter
+            .take(&table, "b", limit(0.0, 10), t0())
+            .await
+            .is_err()
+    );
+    assert_eq!(table.puts(), 0);
+}
+
+#[test]
+fn limit_validation() {
+    assert!(limit(1.0, 1).validate().is_ok());
+    assert!(limit(1e6, 1_000_000).validate().is_ok());
+    assert!(AUTH_FAILURES.validate().is_ok());
+    for bad in [
+        limit(0.0, 10),
+        limit(-1.0, 10),
+        limit(f64::NAN, 10),
+        limit(f64::INFINITY, 10),
+        limit(f64::NEG_INFINITY, 10),
+        limit(1e6 + 1.0, 10),
+        limit(1.0, 0),
+        limit(1.0, 1_000_001),
+    ] {
+        assert!(bad.validate().is_err(), "{bad:?} accepted");
+    }
+}
+
+#[test]
+fn tier_limits() {
+    let tiers = TierLimits::default();
+    assert!(tiers.validate().is_ok());
+    assert_eq!(tiers.for_tier(Tier::Anonymous), limit(5.0, 20));
+    assert_eq!(tiers.for_tier(Tier::User), limit(50.0, 200));
+    assert_eq!(tiers.for_tier(Tier::ServiceAccount), limit(200.0, 1000));
+    assert_eq!(tiers.for_tier(Tier::Admin), limit(100.0, 500));
+    let bad = TierLimits {
+        admin: limit(0.0, 5),
+        ..TierLimits::default()
+    };
+    let err = bad.validate().expect_err("refused");
+    assert!(err.starts_with("admin:"), "{err}");
+    assert_eq!(
+        serde_json::to_value(Tier::ServiceAccount).expect("serialises"),
+        json!("service_account")
+    );
+    let parsed: Result<Limit, _> =
+        serde_json::from_value(json!({"per_second": 1.0, "burst": 2, "extra": 1}));
+    assert!(parsed.is_err());
+}
+
+#[test]
+fn local_state_stays_bounded() {
+    let limiter = RateLimiter::new();
+    let mut buckets = limiter.lock();
+    for i in 0..MAX_BUCKETS + 10 {
+        entry(&mut buckets, &format!("b{i}"), 0);
+    }
+    assert!(buckets.len() <= MAX_BUCKETS);
+}

@@ -1,0 +1,328 @@
+//! The breaker under fault injection: a real SQLite table behind a switch that makes it
+//! throttle or stall on command, and a clock the test moves.
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::*;
+use trove_embedded::SqliteTable;
+use trove_core::ports::Condition;
+
+pub(crate) const HEALTHY: u8 = 0;
+/// Failing as a table that is down fails: 5xx, connection errors.
+pub(crate) const FAILING: u8 = 1;
+pub(crate) const STALLING: u8 = 2;
+/// Refusing for throughput, as DynamoDB refuses a hot key or partition.
+pub(crate) const HOT_KEY: u8 = 3;
+
+/// The embedded table, failing on command; counts the calls that reach it.
+pub(crate) struct FaultyTable {
+    inner: Arc<dyn Table>,
+    pub(crate) mode: AtomicU8,
+    pub(crate) calls: AtomicUsize,
+}
+
+impl FaultyTable {
+    pub(crate) fn open(dir: &std::path::Path) -> Arc<Self> {
+        Self::wrap(Arc::new(
+            SqliteTable::open(&dir.join("faulty.db")).expect("table"),
+        ))
+    }
+
+    pub(crate) fn wrap(inner: Arc<dyn Table>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            mode: AtomicU8::new(HEALTHY),
+            calls: AtomicUsize::new(0),
+        })
+    }
+
+    pub(crate) fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+
+    pub(crate) fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    async fn fault(&self) -> Result<(), TableError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.mode.load(Ordering::SeqCst) {
+            FAILING => Err(TableError::Unavailable("internal server error".into())),
+            HOT_KEY => Err(TableError::Throttled("throughput exceeded".into())),
+            STALLING => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Table for FaultyTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
+        self.fault().await?;
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
+        self.fault().await?;
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), TableError> {
+        self.fault().await?;
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, TableError> {
+        self.fault().await?;
+        self.inner.query(query).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
+        self.fault().await?;
+        self.inner.transact(writes).await
+    }
+    async fn add(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+    ) -> Result<(), TableError> {
+        self.fault().await?;
+        self.inner.add(key, counters, attrs).await
+    }
+}
+
+pub(crate) struct ManualClock(Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self(Mutex::new(OffsetDateTime::now_utc())))
+    }
+    pub(crate) fn advance(&self, by: Duration) {
+        *self.0.lock().expect("clock") += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().expect("clock")
+    }
+}
+
+pub(crate) fn settings() -> BreakerSettings {
+    BreakerSettings {
+        failures: 3,
+        window: Duration::from_secs(10),
+        cooldown: Duration::from_secs(10),
+        call_timeout: Duration::from_millis(200),
+    }
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    faulty: Arc<FaultyTable>,
+    clock: Arc<ManualClock>,
+    breaker: Arc<BreakerTable>,
+}
+
+fn rig() -> Rig {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faulty = FaultyTable::open(dir.path());
+    let clock = ManualClock::new();
+    let breaker = Arc::new(BreakerTable::new(faulty.clone(), settings(), clock.clone()));
+    Rig {
+        _dir: dir,
+        faulty,
+        clock,
+        breaker,
+    }
+}
+
+fn key() -> Key {
+    Key::new("P", "S")
+}
+
+async fn get(r: &Rig) -> Result<Option<Item>, TableError> {
+    r.breaker.get(&key()).await
+}
+
+async fn open(r: &Rig) {
+    r.faulty.set(FAILING);
+    for _ in 0..3 {
+        assert!(matches!(get(r).await, Err(TableError::Unavailable(_))));
+    }
+}
+
+#[tokio::test]
+async fn failures_within_the_window_open_the_circuit_and_calls_then_fail_fast() {
+    let r = rig();
+    open(&r).await;
+    let reached = r.faulty.calls();
+    r.faulty.set(HEALTHY);
+    for _ in 0..5 {
+        match get(&r).await {
+            Err(TableError::CircuitOpen { retry_after_secs }) => assert_eq!(retry_after_secs, 10),
+            other => panic!("expected a fast refusal, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        r.faulty.calls(),
+        reached,
+        "an open circuit spares the table"
+    );
+    r.clock.advance(Duration::from_millis(6500));
+    assert!(matches!(
+        get(&r).await,
+        Err(TableError::CircuitOpen {
+            retry_after_secs: 4
+        })
+    ));
+}
+
+#[tokio::test]
+async fn failures_spread_beyond_the_window_do_not_open_it() {
+    let r = rig();
+    r.faulty.set(FAILING);
+    for _ in 0..6 {
+        assert!(matches!(get(&r).await, Err(TableError::Unavailable(_))));
+        r.clock.advance(Duration::from_secs(6));
+    }
+    r.faulty.set(HEALTHY);
+    assert!(get(&r).await.is_ok());
+}
+
+/// A hot item is throttled while the table serves everyone else: one instance refusing every
+/// tenant for the cool-down (and tripping the rollback alarm with 503s) would turn one
+/// tenant's hot key into everyone's outage.
+#[tokio::test]
+async fn throttling_of_a_hot_key_never_opens_the_circuit() {
+    let r = rig();
+    r.faulty.set(HOT_KEY);
+    for _ in 0..20 {
+        assert!(matches!(get(&r).await, Err(TableError::Throttled(_))));
+    }
+    r.faulty.set(HEALTHY);
+    assert!(get(&r).await.is_ok(), "the circuit stayed closed");
+}
+
+#[tokio::test]
+async fn answers_other_than_unavailable_do_not_count() {
+    let r = rig();
+    for _ in 0..5 {
+        let refused = r.breaker.delete(&key(), Some(Condition::Exists)).await;
+        assert!(matches!(refused, Err(TableError::ConditionFailed)));
+    }
+    assert!(get(&r).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_the_cooldown_exactly_one_probe_runs_at_a_time() {
+    let r = rig();
+    open(&r).await;
+    r.clock.advance(Duration::from_secs(10));
+    // The probe stalls: meanwhile every other call is refused without reaching the table.
+    r.faulty.set(STALLING);
+    let before = r.faulty.calls();
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let breaker = r.breaker.clone();
+            tokio::spawn(async move { breaker.get(&key()).await })
+        })
+        .collect();
+    let mut refused = 0;
+    let mut timed_out = 0;
+    for call in calls {
+        match call.await.expect("joined") {
+            Err(TableError::CircuitOpen { .. }) => refused += 1,
+            Err(TableError::Unavailable(_)) => timed_out += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((timed_out, refused), (1, 7));
+    assert_eq!(r.faulty.calls(), before + 1, "one probe reached the table");
+}
+
+#[tokio::test]
+async fn a_successful_probe_closes_the_circuit() {
+    let r = rig();
+    open(&r).await;
+    r.clock.advance(Duration::from_secs(10));
+    r.faulty.set(HEALTHY);
+    assert!(get(&r).await.is_ok(), "the probe");
+    for _ in 0..5 {
+        assert!(get(&r).await.is_ok());
+    }
+    // Closed afresh: the old failures are forgotten, it takes a full count to reopen.
+    r.faulty.set(FAILING);
+    for _ in 0..2 {
+        assert!(matches!(get(&r).await, Err(TableError::Unavailable(_))));
+    }
+    r.faulty.set(HEALTHY);
+    assert!(get(&r).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_failed_probe_reopens_it_for_another_cooldown() {
+    let r = rig();
+    open(&r).await;
+    r.clock.advance(Duration::from_secs(10));
+    assert!(matches!(get(&r).await, Err(TableError::Unavailable(_))));
+    let reached = r.faulty.calls();
+    r.faulty.set(HEALTHY);
+    assert!(matches!(
+        get(&r).await,
+        Err(TableError::CircuitOpen {
+            retry_after_secs: 10
+        })
+    ));
+    assert_eq!(r.faulty.calls(), reached);
+    r.clock.advance(Duration::from_secs(10));
+    assert!(get(&r).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_stalled_call_times_out_and_counts() {
+    let r = rig();
+    r.faulty.set(STALLING);
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        let answer = get(&r).await;
+        assert!(
+            matches!(&answer, Err(TableError::Unavailable(m)) if m.contains("200 ms")),
+            "{answer:?}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(matches!(get(&r).await, Err(TableError::CircuitOpen { .. })));
+}
+
+#[tokio::test]
+async fn a_cancelled_probe_lets_the_next_call_probe() {
+    let r = rig();
+    open(&r).await;
+    r.clock.advance(Duration::from_secs(10));
+    r.faulty.set(STALLING);
+    let probe = tokio::time::timeout(Duration::from_millis(20), get(&r)).await;
+    assert!(probe.is_err(), "the probe was still waiting");
+    r.faulty.set(HEALTHY);
+    assert!(get(&r).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_breaker_reports_its_state_and_refusals() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let r = rig();
+    {
+        let _local = metrics::set_default_local_recorder(&recorder);
+        open(&r).await;
+        let _ = get(&r).await;
+    }
+    let text = handle.render();
+    assert!(text.contains("trove_table_circuit_state 2"), "{text}");
+    assert!(text.contains("trove_table_rejections_total 1"), "{text}");
+}
