@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::harness::{TestServer, expect_json, ticket_headers};
-use crate::noise::{tar_gz_of_noise, zip_of_noise};
+use trove_testkit::archives::noise::{tar_gz_of_noise, zip_of_noise};
 
 const REPO: &str = "data";
 const CONTENT: u64 = 3 << 29; // 1.5 GiB

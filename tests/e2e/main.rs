@@ -12,9 +12,6 @@ mod happy;
 mod harness;
 mod inputs;
 mod metrics;
-// The scanner tests' generator of incompressible archives, so both test the same bytes.
-#[path = "../../shared/src/pipeline/scan/noise.rs"]
-mod noise;
 mod openapi;
 mod pipeline;
 mod race;

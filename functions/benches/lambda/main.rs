@@ -2,23 +2,12 @@
 //! memory under the Runtime API harness, then warm handler times priced at AWS list prices.
 //! bench/lambda.sh runs it on release binaries (`TROVE_LAMBDA_BIN_DIR`) against moto.
 
-// The harness modules are the test suite's own; the bench uses part of them.
-#![allow(dead_code)]
-
-#[path = "../../../shared/tests/contract/moto.rs"]
-mod moto;
-#[path = "../../tests/lambda/runtime_api.rs"]
-mod runtime_api;
-#[path = "../../tests/lambda/stack.rs"]
-mod stack;
-#[path = "../../tests/lambda/support.rs"]
-mod support;
-#[path = "../../tests/lambda/template.rs"]
-mod template;
 
 mod measure;
 
-pub use support::{Fixture, unique};
+pub use trove_testkit::lambda::{runtime_api, stack, template};
+pub use trove_testkit::{moto, unique};
+
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -2,7 +2,7 @@
 //!
 //! - `runtime_api`: a Runtime API emulator on 127.0.0.1 that spawns a built function binary,
 //!   feeds it an event and returns its answer (`sam local invoke` without Docker);
-//! - `stack`: the template's resources on moto (shared/tests/contract/moto.rs), one per test;
+//! - `stack`: the template's resources on moto, one per test;
 //! - `api`, `on_upload`, `pipeline`: each function fed its sample event from events/;
 //! - `authorizer`: the HTTP API's authorizer against moto, and a route trusting its context;
 //! - `contract`: template.yaml ⇄ routers, statemachines/, functions/, functions-scan/ and
@@ -10,22 +10,17 @@
 //!
 //! One binary, so the AWS SDK links once.
 
-#[path = "../../../shared/tests/contract/moto.rs"]
-#[allow(dead_code)]
-mod moto;
 
 mod api;
+
+pub use trove_testkit::lambda::{runtime_api, stack, template};
+pub use trove_testkit::{moto, unique};
 mod authorizer;
 mod contract;
 mod jobs;
 mod on_upload;
 mod pipeline;
-mod runtime_api;
-mod stack;
-mod template;
 
-mod support;
-pub use support::{Fixture, unique};
 
 /// Every function of the template starts under the harness with the template's settings and
 /// reaches the Runtime API: its binary exists, its `Handler` is one the binary accepts and its

@@ -6,11 +6,10 @@
 //! `cargo bench -p trove-shared --bench archives` runs every case in a child process of its
 //! own (a clean peak RSS each) and prints time and peak RSS (VmHWM) per case;
 //! `... -- CASE` runs one. The 1.5 GiB archives are written to a temp file first,
-//! streamed (`noise.rs`, shared with the unit and e2e tests); the peak is reset after
+//! streamed (`trove_testkit::archives::noise`, shared with the unit and e2e tests); the peak is reset after
 //! writing them, so it is the scan's.
 
-#[path = "../src/pipeline/scan/noise.rs"]
-mod noise;
+use trove_testkit::archives::noise;
 
 use std::io::{BufWriter, Cursor, Write};
 use std::process::Command;

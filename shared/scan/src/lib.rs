@@ -17,10 +17,6 @@ pub mod stream;
 pub mod zip_stream;
 
 #[cfg(test)]
-pub(crate) mod fixtures;
-#[cfg(test)]
-pub(crate) mod noise;
-#[cfg(test)]
 mod policy_tests;
 #[cfg(test)]
 mod step_tests;

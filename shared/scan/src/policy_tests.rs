@@ -4,9 +4,9 @@
 use std::io::{self, Cursor, Read};
 use std::time::{Duration, Instant};
 
-use super::fixtures::{TarEntry, deflated, eicar, tar, zip, zip_of_zeros};
+use trove_testkit::archives::fixtures::{TarEntry, deflated, eicar, tar, zip, zip_of_zeros};
 use super::limits::{KIB, MIB, ScanLimits};
-use super::noise::{tar_gz_of_noise, zip_of_noise};
+use trove_testkit::archives::noise::{tar_gz_of_noise, zip_of_noise};
 use super::tests::{found, limited, scan_with};
 use super::{Findings, ScanError, scan_reader};
 use trove_core::domain::model::{Format, Oversize, Repository, ScanPolicy};
@@ -67,7 +67,7 @@ fn the_cap_follows_the_repository_max_file_size() {
     let text: Vec<u8> = (0..200_000u32)
         .flat_map(|i| format!("{i:08} the quick brown fox\n").into_bytes())
         .collect();
-    let tgz = super::fixtures::tar_gz(&[TarEntry::File("notes.txt", &text)]);
+    let tgz = trove_testkit::archives::fixtures::tar_gz(&[TarEntry::File("notes.txt", &text)]);
     assert!(tgz.len() < 640 * KIB as usize, "{} bytes", tgz.len());
     let small = ScanLimits::for_repository(&repository(640 * KIB, ScanPolicy::default()));
     let hit = limited(scan_with("notes.tar.gz", &tgz, &small));
@@ -138,10 +138,10 @@ fn a_partial_policy_publishes_past_the_cap_and_says_so() {
 
 #[test]
 fn what_was_scanned_before_the_cut_still_counts() {
-    let noise = super::noise::Noise::new(3, 2 * MIB);
+    let noise = trove_testkit::archives::noise::Noise::new(3, 2 * MIB);
     let mut bulk = Vec::new();
     io::copy(&mut { noise }, &mut bulk).expect("noise");
-    let tgz = super::fixtures::tar_gz(&[
+    let tgz = trove_testkit::archives::fixtures::tar_gz(&[
         TarEntry::File("eicar.com", &eicar()),
         TarEntry::File("bulk.bin", &bulk),
     ]);

@@ -8,19 +8,20 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use super::fixtures::{
+use trove_testkit::archives::fixtures::{
     TarEntry, deflated, eicar, tar_gz, uses_data_descriptors, zip, zip_streamed,
 };
 use super::{ENGINE, rules_version};
-use crate::domain::keys::{BlobKey, UploadId};
-use crate::domain::model::{ScanFinding, Upload, UploadStatus};
-use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
+use trove_core::domain::keys::{BlobKey, UploadId};
+use trove_core::domain::model::{ScanFinding, Upload, UploadStatus};
+use trove_core::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use trove_embedded::Embedded;
-use crate::pipeline::{StepError, StepInput, run_step, validate};
-use crate::ports::{BlobError, BlobInfo, Blobs, ByteStream, PresignedRequest, PutConstraints};
-use crate::services::caller::Caller;
-use crate::services::repositories::{self, CreateRepository};
-use crate::services::{Context, uploads};
+use trove_core::pipeline::{StepError, StepInput, run_step, validate};
+use trove_core::ports::{BlobError, BlobInfo, Blobs, ByteStream, PresignedRequest, PutConstraints};
+use trove_core::services::access::caller::Caller;
+use trove_core::services::catalog::repositories::{self, CreateRepository};
+use trove_core::services::Context;
+use trove_core::services::catalog::uploads;
 
 struct Env {
     host: Embedded,
@@ -36,7 +37,7 @@ async fn env() -> Env {
     let caller = Caller::tenant_admin_for_tests(tenant());
     let repo = CreateRepository {
         name: "libs".into(),
-        format: crate::domain::model::Format::Generic,
+        format: trove_core::domain::model::Format::Generic,
         description: None,
         max_file_size: None,
         retention: None,
@@ -63,7 +64,7 @@ impl Env {
         let ctx = self.ctx();
         let now = ctx.clock.now();
         let libs = RepoName::parse("libs").expect("valid");
-        let repository_id = crate::services::repositories::find(ctx, &tenant(), &libs)
+        let repository_id = trove_core::services::catalog::repositories::find(ctx, &tenant(), &libs)
             .await
             .expect("repository libs")
             .id;
@@ -334,8 +335,8 @@ impl Blobs for FlakyBlobs {
     async fn put(&self, _: &BlobKey, _: Bytes, _: &str) -> Result<(), BlobError> {
         Ok(())
     }
-    async fn list(&self, _: &str, _: Option<String>) -> Result<crate::ports::BlobPage, BlobError> {
-        Ok(crate::ports::BlobPage::default())
+    async fn list(&self, _: &str, _: Option<String>) -> Result<trove_core::ports::BlobPage, BlobError> {
+        Ok(trove_core::ports::BlobPage::default())
     }
 }
 
@@ -382,7 +383,7 @@ async fn validate_refuses_a_name_its_content_does_not_match() {
 #[tokio::test]
 async fn a_limit_refusal_is_kept_on_the_upload_and_a_retry_gives_the_same_answer() {
     let env = env().await;
-    let policy = crate::domain::model::ScanPolicy {
+    let policy = trove_core::domain::model::ScanPolicy {
         max_expanded_bytes: Some(64 * 1024),
         ..Default::default()
     };
@@ -390,7 +391,7 @@ async fn a_limit_refusal_is_kept_on_the_upload_and_a_retry_gives_the_same_answer
     repositories::put_scan_policy(env.ctx(), &caller, "libs", policy)
         .await
         .expect("policy");
-    let tgz = super::noise::tar_gz_of_noise(Vec::new(), "data.bin", 256 * 1024, 5).expect("tgz");
+    let tgz = trove_testkit::archives::noise::tar_gz_of_noise(Vec::new(), "data.bin", 256 * 1024, 5).expect("tgz");
     let input = env.upload("data.tgz", &tgz).await;
     let Err(StepError::Rejected(reason)) = run_step(env.ctx(), "Scan", &input).await else {
         panic!("refused by the cap");
@@ -401,7 +402,7 @@ async fn a_limit_refusal_is_kept_on_the_upload_and_a_retry_gives_the_same_answer
         "{reason}"
     );
     let scan = env.load(&input).await.scan.expect("kept");
-    assert_eq!(scan.status, crate::domain::model::ScanStatus::Refused);
+    assert_eq!(scan.status, trove_core::domain::model::ScanStatus::Refused);
     let limit = scan.limit.expect("the limit");
     assert_eq!(
         (limit.setting.as_str(), limit.value),

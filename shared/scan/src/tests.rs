@@ -4,7 +4,7 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use super::engine::{RULE_FILES, rules_version};
-use super::fixtures::{
+use trove_testkit::archives::fixtures::{
     TarEntry, deflated, eicar, gzip, stored, tar, tar_gz, zip, zip_of_zeros, zip_with_symlink,
 };
 use super::limits::{GIB, MIB, ScanLimits};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use zip::write::{FullFileOptions, ZipWriter};
 
-use super::fixtures::{
+use trove_testkit::archives::fixtures::{
     central_headers, data_descriptor, deflated, eicar, local_headers, stored,
     uses_data_descriptors, zip, zip_stored_with_descriptors, zip_streamed, zip_streamed_of_zeros,
     zip_streamed_with,

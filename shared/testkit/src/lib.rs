@@ -1,8 +1,10 @@
 //! What the test suites share, so none of them copies another's helpers or includes its
-//! files by path: moto on loopback ([`moto`]), unique names for resources that tests create
-//! in parallel on one emulator, and (feature `host`) the embedded host on a temporary
-//! directory, scanner included, as `trove serve` composes it.
+//! files by path: moto on loopback ([`moto`]), the Lambda harness ([`lambda`]), unique names
+//! for resources that tests create in parallel on one emulator, and (feature `host`) the
+//! embedded host on a temporary directory, scanner included, as `trove serve` composes it.
 
+pub mod archives;
+pub mod lambda;
 pub mod moto;
 
 use std::sync::Arc;
@@ -26,6 +28,25 @@ pub fn unique(prefix: &str) -> String {
         "{prefix}-{}",
         ulid::Ulid::new().to_string().to_ascii_lowercase()
     )
+}
+
+/// The running test binary's `<target>/<profile>` directory, where cargo put the package's
+/// binaries before running its tests (the binary itself is in `<profile>/deps`).
+pub fn profile_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binaries live in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+/// `<target>/tmp`, for logs kept after a run (what cargo names `CARGO_TARGET_TMPDIR` for
+/// integration tests alone).
+pub fn target_tmp() -> std::path::PathBuf {
+    let profile = profile_dir();
+    let dir = profile.parent().unwrap_or(&profile).join("tmp");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
 }
 
 #[cfg(feature = "host")]

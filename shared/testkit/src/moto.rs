@@ -71,10 +71,7 @@ fn start() -> Result<Moto, String> {
 /// Beside the test binary, one fixed name, so runs do not pile up logs: the last run's
 /// requests are there (cargo runs test binaries one at a time).
 fn log_path() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("moto.log")))
-        .unwrap_or_else(|| std::env::temp_dir().join("trove-moto.log"))
+    crate::target_tmp().join("moto.log")
 }
 
 fn spawn(path: &PathBuf) -> Result<Moto, String> {

@@ -20,9 +20,9 @@ const MAX_ATTEMPTS: usize = 8;
 
 const FILE: usize = 0;
 const UPLOAD: usize = 3;
-const REPOSITORY: usize = 4;
+pub const REPOSITORY: usize = 4;
 /// The package's name claim, when this publish writes it.
-const NAME_CLAIM: usize = 5;
+pub const NAME_CLAIM: usize = 5;
 
 pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let Some(upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
@@ -114,7 +114,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     ))
 }
 
-async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, StepError> {
+pub async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>, StepError> {
     let now = ctx.clock.now();
     let (t, r, p, v) = (
         &upload.tenant,

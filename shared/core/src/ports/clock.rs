@@ -15,20 +15,20 @@ impl Clock for SystemClock {
 
 /// System time plus an offset a test moves forward, so expiry and age are tested without
 /// sleeping (files written meanwhile keep their real modification time).
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default)]
-pub(crate) struct ShiftedClock {
+pub struct ShiftedClock {
     offset: std::sync::Mutex<time::Duration>,
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl ShiftedClock {
-    pub(crate) fn advance(&self, by: time::Duration) {
+    pub fn advance(&self, by: time::Duration) {
         *self.offset.lock().expect("clock lock") += by;
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl Clock for ShiftedClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc() + *self.offset.lock().expect("clock lock")

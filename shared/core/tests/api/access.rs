@@ -5,7 +5,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::tests::TestApp;
+use crate::app::TestApp;
 use trove_core::http::permissions::{Need, RULES, rule};
 use trove_core::http::route_table;
 

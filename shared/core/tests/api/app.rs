@@ -38,10 +38,7 @@ impl TestApp {
         settings: Settings,
         clock: Arc<dyn trove_core::ports::Clock>,
     ) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let host = Embedded::open(dir.path(), "http://trove.test", settings, clock)
-            .await
-            .expect("host opens");
+        let (dir, host) = trove_testkit::host_with(settings, clock).await;
         let admin = host
             .bootstrap(|_| Ok(()))
             .await

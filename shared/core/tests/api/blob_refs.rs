@@ -9,7 +9,6 @@ use sha2::{Digest as _, Sha256};
 use trove_core::domain::keys::{self, BlobKey, UploadId};
 use trove_core::domain::model::{Upload, UploadStatus};
 use trove_core::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
-use trove_embedded::Embedded;
 use trove_core::pipeline::{StepError, StepInput, persist};
 use trove_core::services::access::caller::Caller;
 use trove_core::services::catalog::versions::{self, VersionRef};
@@ -214,15 +213,8 @@ async fn collection_never_deletes_bytes_a_concurrent_publish_references() {
 async fn a_claim_left_by_a_dead_run_is_finished_after_its_lease() {
     use trove_core::ports::clock::ShiftedClock;
     let clock = std::sync::Arc::new(ShiftedClock::default());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let host = Embedded::open(
-        dir.path(),
-        "http://trove.test",
-        trove_core::config::Settings::for_testing(),
-        clock.clone(),
-    )
-    .await
-    .expect("host");
+    let (_dir, host) =
+        trove_testkit::host_with(trove_core::config::Settings::for_testing(), clock.clone()).await;
     let ctx = host.ctx.as_ref();
     persist_until_done(ctx, &landed(ctx, "1.0.0").await).await;
     delete(ctx, "1.0.0").await;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use time::Duration;
 
-use super::tests::TestApp;
+use crate::app::TestApp;
 use trove_core::config::Settings;
 use trove_core::domain::keys::{BlobKey, UploadId};
 use trove_core::domain::names::{Sha256Hex, TenantName};

@@ -6,8 +6,8 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::identity_tests::{account, ok, status, with_repo};
-use super::tests::TestApp;
+use crate::identity::{account, ok, status, with_repo};
+use crate::app::TestApp;
 use trove_core::domain::names::TenantName;
 use trove_core::services::access::api_keys;
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use axum::http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::tests::TestApp;
+use crate::app::TestApp;
 use trove_core::config::Settings;
 use trove_core::domain::keys;
 use trove_core::domain::names::TenantName;

@@ -5,7 +5,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::tests::TestApp;
+use crate::app::TestApp;
 use trove_core::http::problem::{CONTENT_TYPE, MAX_DETAIL_CHARS};
 
 /// Path parameters that hold names (validated by `domain::names`: 400) or a date (400);

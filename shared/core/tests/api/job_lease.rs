@@ -1,5 +1,6 @@
 //! Tests of `jobs::lease` that need the embedded host.
-
+use time::OffsetDateTime;
+use trove_core::ports::table::Table;
 use std::sync::Arc;
 
 use trove_core::jobs::lease::*;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::tests::TestApp;
+use crate::app::TestApp;
 
 async fn app_with_libs() -> TestApp {
     let app = TestApp::new().await;

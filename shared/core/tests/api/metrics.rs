@@ -7,7 +7,7 @@ use http_body_util::BodyExt as _;
 use serde_json::json;
 use tower::ServiceExt as _;
 
-use super::tests::TestApp;
+use crate::app::TestApp;
 use trove_embedded::prometheus;
 
 /// The sample line of `name` carrying every one of `labels`.

@@ -1,5 +1,9 @@
 //! Tests of `services::records::pii` that need the embedded host.
-
+use aws_lc_rs::aead::NONCE_LEN;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use trove_core::domain::names::TenantName;
+use trove_core::services::Error;
 use trove_core::services::records::pii::*;
 use trove_embedded::Embedded;
 

@@ -14,7 +14,7 @@ use time::macros::{date, datetime};
 use time::{Duration, OffsetDateTime};
 use tower::ServiceExt as _;
 
-use super::tests::TestApp;
+use crate::app::TestApp;
 use trove_core::config::Settings;
 use trove_core::jobs::report::{self, ReportOptions, RepositoryRow, StaleRow};
 use trove_core::ports::Clock;
@@ -123,7 +123,7 @@ async fn report_figures_equal_what_happened() {
             "cli",
             "2.1.0",
             "eicar.com",
-            &trove_scan::fixtures::eicar(),
+            &trove_testkit::archives::fixtures::eicar(),
         )
         .await;
     assert_eq!(refused["status"], "rejected", "{refused}");

@@ -4,7 +4,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::tests::TestApp;
+use crate::app::TestApp;
 use trove_core::ports::DomainEvent;
 
 fn events_of(app: &TestApp, kind: &str) -> Vec<DomainEvent> {

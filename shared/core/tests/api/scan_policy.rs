@@ -4,8 +4,8 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::tests::TestApp;
-use trove_scan::noise::tar_gz_of_noise;
+use crate::app::TestApp;
+use trove_testkit::archives::noise::tar_gz_of_noise;
 
 const MIB: u64 = 1024 * 1024;
 

@@ -1,6 +1,7 @@
 //! The breaker under fault injection: a real SQLite table behind a switch that makes it
 //! throttle or stall on command, and a clock the test moves.
 
+use trove_core::ports::{Clock, Item, Key, Page, Query, Table, TableError, Write};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::*;
+use trove_core::breaker::*;
 use trove_embedded::SqliteTable;
 use trove_core::ports::Condition;
 

@@ -1,5 +1,10 @@
 //! Tests of `services::access::tokens` that need the embedded host.
-
+use std::time::Duration;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use time::OffsetDateTime;
+use trove_core::services::Error;
 use serde_json::json;
 
 use trove_core::services::access::tokens::*;

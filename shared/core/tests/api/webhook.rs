@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::tests::TestApp;
+use crate::app::TestApp;
 use trove_core::config::Settings;
 use trove_core::webhooks::schedule::{DeliveryTuning, RetrySchedule, SNIPPET_BYTES};
 

@@ -49,7 +49,7 @@ fn steps(record: &super::ExecutionRecord) -> Vec<(String, ExecutionStatus, Optio
 
 #[test]
 fn the_embedded_definition_is_valid_and_names_the_four_steps() {
-    let machine = local::pipeline().expect("embedded definition loads");
+    let machine = workflow::pipeline().expect("embedded definition loads");
     let mut resources = machine.task_resources();
     resources.sort();
     assert_eq!(

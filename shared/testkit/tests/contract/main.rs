@@ -3,33 +3,11 @@
 //! the embedded one on a temporary directory. One binary, so the SDK links once.
 
 mod blobs;
-mod moto;
 mod queue;
 mod secrets;
 mod table;
 
-use std::sync::Arc;
-
-/// A port under test and whatever must outlive it (a temporary directory).
-pub struct Fixture<P: ?Sized> {
-    pub port: Arc<P>,
-    _keep: Option<tempfile::TempDir>,
-}
-
-impl<P: ?Sized> Fixture<P> {
-    pub fn new(port: Arc<P>, keep: Option<tempfile::TempDir>) -> Self {
-        Self { port, _keep: keep }
-    }
-}
-
-/// A name no other test in this run (or an earlier run against the same moto) uses, so
-/// tests can run in parallel on one emulator.
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        ulid::Ulid::new().to_string().to_ascii_lowercase()
-    )
-}
+pub use trove_testkit::{Fixture, moto, unique};
 
 /// Generates one `#[tokio::test]` per suite case for a fixture: `cases!(fixture => a, b)`
 /// runs `super::a(fixture().await.port)`. Multi-threaded, so concurrency cases are real.

@@ -214,7 +214,7 @@ fn describe(target: &Target<'_>) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl Caller {
     /// A tenant admin, for tests of use cases that are not about access.
     pub fn tenant_admin_for_tests(tenant: TenantName) -> Self {

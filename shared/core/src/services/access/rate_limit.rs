@@ -52,7 +52,7 @@ impl Limit {
 
     /// Tokens taken from the shared bucket per write: a quarter of the burst at most, so a
     /// few processes can share a small bucket, and about 100 ms worth of tokens.
-    fn lease_size(&self) -> u32 {
+    pub fn lease_size(&self) -> u32 {
         let per_100ms = (self.per_second * 0.1).ceil() as u32;
         (self.burst / 4).min(per_100ms).max(1)
     }
@@ -387,4 +387,75 @@ fn unix_ms(t: OffsetDateTime) -> i64 {
 /// A wait in milliseconds as whole seconds for `Retry-After`: rounded up, at least 1.
 fn whole_secs(ms: i64) -> u64 {
     (ms.max(0) as u64).div_ceil(1000).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn limit(per_second: f64, burst: u32) -> Limit {
+        Limit { per_second, burst }
+    }
+
+    #[test]
+    fn lease_sizes() {
+        assert_eq!(limit(1.0, 10).lease_size(), 1);
+        assert_eq!(limit(5.0, 20).lease_size(), 1);
+        assert_eq!(limit(50.0, 200).lease_size(), 5);
+        assert_eq!(limit(1000.0, 10).lease_size(), 2);
+        assert_eq!(limit(1e5, 1_000_000).lease_size(), 10_000);
+        assert_eq!(limit(1e6, 3).lease_size(), 1);
+        assert_eq!(AUTH_FAILURES.lease_size(), 1);
+    }
+    #[test]
+    fn limit_validation() {
+        assert!(limit(1.0, 1).validate().is_ok());
+        assert!(limit(1e6, 1_000_000).validate().is_ok());
+        assert!(AUTH_FAILURES.validate().is_ok());
+        for bad in [
+            limit(0.0, 10),
+            limit(-1.0, 10),
+            limit(f64::NAN, 10),
+            limit(f64::INFINITY, 10),
+            limit(f64::NEG_INFINITY, 10),
+            limit(1e6 + 1.0, 10),
+            limit(1.0, 0),
+            limit(1.0, 1_000_001),
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?} accepted");
+        }
+    }
+    #[test]
+    fn tier_limits() {
+        let tiers = TierLimits::default();
+        assert!(tiers.validate().is_ok());
+        assert_eq!(tiers.for_tier(Tier::Anonymous), limit(5.0, 20));
+        assert_eq!(tiers.for_tier(Tier::User), limit(50.0, 200));
+        assert_eq!(tiers.for_tier(Tier::ServiceAccount), limit(200.0, 1000));
+        assert_eq!(tiers.for_tier(Tier::Admin), limit(100.0, 500));
+        let bad = TierLimits {
+            admin: limit(0.0, 5),
+            ..TierLimits::default()
+        };
+        let err = bad.validate().expect_err("refused");
+        assert!(err.starts_with("admin:"), "{err}");
+        assert_eq!(
+            serde_json::to_value(Tier::ServiceAccount).expect("serialises"),
+            json!("service_account")
+        );
+        let parsed: Result<Limit, _> =
+            serde_json::from_value(json!({"per_second": 1.0, "burst": 2, "extra": 1}));
+        assert!(parsed.is_err());
+    }
+    #[test]
+    fn local_state_stays_bounded() {
+        let limiter = RateLimiter::new();
+        let mut buckets = limiter.lock();
+        for i in 0..MAX_BUCKETS + 10 {
+            entry(&mut buckets, &format!("b{i}"), 0);
+        }
+        assert!(buckets.len() <= MAX_BUCKETS);
+    }
 }

@@ -24,14 +24,14 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// Name of the root secret in the `Secrets` port.
 const SIGNING_SECRET: &str = "token-signing";
-const ROTATION_SECS: i64 = 24 * 60 * 60;
+pub const ROTATION_SECS: i64 = 24 * 60 * 60;
 /// Clock skew tolerated on `exp` and `nbf`, between our own hosts.
 const LEEWAY_SECS: i64 = 30;
 /// Our tokens are a few hundred bytes; anything far larger is not one of them, and is
 /// refused before any base64 or JSON work is spent on it.
 const MAX_TOKEN_LEN: usize = 4 * 1024;
 /// Tokens longer than this are routed nowhere (as `oidc` refuses them anyway).
-const MAX_PEEK_LEN: usize = 16 * 1024;
+pub const MAX_PEEK_LEN: usize = 16 * 1024;
 /// A shorter root secret means a misprovisioned deployment, not a weaker key to accept.
 const MIN_ROOT_SECRET_LEN: usize = 32;
 
@@ -123,7 +123,7 @@ pub fn peek_issuer_and_audience(token: &str) -> Option<(String, Vec<String>)> {
     Some((peek.iss, audience))
 }
 
-async fn root_secret(ctx: &Context) -> Result<Vec<u8>, Error> {
+pub async fn root_secret(ctx: &Context) -> Result<Vec<u8>, Error> {
     let root = ctx.secrets.get(SIGNING_SECRET).await?;
     if root.len() < MIN_ROOT_SECRET_LEN {
         return Err(Error::Internal(format!(
@@ -134,18 +134,18 @@ async fn root_secret(ctx: &Context) -> Result<Vec<u8>, Error> {
     Ok(root)
 }
 
-fn epoch_of(now: OffsetDateTime) -> i64 {
+pub fn epoch_of(now: OffsetDateTime) -> i64 {
     now.unix_timestamp().div_euclid(ROTATION_SECS)
 }
 
-fn epoch_key(root: &[u8], epoch: i64) -> Result<[u8; 32], Error> {
+pub fn epoch_key(root: &[u8], epoch: i64) -> Result<[u8; 32], Error> {
     let mut mac = <HmacSha256 as Mac>::new_from_slice(root)
         .map_err(|e| Error::Internal(format!("token key derivation: {e}")))?;
     mac.update(format!("trove-token-key/{epoch}").as_bytes());
     Ok(mac.finalize().into_bytes().into())
 }
 
-fn issue_at(
+pub fn issue_at(
     root: &[u8],
     now: OffsetDateTime,
     tenant: &str,
@@ -186,7 +186,7 @@ fn issue_at(
     })
 }
 
-fn verify_at(root: &[u8], token: &str, now: OffsetDateTime) -> Result<AccessClaims, Error> {
+pub fn verify_at(root: &[u8], token: &str, now: OffsetDateTime) -> Result<AccessClaims, Error> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(Error::Unauthenticated);
     }

@@ -91,7 +91,7 @@ pub async fn get(ctx: &Context, caller: &Caller, name: &str) -> Result<Repositor
     find(ctx, &caller.tenant, &name).await
 }
 
-pub(crate) async fn find(
+pub async fn find(
     ctx: &Context,
     tenant: &TenantName,
     name: &RepoName,
@@ -107,7 +107,7 @@ pub(crate) async fn find(
 /// Holds while the item under the repository's key is still `repo` itself, not another
 /// repository created under its name since. One without an id is told apart by when it
 /// was created: a later one of that name has an id, or at least another creation time.
-pub(crate) fn is_instance(repo: &Repository) -> Condition {
+pub fn is_instance(repo: &Repository) -> Condition {
     match &repo.id {
         Some(id) => Condition::Equals("id".into(), id.clone().into()),
         None => Condition::Equals(

@@ -19,14 +19,14 @@ const MAX_ATTEMPTS: usize = 8;
 /// Files removed per transaction: each may add one blob count, and the limit is 100 writes.
 const FILES_PER_BATCH: usize = 40;
 
-pub(crate) struct VersionRef {
+pub struct VersionRef {
     pub repo: RepoName,
     pub package: PackageName,
     pub version: VersionName,
 }
 
 impl VersionRef {
-    pub(crate) fn parse(repo: &str, package: &str, version: &str) -> Result<Self, Error> {
+    pub fn parse(repo: &str, package: &str, version: &str) -> Result<Self, Error> {
         Ok(Self {
             repo: RepoName::parse(repo)?,
             package: PackageName::parse(package)?,
@@ -47,7 +47,7 @@ impl VersionRef {
 }
 
 /// The version if it exists and is not deleted.
-pub(crate) async fn live(
+pub async fn live(
     ctx: &Context,
     tenant: &TenantName,
     r: &VersionRef,
@@ -107,7 +107,7 @@ pub struct Released {
 /// package's latest version moves to the newest live one. Audited as `version.delete` by
 /// `actor`. Then its files go and their blobs' references drop, so cleanup can free the
 /// bytes; if that part fails, the next cleanup run finishes it.
-pub(crate) async fn delete(
+pub async fn delete(
     ctx: &Context,
     actor: &Caller,
     repo: &RepoName,

@@ -17,7 +17,7 @@ const SECRET: &str = "pii-key";
 /// Names the derivation and the format; a new scheme gets a new label and prefix, and old
 /// values stay readable by their prefix.
 const KEY_LABEL: &[u8] = b"trove-pii-v1";
-const PREFIX: &str = "v1.";
+pub const PREFIX: &str = "v1.";
 const TAG_LEN: usize = 16;
 
 pub async fn seal(

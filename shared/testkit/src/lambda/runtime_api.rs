@@ -281,7 +281,7 @@ impl Function {
     /// the runtime's variables, the function's configuration and (dummy) credentials.
     pub async fn start(spec: FunctionSpec) -> Self {
         let api = RuntimeApi::start().await;
-        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        let log = crate::target_tmp().join(format!(
             "lambda-{}-{}.log",
             spec.name,
             ulid::Ulid::new().to_string().to_ascii_lowercase()

@@ -15,8 +15,8 @@ use trove_core::services::Context;
 use trove_core::services::bootstrap::DEFAULT_TENANT;
 use trove_core::services::tenants;
 
-use crate::runtime_api::{Function, FunctionSpec};
-use crate::template::{FunctionDef, function_for};
+use super::runtime_api::{Function, FunctionSpec};
+use super::template::{FunctionDef, function_for};
 use crate::{moto, unique};
 
 /// The variables every function reads (trove_aws::context_from_env); the
@@ -124,6 +124,7 @@ impl Stack {
                 aws_sdk_sfn::Client::new(&sdk),
                 state_machine_arn.clone(),
             )),
+            scanner: None,
             settings: Arc::new(Settings::for_testing()),
         });
         Self {
@@ -240,19 +241,18 @@ pub fn binary_path(binary: &str) -> PathBuf {
             dir.join(binary)
         };
     }
-    let built = match binary {
-        "api" => env!("CARGO_BIN_EXE_api"),
-        "on-upload" => env!("CARGO_BIN_EXE_on-upload"),
-        "pipeline-step" => env!("CARGO_BIN_EXE_pipeline-step"),
-        "authorizer" => env!("CARGO_BIN_EXE_authorizer"),
-        "jobs" => env!("CARGO_BIN_EXE_jobs"),
-        "webhook-dispatcher" => env!("CARGO_BIN_EXE_webhook-dispatcher"),
-        "scan-step" => return scan_step(),
+    match binary {
+        "scan-step" => scan_step(),
+        "api" | "on-upload" | "pipeline-step" | "authorizer" | "jobs" | "webhook-dispatcher" => {
+            // functions/'s own binaries: cargo builds them before its tests and benches.
+            let built = crate::profile_dir().join(binary);
+            assert!(built.is_file(), "{} is not built", built.display());
+            built
+        }
         other => {
             panic!("no binary {other} in functions/ or functions-scan/ (see the contract test)")
         }
-    };
-    PathBuf::from(built)
+    }
 }
 
 /// `scan-step`, the Scan function's binary. It is functions-scan's, a package of its own (so
@@ -282,7 +282,7 @@ fn cargo_build_bin(package: &str, bin: &str) -> PathBuf {
         .to_owned();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = std::process::Command::new(cargo)
-        .current_dir(crate::template::root())
+        .current_dir(super::template::root())
         .args(["build", "--message-format=json-render-diagnostics"])
         .args(["--profile", &profile, "-p", package, "--bin", bin])
         .stderr(std::process::Stdio::inherit())
@@ -302,7 +302,7 @@ fn cargo_build_bin(package: &str, bin: &str) -> PathBuf {
 
 /// The pipeline definition with placeholder function ARNs, as the template substitutes them.
 pub fn pipeline_definition() -> String {
-    let mut asl = crate::template::read("statemachines/artifact-pipeline.asl.json");
+    let mut asl = super::template::read("statemachines/artifact-pipeline.asl.json");
     for step in ["Scan", "Validate", "Persist", "Quarantine"] {
         asl = asl.replace(
             &format!("${{{step}FunctionArn}}"),
@@ -314,7 +314,7 @@ pub fn pipeline_definition() -> String {
 
 /// A sample event from events/, as JSON.
 pub fn sample_event(relative: &str) -> serde_json::Value {
-    serde_json::from_str(&crate::template::read(&format!("events/{relative}")))
+    serde_json::from_str(&super::template::read(&format!("events/{relative}")))
         .unwrap_or_else(|e| panic!("events/{relative}: {e}"))
 }
 

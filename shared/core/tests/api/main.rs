@@ -1,0 +1,27 @@
+//! The API and the services in-process, over the embedded host on a temporary directory
+//! (`trove_testkit::host`): the router through tower's `oneshot`, the pipeline through the
+//! ASL interpreter, storage through SQLite and files. What the end-to-end suite drives over
+//! a real socket, this suite drives without one, fast enough for every edge case.
+
+mod access;
+mod app;
+mod blob_refs;
+mod breaker;
+mod cleanup;
+mod credential;
+mod identity;
+mod input;
+mod job_lease;
+mod lookalike;
+mod metrics;
+mod persist;
+mod pii;
+mod rate_limit;
+mod recovery;
+mod report;
+mod repository;
+mod scan_policy;
+mod steps;
+mod table_breaker;
+mod tokens;
+mod webhook;

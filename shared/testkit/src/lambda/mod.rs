@@ -1,0 +1,8 @@
+//! The Lambda functions as Lambda runs them, for the Lambda harness (functions/tests/lambda)
+//! and its benchmark: a Runtime API emulator that spawns a built function binary
+//! ([`runtime_api`]), the template's resources on moto ([`stack`]), and the template read as
+//! CloudFormation reads it ([`template`]).
+
+pub mod runtime_api;
+pub mod stack;
+pub mod template;
