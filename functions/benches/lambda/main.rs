@@ -2,12 +2,10 @@
 //! memory under the Runtime API harness, then warm handler times priced at AWS list prices.
 //! bench/lambda.sh runs it on release binaries (`TROVE_LAMBDA_BIN_DIR`) against moto.
 
-
 mod measure;
 
 pub use trove_testkit::lambda::{runtime_api, stack, template};
 pub use trove_testkit::{moto, unique};
-
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

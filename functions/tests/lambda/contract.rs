@@ -336,15 +336,14 @@ fn every_function_is_built_from_a_binary_of_its_package_and_every_binary_is_depl
     );
 }
 
-/// The features trove-shared gets in a build of the package in `package_dir`, resolved by
-/// cargo as `sam build` resolves them (it runs cargo in that directory; features are unified
-/// per build, not across the workspace).
-fn shared_features(package_dir: &str) -> BTreeSet<String> {
+/// The packages a build of the package in `package_dir` links (normal dependencies), resolved
+/// by cargo as `sam build` resolves them: it runs cargo in that directory.
+fn linked_packages(package_dir: &str) -> BTreeSet<String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = std::process::Command::new(cargo)
         .current_dir(template::root().join(package_dir))
         .args(["tree", "--offline", "-e", "normal", "--prefix", "none"])
-        .args(["--format", "{p}|{f}"])
+        .args(["--format", "{p}"])
         .output()
         .unwrap_or_else(|e| panic!("cargo tree in {package_dir}: {e}"));
     assert!(
@@ -352,49 +351,49 @@ fn shared_features(package_dir: &str) -> BTreeSet<String> {
         "cargo tree in {package_dir}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
+    String::from_utf8_lossy(&output.stdout)
         .lines()
-        .find(|l| l.starts_with("trove-shared "))
-        .unwrap_or_else(|| panic!("{package_dir} does not depend on trove-shared"));
-    let features = line.split('|').nth(1).unwrap_or_default();
-    features
-        .trim_end_matches("(*)")
-        .split(',')
-        .map(|f| f.trim().to_owned())
-        .filter(|f| !f.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
         .collect()
 }
 
-/// The Scan function runs the only binary that carries the scanner (trove-shared's `scan`:
-/// YARA and the archive walkers); every other function's package is built without it, and
-/// that is what lets those run on arm64: yara-sys ships prebuilt bindings for x86_64 only.
-/// A Scan function built without the scanner would refuse to start (`step_available`), and
-/// one that started anyway would fail every upload into Quarantine: caught here instead.
+/// The Scan function runs the only binary that carries the scanner (trove-scan: YARA and
+/// the archive walkers); every other function's package is built without it, and that is
+/// what lets those run on arm64: yara-sys ships prebuilt bindings for x86_64 only. A Scan
+/// function built without the scanner would refuse to start (`step_available`), and one that
+/// started anyway would fail every upload into Quarantine: caught here instead.
 #[test]
 fn only_the_scan_function_carries_the_scanner_and_only_it_runs_on_x86_64() {
     let all = all_functions();
-    let mut features: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut linked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut scan_functions = 0;
     for f in all.values() {
-        let features = features
+        let links = linked
             .entry(f.code_uri.clone())
-            .or_insert_with(|| shared_features(&f.code_uri));
+            .or_insert_with(|| linked_packages(&f.code_uri));
         assert!(
-            features.contains("aws"),
-            "{}: {} builds trove-shared without `aws`: {features:?}",
+            links.contains("trove-aws"),
+            "{}: {} does not link trove-aws",
             f.logical_id,
             f.code_uri
         );
         let is_scan = f.handler == trove_core::pipeline::SCAN;
         scan_functions += usize::from(is_scan);
-        let has_scanner = features.contains("scan");
+        let has_scanner = links.contains("trove-scan");
         assert_eq!(
-            has_scanner, is_scan,
-            "{}: built from {}/ with trove-shared features {features:?}; the Scan function \
-             must be built from the package whose shared dependency enables `scan` \
-             (functions-scan), every other from one without it (functions)",
-            f.logical_id, f.code_uri
+            has_scanner,
+            is_scan,
+            "{}: built from {}/, which {} trove-scan; the Scan function must be built from \
+             the package that links it (functions-scan), every other from one without it \
+             (functions)",
+            f.logical_id,
+            f.code_uri,
+            if has_scanner {
+                "links"
+            } else {
+                "does not link"
+            }
         );
         let expected = if has_scanner { "x86_64" } else { "arm64" };
         assert_eq!(
@@ -520,7 +519,8 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_else(|| panic!("events/{path}: no Authorization header"));
                 assert!(
-                    trove_core::http::guard::bearer(&request.headers).is_some_and(|b| !b.is_empty()),
+                    trove_core::http::guard::bearer(&request.headers)
+                        .is_some_and(|b| !b.is_empty()),
                     "events/{path}: a bearer credential"
                 );
                 let ip = request

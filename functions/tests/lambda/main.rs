@@ -10,7 +10,6 @@
 //!
 //! One binary, so the AWS SDK links once.
 
-
 mod api;
 
 pub use trove_testkit::lambda::{runtime_api, stack, template};
@@ -20,7 +19,6 @@ mod contract;
 mod jobs;
 mod on_upload;
 mod pipeline;
-
 
 /// Every function of the template starts under the harness with the template's settings and
 /// reaches the Runtime API: its binary exists, its `Handler` is one the binary accepts and its

@@ -1,4 +1,4 @@
-//! The authorizer's decision time, in-process: `cargo bench -p trove-shared --bench authz`.
+//! The authorizer's decision time, in-process: `cargo bench -p trove-core --bench authz`.
 //!
 //! Over the embedded store (SQLite in a temp dir), for a service account holding one grant
 //! through a group: an API key verified from scratch (key lookup, constant-time hash check,

@@ -8,16 +8,16 @@ use std::sync::{Arc, Weak};
 use aws_lambda_events::event::s3::S3Event;
 use axum::Router;
 
-use trove_core::breaker::BreakerTable;
+use crate::LocalWorkflow;
 use crate::{FileBlobs, FileSecrets, LocalEvents, SqliteTable};
+use trove_core::breaker::BreakerTable;
 use trove_core::config::Settings;
 use trove_core::domain::names::TenantName;
+use trove_core::faults::Faults;
 use trove_core::http::{self, AppState};
 use trove_core::pipeline::{Scanner, on_upload};
 use trove_core::ports::{Clock, Secrets, Workflow};
 use trove_core::services::{Context, Error, bootstrap, tenants};
-use crate::LocalWorkflow;
-use trove_core::faults::Faults;
 
 /// The secret that signs the embedded blob endpoint's URLs.
 const BLOB_SIGNING_SECRET: &str = "blob-url-signing";

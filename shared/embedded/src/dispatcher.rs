@@ -11,10 +11,10 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::LocalEvents;
-use trove_core::services::{Context, Error};
-use trove_core::webhooks::dispatcher::Dispatcher;
 use crate::queue::LocalQueue;
 use trove_core::faults::Faults;
+use trove_core::services::{Context, Error};
+use trove_core::webhooks::dispatcher::Dispatcher;
 
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 

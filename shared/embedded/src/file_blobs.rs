@@ -27,7 +27,10 @@ use tokio_util::io::ReaderStream;
 use super::fs_atomic::{self, TempFile};
 use super::url_signing::{SignedOp, SignedRequest, UrlSigner};
 use trove_core::domain::keys::BlobKey;
-use trove_core::ports::{BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, Clock, PresignedRequest, PutConstraints};
+use trove_core::ports::{
+    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, Clock, PresignedRequest,
+    PutConstraints,
+};
 
 /// The bucket name the embedded store reports in its storage events.
 pub const LOCAL_BUCKET: &str = "trove-local";

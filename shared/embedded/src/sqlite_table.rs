@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use trove_core::ports::table::{GSI1_PK, GSI1_SK, PK, SK, TTL_ATTR, check_add};
-use trove_core::ports::{Condition, Index, Item, Key, Page, Query, SkRange, Table, TableError, Write};
+use trove_core::ports::{
+    Condition, Index, Item, Key, Page, Query, SkRange, Table, TableError, Write,
+};
 
 /// DynamoDB's limits, so what works here also works there.
 const MAX_TRANSACT_WRITES: usize = 100;

@@ -3,7 +3,7 @@
 //! bytes is 40 GiB): big honest archives must pass, bombs must be refused quickly and
 //! with little memory.
 //!
-//! `cargo bench -p trove-shared --bench archives` runs every case in a child process of its
+//! `cargo bench -p trove-scan --bench archives` runs every case in a child process of its
 //! own (a clean peak RSS each) and prints time and peak RSS (VmHWM) per case;
 //! `... -- CASE` runs one. The 1.5 GiB archives are written to a temp file first,
 //! streamed (`trove_testkit::archives::noise`, shared with the unit and e2e tests); the peak is reset after
@@ -20,8 +20,8 @@ use flate2::write::GzEncoder;
 use futures::StreamExt as _;
 use trove_core::domain::model::{Format, Repository, ScanPolicy};
 use trove_core::domain::names::RepoName;
-use trove_scan::{ScanError, ScanLimits, scan_stream};
 use trove_core::ports::{BlobError, ByteStream};
+use trove_scan::{ScanError, ScanLimits, scan_stream};
 use zip::CompressionMethod;
 use zip::write::{SimpleFileOptions, ZipWriter};
 

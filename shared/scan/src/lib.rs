@@ -37,7 +37,9 @@ use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use trove_core::domain::keys::BlobKey;
-use trove_core::domain::model::{Repository, ScanLimitHit, ScanPolicy, ScanResult, ScanStatus, UploadStatus};
+use trove_core::domain::model::{
+    Repository, ScanLimitHit, ScanPolicy, ScanResult, ScanStatus, UploadStatus,
+};
 use trove_core::domain::names::Sha256Hex;
 use trove_core::pipeline::{Scanner, StepError, StepInput};
 use trove_core::ports::{BlobError, ByteStream};

@@ -4,13 +4,13 @@
 use std::io::{self, Cursor, Read};
 use std::time::{Duration, Instant};
 
-use trove_testkit::archives::fixtures::{TarEntry, deflated, eicar, tar, zip, zip_of_zeros};
 use super::limits::{KIB, MIB, ScanLimits};
-use trove_testkit::archives::noise::{tar_gz_of_noise, zip_of_noise};
 use super::tests::{found, limited, scan_with};
 use super::{Findings, ScanError, scan_reader};
 use trove_core::domain::model::{Format, Oversize, Repository, ScanPolicy};
 use trove_core::domain::names::RepoName;
+use trove_testkit::archives::fixtures::{TarEntry, deflated, eicar, tar, zip, zip_of_zeros};
+use trove_testkit::archives::noise::{tar_gz_of_noise, zip_of_noise};
 
 fn repository(max_file_size: u64, scan_policy: ScanPolicy) -> Repository {
     Repository {

@@ -8,20 +8,22 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use trove_testkit::archives::fixtures::{
-    TarEntry, deflated, eicar, tar_gz, uses_data_descriptors, zip, zip_streamed,
-};
 use super::{ENGINE, rules_version};
 use trove_core::domain::keys::{BlobKey, UploadId};
 use trove_core::domain::model::{ScanFinding, Upload, UploadStatus};
-use trove_core::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
-use trove_embedded::Embedded;
+use trove_core::domain::names::{
+    FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName,
+};
 use trove_core::pipeline::{StepError, StepInput, run_step, validate};
 use trove_core::ports::{BlobError, BlobInfo, Blobs, ByteStream, PresignedRequest, PutConstraints};
+use trove_core::services::Context;
 use trove_core::services::access::caller::Caller;
 use trove_core::services::catalog::repositories::{self, CreateRepository};
-use trove_core::services::Context;
 use trove_core::services::catalog::uploads;
+use trove_embedded::Embedded;
+use trove_testkit::archives::fixtures::{
+    TarEntry, deflated, eicar, tar_gz, uses_data_descriptors, zip, zip_streamed,
+};
 
 struct Env {
     host: Embedded,
@@ -64,10 +66,11 @@ impl Env {
         let ctx = self.ctx();
         let now = ctx.clock.now();
         let libs = RepoName::parse("libs").expect("valid");
-        let repository_id = trove_core::services::catalog::repositories::find(ctx, &tenant(), &libs)
-            .await
-            .expect("repository libs")
-            .id;
+        let repository_id =
+            trove_core::services::catalog::repositories::find(ctx, &tenant(), &libs)
+                .await
+                .expect("repository libs")
+                .id;
         let upload = Upload {
             upload_id: UploadId::new(),
             tenant: tenant(),
@@ -335,7 +338,11 @@ impl Blobs for FlakyBlobs {
     async fn put(&self, _: &BlobKey, _: Bytes, _: &str) -> Result<(), BlobError> {
         Ok(())
     }
-    async fn list(&self, _: &str, _: Option<String>) -> Result<trove_core::ports::BlobPage, BlobError> {
+    async fn list(
+        &self,
+        _: &str,
+        _: Option<String>,
+    ) -> Result<trove_core::ports::BlobPage, BlobError> {
         Ok(trove_core::ports::BlobPage::default())
     }
 }
@@ -391,7 +398,9 @@ async fn a_limit_refusal_is_kept_on_the_upload_and_a_retry_gives_the_same_answer
     repositories::put_scan_policy(env.ctx(), &caller, "libs", policy)
         .await
         .expect("policy");
-    let tgz = trove_testkit::archives::noise::tar_gz_of_noise(Vec::new(), "data.bin", 256 * 1024, 5).expect("tgz");
+    let tgz =
+        trove_testkit::archives::noise::tar_gz_of_noise(Vec::new(), "data.bin", 256 * 1024, 5)
+            .expect("tgz");
     let input = env.upload("data.tgz", &tgz).await;
     let Err(StepError::Rejected(reason)) = run_step(env.ctx(), "Scan", &input).await else {
         panic!("refused by the cap");

@@ -4,12 +4,12 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use super::engine::{RULE_FILES, rules_version};
-use trove_testkit::archives::fixtures::{
-    TarEntry, deflated, eicar, gzip, stored, tar, tar_gz, zip, zip_of_zeros, zip_with_symlink,
-};
 use super::limits::{GIB, MIB, ScanLimits};
 use super::{LimitHit, ScanError, scan_reader};
 use trove_core::domain::model::ScanFinding;
+use trove_testkit::archives::fixtures::{
+    TarEntry, deflated, eicar, gzip, stored, tar, tar_gz, zip, zip_of_zeros, zip_with_symlink,
+};
 
 pub(super) fn scan(name: &str, bytes: &[u8]) -> Result<Vec<ScanFinding>, ScanError> {
     scan_with(name, bytes, &ScanLimits::default())

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use zip::write::{FullFileOptions, ZipWriter};
 
+use super::limits::{GIB, MIB, ScanLimits};
+use super::tests::{found, refused, scan, scan_with};
 use trove_testkit::archives::fixtures::{
     central_headers, data_descriptor, deflated, eicar, local_headers, stored,
     uses_data_descriptors, zip, zip_stored_with_descriptors, zip_streamed, zip_streamed_of_zeros,
     zip_streamed_with,
 };
-use super::limits::{GIB, MIB, ScanLimits};
-use super::tests::{found, refused, scan, scan_with};
 
 const INVALID: &str = "invalid archive: w.zip is not a zip archive that can be read: ";
 

@@ -80,8 +80,8 @@ fn spawn(path: &PathBuf) -> Result<Moto, String> {
         .map_err(|e| format!("no free port: {e}"))?
         .port();
     let log_path = log_path();
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let log =
+        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log_err = log.try_clone().map_err(|e| e.to_string())?;
     // The static that holds moto is never dropped, so `Drop` alone would leave moto running
     // after the test binary exits. The wrapper waits for its stdin to close — which happens

@@ -14,9 +14,9 @@ use tower::ServiceExt as _;
 
 use trove_core::config::Settings;
 use trove_core::domain::names::TenantName;
-use trove_embedded::Embedded;
 use trove_core::ports::SystemClock;
 use trove_core::services::tenants;
+use trove_embedded::Embedded;
 
 pub(super) struct TestApp {
     pub(super) router: Router,

@@ -8,11 +8,13 @@ use sha2::{Digest as _, Sha256};
 
 use trove_core::domain::keys::{self, BlobKey, UploadId};
 use trove_core::domain::model::{Upload, UploadStatus};
-use trove_core::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
+use trove_core::domain::names::{
+    FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName,
+};
 use trove_core::pipeline::{StepError, StepInput, persist};
+use trove_core::services::Context;
 use trove_core::services::access::caller::Caller;
 use trove_core::services::catalog::versions::{self, VersionRef};
-use trove_core::services::Context;
 use trove_core::services::catalog::{blob_refs, uploads};
 
 const BYTES: &[u8] = b"the same bytes, published again and again";
@@ -224,7 +226,8 @@ async fn a_claim_left_by_a_dead_run_is_finished_after_its_lease() {
         .expect("load")
         .expect("item");
     claim.state = blob_refs::BlobState::Collecting;
-    let mut item = trove_core::domain::model::to_item(&keys::blob_ref(&sha()), &claim).expect("item");
+    let mut item =
+        trove_core::domain::model::to_item(&keys::blob_ref(&sha()), &claim).expect("item");
     item.insert("gsi1pk".into(), keys::COLLECTABLE_BLOBS.into());
     item.insert("gsi1sk".into(), sha().to_string().into());
     ctx.table.put(item, None).await.expect("claimed");

@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode, header};
 
 use crate::app::TestApp;
-use trove_core::breaker::BreakerTable;
 use crate::table_breaker::{FAILING, FaultyTable, HEALTHY, ManualClock, settings};
+use trove_core::breaker::BreakerTable;
 use trove_core::http::{self, AppState};
 use trove_core::services::Context;
 

@@ -6,8 +6,8 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::identity::{account, ok, status, with_repo};
 use crate::app::TestApp;
+use crate::identity::{account, ok, status, with_repo};
 use trove_core::domain::names::TenantName;
 use trove_core::services::access::api_keys;
 
@@ -453,10 +453,10 @@ async fn a_policy_that_would_throttle_its_own_admins_is_refused() {
 /// another admin remains, while that admin's own removal commits before it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_that_lost_the_guard_to_a_concurrent_one_is_checked_again() {
+    use std::sync::atomic::{AtomicBool, Ordering};
     use trove_core::ports::{Condition, Write};
     use trove_core::services::access::admin_guard::{self, CommitError, Loss};
     use trove_core::services::access::caller::Caller;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     let app = TestApp::new().await;
     let admin = app.admin.clone();

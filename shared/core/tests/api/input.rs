@@ -365,7 +365,11 @@ fn the_limit_walk_sees_fields_inside_optional_and_nested_schemas() {
     );
     let fine = json!({"principal": "user_x", "role": "reader"});
     assert!(
-        trove_core::http::limits::check(&fine, &trove_core::services::access::grants::CreateGrant::schema(), &doc)
-            .is_ok()
+        trove_core::http::limits::check(
+            &fine,
+            &trove_core::services::access::grants::CreateGrant::schema(),
+            &doc
+        )
+        .is_ok()
     );
 }

@@ -1,7 +1,7 @@
 //! Tests of `jobs::lease` that need the embedded host.
+use std::sync::Arc;
 use time::OffsetDateTime;
 use trove_core::ports::table::Table;
-use std::sync::Arc;
 
 use trove_core::jobs::lease::*;
 use trove_embedded::SqliteTable;

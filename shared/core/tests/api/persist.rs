@@ -4,15 +4,17 @@
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 
-use trove_core::pipeline::persist::{NAME_CLAIM, REPOSITORY, publish_writes};
 use trove_core::domain::keys::{BlobKey, UploadId};
 use trove_core::domain::model::{Format, Upload, UploadStatus};
-use trove_core::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
+use trove_core::domain::names::{
+    FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName,
+};
+use trove_core::pipeline::persist::{NAME_CLAIM, REPOSITORY, publish_writes};
 use trove_core::pipeline::{StepError, StepInput, persist};
 use trove_core::ports::TableError;
+use trove_core::services::Context;
 use trove_core::services::access::caller::Caller;
 use trove_core::services::catalog::repositories::{self, CreateRepository};
-use trove_core::services::Context;
 use trove_core::services::catalog::uploads;
 
 fn tenant() -> TenantName {

@@ -1,15 +1,15 @@
 //! Tests of `services::access::rate_limit` that need the embedded host.
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use time::OffsetDateTime;
 use trove_core::ports::{Condition, Table, TableError};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use time::Duration;
 
+use trove_core::ports::{Item, Key, Page, Query, Write};
 use trove_core::services::access::rate_limit::*;
 use trove_embedded::SqliteTable;
-use trove_core::ports::{Item, Key, Page, Query, Write};
 
 /// Counts the writes that reach the table.
 struct Counting {
@@ -84,7 +84,6 @@ async fn allowed(
     }
     count
 }
-
 
 #[tokio::test]
 async fn burst_then_limited_with_retry_after() {
@@ -180,9 +179,7 @@ async fn two_processes_share_the_bucket_in_any_interleaving() {
             let mut total = 0;
             for i in 0..60 {
                 let limiter = if pattern[i % pattern.len()] { &a } else { &b };
-                if limiter.take(&table, "b", lim, t0()).await.expect("take")
-                    == Decision::Allowed
-                {
+                if limiter.take(&table, "b", lim, t0()).await.expect("take") == Decision::Allowed {
                     total += 1;
                 }
             }
@@ -315,6 +312,3 @@ async fn invalid_limits_are_refused_before_the_table() {
     );
     assert_eq!(table.puts(), 0);
 }
-
-
-

@@ -9,13 +9,15 @@ use sha2::{Digest as _, Sha256};
 
 use trove_core::domain::keys::{BlobKey, UploadId};
 use trove_core::domain::model::{Upload, UploadStatus};
-use trove_core::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
+use trove_core::domain::names::{
+    FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName,
+};
 use trove_core::jobs::lease;
 use trove_core::jobs::schedule::{self, Job, LEASE_TTL, RunOptions};
-use trove_embedded::Embedded;
 use trove_core::ports::workflow::{Execution, Workflow, WorkflowError};
 use trove_core::services::Context;
 use trove_core::services::catalog::uploads;
+use trove_embedded::Embedded;
 
 /// A workflow that records the executions started and runs none; with a gate, each start
 /// waits until the test opens it (a run held in the middle of its work).

@@ -163,7 +163,10 @@ async fn an_upload_accepted_before_the_repository_was_deleted_is_rejected() {
     let upload = upload.expect("the upload finished");
     // Validate finds the repository gone; Persist's own check covers a delete that lands
     // between the two.
-    assert_eq!(upload.status, trove_core::domain::model::UploadStatus::Rejected);
+    assert_eq!(
+        upload.status,
+        trove_core::domain::model::UploadStatus::Rejected
+    );
     let reason = upload.reason.unwrap_or_default();
     assert_eq!(
         reason, "repository libs was deleted after this upload was accepted",

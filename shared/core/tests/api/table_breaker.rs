@@ -1,17 +1,17 @@
 //! The breaker under fault injection: a real SQLite table behind a switch that makes it
 //! throttle or stall on command, and a clock the test moves.
 
-use trove_core::ports::{Clock, Item, Key, Page, Query, Table, TableError, Write};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use trove_core::ports::{Clock, Item, Key, Page, Query, Table, TableError, Write};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use trove_core::breaker::*;
-use trove_embedded::SqliteTable;
 use trove_core::ports::Condition;
+use trove_embedded::SqliteTable;
 
 pub(crate) const HEALTHY: u8 = 0;
 /// Failing as a table that is down fails: 5xx, connection errors.

@@ -1,11 +1,11 @@
 //! Tests of `services::access::tokens` that need the embedded host.
-use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+use std::time::Duration;
 use time::OffsetDateTime;
 use trove_core::services::Error;
-use serde_json::json;
 
 use trove_core::services::access::tokens::*;
 use trove_embedded::Embedded;
@@ -323,8 +323,7 @@ async fn a_token_from_before_a_rotation_still_verifies() {
         jsonwebtoken::decode_header(&token).expect("header").kid,
         Some(e.to_string())
     );
-    let claims =
-        verify_at(&root, &token, boundary + secs(60)).expect("verifies after rotation");
+    let claims = verify_at(&root, &token, boundary + secs(60)).expect("verifies after rotation");
     assert_eq!(claims.sub, "alice");
     // A new token after the boundary is signed with the new epoch's key.
     let fresh = issue_token(&root, boundary + secs(60));
@@ -378,8 +377,7 @@ async fn peek_reads_issuer_and_audience_without_verifying() {
     );
 
     let header = b64(&json!({"alg": "RS256", "kid": "k"}));
-    let one =
-        json!({"iss": "https://token.actions.githubusercontent.com", "aud": "trove:acme"});
+    let one = json!({"iss": "https://token.actions.githubusercontent.com", "aud": "trove:acme"});
     assert_eq!(
         peek_issuer_and_audience(&format!("{header}.{}.sig", b64(&one))),
         Some((

@@ -883,13 +883,13 @@ mod crashes {
 
     use super::*;
     use trove_core::domain::names::TenantName;
+    use trove_core::faults::Faults;
     use trove_core::webhooks::Dispatcher;
     use trove_core::webhooks::dispatcher::{INTERRUPTED, crash_point};
     use trove_core::webhooks::lease::Receipt;
     use trove_core::webhooks::model::{DeliveryJob, DeliveryRecord, DeliveryStatus};
-    use trove_embedded::queue::LocalQueue;
     use trove_core::webhooks::store;
-    use trove_core::faults::Faults;
+    use trove_embedded::queue::LocalQueue;
 
     /// How the first dispatcher dies.
     #[derive(Debug, Clone, Copy)]

@@ -21,7 +21,9 @@ use super::retry::{Recovery, recover};
 use super::sleeper::{ScaledSleeper, Sleeper};
 use super::store::{ExecutionRecord, ExecutionStore, Position};
 use super::task::TaskInvoker;
-use trove_core::ports::{Clock, Execution, ExecutionStatus, StepRecord, SystemClock, Table, WorkflowError};
+use trove_core::ports::{
+    Clock, Execution, ExecutionStatus, StepRecord, SystemClock, Table, WorkflowError,
+};
 
 /// Runs executions of one state machine.
 pub struct Interpreter {

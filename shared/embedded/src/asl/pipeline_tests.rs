@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::test_support::{FakeInvoker, Harness, Reply, temp_table};
 use super::{StateMachine, Substitutions};
-use trove_core::ports::ExecutionStatus;
 use crate::workflow::{self, PIPELINE_DEFINITION};
+use trove_core::ports::ExecutionStatus;
 
 fn pipeline() -> Arc<StateMachine> {
     let subs: Substitutions = [

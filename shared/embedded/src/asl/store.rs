@@ -11,7 +11,9 @@ use time::OffsetDateTime;
 use trove_core::domain::keys::{self, RUNNING_EXECUTIONS};
 use trove_core::domain::model::{from_item, to_item};
 use trove_core::ports::table::{GSI1_PK, GSI1_SK, query_all};
-use trove_core::ports::{Condition, Execution, ExecutionStatus, Index, Query, Table, TableError, WorkflowError};
+use trove_core::ports::{
+    Condition, Execution, ExecutionStatus, Index, Query, Table, TableError, WorkflowError,
+};
 
 /// An execution as stored: the port's [`Execution`] (what `describe` returns) plus where a
 /// running execution stands and, once it succeeded, its output.

@@ -7,10 +7,10 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest as _, Sha256};
-use trove_embedded::FileBlobs;
+use time::OffsetDateTime;
 use trove_core::domain::keys::BlobKey;
 use trove_core::ports::{BlobError, Blobs, Clock, PresignedRequest, PutConstraints};
-use time::OffsetDateTime;
+use trove_embedded::FileBlobs;
 
 use crate::Fixture;
 

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsMessage, SqsMessageAttribute};
-use trove_aws::delivery::{KIND_ATTRIBUTE, KIND_DELIVERY_JOB, Message, SqsDeliveryQueue, parse_message};
-use trove_core::webhooks::model::DeliveryJob;
+use trove_aws::delivery::{
+    KIND_ATTRIBUTE, KIND_DELIVERY_JOB, Message, SqsDeliveryQueue, parse_message,
+};
 use trove_core::ports::delivery::DeliveryQueue;
+use trove_core::webhooks::model::DeliveryJob;
 
 use crate::{moto, unique};
 

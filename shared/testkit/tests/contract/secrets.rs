@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use aws_sdk_secretsmanager::primitives::Blob;
-use trove_embedded::FileSecrets;
 use trove_core::ports::{SecretError, Secrets};
+use trove_embedded::FileSecrets;
 
 /// The same bytes on every read of one name.
 pub async fn secret_is_stable(secrets: Arc<dyn Secrets>, name: &str) -> Vec<u8> {

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use trove_embedded::SqliteTable;
 use trove_core::ports::{Condition, Index, Item, Key, Page, Query, Table, TableError, Write};
+use trove_embedded::SqliteTable;
 
 use crate::Fixture;
 

@@ -47,11 +47,7 @@ impl VersionRef {
 }
 
 /// The version if it exists and is not deleted.
-pub async fn live(
-    ctx: &Context,
-    tenant: &TenantName,
-    r: &VersionRef,
-) -> Result<Version, Error> {
+pub async fn live(ctx: &Context, tenant: &TenantName, r: &VersionRef) -> Result<Version, Error> {
     let item = ctx
         .table
         .get(&keys::version(tenant, &r.repo, &r.package, &r.version))
