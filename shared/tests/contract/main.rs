@@ -3,9 +3,10 @@
 //! the embedded one on a temporary directory. One binary, so the SDK links once.
 
 mod blobs;
+mod delivery;
 mod moto;
-mod queue;
 mod secrets;
+mod sqs;
 mod table;
 
 use std::sync::Arc;
