@@ -4,6 +4,7 @@
 
 mod blobs;
 mod delivery;
+mod events;
 mod moto;
 mod secrets;
 mod sqs;
