@@ -15,7 +15,7 @@ use super::asl::{
 };
 use super::faults::{Faults, Injected};
 use crate::pipeline::{self, StepError, StepInput};
-use crate::ports::{Execution, Table, Workflow, WorkflowError};
+use crate::ports::{Execution, Table, Workflow, WorkflowError, check_execution_name};
 use crate::services::Context;
 
 /// The pipeline definition, embedded so the binary needs no file at run time.
@@ -139,6 +139,7 @@ impl LocalWorkflow {
 #[async_trait]
 impl Workflow for Arc<LocalWorkflow> {
     async fn start(&self, name: &str, input: Value) -> Result<String, WorkflowError> {
+        check_execution_name(name)?;
         let interpreter = self.interpreter()?;
         if interpreter.start(name, input).await? {
             self.spawn(&interpreter, name);
