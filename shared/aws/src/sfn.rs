@@ -5,7 +5,9 @@ use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sfn::types::ExecutionStatus as SfnStatus;
 use time::OffsetDateTime;
 
-use trove_core::ports::{Execution, ExecutionStatus, Workflow, WorkflowError};
+use trove_core::ports::{
+    Execution, ExecutionStatus, Workflow, WorkflowError, check_execution_name,
+};
 
 pub struct StepFunctions {
     client: aws_sdk_sfn::Client,
@@ -33,6 +35,9 @@ impl StepFunctions {
 #[async_trait]
 impl Workflow for StepFunctions {
     async fn start(&self, name: &str, input: serde_json::Value) -> Result<String, WorkflowError> {
+        // Checked before the call, so the refusal does not depend on the service's own
+        // checks (moto takes an empty name for none and makes one up, a new one each time).
+        check_execution_name(name)?;
         let result = self
             .client
             .start_execution()

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 
+use trove_core::ports::events::{TYPE_ATTRIBUTE, encode};
 use trove_core::ports::{DomainEvent, EventError, Events};
 
 pub struct SqsEvents {
@@ -22,14 +23,14 @@ impl SqsEvents {
 #[async_trait]
 impl Events for SqsEvents {
     async fn publish(&self, event: DomainEvent) -> Result<(), EventError> {
-        let body = serde_json::to_string(&event)
-            .map_err(|e| EventError::Unavailable(format!("cannot encode event: {e}")))?;
+        // Refuses what the queue would, whatever size this queue happens to take.
+        let body = encode(&event)?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
             .message_attributes(
-                "type",
+                TYPE_ATTRIBUTE,
                 aws_sdk_sqs::types::MessageAttributeValue::builder()
                     .data_type("String")
                     .string_value(&event.kind)

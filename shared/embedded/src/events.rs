@@ -13,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+use trove_core::ports::events::encode;
 use trove_core::ports::{DomainEvent, EventError, Events};
 
 /// How far a subscriber may fall behind before it misses events.
@@ -57,6 +58,8 @@ impl LocalEvents {
 #[async_trait]
 impl Events for LocalEvents {
     async fn publish(&self, event: DomainEvent) -> Result<(), EventError> {
+        // Nothing here needs the encoding; the size check keeps this bus to what SQS takes.
+        encode(&event)?;
         {
             let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
             if recent.len() == KEPT {

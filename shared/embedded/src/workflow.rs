@@ -15,7 +15,7 @@ use super::asl::{
 };
 use trove_core::faults::{Faults, Injected};
 use trove_core::pipeline::{self, StepError, StepInput};
-use trove_core::ports::{Execution, Table, Workflow, WorkflowError};
+use trove_core::ports::{Execution, Table, Workflow, WorkflowError, check_execution_name};
 use trove_core::services::Context;
 
 /// The pipeline definition, embedded so the binary needs no file at run time.
@@ -145,6 +145,7 @@ impl LocalWorkflow {
 #[async_trait]
 impl Workflow for LocalWorkflow {
     async fn start(&self, name: &str, input: Value) -> Result<String, WorkflowError> {
+        check_execution_name(name)?;
         let interpreter = self.interpreter()?;
         if interpreter.start(name, input).await? {
             self.spawn(&interpreter, name);

@@ -9,15 +9,27 @@ pub mod moto;
 
 use std::sync::Arc;
 
-/// A port under test and whatever must outlive it (a temporary directory).
+/// A port under test and whatever must outlive it (a temporary directory, a host).
 pub struct Fixture<P: ?Sized> {
     pub port: Arc<P>,
+    // Dropped in this order: what runs on the directory before the directory.
+    _also: Vec<Box<dyn std::any::Any>>,
     _keep: Option<tempfile::TempDir>,
 }
 
 impl<P: ?Sized> Fixture<P> {
     pub fn new(port: Arc<P>, keep: Option<tempfile::TempDir>) -> Self {
-        Self { port, _keep: keep }
+        Self {
+            port,
+            _also: Vec::new(),
+            _keep: keep,
+        }
+    }
+
+    /// Keeps `thing` (a host the port works for) alive as long as the fixture.
+    pub fn keeping(mut self, thing: impl std::any::Any) -> Self {
+        self._also.push(Box::new(thing));
+        self
     }
 }
 

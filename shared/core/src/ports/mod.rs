@@ -18,4 +18,6 @@ pub use delivery::{DeliveryQueue, QueueError};
 pub use events::{DomainEvent, EventError, Events};
 pub use secrets::{SecretError, Secrets};
 pub use table::{Condition, Index, Item, Key, Page, Query, SkRange, Table, TableError, Write};
-pub use workflow::{Execution, ExecutionStatus, StepRecord, Workflow, WorkflowError};
+pub use workflow::{
+    Execution, ExecutionStatus, StepRecord, Workflow, WorkflowError, check_execution_name,
+};

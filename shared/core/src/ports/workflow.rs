@@ -45,14 +45,40 @@ pub struct StepRecord {
 pub enum WorkflowError {
     #[error("workflow unavailable: {0}")]
     Unavailable(String),
+    /// A name Step Functions would refuse (see [`check_execution_name`]).
+    #[error("invalid execution name: {0}")]
+    InvalidName(String),
     #[error("workflow error: {0}")]
     Other(String),
+}
+
+/// The longest execution name Step Functions accepts, in characters.
+pub const MAX_EXECUTION_NAME_CHARS: usize = 80;
+
+/// Refuses a name Step Functions refuses: empty, longer than
+/// [`MAX_EXECUTION_NAME_CHARS`], or with whitespace, brackets, wildcards, one of
+/// ``"#%\^|~`$&,;:/`` or a control character. Every adapter checks it, so a name the
+/// embedded workflow takes is one AWS takes too.
+pub fn check_execution_name(name: &str) -> Result<(), WorkflowError> {
+    const REFUSED: &str = "<>{}[]?*\"#%\\^|~`$&,;:/";
+    let refused = |c: char| c.is_whitespace() || c.is_control() || REFUSED.contains(c);
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_EXECUTION_NAME_CHARS || name.chars().any(refused) {
+        // The name may be anything a caller sent: quoted, and only its start.
+        let shown: String = name.chars().take(MAX_EXECUTION_NAME_CHARS).collect();
+        return Err(WorkflowError::InvalidName(format!(
+            "{shown:?} ({chars} characters; 1 to {MAX_EXECUTION_NAME_CHARS}, none of \
+             whitespace, control characters or {REFUSED})"
+        )));
+    }
+    Ok(())
 }
 
 #[async_trait]
 pub trait Workflow: Send + Sync {
     /// Starts an execution named `name`; a second start with the same name returns the
-    /// first execution's id and starts nothing.
+    /// first execution's id and starts nothing. A name [`check_execution_name`] refuses is
+    /// an error.
     async fn start(&self, name: &str, input: serde_json::Value) -> Result<String, WorkflowError>;
     async fn describe(&self, id: &str) -> Result<Option<Execution>, WorkflowError>;
 }

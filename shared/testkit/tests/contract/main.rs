@@ -3,9 +3,12 @@
 //! the embedded one on a temporary directory. One binary, so the SDK links once.
 
 mod blobs;
-mod queue;
+mod delivery;
+mod events;
 mod secrets;
+mod sqs;
 mod table;
+mod workflow;
 
 pub use trove_testkit::{Fixture, moto, unique};
 
