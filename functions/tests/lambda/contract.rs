@@ -250,37 +250,35 @@ fn every_state_machine_task_names_a_function_of_the_template() {
     );
 }
 
-/// The `[[bin]]` names of `<package dir>/Cargo.toml`.
-fn cargo_binaries(package_dir: &str) -> BTreeSet<String> {
-    let manifest = template::read(&format!("{package_dir}/Cargo.toml"));
-    let mut names = BTreeSet::new();
-    let mut in_bin = false;
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_bin = line == "[[bin]]";
-        } else if in_bin && let Some(value) = line.strip_prefix("name") {
-            let value = value.trim_start().trim_start_matches('=').trim();
-            names.insert(value.trim_matches('"').to_owned());
-        }
-    }
-    names
+fn manifest(path: &str) -> toml::Table {
+    template::read(path)
+        .parse()
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The `members` of the workspace (the root Cargo.toml, one line).
+/// The `[[bin]]` names of `<package dir>/Cargo.toml`.
+fn cargo_binaries(package_dir: &str) -> BTreeSet<String> {
+    let manifest = manifest(&format!("{package_dir}/Cargo.toml"));
+    manifest
+        .get("bin")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|bin| bin.get("name")?.as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `members` of the workspace (the root Cargo.toml).
 fn workspace_members() -> BTreeSet<String> {
-    let manifest = template::read("Cargo.toml");
-    let line = manifest
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("members"))
-        .expect("the workspace lists its members on one line");
-    line.trim_start()
-        .trim_start_matches('=')
-        .trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(',')
-        .map(|m| m.trim().trim_matches('"').to_owned())
-        .filter(|m| !m.is_empty())
+    manifest("Cargo.toml")
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(toml::Value::as_array)
+        .expect("the workspace lists its members")
+        .iter()
+        .filter_map(toml::Value::as_str)
+        .map(str::to_owned)
         .collect()
 }
 

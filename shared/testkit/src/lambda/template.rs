@@ -7,10 +7,7 @@ use serde_norway::Value;
 
 /// The workspace root (template.yaml, events/, statemachines/).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("functions/ has a parent")
-        .to_path_buf()
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 pub fn read(relative: &str) -> String {
