@@ -950,7 +950,7 @@ fn a_read_route_can_only_read_and_keep_its_rate_limit() {
                 );
             }
         }
-        // Downloads are counted for the daily report (services::usage).
+        // Downloads are counted for the daily report (services::records::usage).
         let allowed: &[&str] = if f.handler == "download_file" {
             &["rate bucket", "usage counter"]
         } else {

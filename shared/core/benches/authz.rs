@@ -31,6 +31,8 @@ fn main() {
             "http://bench",
             Settings::default(),
             Arc::new(SystemClock),
+            // The decision never reaches the pipeline.
+            None,
         )
         .await
         .expect("host");

@@ -42,7 +42,7 @@ fn is_ulid(s: &str) -> bool {
     s.len() == ULID_CHARS && ulid::Ulid::from_string(s).is_ok()
 }
 
-/// The principal id prefixes (`services::caller::PrincipalKind::prefix`).
+/// The principal id prefixes (`services::access::caller::PrincipalKind::prefix`).
 const PRINCIPAL_PREFIXES: [&str; 3] = ["user_", "sa_", "group_"];
 
 fn is_principal_id(s: &str) -> bool {

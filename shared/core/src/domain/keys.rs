@@ -79,7 +79,7 @@ pub fn upload(t: &TenantName, upload_id: &str) -> Key {
 }
 
 /// How many files, across all tenants, reference the content blob (see
-/// `services::blob_refs`).
+/// `services::catalog::blob_refs`).
 pub fn blob_ref(sha256: &Sha256Hex) -> Key {
     Key::new(format!("BLOB#{sha256}"), "BLOB")
 }

@@ -1,7 +1,7 @@
 //! The hourly cleanup: per repository, the retention policy (and deletions a crashed run
 //! left half done); abandoned uploads; stale `incoming/` and expired `quarantine/` objects;
 //! then garbage collection of content blobs no file references any more
-//! (`services::blob_refs` holds that protocol).
+//! (`services::catalog::blob_refs` holds that protocol).
 //!
 //! Every step is idempotent and decided from what is stored, so a run that stops midway is
 //! finished by the next one. A dry run reads the same things and changes nothing.

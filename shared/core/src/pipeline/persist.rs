@@ -44,7 +44,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     // Whether this run stored the content itself (then no uncounted file can reference it).
     let mut copied = false;
     for attempt in 0..MAX_ATTEMPTS {
-        // The order is the blob protocol's (`services::blob_refs`): read the count, then
+        // The order is the blob protocol's (`services::catalog::blob_refs`): read the count, then
         // make sure the bytes exist, then commit conditioned on the count as read.
         let counting = blob_refs::read_count(ctx, &upload.sha256)
             .await

@@ -160,7 +160,7 @@ pub enum TableError {
     #[error("table throttled: {0}")]
     Throttled(String),
     /// Refused without trying: the table has been unavailable lately (see
-    /// `adapters::breaker`). Retry after this many seconds.
+    /// `breaker`). Retry after this many seconds.
     #[error("table circuit open; retry in {retry_after_secs} s")]
     CircuitOpen { retry_after_secs: u64 },
     #[error("table error: {0}")]

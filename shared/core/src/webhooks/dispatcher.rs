@@ -27,7 +27,7 @@ use crate::webhooks::signing;
 use crate::webhooks::ssrf::{self, AllowedHosts, SafeResolver};
 use crate::webhooks::store;
 
-/// The sealing field of webhook secrets (see `services::pii`).
+/// The sealing field of webhook secrets (see `services::records::pii`).
 pub const SECRET_FIELD: &str = "webhook_secret";
 
 pub struct Dispatcher {

@@ -21,7 +21,7 @@ use crate::services::{Context, Error};
 /// How deep group nesting is followed; deeper chains are refused when built.
 pub const MAX_GROUP_DEPTH: usize = 16;
 
-/// As stored. The email is sealed (`services::pii`), never stored or logged in clear.
+/// As stored. The email is sealed (`services::records::pii`), never stored or logged in clear.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PrincipalRecord {
     pub id: String,
