@@ -161,7 +161,7 @@ impl Blobs for S3Blobs {
             .map_err(|_| BlobError::Other("size out of range".to_owned()))?;
         let (config, expires_at) = presigning(ttl)?;
         // Length, type and checksum go in as request headers so they are signed: S3 then
-        // refuses any other body (DESIGN.md §6).
+        // refuses any other body (ARCHITECTURE.md, "Facts the code relies on").
         let presigned = self
             .client
             .put_object()

@@ -96,7 +96,7 @@ mod local {
         presigned_get_returns_exact_bytes,
     );
 
-    // moto does not enforce presigned-URL semantics (DESIGN.md §6): it accepts and stores a
+    // moto does not enforce presigned-URL semantics (ARCHITECTURE.md, "Facts the code relies on"): it accepts and stores a
     // wrong body, a wrong length, a tampered signature and an expired URL. These properties
     // are therefore tested on the embedded endpoint only; against S3, the Validate step's
     // own re-check of size and sha256 is the guarantee.
@@ -593,7 +593,7 @@ pub async fn expired_urls_are_forbidden(blobs: Arc<dyn Blobs>, clock: Arc<Shifte
     assert_eq!(resp.status(), reqwest::StatusCode::FORBIDDEN, "expired GET");
 }
 
-/// S3 enforces only what is signed (DESIGN.md §6): the URL must sign length, type and the
+/// S3 enforces only what is signed (ARCHITECTURE.md, "Facts the code relies on"): the URL must sign length, type and the
 /// base64 checksum, and tell the client to send exactly those values.
 pub async fn presigned_put_signs_length_type_and_checksum(blobs: Arc<dyn Blobs>) {
     let body = b"hello".as_slice();
