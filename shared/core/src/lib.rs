@@ -7,6 +7,7 @@ pub mod breaker;
 pub mod config;
 pub mod domain;
 pub mod faults;
+pub mod formats;
 pub mod http;
 pub mod jobs;
 pub mod metrics;

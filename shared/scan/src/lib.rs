@@ -154,6 +154,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         unlisted_findings: unlisted,
         status,
         limit,
+        manifest: None,
         scanned_at: ctx.clock.now(),
     };
     // The verdict names the first findings of all of them, then only some are kept.

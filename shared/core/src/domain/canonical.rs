@@ -33,13 +33,16 @@ impl fmt::Display for Canonical {
 
 pub fn package(format: Format, name: &PackageName) -> Canonical {
     match format {
-        Format::Generic => Canonical(separators_folded(name.as_str())),
+        // PyPI's normal form is this very rule (PEP 503).
+        Format::Generic | Format::Pypi => Canonical(separators_folded(name.as_str())),
     }
 }
 
 pub fn version(format: Format, version: &VersionName) -> Canonical {
-    match format {
-        Format::Generic => Canonical(version.as_str().to_ascii_lowercase()),
+    match crate::formats::for_format(format) {
+        // PEP 440: `1.0` and `1.0.0` are one version.
+        Some(plugin) => Canonical(plugin.canonical_version(version.as_str())),
+        None => Canonical(version.as_str().to_ascii_lowercase()),
     }
 }
 

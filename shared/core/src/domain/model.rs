@@ -15,6 +15,8 @@ use crate::ports::table::{GSI1_PK, GSI1_SK, Item, Key, PK, SK, TableError};
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Generic,
+    /// A Python package index (`/pypi/{tenant}/{repo}/simple/`, twine uploads).
+    Pypi,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -171,8 +173,29 @@ pub struct ScanResult {
     /// The limit of the scan policy that decided a `partial` or `refused` scan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<ScanLimitHit>,
+    /// The manifest the repository's format reads the file's identity from (a wheel's
+    /// METADATA, an sdist's PKG-INFO), as the scan found it inside the archive: Validate
+    /// checks it without opening the archive again. Absent for generic repositories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
     #[serde(with = "time::serde::rfc3339")]
     pub scanned_at: OffsetDateTime,
+}
+
+/// The first bytes of a file's manifest (`formats::PackageFormat::is_manifest`), kept by the
+/// scan; at most `formats::MANIFEST_MAX` bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Manifest {
+    /// Where it was found: the entry's path inside the archive.
+    #[schema(example = "widget-1.0.dist-info/METADATA")]
+    pub path: String,
+    /// Its text (invalid UTF-8 replaced), cut at `formats::MANIFEST_MAX` bytes.
+    pub text: String,
+    /// Whether `text` is the whole entry.
+    pub complete: bool,
+    /// Other entries that matched too (a file with two manifests is refused).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub others: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -283,6 +306,10 @@ pub struct FileRecord {
     /// absent on files published before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanResult>,
+    /// What the repository's format read from the file's manifest for its index (PyPI:
+    /// `requires_python`); empty for generic files.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: std::collections::BTreeMap<String, String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

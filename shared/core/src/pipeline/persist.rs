@@ -228,8 +228,13 @@ pub async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>
         size: upload.size,
         sha256: upload.sha256.clone(),
         upload_id: upload.upload_id.clone(),
-        // Whether the scan saw all of it stays with the file.
-        scan: upload.scan.clone(),
+        // Whether the scan saw all of it stays with the file; the manifest's text stays on
+        // the upload (the index reads only the attributes, and every file item stays small).
+        scan: upload.scan.clone().map(|mut scan| {
+            scan.manifest = None;
+            scan
+        }),
+        attributes: crate::pipeline::validate::file_attributes(&repo, upload)?,
         created_at: now,
     };
     let mut published = upload.clone();

@@ -6,6 +6,7 @@ use futures::StreamExt as _;
 use sha2::{Digest, Sha256};
 
 use crate::domain::keys::BlobKey;
+use crate::domain::model::{Repository, Upload};
 use crate::domain::names::Sha256Hex;
 use crate::pipeline::format;
 use crate::pipeline::{StepError, StepInput};
@@ -59,5 +60,30 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
             upload.sha256
         )));
     }
-    format::check_claim(upload.filename.as_str(), &head).map_err(StepError::Rejected)
+    format::check_claim(upload.filename.as_str(), &head).map_err(StepError::Rejected)?;
+    file_attributes(&repo, &upload).map(drop)
+}
+
+/// The repository's format reads the file's identity from the manifest the scan kept (the
+/// scanner walks the archive once; this step never opens it): it must name the package and
+/// version the file was uploaded as. Returns what the format keeps on the published file.
+pub fn file_attributes(
+    repo: &Repository,
+    upload: &Upload,
+) -> Result<crate::formats::FileAttributes, StepError> {
+    let Some(plugin) = crate::formats::for_format(repo.format) else {
+        return Ok(Default::default());
+    };
+    // Checked when the upload was accepted; again here for uploads accepted before.
+    let expected = crate::formats::check_upload(
+        plugin,
+        upload.package.as_str(),
+        upload.version.as_str(),
+        upload.filename.as_str(),
+    )
+    .map_err(StepError::Rejected)?;
+    let manifest = upload.scan.as_ref().and_then(|s| s.manifest.as_ref());
+    plugin
+        .check_manifest(upload.filename.as_str(), &expected, manifest)
+        .map_err(StepError::Rejected)
 }

@@ -1,0 +1,97 @@
+//! Package formats: what a repository of one format knows about its packages' names,
+//! versions and files. Each format (PyPI now; npm and Cargo are meant to plug in the same way)
+//! is one [`PackageFormat`]; the catalog, the pipeline and the scanner ask it through
+//! [`for_format`] and never name a format themselves. A `generic` repository has none: its
+//! names are checked by `domain::names` alone and its files are opaque.
+
+pub mod pypi;
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use crate::domain::model::{Format, Manifest};
+
+/// What a file's name says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactName {
+    /// The package, in the format's normalised spelling.
+    pub package: String,
+    /// The version, in the format's normalised spelling.
+    pub version: String,
+}
+
+/// Small facts a format keeps on a published file, read from its manifest (e.g. PyPI's
+/// `requires_python`). Keys are the format's; values are bounded by it.
+pub type FileAttributes = BTreeMap<String, String>;
+
+/// One package format. Every method is pure: no storage, no clock.
+pub trait PackageFormat: Send + Sync {
+    fn format(&self) -> Format;
+
+    /// The one spelling a package is stored and looked up under, or why the name is
+    /// invalid in this format.
+    fn normalize_name(&self, name: &str) -> Result<String, String>;
+
+    /// The spelling a version is stored under, or why it is not a version of this format.
+    fn normalize_version(&self, version: &str) -> Result<String, String>;
+
+    /// Two versions that compare equal here are one version (a look-alike is refused).
+    fn canonical_version(&self, version: &str) -> String;
+
+    /// The format's order of versions; unparsable ones sort first, by their text.
+    fn compare_versions(&self, a: &str, b: &str) -> Ordering;
+
+    /// The package and version a filename names, or why it is no file of this format.
+    fn parse_filename(&self, filename: &str) -> Result<ArtifactName, String>;
+
+    /// Whether `entry` (path components inside the uploaded archive, at its top level) is
+    /// the file's manifest: the scan keeps its first bytes for [`Self::check_manifest`].
+    fn is_manifest(&self, filename: &str, entry: &[String]) -> bool;
+
+    /// Checks the manifest the scan kept against the package and version the file was
+    /// uploaded as; returns the attributes to keep on the published file, or the reason the
+    /// upload is refused.
+    fn check_manifest(
+        &self,
+        filename: &str,
+        expected: &ArtifactName,
+        manifest: Option<&Manifest>,
+    ) -> Result<FileAttributes, String>;
+}
+
+/// The format plug-in of a repository's format; `None` for `generic`.
+pub fn for_format(format: Format) -> Option<&'static dyn PackageFormat> {
+    match format {
+        Format::Generic => None,
+        Format::Pypi => Some(&pypi::Pypi),
+    }
+}
+
+/// Checks that `filename` names `package` `version` in the format (all three as uploaded);
+/// returns the normalised package and version the upload is stored under.
+pub fn check_upload(
+    format: &dyn PackageFormat,
+    package: &str,
+    version: &str,
+    filename: &str,
+) -> Result<ArtifactName, String> {
+    let package = format.normalize_name(package)?;
+    let version = format.normalize_version(version)?;
+    let named = format.parse_filename(filename)?;
+    if named.package != package {
+        return Err(format!(
+            "name mismatch: {filename} is a file of {}, not of {package}",
+            named.package
+        ));
+    }
+    if format.compare_versions(&named.version, &version) != Ordering::Equal {
+        return Err(format!(
+            "version mismatch: {filename} is version {}, not {version}",
+            named.version
+        ));
+    }
+    Ok(ArtifactName { package, version })
+}
+
+/// The largest manifest prefix the scan keeps (and stores on the upload).
+pub const MANIFEST_MAX: usize = 32 * 1024;
