@@ -16,6 +16,7 @@ use super::limits::human;
 use super::paths;
 use super::stream::{Counted, Inflated, ScanState, Scanned};
 use super::zip_stream::{self, CentralEntry, Entry, Method};
+use trove_core::formats::MANIFEST_MAX;
 
 /// Bytes read at a time when a stream is read to its end.
 const DRAIN_BUF: usize = 64 * 1024;
@@ -224,7 +225,11 @@ impl Walker<'_> {
             );
             if has_content {
                 let entry_path = format!("{path}/{}", parts.join("/"));
-                self.content(&mut entry, &entry_path, level, false, 0)?;
+                // A `.tar.gz` is one archive: its entries are at level 1 too.
+                let manifest = level == 1 && state.is_manifest(&parts);
+                let mut captured = Captured::new(&mut entry, manifest);
+                self.content(&mut captured, &entry_path, level, false, 0)?;
+                captured.keep(state, &parts);
             }
         }
         Ok(())
@@ -287,16 +292,20 @@ impl ZipWalk<'_, '_> {
             .limits
             .max_name_len
             .min(MAX_ZIP_KEPT.saturating_sub(self.kept_bytes));
-        let kept = if entry.method() == Method::Stored {
-            // Stored bytes are the archive's own: nothing expands.
-            self.walker
-                .content(entry, &entry_path, self.level, false, keep)?
+        let manifest = self.level == 1 && state.is_manifest(&parts);
+        let mut inflated;
+        // Stored bytes are the archive's own: nothing expands.
+        let reader: &mut dyn Read = if entry.method() == Method::Stored {
+            entry
         } else {
-            let mut inflated =
-                Inflated::new(entry, state, "zip", &entry_path, Rc::clone(&self.position));
-            self.walker
-                .content(&mut inflated, &entry_path, self.level, false, keep)?
+            inflated = Inflated::new(entry, state, "zip", &entry_path, Rc::clone(&self.position));
+            &mut inflated
         };
+        let mut captured = Captured::new(reader, manifest);
+        let kept = self
+            .walker
+            .content(&mut captured, &entry_path, self.level, false, keep)?;
+        captured.keep(state, &parts);
         if let Some(content) = kept {
             self.kept_bytes += content.len();
             self.kept.insert(parts, content);
@@ -342,6 +351,43 @@ impl ZipWalk<'_, '_> {
             ))),
             None => Ok(()),
         }
+    }
+}
+
+/// Keeps the first bytes of a manifest entry as they are read (and scanned): the format
+/// reads the file's identity from them without the archive being opened again.
+struct Captured<'r> {
+    inner: &'r mut dyn Read,
+    kept: Option<Vec<u8>>,
+    total: u64,
+}
+
+impl<'r> Captured<'r> {
+    fn new(inner: &'r mut dyn Read, manifest: bool) -> Self {
+        Self {
+            inner,
+            kept: manifest.then(Vec::new),
+            total: 0,
+        }
+    }
+
+    fn keep(self, state: &ScanState, parts: &[String]) {
+        if let Some(kept) = self.kept {
+            let complete = self.total == kept.len() as u64;
+            state.keep_manifest(parts.join("/"), &kept, complete);
+        }
+    }
+}
+
+impl Read for Captured<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(kept) = &mut self.kept {
+            let room = MANIFEST_MAX.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..room.min(n)]);
+        }
+        self.total += n as u64;
+        Ok(n)
     }
 }
 

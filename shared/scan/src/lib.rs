@@ -48,7 +48,7 @@ use trove_core::services::catalog::uploads;
 
 pub use engine::{ENGINE, EngineError, rules_version};
 pub use limits::ScanLimits;
-pub use stream::{Findings, LimitHit, ScanError};
+pub use stream::{Findings, LimitHit, ManifestProbe, ScanError};
 
 /// Chunks in flight between the storage stream and each consumer thread.
 const CHANNEL_CHUNKS: usize = 16;
@@ -105,7 +105,12 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         Err(e) => return Err(StepError::Retryable(e.to_string())),
     };
     let name = upload.filename.as_str();
-    let scanned = scan_stream(stream, name, limits, upload.size).await;
+    let probe = trove_core::formats::for_format(repo.format).map(|format| ManifestProbe {
+        format,
+        filename: name.to_owned(),
+    });
+    let scanned = scan_stream_probing(stream, name, limits, upload.size, probe).await;
+    let mut manifest = None;
     let (findings, status, limit) = match scanned {
         Ok(report) => {
             // The verdict is about these exact bytes: the ones the uploader declared.
@@ -121,6 +126,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
                 None => ScanStatus::Complete,
             };
             let limit = partial.map(|hit| limit_hit(&repo, &hit, ScanStatus::Partial));
+            manifest = report.findings.manifest.clone();
             (report.findings, status, limit)
         }
         // Kept on the upload as well as given as the reason: which setting decided.
@@ -154,7 +160,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         unlisted_findings: unlisted,
         status,
         limit,
-        manifest: None,
+        manifest,
         scanned_at: ctx.clock.now(),
     };
     // The verdict names the first findings of all of them, then only some are kept.
@@ -263,10 +269,21 @@ pub struct ScanReport {
 /// slower of the two), each behind a bounded channel. More than `max_size` bytes are not
 /// read: the object is not what was declared.
 pub async fn scan_stream(
+    stream: ByteStream,
+    name: &str,
+    limits: ScanLimits,
+    max_size: u64,
+) -> Result<ScanReport, ScanError> {
+    scan_stream_probing(stream, name, limits, max_size, None).await
+}
+
+/// [`scan_stream`], also keeping the manifest `probe` recognises.
+pub async fn scan_stream_probing(
     mut stream: ByteStream,
     name: &str,
     limits: ScanLimits,
     max_size: u64,
+    probe: Option<ManifestProbe>,
 ) -> Result<ScanReport, ScanError> {
     let (hash_tx, mut hash_rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
     let (scan_tx, scan_rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
@@ -287,7 +304,9 @@ pub async fn scan_stream(
     // Built here: the bridge blocks on this runtime from the scanning thread.
     let bridge = SyncIoBridge::new(StreamReader::new(Box::pin(chunks)));
     let name_owned = name.to_owned();
-    let scanner = tokio::task::spawn_blocking(move || scan_reader(bridge, &name_owned, &limits));
+    let scanner = tokio::task::spawn_blocking(move || {
+        scan_reader_probing(bridge, &name_owned, &limits, probe)
+    });
 
     // Storage → both consumers. Stops early when the scanner has decided (it drops its end).
     let mut source_error = None;
@@ -342,7 +361,17 @@ pub fn scan_reader(
     name: &str,
     limits: &ScanLimits,
 ) -> Result<Findings, ScanError> {
-    let state = stream::ScanState::new(limits.clone());
+    scan_reader_probing(reader, name, limits, None)
+}
+
+/// [`scan_reader`], also keeping the manifest `probe` recognises.
+pub fn scan_reader_probing(
+    reader: impl Read,
+    name: &str,
+    limits: &ScanLimits,
+    probe: Option<ManifestProbe>,
+) -> Result<Findings, ScanError> {
+    let state = stream::ScanState::new(limits.clone()).with_probe(probe);
     let walked = {
         let mut source = stream::Source::new(reader, &state);
         let walked = archive::Walker { state: &state }

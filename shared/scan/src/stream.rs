@@ -12,7 +12,8 @@ use std::rc::Rc;
 
 use super::engine::{EngineError, Hit, WindowScanner};
 use super::limits::{ScanLimits, human};
-use trove_core::domain::model::{Oversize, ScanFinding};
+use trove_core::domain::model::{Manifest, Oversize, ScanFinding};
+use trove_core::formats::PackageFormat;
 
 /// Why a scan ended without a verdict on the content, or with a refusal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +53,15 @@ pub struct Findings {
     /// Set when the policy let the scan stop at its cap on expanded bytes: what lay past
     /// it was not looked at.
     pub partial: Option<LimitHit>,
+    /// The manifest the repository's format asked for, if the archive has one.
+    pub manifest: Option<Manifest>,
+}
+
+/// Which entry is the manifest, as the repository's format says (`PackageFormat::is_manifest`).
+pub struct ManifestProbe {
+    pub format: &'static dyn PackageFormat,
+    /// The upload's filename: the format derives the manifest's place from it.
+    pub filename: String,
 }
 
 impl Findings {
@@ -71,6 +81,8 @@ pub struct ScanState {
     partial: RefCell<Option<LimitHit>>,
     findings: RefCell<BTreeSet<ScanFinding>>,
     unlisted: Cell<u64>,
+    probe: Option<ManifestProbe>,
+    manifest: RefCell<Option<Manifest>>,
 }
 
 impl ScanState {
@@ -84,6 +96,37 @@ impl ScanState {
             partial: RefCell::new(None),
             findings: RefCell::new(BTreeSet::new()),
             unlisted: Cell::new(0),
+            probe: None,
+            manifest: RefCell::new(None),
+        }
+    }
+
+    /// Keeps the manifest `probe` recognises among the entries at the archive's top level.
+    pub fn with_probe(mut self, probe: Option<ManifestProbe>) -> Self {
+        self.probe = probe;
+        self
+    }
+
+    /// Whether the top-level entry `parts` is the manifest.
+    pub fn is_manifest(&self, parts: &[String]) -> bool {
+        self.probe
+            .as_ref()
+            .is_some_and(|p| p.format.is_manifest(&p.filename, parts))
+    }
+
+    /// Records a manifest's first bytes; a second one is only counted.
+    pub fn keep_manifest(&self, path: String, bytes: &[u8], complete: bool) {
+        let mut slot = self.manifest.borrow_mut();
+        match &mut *slot {
+            Some(first) => first.others += 1,
+            None => {
+                *slot = Some(Manifest {
+                    path,
+                    text: String::from_utf8_lossy(bytes).into_owned(),
+                    complete,
+                    others: 0,
+                })
+            }
         }
     }
 
@@ -209,6 +252,7 @@ impl ScanState {
             listed: specific,
             unlisted: self.unlisted.get(),
             partial,
+            manifest: self.manifest.into_inner(),
         })
     }
 }

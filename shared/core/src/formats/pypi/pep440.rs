@@ -32,7 +32,8 @@ pub enum LocalPart {
     Word(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Equality is PEP 440's: `1.0 == 1.0.0`.
+#[derive(Debug, Clone)]
 pub struct Version {
     pub epoch: u64,
     pub release: Vec<u64>,
@@ -314,6 +315,14 @@ impl Ord for Version {
             .then_with(|| cmp_local(&self.local, &other.local))
     }
 }
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Version {}
 
 impl PartialOrd for Version {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
