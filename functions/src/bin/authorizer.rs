@@ -47,7 +47,7 @@ async fn authorize(
         .as_deref()
         .and_then(|ip| ip.parse::<IpAddr>().ok());
     let decision = match authorizer
-        .decide(ctx, bearer(&request.headers), source_ip)
+        .decide(ctx, bearer(&request.headers).as_deref(), source_ip)
         .await
     {
         Ok(decision) => decision,

@@ -384,6 +384,36 @@ impl Blobs for FileBlobs {
         Ok(BlobPage { items, cursor })
     }
 
+    async fn put_stream(
+        &self,
+        key: &BlobKey,
+        mut body: ByteStream,
+        _content_type: &str,
+    ) -> Result<(), BlobError> {
+        use tokio::io::AsyncWriteExt as _;
+        let dest = self.path_of_key(key)?;
+        let tmp = TempFile::new(self.new_temp_path());
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp.path())
+            .await
+            .map_err(other)?;
+        while let Some(chunk) = body.next().await {
+            file.write_all(&chunk?).await.map_err(other)?;
+        }
+        file.flush().await.map_err(other)?;
+        file.sync_all().await.map_err(other)?;
+        drop(file);
+        let root = self.root.clone();
+        blocking(move || {
+            fs_atomic::rename_into_place(tmp.path(), &root, &dest).map_err(other)?;
+            tmp.keep();
+            Ok(())
+        })
+        .await
+    }
+
     async fn put(&self, key: &BlobKey, body: Bytes, _content_type: &str) -> Result<(), BlobError> {
         let dest = self.path_of_key(key)?;
         let tmp = self.new_temp_path();

@@ -2,6 +2,7 @@
 //! here), rate limits, then the route's rule from `permissions::RULES`. Handlers only ever
 //! see a `Caller` this layer has let through.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
@@ -40,19 +41,33 @@ fn source_ip(req: &Request) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
-/// The bearer credential, if any. Another scheme, or a malformed header, counts as a
-/// credential that fails (`Some("")`), not as none.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The credential, if any: a Bearer token, or the password of Basic credentials (any
+/// username: package managers such as pip and twine send an API key that way). Another
+/// scheme, or a malformed header, counts as a credential that fails (`Some("")`), not as none.
+pub fn bearer(headers: &HeaderMap) -> Option<Cow<'_, str>> {
     let value = headers.get(AUTHORIZATION)?;
     let Ok(value) = value.to_str() else {
-        return Some("");
+        return Some(Cow::Borrowed(""));
     };
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     Some(if scheme.eq_ignore_ascii_case("bearer") {
-        token.trim()
+        Cow::Borrowed(token.trim())
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        Cow::Owned(basic_password(token.trim()).unwrap_or_default())
     } else {
-        ""
+        Cow::Borrowed("")
     })
+}
+
+/// The password of `user:password` in base64.
+fn basic_password(encoded: &str) -> Option<String> {
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_, password) = text.split_once(':')?;
+    Some(password.to_owned())
 }
 
 fn rules_by_route() -> &'static HashMap<(String, String), &'static Rule> {
@@ -131,12 +146,27 @@ fn path_names(params: &RawPathParams) -> Result<(Option<RepoName>, Option<Packag
     Ok((repo, package))
 }
 
+/// The tenant a path names (`/pypi/{tenant}/...`: package managers' URLs carry it), if any.
+fn path_tenant<'p>(params: &'p RawPathParams) -> Option<&'p str> {
+    params
+        .iter()
+        .find_map(|(name, value)| (name == "tenant").then_some(value))
+}
+
 fn repo_not_found(repo: &RepoName) -> Error {
     Error::NotFound(format!("repository {repo} not found"))
 }
 
 /// Whether the caller passes the rule, given the path's names.
 fn check(caller: &Caller, need: Need, params: &RawPathParams) -> Result<(), Error> {
+    // A credential acts in its own tenant only: another tenant's repository is not there.
+    if let Some(tenant) = path_tenant(params)
+        && tenant != caller.tenant.as_str()
+    {
+        let (repo, _) = path_names(params)?;
+        let what = repo.map_or_else(|| "repository".to_owned(), |r| format!("repository {r}"));
+        return Err(Error::NotFound(format!("{what} not found")));
+    }
     match need {
         Need::Public | Need::Authenticated => Ok(()),
         Need::PlatformAdmin => {
@@ -220,7 +250,7 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         Some(identity) => identity.clone(),
         None => match state
             .authorizer
-            .decide(&state.ctx, bearer(req.headers()), ip)
+            .decide(&state.ctx, bearer(req.headers()).as_deref(), ip)
             .await
         {
             Ok(Decision::Allowed(identity)) => identity,

@@ -96,4 +96,22 @@ pub trait Blobs: Send + Sync {
     async fn list(&self, prefix: &str, cursor: Option<String>) -> Result<BlobPage, BlobError>;
     /// Writes a small object directly (reports, fixtures); never used for uploads.
     async fn put(&self, key: &BlobKey, body: Bytes, content_type: &str) -> Result<(), BlobError>;
+    /// Writes an object from a stream (a package manager's upload received by the API
+    /// itself); the object appears whole or not at all, and a stream that fails leaves
+    /// nothing. The stream bounds its own length. This default gathers the stream before
+    /// one `put`: right where a request arrives whole anyway (a Lambda event, at most ~6 MB);
+    /// an adapter that can write as bytes arrive overrides it.
+    async fn put_stream(
+        &self,
+        key: &BlobKey,
+        mut body: ByteStream,
+        content_type: &str,
+    ) -> Result<(), BlobError> {
+        use futures::StreamExt as _;
+        let mut all = bytes::BytesMut::new();
+        while let Some(chunk) = body.next().await {
+            all.extend_from_slice(&chunk?);
+        }
+        self.put(key, all.freeze(), content_type).await
+    }
 }

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::domain::access::{Role, Target};
 use crate::domain::keys::{self, BlobKey, OPEN_UPLOADS, UploadId};
 use crate::domain::model::{
-    FileRecord, ScanResult, Upload, UploadStatus, Version, from_item, to_item,
+    FileRecord, Repository, ScanResult, Upload, UploadStatus, Version, from_item, to_item,
 };
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::ports::table::{GSI1_PK, GSI1_SK};
@@ -101,23 +101,51 @@ pub struct StepView {
     pub error: Option<String>,
 }
 
-pub async fn request(
+/// A file about to be uploaded, checked against its repository: what `request` presigns
+/// an upload for, and what a package manager's own publish (`services::catalog::publish`)
+/// streams.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub repository: Repository,
+    /// In the spelling stored: the repository's format may normalise it (PyPI: PEP 503).
+    pub package: PackageName,
+    pub version: VersionName,
+    pub filename: FileName,
+    /// What the audit record names.
+    pub target: String,
+}
+
+/// Checks that the caller may upload `filename` as `package` `version` to `repo`, that the
+/// repository's format takes it, and that nothing published is in the way. `size`, when
+/// already known, is held to the repository's limit.
+pub async fn admit(
     ctx: &Context,
     caller: &Caller,
     repo: &str,
-    req: CreateUpload,
-) -> Result<UploadTicket, Error> {
+    package: &str,
+    version: &str,
+    filename: &str,
+    size: Option<u64>,
+) -> Result<Admitted, Error> {
     let repo = RepoName::parse(repo)?;
-    let package = PackageName::parse(&req.package)?;
-    let version = VersionName::parse(&req.version)?;
-    let filename = FileName::parse(&req.filename)?;
-    let sha256 = Sha256Hex::parse(&req.sha256)?;
-    if req.size == 0 {
-        return Err(Error::Invalid(
-            "invalid size 0: files must not be empty".into(),
-        ));
-    }
+    // Names that are invalid anywhere are refused before the repository is looked up.
+    PackageName::parse(package)?;
+    VersionName::parse(version)?;
+    FileName::parse(filename)?;
     let repository = repositories::find(ctx, &caller.tenant, &repo).await?;
+    // A format stores each package and version under one spelling, and takes only files
+    // that name them.
+    let (package_text, version_text) = match crate::formats::for_format(repository.format) {
+        Some(format) => {
+            let named = crate::formats::check_upload(format, package, version, filename)
+                .map_err(Error::Invalid)?;
+            (named.package, named.version)
+        }
+        None => (package.to_owned(), version.to_owned()),
+    };
+    let package = PackageName::parse(&package_text)?;
+    let version = VersionName::parse(&version_text)?;
+    let filename = FileName::parse(filename)?;
     let target = format!("upload/{repo}/{package}/{version}/{filename}");
     if let Err(e) = caller.require(Role::Writer, &Target::Package(&repo, &package), || {
         Error::NotFound(format!("package {package} not found in {repo}"))
@@ -125,11 +153,10 @@ pub async fn request(
         audit::denied(ctx, caller, "upload.create", &target).await;
         return Err(e);
     }
-    if req.size > repository.max_file_size {
-        return Err(Error::TooLarge(format!(
-            "file too large: {} bytes exceeds the repository limit of {} bytes",
-            req.size, repository.max_file_size
-        )));
+    if let Some(size) = size
+        && size > repository.max_file_size
+    {
+        return Err(too_large(size, &repository));
     }
     let tenant = &caller.tenant;
     let package_exists = ctx
@@ -138,7 +165,7 @@ pub async fn request(
         .await?
         .is_some();
     if !package_exists {
-        PackageName::parse_new(&req.package)?;
+        PackageName::parse_new(&package_text)?;
         if let Some(existing) = lookalikes::package(ctx, tenant, &repository, &package).await? {
             return Err(Error::Conflict(lookalikes::package_refusal(
                 &package, &existing,
@@ -159,7 +186,7 @@ pub async fn request(
             }
         }
         None => {
-            VersionName::parse_new(&req.version)?;
+            VersionName::parse_new(&version_text)?;
             let lookalike =
                 lookalikes::version(ctx, tenant, &repository, &package, &version).await?;
             if let Some(existing) = lookalike {
@@ -180,7 +207,7 @@ pub async fn request(
             existing.sha256
         )));
     }
-    FileName::parse_new(&req.filename)?;
+    FileName::parse_new(filename.as_str())?;
     let lookalike =
         lookalikes::file(ctx, tenant, &repository, &package, &version, &filename).await?;
     if let Some(existing) = lookalike {
@@ -189,12 +216,59 @@ pub async fn request(
         )));
     }
 
+    Ok(Admitted {
+        repository,
+        package,
+        version,
+        filename,
+        target,
+    })
+}
+
+/// Why a file over the repository's limit is refused.
+pub fn too_large(size: u64, repository: &Repository) -> Error {
+    Error::TooLarge(format!(
+        "file too large: {size} bytes exceeds the repository limit of {} bytes",
+        repository.max_file_size
+    ))
+}
+
+pub async fn request(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    req: CreateUpload,
+) -> Result<UploadTicket, Error> {
+    let sha256 = Sha256Hex::parse(&req.sha256)?;
+    if req.size == 0 {
+        return Err(Error::Invalid(
+            "invalid size 0: files must not be empty".into(),
+        ));
+    }
+    let Admitted {
+        repository,
+        package,
+        version,
+        filename,
+        target,
+    } = admit(
+        ctx,
+        caller,
+        repo,
+        &req.package,
+        &req.version,
+        &req.filename,
+        Some(req.size),
+    )
+    .await?;
+    let repo = repository.name.clone();
+    let tenant = &caller.tenant;
     let now = ctx.clock.now();
     let upload = Upload {
         upload_id: UploadId::new(),
         tenant: tenant.clone(),
         repository: repo,
-        repository_id: repository.id,
+        repository_id: repository.id.clone(),
         package,
         version,
         filename,
