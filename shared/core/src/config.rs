@@ -32,6 +32,9 @@ pub struct Settings {
     pub webhook_allow_hosts: Vec<String>,
     /// Webhook retries and timeouts.
     pub webhook_delivery: crate::webhooks::schedule::DeliveryTuning,
+    /// How long a package manager's publish waits for the pipeline's outcome before it
+    /// answers 202; below API Gateway's 30 s.
+    pub publish_wait: Duration,
 }
 
 impl Default for Settings {
@@ -52,9 +55,13 @@ impl Default for Settings {
             table_breaker: crate::breaker::BreakerSettings::default(),
             webhook_allow_hosts: Vec::new(),
             webhook_delivery: Default::default(),
+            publish_wait: Duration::from_secs(20),
         }
     }
 }
+
+/// The longest publish wait (API Gateway ends a request at 30 s).
+pub const MAX_PUBLISH_WAIT_SECS: u64 = 28;
 
 impl Settings {
     /// Reads `TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_DOWNLOAD_URL_TTL_SECS`,
@@ -72,6 +79,14 @@ impl Settings {
         }
         if let Some(v) = env_u64("TROVE_MAX_FILE_SIZE")? {
             s.default_max_file_size = v;
+        }
+        if let Some(v) = env_u64("TROVE_PUBLISH_WAIT_SECS")? {
+            if v > MAX_PUBLISH_WAIT_SECS {
+                return Err(format!(
+                    "TROVE_PUBLISH_WAIT_SECS must be at most {MAX_PUBLISH_WAIT_SECS}, got {v}"
+                ));
+            }
+            s.publish_wait = Duration::from_secs(v);
         }
         if let Some(v) = env_u64("TROVE_STALE_ACCESS_DAYS")? {
             s.stale_access_days = u32::try_from(v)

@@ -5,6 +5,7 @@ pub mod extract;
 pub mod guard;
 pub mod limits;
 pub mod metrics;
+pub mod multipart;
 pub mod permissions;
 pub mod problem;
 pub mod routes;
@@ -63,7 +64,7 @@ impl Modify for BearerAuth {
 
 /// Every route with its OpenAPI description; the router and the document come from here.
 fn api() -> OpenApiRouter<AppState> {
-    use routes::{access, health, packages, reports, repositories, uploads, webhooks};
+    use routes::{access, health, packages, pypi, reports, repositories, uploads, webhooks};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi))
@@ -79,6 +80,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(packages::get_version, packages::delete_version))
         .routes(routes!(packages::pin_version, packages::unpin_version))
         .routes(routes!(packages::download))
+        .routes(routes!(pypi::simple_index))
+        .routes(routes!(pypi::simple_project))
+        .routes(routes!(pypi::download))
+        .routes(routes!(pypi::upload))
         .routes(routes!(access::me))
         .routes(routes!(access::issue_token))
         .routes(routes!(access::create_tenant, access::list_tenants))

@@ -84,6 +84,11 @@ pub const RULES: &[Rule] = &[
     write("pin_version", Package(Maintainer), "version.pin"),
     write("unpin_version", Package(Maintainer), "version.unpin"),
     read("download_file", Package(Reader)),
+    // Package managers' own routes (`/pypi/{tenant}/...`: the tenant must be the caller's).
+    read("pypi_simple_index", InRepository(None)),
+    read("pypi_simple_project", Package(Reader)),
+    read("pypi_download", Package(Reader)),
+    write("pypi_upload", InRepository(Some(Writer)), "upload.create"),
     // Identity and access.
     read("get_caller", Authenticated),
     read("issue_token", Authenticated),

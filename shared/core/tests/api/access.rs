@@ -546,6 +546,12 @@ fn oidc_config(audience: &str, principal: &str) -> Value {
     })
 }
 
+/// Package managers' routes serve repositories of their format, which the fixture's generic
+/// `libs` is not: their own module checks them (`api::pypi`).
+fn has_own_matrix(op: &str) -> bool {
+    op.starts_with("pypi_")
+}
+
 fn check(op: &str, want: Want, status: StatusCode, body: &Value, who: &str) {
     let ok = match want {
         Want::Ok => status == success(op),
@@ -570,6 +576,9 @@ async fn every_route_answers_every_role_and_scope_as_the_table_says() {
     let mut n = 0;
     for route in &routes {
         let op = route.operation_id.as_str();
+        if has_own_matrix(op) {
+            continue;
+        }
         let need = rule(op)
             .unwrap_or_else(|| panic!("{op} has no permission rule"))
             .need;
@@ -625,6 +634,9 @@ async fn another_tenant_reaches_nothing_of_this_one() {
     let mut n = 10_000;
     for route in route_table() {
         let op = route.operation_id.as_str();
+        if has_own_matrix(op) {
+            continue;
+        }
         let need = rule(op).expect("rule").need;
         n += 1;
         let (method, uri, body) = request(&f, op, n).await;
@@ -700,6 +712,9 @@ async fn every_mutation_and_every_denied_attempt_writes_exactly_one_audit_record
     let mut walked = 0;
     for route in route_table() {
         let op = route.operation_id.as_str();
+        if has_own_matrix(op) {
+            continue;
+        }
         let Some(action) = rule(op).expect("rule").audit else {
             continue;
         };

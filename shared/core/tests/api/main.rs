@@ -16,6 +16,7 @@ mod lookalike;
 mod metrics;
 mod persist;
 mod pii;
+mod pypi;
 mod rate_limit;
 mod recovery;
 mod report;

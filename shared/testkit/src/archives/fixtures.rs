@@ -241,3 +241,87 @@ pub fn tar(entries: &[TarEntry<'_>]) -> Vec<u8> {
 pub fn tar_gz(entries: &[TarEntry<'_>]) -> Vec<u8> {
     gzip(&tar(entries))
 }
+
+/// A Python project's distributions as the build tools lay them out: a wheel (a zip with
+/// `{dist}-{version}.dist-info/{METADATA,WHEEL,RECORD}` next to the module) and an sdist
+/// (`{dist}-{version}/PKG-INFO` in a tar.gz).
+pub struct PythonProject<'a> {
+    /// As it appears in filenames (`foo_bar`).
+    pub dist: &'a str,
+    /// `Name:` of the metadata (any spelling).
+    pub name: &'a str,
+    pub version: &'a str,
+    /// Extra metadata lines, e.g. `Requires-Python: >=3.8\n`.
+    pub extra_metadata: &'a str,
+    /// `(path, content)` of the module files, e.g. `("foo_bar/__init__.py", b"X = 1\n")`.
+    pub files: &'a [(&'a str, &'a [u8])],
+}
+
+impl PythonProject<'_> {
+    pub fn metadata(&self) -> String {
+        format!(
+            "Metadata-Version: 2.1\nName: {}\nVersion: {}\n{}\nA description.\n",
+            self.name, self.version, self.extra_metadata
+        )
+    }
+
+    pub fn wheel_name(&self) -> String {
+        format!("{}-{}-py3-none-any.whl", self.dist, self.version)
+    }
+
+    pub fn wheel(&self) -> Vec<u8> {
+        let info = format!("{}-{}.dist-info", self.dist, self.version);
+        let metadata = self.metadata();
+        let wheel = "Wheel-Version: 1.0\nGenerator: trove-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
+        let mut record = String::new();
+        let mut entries: Vec<(String, Vec<u8>)> = self
+            .files
+            .iter()
+            .map(|(p, c)| ((*p).to_owned(), c.to_vec()))
+            .collect();
+        entries.push((format!("{info}/METADATA"), metadata.into_bytes()));
+        entries.push((format!("{info}/WHEEL"), wheel.as_bytes().to_vec()));
+        for (path, content) in &entries {
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(content);
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+            record.push_str(&format!("{path},sha256={b64},{}\n", content.len()));
+        }
+        record.push_str(&format!("{info}/RECORD,,\n"));
+        entries.push((format!("{info}/RECORD"), record.into_bytes()));
+        let refs: Vec<(&str, &[u8])> = entries
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_slice()))
+            .collect();
+        zip(&refs, deflated())
+    }
+
+    pub fn sdist_name(&self) -> String {
+        format!("{}-{}.tar.gz", self.dist, self.version)
+    }
+
+    pub fn sdist(&self) -> Vec<u8> {
+        let root = format!("{}-{}", self.dist, self.version);
+        let pkg_info = self.metadata();
+        let pkg_info_path = format!("{root}/PKG-INFO");
+        let pyproject = format!(
+            "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\nname = \"{}\"\nversion = \"{}\"\n",
+            self.name, self.version
+        );
+        let pyproject_path = format!("{root}/pyproject.toml");
+        let paths: Vec<String> = self
+            .files
+            .iter()
+            .map(|(p, _)| format!("{root}/{p}"))
+            .collect();
+        let mut entries = vec![
+            TarEntry::File(&pkg_info_path, pkg_info.as_bytes()),
+            TarEntry::File(&pyproject_path, pyproject.as_bytes()),
+        ];
+        for (path, (_, content)) in paths.iter().zip(self.files) {
+            entries.push(TarEntry::File(path, content));
+        }
+        tar_gz(&entries)
+    }
+}

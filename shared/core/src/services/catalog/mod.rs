@@ -2,8 +2,10 @@
 //! blobs they reference, and the look-alike name check.
 
 pub mod blob_refs;
+pub mod index;
 pub mod lookalikes;
 pub mod packages;
+pub mod publish;
 pub mod repositories;
 pub mod uploads;
 pub mod versions;

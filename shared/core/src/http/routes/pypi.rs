@@ -1,0 +1,416 @@
+//! The PyPI routes, where pip, uv and twine point unchanged: the simple index (PEP 503 HTML,
+//! PEP 691 JSON), file links, and twine's `legacy` upload.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::domain::keys;
+use crate::domain::model::{Format, Upload};
+use crate::domain::names::{FileName, PackageName, VersionName};
+use crate::formats::pypi::{self, simple};
+use crate::http::AppState;
+use crate::http::extract::Path;
+use crate::http::multipart::{self, Multipart, MultipartError};
+use crate::http::problem::{ApiError, Problem};
+use crate::services::access::caller::Caller;
+use crate::services::catalog::publish::{self, Declared, Outcome};
+use crate::services::catalog::{index, packages};
+use crate::services::{Context, Error};
+
+/// Longest value read of a field the upload uses; other fields are skipped unread.
+const MAX_FIELD: usize = 1024;
+/// All fields before the file together (twine sends the README as `description`).
+const MAX_FIELDS_TOTAL: usize = 4 * 1024 * 1024;
+/// The fields the upload reads.
+const FIELDS: [&str; 4] = [":action", "name", "version", "sha256_digest"];
+
+#[utoipa::path(operation_id = "pypi_simple_index", get, path = "/pypi/{tenant}/{repo}/simple/", tag = "pypi",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format pypi)", max_length = 64),
+    ),
+    responses(
+        (status = 200, description = "The projects the caller may read: PEP 503 HTML or PEP 691 JSON, by `Accept`", content_type = "text/html"),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such Python repository", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "None of the accepted media types is served", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn simple_index(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let form = negotiate(&headers)?;
+    let ctx = &state.ctx;
+    let repository = index::repository(ctx, &caller, &repo, Format::Pypi).await?;
+    let names: Vec<String> = index::packages(ctx, &caller, &repository)
+        .await?
+        .into_iter()
+        .map(|n| n.to_string())
+        .collect();
+    Ok(page(&headers, form, simple::render_index(form, &names)))
+}
+
+#[utoipa::path(operation_id = "pypi_simple_project", get, path = "/pypi/{tenant}/{repo}/simple/{package}/", tag = "pypi",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format pypi)", max_length = 64),
+        ("package" = String, Path, description = "Project name; another spelling redirects to its PEP 503 normal form", max_length = 128),
+    ),
+    responses(
+        (status = 200, description = "The project's files: PEP 503 HTML or PEP 691 JSON, by `Accept`", content_type = "text/html"),
+        (status = 301, description = "To the project's normalised name"),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "None of the accepted media types is served", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn simple_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((tenant, repo, project)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let form = negotiate(&headers)?;
+    let ctx = &state.ctx;
+    let repository = index::repository(ctx, &caller, &repo, Format::Pypi).await?;
+    let normal = pypi::names::normalize(&project).map_err(Error::Invalid)?;
+    if normal != project {
+        let to = format!("/pypi/{tenant}/{repo}/simple/{normal}/");
+        return Ok(redirect(StatusCode::MOVED_PERMANENTLY, &to));
+    }
+    let name = PackageName::parse(&normal).map_err(Error::from)?;
+    let found = index::package_files(ctx, &caller, &repository, &name).await?;
+    let files = found
+        .files
+        .into_iter()
+        .map(|f| simple::IndexFile {
+            url: format!(
+                "../../files/{}/{}/{}",
+                found.package.name, f.version, f.file.filename
+            ),
+            filename: f.file.filename.to_string(),
+            sha256: f.file.sha256.to_string(),
+            size: f.file.size,
+            upload_time: f.file.created_at,
+            requires_python: f.file.attributes.get(pypi::REQUIRES_PYTHON).cloned(),
+        })
+        .collect();
+    let project = simple::ProjectPage {
+        name: found.package.name.to_string(),
+        versions: found.versions.iter().map(|v| v.to_string()).collect(),
+        files,
+    };
+    Ok(page(&headers, form, simple::render_project(form, &project)))
+}
+
+#[utoipa::path(operation_id = "pypi_download", get, path = "/pypi/{tenant}/{repo}/files/{package}/{version}/{filename}", tag = "pypi",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format pypi)", max_length = 64),
+        ("package" = String, Path, description = "Project name (normalised)", max_length = 128),
+        ("version" = String, Path, description = "Version", max_length = 64),
+        ("filename" = String, Path, description = "File name", max_length = 255),
+    ),
+    responses(
+        (status = 302, description = "Redirect to a short-lived presigned GET of the exact bytes"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such file", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo, package, version, filename)): Path<(
+        String,
+        String,
+        String,
+        String,
+        String,
+    )>,
+) -> Result<Response, ApiError> {
+    let ctx = &state.ctx;
+    index::repository(ctx, &caller, &repo, Format::Pypi).await?;
+    let link = packages::download(ctx, &caller, &repo, &package, &version, &filename).await?;
+    Ok(redirect(StatusCode::FOUND, &link.url))
+}
+
+/// The form twine sends (`multipart/form-data`); fields it sends besides these are skipped.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct LegacyUpload {
+    /// Always `file_upload`.
+    #[serde(rename = ":action")]
+    #[schema(example = "file_upload", max_length = 16)]
+    action: String,
+    /// The project's name (any spelling of it).
+    #[schema(example = "widget", max_length = 128)]
+    name: String,
+    #[schema(example = "1.0.0", max_length = 64)]
+    version: String,
+    /// Hex SHA-256 of `content`: the stored bytes must match it.
+    #[schema(max_length = 64)]
+    sha256_digest: Option<String>,
+    /// The wheel or sdist; its filename is the part's `filename`. At most the repository's
+    /// `max_file_size`.
+    #[schema(value_type = String, format = Binary, max_length = 5368709120_usize)]
+    content: Vec<u8>,
+}
+
+#[utoipa::path(operation_id = "pypi_upload", post, path = "/pypi/{tenant}/{repo}/legacy/", tag = "pypi",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format pypi)", max_length = 64),
+    ),
+    request_body(content = LegacyUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Published (the pipeline accepted the file)"),
+        (status = 202, description = "Stored; the pipeline had not decided within the wait. It shows in the index once published"),
+        (status = 400, description = "Invalid input, or the pipeline refused the file: the reason is in the body and the reason phrase", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may read the project but not publish to it", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such Python repository", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This file is already published (twine --skip-existing skips it)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than the repository's max_file_size", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match receive(&state.ctx, &caller, &repo, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => refusal(e),
+    }
+}
+
+async fn receive(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    index::repository(ctx, caller, repo, Format::Pypi).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let boundary = multipart::boundary(content_type).map_err(invalid)?;
+    let stream = body
+        .into_data_stream()
+        .map(|c| c.map_err(|e| e.to_string()));
+    let mut form = Multipart::new(Box::pin(stream), &boundary);
+    let mut fields: HashMap<&'static str, String> = HashMap::new();
+    let mut skipped = 0usize;
+    let filename = loop {
+        let Some(head) = form.next_part().await.map_err(invalid)? else {
+            return Err(bad("the form has no content part (the file)"));
+        };
+        if head.name == "content" {
+            break head
+                .filename
+                .ok_or_else(|| bad("the content part names no filename"))?;
+        }
+        if let Some(field) = FIELDS.iter().find(|f| **f == head.name) {
+            let value = form.text(field, MAX_FIELD).await.map_err(invalid)?;
+            fields.insert(field, value.trim().to_owned());
+            continue;
+        }
+        while let Some(chunk) = form.chunk().await.map_err(invalid)? {
+            skipped += chunk.len();
+            if skipped > MAX_FIELDS_TOTAL {
+                return Err(bad(format!(
+                    "the fields before the file are larger than {} MiB together",
+                    MAX_FIELDS_TOTAL >> 20
+                )));
+            }
+        }
+    };
+    match fields.get(":action").map(String::as_str) {
+        Some("file_upload") => {}
+        Some(other) => {
+            return Err(bad(format!(
+                "unsupported :action {}: only file_upload is",
+                crate::domain::echo::echo(other)
+            )));
+        }
+        None => return Err(bad("field :action is missing")),
+    }
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .cloned()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| bad(format!("field {name} is missing (send it before content)")))
+    };
+    let declared = Declared {
+        package: field("name")?,
+        version: field("version")?,
+        filename: filename.clone(),
+        sha256: fields
+            .get("sha256_digest")
+            .filter(|v| !v.is_empty())
+            .map(|v| v.to_ascii_lowercase()),
+    };
+    let body = form.into_part_stream();
+    let outcome = match publish::publish(ctx, caller, repo, declared.clone(), body).await {
+        Ok(outcome) => outcome,
+        Err(Error::Conflict(why)) => return Err(conflict(ctx, caller, repo, &declared, why).await),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match outcome {
+        Outcome::Published(u) => text(StatusCode::OK, format!("published {}\n", u.filename)),
+        Outcome::Rejected(u) => {
+            let why = u.reason.unwrap_or_else(|| "refused by the pipeline".into());
+            return Err(ApiError::from(Problem::new(StatusCode::BAD_REQUEST, why)));
+        }
+        Outcome::Pending(u) => text(StatusCode::ACCEPTED, pending(&u)),
+    })
+}
+
+/// A file already published answers 409, which `twine upload --skip-existing` skips; any
+/// other conflict (a look-alike name, a deleted version) is a refusal it must report.
+async fn conflict(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    declared: &Declared,
+    why: String,
+) -> ApiError {
+    let status = match published(ctx, caller, repo, declared).await {
+        Some(_) => StatusCode::CONFLICT,
+        None => StatusCode::BAD_REQUEST,
+    };
+    ApiError::from(Problem::new(status, why))
+}
+
+async fn published(ctx: &Context, caller: &Caller, repo: &str, d: &Declared) -> Option<()> {
+    let named =
+        crate::formats::check_upload(&pypi::Pypi, &d.package, &d.version, &d.filename).ok()?;
+    let key = keys::file(
+        &caller.tenant,
+        &crate::domain::names::RepoName::parse(repo).ok()?,
+        &PackageName::parse(&named.package).ok()?,
+        &VersionName::parse(&named.version).ok()?,
+        &FileName::parse(&d.filename).ok()?,
+    );
+    ctx.table.get(&key).await.ok()?.map(drop)
+}
+
+fn pending(u: &Upload) -> String {
+    format!(
+        "accepted {}: still being checked; it appears in the index once published \
+         (GET /v1/repositories/{}/uploads/{} shows its state)\n",
+        u.filename, u.repository, u.upload_id
+    )
+}
+
+fn bad(why: impl Into<String>) -> ApiError {
+    Error::Invalid(why.into()).into()
+}
+
+fn invalid(e: MultipartError) -> ApiError {
+    bad(e.to_string())
+}
+
+/// twine prints only the status line unless `--verbose`: the reason goes there too, as
+/// PyPI does (HTTP/1.1 hosts carry it; others drop it).
+fn refusal(e: ApiError) -> Response {
+    let detail = e.0.detail.clone();
+    let mut response = e.into_response();
+    let phrase: String = detail
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(300)
+        .collect();
+    if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(phrase.into_bytes()) {
+        response.extensions_mut().insert(reason);
+    }
+    response
+}
+
+fn negotiate(headers: &HeaderMap) -> Result<simple::Form, ApiError> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    simple::negotiate(accept).ok_or_else(|| {
+        ApiError::from(Problem::new(
+            StatusCode::NOT_ACCEPTABLE,
+            format!("accept {}, {} or text/html", simple::JSON, simple::HTML),
+        ))
+    })
+}
+
+/// An index page with its ETag; 304 when the client holds it already.
+fn page(headers: &HeaderMap, form: simple::Form, body: String) -> Response {
+    let mut hasher = Sha256::new();
+    hasher.update(form.content_type().as_bytes());
+    hasher.update(body.as_bytes());
+    let etag = format!("\"{}\"", &hex::encode(hasher.finalize())[..32]);
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*")
+        });
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, body).into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(form.content_type()),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Authorization"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=0, must-revalidate"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    if fresh {
+        h.remove(header::CONTENT_TYPE);
+    }
+    response
+}
+
+fn redirect(status: StatusCode, to: &str) -> Response {
+    let mut response = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

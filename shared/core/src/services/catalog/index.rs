@@ -1,0 +1,130 @@
+//! What a package manager's index shows: a repository of one format, the packages a caller
+//! may read in it, and a package's published files with their versions in the format's
+//! order. The format renders it (`formats::pypi::simple`).
+
+use crate::domain::access::{Role, Target};
+use crate::domain::keys;
+use crate::domain::model::{FileRecord, Format, Package, Repository, Version, from_item};
+use crate::domain::names::{PackageName, RepoName, VersionName};
+use crate::ports::Query;
+use crate::ports::table::query_all;
+use crate::services::access::caller::Caller;
+use crate::services::catalog::repositories;
+use crate::services::{Context, Error};
+
+/// Files of one version are read a page at a time; a version holds few.
+const FILES_PAGE: usize = 1000;
+
+/// The repository `repo` of the caller's tenant, if it is of `format` (a repository of
+/// another format has no index of this kind: 404).
+pub async fn repository(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    format: Format,
+) -> Result<Repository, Error> {
+    let name = RepoName::parse(repo)?;
+    let repository = repositories::find(ctx, &caller.tenant, &name).await?;
+    if repository.format != format {
+        let wanted = serde_json::to_value(format)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        return Err(Error::NotFound(format!(
+            "repository {name} is not a {wanted} repository"
+        )));
+    }
+    Ok(repository)
+}
+
+/// Every package of the repository the caller may read, by name.
+pub async fn packages(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &Repository,
+) -> Result<Vec<PackageName>, Error> {
+    let query = Query::new(keys::packages_partition(&caller.tenant, &repo.name))
+        .begins_with(keys::PACKAGE_SK_PREFIX)
+        .limit(1000);
+    let mut names = Vec::new();
+    for item in query_all(ctx.table.as_ref(), query).await? {
+        let package: Package = from_item(item)?;
+        if caller
+            .rights
+            .can(Role::Reader, &Target::Package(&repo.name, &package.name))
+        {
+            names.push(package.name);
+        }
+    }
+    Ok(names)
+}
+
+/// One published file and the version it belongs to.
+#[derive(Debug, Clone)]
+pub struct IndexedFile {
+    pub version: VersionName,
+    pub file: FileRecord,
+}
+
+/// A package's live versions (oldest first, in the format's order) and their files.
+#[derive(Debug, Clone)]
+pub struct PackageFiles {
+    pub package: Package,
+    pub versions: Vec<VersionName>,
+    pub files: Vec<IndexedFile>,
+}
+
+pub async fn package_files(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &Repository,
+    package: &PackageName,
+) -> Result<PackageFiles, Error> {
+    let t = &caller.tenant;
+    let not_found = || Error::NotFound(format!("package {package} not found in {}", repo.name));
+    let package = match ctx
+        .table
+        .get(&keys::package(t, &repo.name, package))
+        .await?
+    {
+        Some(item) => from_item::<Package>(item)?,
+        None => return Err(not_found()),
+    };
+    let query = Query::new(keys::versions_partition(t, &repo.name, &package.name)).limit(1000);
+    let mut versions: Vec<Version> = query_all(ctx.table.as_ref(), query)
+        .await?
+        .into_iter()
+        .map(from_item)
+        .collect::<Result<_, _>>()?;
+    versions.retain(|v| !v.deleted && v.file_count > 0);
+    let order = |a: &str, b: &str| match crate::formats::for_format(repo.format) {
+        Some(format) => format.compare_versions(a, b),
+        None => a.cmp(b),
+    };
+    versions.sort_by(|a, b| order(a.version.as_str(), b.version.as_str()));
+    let mut files = Vec::new();
+    for v in &versions {
+        let query = Query::new(keys::files_partition(
+            t,
+            &repo.name,
+            &package.name,
+            &v.version,
+        ))
+        .limit(FILES_PAGE);
+        let mut of_version: Vec<FileRecord> = query_all(ctx.table.as_ref(), query)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_, _>>()?;
+        of_version.sort_by(|a, b| a.filename.as_str().cmp(b.filename.as_str()));
+        files.extend(of_version.into_iter().map(|file| IndexedFile {
+            version: v.version.clone(),
+            file,
+        }));
+    }
+    Ok(PackageFiles {
+        package,
+        versions: versions.into_iter().map(|v| v.version).collect(),
+        files,
+    })
+}

@@ -1,0 +1,733 @@
+//! PyPI repositories in-process: twine's upload form through the whole pipeline, the simple
+//! index in both forms, normalisation, ETags, file links, refusals with their reasons, and
+//! who may do what.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use base64::Engine as _;
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt as _;
+use trove_testkit::archives::fixtures::{PythonProject, eicar};
+
+use super::app::TestApp;
+
+const JSON: &str = "application/vnd.pypi.simple.v1+json";
+
+fn project<'a>(version: &'a str, files: &'a [(&'a str, &'a [u8])]) -> PythonProject<'a> {
+    PythonProject {
+        dist: "foo_bar",
+        name: "Foo.Bar",
+        version,
+        extra_metadata: "Requires-Python: >=3.8\n",
+        files,
+    }
+}
+
+const MODULE: &[(&str, &[u8])] = &[("foo_bar/__init__.py", b"ANSWER = 42\n")];
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    reason: Option<String>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn header(&self, name: header::HeaderName) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+fn basic(key: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("__token__:{key}"));
+    format!("Basic {token}")
+}
+
+async fn send(app: &TestApp, req: Request<Body>) -> Answer {
+    let res = app.router.clone().oneshot(req).await.expect("infallible");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let reason = res
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+        reason,
+    }
+}
+
+async fn get(app: &TestApp, uri: &str, auth: Option<&str>, headers: &[(&str, &str)]) -> Answer {
+    let mut req = Request::get(uri);
+    if let Some(auth) = auth {
+        req = req.header(header::AUTHORIZATION, auth);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    send(app, req.body(Body::empty()).expect("request")).await
+}
+
+/// twine's form: the fields, then the file last.
+fn form(fields: &[(&str, &str)], filename: &str, content: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----trove-test-boundary";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload_form(app: &TestApp, repo: &str, auth: &str, ctype: &str, body: Vec<u8>) -> Answer {
+    let req = Request::post(format!("/pypi/default/{repo}/legacy/"))
+        .header(header::AUTHORIZATION, auth)
+        .header(header::CONTENT_TYPE, ctype)
+        .body(Body::from(body))
+        .expect("request");
+    send(app, req).await
+}
+
+async fn twine(
+    app: &TestApp,
+    repo: &str,
+    auth: &str,
+    name: &str,
+    version: &str,
+    filename: &str,
+    bytes: &[u8],
+) -> Answer {
+    let sha = hex::encode(Sha256::digest(bytes));
+    let fields = [
+        (":action", "file_upload"),
+        ("protocol_version", "1"),
+        ("name", name),
+        ("version", version),
+        ("description", "a long README that the upload skips"),
+        ("sha256_digest", sha.as_str()),
+    ];
+    let (ctype, body) = form(&fields, filename, bytes);
+    upload_form(app, repo, auth, &ctype, body).await
+}
+
+async fn pypi_repo(app: &TestApp, name: &str, max_file_size: Option<u64>) {
+    let mut body = json!({"name": name, "format": "pypi"});
+    if let Some(max) = max_file_size {
+        body["max_file_size"] = json!(max);
+    }
+    let (status, _, v) = app
+        .call(
+            Method::POST,
+            "/v1/repositories",
+            Some(&app.admin),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["format"], "pypi");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twine_uploads_publish_and_the_simple_index_shows_them_in_both_forms() {
+    let app = TestApp::new().await;
+    pypi_repo(&app, "py", None).await;
+    let auth = basic(&app.admin);
+    let p = project("1.0", MODULE);
+    let up = twine(
+        &app,
+        "py",
+        &auth,
+        "Foo.Bar",
+        "1.0",
+        &p.wheel_name(),
+        &p.wheel(),
+    )
+    .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.text());
+    let up = twine(
+        &app,
+        "py",
+        &auth,
+        "foo_bar",
+        "1.0",
+        &p.sdist_name(),
+        &p.sdist(),
+    )
+    .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.text());
+    let newer = project("1.10rc1", MODULE);
+    let up = twine(
+        &app,
+        "py",
+        &auth,
+        "foo-bar",
+        "1.10rc1",
+        &newer.wheel_name(),
+        &newer.wheel(),
+    )
+    .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.text());
+
+    // The index of projects, HTML by default and JSON when asked.
+    let index = get(&app, "/pypi/default/py/simple/", Some(&auth), &[]).await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert!(index.header(header::CONTENT_TYPE).starts_with("text/html"));
+    assert!(
+        index.text().contains("<a href=\"foo-bar/\">foo-bar</a>"),
+        "{}",
+        index.text()
+    );
+    let index = get(
+        &app,
+        "/pypi/default/py/simple/",
+        Some(&auth),
+        &[("accept", JSON)],
+    )
+    .await;
+    assert_eq!(index.json()["projects"], json!([{"name": "foo-bar"}]));
+
+    // The project page: PEP 691 JSON with PEP 700's fields, versions in PEP 440 order.
+    let page = get(
+        &app,
+        "/pypi/default/py/simple/foo-bar/",
+        Some(&auth),
+        &[("accept", JSON)],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.header(header::CONTENT_TYPE), JSON);
+    assert!(page.header(header::VARY).contains("Accept"));
+    let v = page.json();
+    assert_eq!(v["name"], "foo-bar");
+    assert_eq!(v["versions"], json!(["1.0", "1.10rc1"]));
+    let files = v["files"].as_array().expect("files");
+    assert_eq!(files.len(), 3, "{v}");
+    let wheel = files
+        .iter()
+        .find(|f| f["filename"] == p.wheel_name().as_str())
+        .expect("the wheel is listed");
+    assert_eq!(
+        wheel["hashes"]["sha256"],
+        hex::encode(Sha256::digest(p.wheel()))
+    );
+    assert_eq!(wheel["size"], p.wheel().len());
+    assert_eq!(wheel["requires-python"], ">=3.8");
+    assert!(wheel["upload-time"].as_str().expect("time").ends_with('Z'));
+    assert_eq!(
+        wheel["url"],
+        format!("../../files/foo-bar/1.0/{}", p.wheel_name())
+    );
+
+    // HTML: a hash on every link and the Requires-Python attribute, escaped.
+    let html = get(&app, "/pypi/default/py/simple/foo-bar/", Some(&auth), &[]).await;
+    let text = html.text();
+    assert!(text.contains("data-requires-python=\"&gt;=3.8\""), "{text}");
+    assert_eq!(text.matches("#sha256=").count(), 3, "{text}");
+
+    // ETag: the same page again is a 304.
+    let etag = html.header(header::ETAG);
+    assert!(!etag.is_empty());
+    let again = get(
+        &app,
+        "/pypi/default/py/simple/foo-bar/",
+        Some(&auth),
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+    let json_etag = page.header(header::ETAG);
+    assert_ne!(etag, json_etag, "each form has its own ETag");
+
+    // Other spellings lead to the normalised name.
+    let other = get(&app, "/pypi/default/py/simple/Foo_Bar/", Some(&auth), &[]).await;
+    assert_eq!(other.status, StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(
+        other.header(header::LOCATION),
+        "/pypi/default/py/simple/foo-bar/"
+    );
+
+    // A file link is a redirect to the presigned GET of the content-addressed bytes.
+    let link = get(
+        &app,
+        &format!("/pypi/default/py/files/foo-bar/1.0/{}", p.wheel_name()),
+        Some(&auth),
+        &[],
+    )
+    .await;
+    assert_eq!(link.status, StatusCode::FOUND);
+    let location = link.header(header::LOCATION);
+    let path = location
+        .strip_prefix("http://trove.test")
+        .expect("our base url");
+    let bytes = get(&app, path, Some(&auth), &[]).await;
+    assert_eq!(
+        bytes.status,
+        StatusCode::OK,
+        "the blob endpoint ignores Authorization"
+    );
+    assert_eq!(bytes.body, p.wheel());
+
+    // The generic API sees the same package, version and file.
+    let (status, _, version) = app
+        .call(
+            Method::GET,
+            "/v1/repositories/py/packages/foo-bar/versions/1.0",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{version}");
+    assert_eq!(version["files"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_file_again_is_409_and_refusals_carry_their_reason() {
+    let app = TestApp::new().await;
+    pypi_repo(&app, "py", None).await;
+    let auth = basic(&app.admin);
+    let p = project("1.0", MODULE);
+    let first = twine(
+        &app,
+        "py",
+        &auth,
+        "foo-bar",
+        "1.0",
+        &p.wheel_name(),
+        &p.wheel(),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    let again = twine(
+        &app,
+        "py",
+        &auth,
+        "foo-bar",
+        "1.0",
+        &p.wheel_name(),
+        &p.wheel(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+
+    // EICAR inside the wheel: refused, the reason in the body and in the reason phrase.
+    let eicar_bytes = eicar();
+    let files: &[(&str, &[u8])] = &[("foo_bar/eicar.com", &eicar_bytes)];
+    let bad = project("2.0", files);
+    let refused = twine(
+        &app,
+        "py",
+        &auth,
+        "foo-bar",
+        "2.0",
+        &bad.wheel_name(),
+        &bad.wheel(),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        refused.text()
+    );
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("EICAR"),
+        "{}",
+        refused.text()
+    );
+    assert!(
+        refused
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("EICAR"),
+        "{:?}",
+        refused.reason
+    );
+
+    // METADATA naming another project than the filename and the form.
+    let liar = PythonProject {
+        name: "evil",
+        ..project("3.0", MODULE)
+    };
+    let refused = twine(
+        &app,
+        "py",
+        &auth,
+        "foo-bar",
+        "3.0",
+        &liar.wheel_name(),
+        &liar.wheel(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.text().contains("name mismatch"),
+        "{}",
+        refused.text()
+    );
+    let liar = PythonProject {
+        version: "3.1",
+        ..project("3.0", MODULE)
+    };
+    let sdist_name = "foo_bar-3.0.tar.gz";
+    let refused = twine(
+        &app,
+        "py",
+        &auth,
+        "foo-bar",
+        "3.0",
+        sdist_name,
+        &liar.sdist(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text().contains("PKG-INFO"), "{}", refused.text());
+
+    // A digest that is not the file's.
+    let p4 = project("4.0", MODULE);
+    let fields = [
+        (":action", "file_upload"),
+        ("name", "foo-bar"),
+        ("version", "4.0"),
+        ("sha256_digest", &"0".repeat(64)),
+    ];
+    let (ctype, body) = form(&fields, &p4.wheel_name(), &p4.wheel());
+    let refused = upload_form(&app, "py", &auth, &ctype, body).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.text().contains("checksum mismatch"),
+        "{}",
+        refused.text()
+    );
+    assert!(
+        refused
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("checksum mismatch")
+    );
+
+    // None of the refused files shows in the index.
+    let page = get(
+        &app,
+        "/pypi/default/py/simple/foo-bar/",
+        Some(&auth),
+        &[("accept", JSON)],
+    )
+    .await;
+    assert_eq!(page.json()["versions"], json!(["1.0"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_a_clear_4xx() {
+    let app = TestApp::new().await;
+    pypi_repo(&app, "py", None).await;
+    pypi_repo(&app, "tiny", Some(100)).await;
+    app.create_repository("libs").await;
+    let auth = basic(&app.admin);
+    let p = project("1.0", MODULE);
+    let wheel = p.wheel();
+    let fields = |action: &'static str, name: &'static str, version: &'static str| {
+        vec![(":action", action), ("name", name), ("version", version)]
+    };
+    let cases: Vec<(&str, Answer, &str)> = vec![
+        (
+            "not multipart",
+            upload_form(&app, "py", &auth, "application/json", b"{}".to_vec()).await,
+            "multipart/form-data",
+        ),
+        (
+            "truncated",
+            {
+                let (ctype, body) = form(
+                    &fields("file_upload", "foo-bar", "1.0"),
+                    &p.wheel_name(),
+                    &wheel,
+                );
+                upload_form(&app, "py", &auth, &ctype, body[..body.len() - 20].to_vec()).await
+            },
+            "closing boundary",
+        ),
+        (
+            "unknown action",
+            {
+                let (ctype, body) = form(
+                    &fields("remove_pkg", "foo-bar", "1.0"),
+                    &p.wheel_name(),
+                    &wheel,
+                );
+                upload_form(&app, "py", &auth, &ctype, body).await
+            },
+            "unsupported :action",
+        ),
+        (
+            "no name",
+            {
+                let (ctype, body) = form(
+                    &[(":action", "file_upload"), ("version", "1.0")],
+                    &p.wheel_name(),
+                    &wheel,
+                );
+                upload_form(&app, "py", &auth, &ctype, body).await
+            },
+            "field name is missing",
+        ),
+        (
+            "not a distribution",
+            twine(
+                &app,
+                "py",
+                &auth,
+                "foo-bar",
+                "1.0",
+                "foo_bar-1.0.exe",
+                &wheel,
+            )
+            .await,
+            "unsupported file",
+        ),
+        (
+            "not PEP 440",
+            twine(
+                &app,
+                "py",
+                &auth,
+                "foo-bar",
+                "one",
+                "foo_bar-one-py3-none-any.whl",
+                &wheel,
+            )
+            .await,
+            "invalid version",
+        ),
+        (
+            "filename of another project",
+            twine(&app, "py", &auth, "other", "1.0", &p.wheel_name(), &wheel).await,
+            "name mismatch",
+        ),
+        (
+            "a generic repository",
+            twine(
+                &app,
+                "libs",
+                &auth,
+                "foo-bar",
+                "1.0",
+                &p.wheel_name(),
+                &wheel,
+            )
+            .await,
+            "not a pypi repository",
+        ),
+        (
+            "over the repository's limit",
+            twine(
+                &app,
+                "tiny",
+                &auth,
+                "foo-bar",
+                "1.0",
+                &p.wheel_name(),
+                &wheel,
+            )
+            .await,
+            "exceeds the repository limit of 100 bytes",
+        ),
+    ];
+    for (what, answer, says) in cases {
+        assert!(answer.status.is_client_error(), "{what}: {}", answer.status);
+        assert!(answer.text().contains(says), "{what}: {}", answer.text());
+        assert_eq!(
+            answer.header(header::CONTENT_TYPE),
+            "application/problem+json",
+            "{what}"
+        );
+    }
+    let too_big = twine(
+        &app,
+        "tiny",
+        &auth,
+        "foo-bar",
+        "1.0",
+        &p.wheel_name(),
+        &wheel,
+    )
+    .await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Nothing refused was published.
+    let page = get(
+        &app,
+        "/pypi/default/py/simple/",
+        Some(&auth),
+        &[("accept", JSON)],
+    )
+    .await;
+    assert_eq!(page.json()["projects"], json!([]));
+    let odd = get(
+        &app,
+        "/pypi/default/py/simple/",
+        Some(&auth),
+        &[("accept", "application/json")],
+    )
+    .await;
+    assert_eq!(odd.status, StatusCode::NOT_ACCEPTABLE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_are_asked_for_and_other_tenants_see_nothing() {
+    let app = TestApp::new().await;
+    pypi_repo(&app, "py", None).await;
+    let p = project("1.0", MODULE);
+    let up = twine(
+        &app,
+        "py",
+        &basic(&app.admin),
+        "foo-bar",
+        "1.0",
+        &p.wheel_name(),
+        &p.wheel(),
+    )
+    .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.text());
+
+    // No credential: 401 asking for Basic (pip's keyring and netrc flows answer it).
+    let anonymous = get(&app, "/pypi/default/py/simple/foo-bar/", None, &[]).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert!(anonymous.header(header::WWW_AUTHENTICATE).contains("Basic"));
+    // A wrong password is refused like any bad credential.
+    let wrong = get(
+        &app,
+        "/pypi/default/py/simple/",
+        Some(&basic("trove_nope_nope")),
+        &[],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    // Any username works, and so does Bearer.
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("someone:{}", app.admin));
+    let any_user = get(
+        &app,
+        "/pypi/default/py/simple/",
+        Some(&format!("Basic {token}")),
+        &[],
+    )
+    .await;
+    assert_eq!(any_user.status, StatusCode::OK);
+    let bearer = get(
+        &app,
+        "/pypi/default/py/simple/",
+        Some(&format!("Bearer {}", app.admin)),
+        &[],
+    )
+    .await;
+    assert_eq!(bearer.status, StatusCode::OK);
+
+    // Another tenant's admin: nothing of this tenant exists for it, through any route.
+    let other = basic(&app.tenant_key("other").await);
+    for uri in [
+        "/pypi/default/py/simple/".to_owned(),
+        "/pypi/default/py/simple/foo-bar/".to_owned(),
+        format!("/pypi/default/py/files/foo-bar/1.0/{}", p.wheel_name()),
+    ] {
+        let answer = get(&app, &uri, Some(&other), &[]).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{uri}");
+    }
+    let pushed = twine(
+        &app,
+        "py",
+        &other,
+        "foo-bar",
+        "2.0",
+        "foo_bar-2.0-py3-none-any.whl",
+        &p.wheel(),
+    )
+    .await;
+    assert_eq!(pushed.status, StatusCode::NOT_FOUND);
+    // In its own tenant the same path names its own (absent) repository.
+    let own = get(&app, "/pypi/other/py/simple/", Some(&other), &[]).await;
+    assert_eq!(own.status, StatusCode::NOT_FOUND);
+    assert!(
+        own.text().contains("repository py not found"),
+        "{}",
+        own.text()
+    );
+
+    // A reader of the repository reads the index but may not publish: 403.
+    let (_, _, sa) = app
+        .call(
+            Method::POST,
+            "/v1/service-accounts",
+            Some(&app.admin),
+            Some(json!({"name": "ci"})),
+        )
+        .await;
+    let sa = sa["id"].as_str().expect("id").to_owned();
+    let (status, _, grant) = app
+        .call(
+            Method::POST,
+            "/v1/grants",
+            Some(&app.admin),
+            Some(json!({"principal": sa, "role": "reader", "scope": {"repository": "py"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    let (status, _, key) = app
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&app.admin),
+            Some(json!({"owner": sa, "name": "ci"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let reader = basic(key["key"].as_str().expect("key"));
+    let page = get(&app, "/pypi/default/py/simple/foo-bar/", Some(&reader), &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let p2 = project("2.0", MODULE);
+    let refused = twine(
+        &app,
+        "py",
+        &reader,
+        "foo-bar",
+        "2.0",
+        &p2.wheel_name(),
+        &p2.wheel(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+}
