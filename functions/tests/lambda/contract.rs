@@ -951,7 +951,7 @@ fn a_read_route_can_only_read_and_keep_its_rate_limit() {
             }
         }
         // Downloads are counted for the daily report (services::records::usage).
-        let allowed: &[&str] = if f.handler == "download_file" {
+        let allowed: &[&str] = if ["download_file", "pypi_download"].contains(&f.handler.as_str()) {
             &["rate bucket", "usage counter"]
         } else {
             &["rate bucket"]

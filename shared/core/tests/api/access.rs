@@ -686,7 +686,7 @@ async fn another_tenant_reaches_nothing_of_this_one() {
     }
 }
 
-async fn audit_count(app: &TestApp, action: &str, outcome: &str) -> usize {
+pub(super) async fn audit_count(app: &TestApp, action: &str, outcome: &str) -> usize {
     let (status, _, page) = app
         .call(
             Method::GET,
@@ -749,7 +749,10 @@ async fn every_mutation_and_every_denied_attempt_writes_exactly_one_audit_record
             "{op} succeeded"
         );
     }
-    assert_eq!(walked, RULES.iter().filter(|r| r.audit.is_some()).count());
+    let audited = RULES
+        .iter()
+        .filter(|r| r.audit.is_some() && !has_own_matrix(r.operation_id));
+    assert_eq!(walked, audited.count());
     // The records carry who, what, when, from where and which request.
     let (_, _, page) = f
         .app

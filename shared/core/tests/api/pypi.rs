@@ -716,6 +716,10 @@ async fn credentials_are_asked_for_and_other_tenants_see_nothing() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
     let reader = basic(key["key"].as_str().expect("key"));
+    let audited =
+        |outcome: &'static str| super::access::audit_count(&app, "upload.create", outcome);
+    let (succeeded, denied) = (audited("success").await, audited("denied").await);
+    assert_eq!(succeeded, 1, "the admin's upload is audited");
     let page = get(&app, "/pypi/default/py/simple/foo-bar/", Some(&reader), &[]).await;
     assert_eq!(page.status, StatusCode::OK);
     let p2 = project("2.0", MODULE);
@@ -730,4 +734,10 @@ async fn credentials_are_asked_for_and_other_tenants_see_nothing() {
     )
     .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    assert_eq!(
+        audited("denied").await,
+        denied + 1,
+        "the refused upload is audited"
+    );
+    assert_eq!(audited("success").await, succeeded);
 }
