@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the tests need into ./.venv (the
-# AWS emulator, and the SAM translator the contract tests expand template.yaml with,
-# offline), then formatting, lints, unit, contract and end-to-end tests.
+# AWS emulator, the SAM translator the contract tests expand template.yaml with, offline,
+# and the Python clients the PyPI end-to-end tests drive), then formatting, lints, unit,
+# contract and end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/moto_server ] || ! .venv/bin/python -c 'import samtranslator, yaml' 2>/dev/null; then
+# twine 6.1: from 6.2 on, --skip-existing is refused for any index but pypi.org.
+if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/twine ] || [ ! -x .venv/bin/uv ] \
+  || ! .venv/bin/python -c 'import samtranslator, yaml' 2>/dev/null; then
   [ -x .venv/bin/pip ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' \
-    'aws-sam-translator>=1.90,<2' 'PyYAML>=6,<7'
+    'aws-sam-translator>=1.90,<2' 'PyYAML>=6,<7' 'pip>=25' 'twine>=6.1,<6.2' 'uv>=0.5,<1'
 fi
 export TROVE_MOTO_SERVER="$PWD/.venv/bin/moto_server"
 export TROVE_SAM_PYTHON="$PWD/.venv/bin/python"

@@ -14,6 +14,7 @@ mod inputs;
 mod metrics;
 mod openapi;
 mod pipeline;
+mod pypi;
 mod race;
 mod slow_clients;
 mod webhook_crash;
