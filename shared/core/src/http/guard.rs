@@ -147,7 +147,7 @@ fn path_names(params: &RawPathParams) -> Result<(Option<RepoName>, Option<Packag
 }
 
 /// The tenant a path names (`/pypi/{tenant}/...`: package managers' URLs carry it), if any.
-fn path_tenant<'p>(params: &'p RawPathParams) -> Option<&'p str> {
+fn path_tenant(params: &RawPathParams) -> Option<&str> {
     params
         .iter()
         .find_map(|(name, value)| (name == "tenant").then_some(value))

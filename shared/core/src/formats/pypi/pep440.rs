@@ -304,7 +304,7 @@ impl Ord for Version {
             (None, _, _) => PreKey::Final,
         };
         // None sorts before any post-release; no dev part sorts after any dev release.
-        let post = |v: &Version| v.post.map_or(-1, |n| i128::from(n));
+        let post = |v: &Version| v.post.map_or(-1, i128::from);
         let dev = |v: &Version| v.dev.map_or(i128::MAX, i128::from);
         self.epoch
             .cmp(&other.epoch)
