@@ -17,6 +17,8 @@ pub mod stream;
 pub mod zip_stream;
 
 #[cfg(test)]
+mod manifest_tests;
+#[cfg(test)]
 mod policy_tests;
 #[cfg(test)]
 mod step_tests;
