@@ -741,3 +741,104 @@ async fn credentials_are_asked_for_and_other_tenants_see_nothing() {
     );
     assert_eq!(audited("success").await, succeeded);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_published_through_the_presigned_path_shows_in_the_index_like_twines() {
+    let app = TestApp::new().await;
+    pypi_repo(&app, "py", None).await;
+    let p = project("1.0", MODULE);
+    let up = app
+        .publish(
+            &app.admin,
+            "py",
+            "Foo_Bar",
+            "1.0.0",
+            &p.wheel_name(),
+            &p.wheel(),
+        )
+        .await;
+    assert_eq!(up["status"], "published", "{up}");
+    // Stored under the project's normal name; the version in PEP 440's normal form.
+    assert_eq!(
+        (up["package"].as_str(), up["version"].as_str()),
+        (Some("foo-bar"), Some("1.0.0"))
+    );
+    let auth = basic(&app.admin);
+    let page = get(
+        &app,
+        "/pypi/default/py/simple/foo-bar/",
+        Some(&auth),
+        &[("accept", JSON)],
+    )
+    .await;
+    assert_eq!(
+        page.json()["files"][0]["requires-python"],
+        ">=3.8",
+        "{}",
+        page.text()
+    );
+
+    // Validate reads the metadata whichever way the file came.
+    let liar = PythonProject {
+        name: "evil",
+        ..project("2.0", MODULE)
+    };
+    let up = app
+        .publish(
+            &app.admin,
+            "py",
+            "foo-bar",
+            "2.0",
+            &liar.wheel_name(),
+            &liar.wheel(),
+        )
+        .await;
+    assert_eq!(up["status"], "rejected", "{up}");
+    assert!(
+        up["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("name mismatch"),
+        "{up}"
+    );
+    // A file that is no distribution, or names another version, is refused at once.
+    let (status, _, body) = app
+        .request_upload(&app.admin, "py", "foo-bar", "3.0", "notes.txt", b"hello")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _, body) = app
+        .request_upload(
+            &app.admin,
+            "py",
+            "foo-bar",
+            "3.0",
+            &p.wheel_name(),
+            &p.wheel(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("version mismatch"),
+        "{body}"
+    );
+    // 1.0 and 1.0.0 are one PEP 440 version: a look-alike, refused.
+    let p10 = PythonProject {
+        dist: "foo_bar",
+        ..project("1.0", MODULE)
+    };
+    let sdist = p10.sdist();
+    let (status, _, body) = app
+        .request_upload(
+            &app.admin,
+            "py",
+            "foo-bar",
+            "1.0",
+            &p10.sdist_name(),
+            &sdist,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}

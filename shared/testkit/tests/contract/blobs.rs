@@ -66,6 +66,7 @@ mod aws {
     use crate::cases;
     cases!(crate::moto::blobs =>
         put_head_read_round_trip,
+        put_stream_stores_all_or_nothing,
         list_filters_by_prefix_in_key_order,
         list_pages_with_a_cursor,
         absent_objects,
@@ -87,6 +88,7 @@ mod local {
     use crate::cases;
     cases!(super::local_blobs =>
         put_head_read_round_trip,
+        put_stream_stores_all_or_nothing,
         list_filters_by_prefix_in_key_order,
         list_pages_with_a_cursor,
         absent_objects,
@@ -223,6 +225,44 @@ pub async fn put_head_read_round_trip(blobs: Arc<dyn Blobs>) {
         .await
         .expect("put");
     assert_eq!(read_all(&*blobs, &empty).await.0, b"now");
+}
+
+/// A streamed write stores exactly the bytes sent; a stream that fails part-way leaves no
+/// object (an upload a client broke off is never half stored).
+pub async fn put_stream_stores_all_or_nothing(blobs: Arc<dyn Blobs>) {
+    let key = BlobKey::scratch("streamed");
+    let body = payload(2 * 1024 * 1024 + 5, 7);
+    let chunks: Vec<Result<Bytes, trove_core::ports::BlobError>> = body
+        .chunks(64 * 1024)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    blobs
+        .put_stream(
+            &key,
+            Box::pin(futures::stream::iter(chunks)),
+            "application/octet-stream",
+        )
+        .await
+        .expect("put_stream");
+    let (read, _) = read_all(&*blobs, &key).await;
+    assert!(read == body, "bytes differ");
+
+    let broken = BlobKey::scratch("broken");
+    let chunks = vec![
+        Ok(Bytes::from_static(b"first part")),
+        Err(trove_core::ports::BlobError::Other(
+            "client went away".into(),
+        )),
+    ];
+    let failed = blobs
+        .put_stream(
+            &broken,
+            Box::pin(futures::stream::iter(chunks)),
+            "application/octet-stream",
+        )
+        .await;
+    assert!(failed.is_err(), "a failed stream is an error");
+    assert_eq!(blobs.head(&broken).await.expect("head"), None);
 }
 
 pub async fn absent_objects(blobs: Arc<dyn Blobs>) {
