@@ -50,8 +50,8 @@ pub fn file(name: &FileName) -> Canonical {
     Canonical(name.as_str().to_ascii_lowercase())
 }
 
-/// Lower case, each run of `-`, `_`, `.` as one `-`.
-fn separators_folded(name: &str) -> String {
+/// Lower case, each run of `-`, `_`, `.` as one `-` (PEP 503's normal form).
+pub fn separators_folded(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut in_run = false;
     for c in name.chars() {

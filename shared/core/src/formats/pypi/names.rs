@@ -30,20 +30,7 @@ pub fn normalize(name: &str) -> Result<String, String> {
             crate::domain::echo::echo(name).to_string()
         ));
     }
-    let mut out = String::with_capacity(name.len());
-    let mut in_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_run {
-                out.push('-');
-            }
-            in_run = true;
-        } else {
-            out.push(c.to_ascii_lowercase());
-            in_run = false;
-        }
-    }
-    Ok(out)
+    Ok(crate::domain::canonical::separators_folded(name))
 }
 
 /// What kind of distribution a filename is.

@@ -13,10 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::domain::keys::{BlobKey, UploadId};
 use crate::domain::model::{Upload, UploadStatus};
 use crate::domain::names::Sha256Hex;
-use crate::ports::{BlobError, Condition, Write};
+use crate::ports::BlobError;
 use crate::services::access::caller::Caller;
-use crate::services::catalog::uploads::{self, Admitted};
-use crate::services::records::audit;
+use crate::services::catalog::uploads;
 use crate::services::{Context, Error};
 
 /// What the client declared about the file, besides its bytes.
@@ -67,13 +66,7 @@ where
         .as_deref()
         .map(Sha256Hex::parse)
         .transpose()?;
-    let Admitted {
-        repository,
-        package,
-        version,
-        filename,
-        target,
-    } = uploads::admit(
+    let admitted = uploads::admit(
         ctx,
         caller,
         repo,
@@ -83,6 +76,8 @@ where
         None,
     )
     .await?;
+    let repository = admitted.repository.clone();
+    let target = admitted.target.clone();
 
     let upload_id = UploadId::new();
     let key = BlobKey::incoming(&caller.tenant, &upload_id);
@@ -156,32 +151,10 @@ where
         .await;
     }
 
-    let now = ctx.clock.now();
-    let upload = Upload {
-        upload_id: upload_id.clone(),
-        tenant: caller.tenant.clone(),
-        repository: repository.name.clone(),
-        repository_id: repository.id.clone(),
-        package,
-        version,
-        filename,
-        size,
-        sha256,
-        status: UploadStatus::Pending,
-        reason: None,
-        execution_id: None,
-        created_at: now,
-        expires_at: now + ctx.settings.upload_url_ttl,
-        updated_at: now,
-        scan: None,
-    };
-    let writes = vec![Write::Put {
-        item: uploads::upload_item(&upload)?,
-        condition: Some(Condition::NotExists),
-    }];
-    if let Err(e) = audit::transact(ctx, caller, "upload.create", &target, writes).await {
+    let upload = admitted.pending(ctx, caller, upload_id.clone(), size, sha256);
+    if let Err(e) = uploads::record(ctx, caller, &upload, &target).await {
         let _ = ctx.blobs.delete(&key).await;
-        return Err(e.into());
+        return Err(e);
     }
     // The storage event may start it too (S3 notifies of every object under incoming/): the
     // execution is named by the upload, so only one runs.

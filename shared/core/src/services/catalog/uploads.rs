@@ -225,6 +225,54 @@ pub async fn admit(
     })
 }
 
+impl Admitted {
+    /// The new upload of these checked names: `size` bytes with digest `sha256`, waiting for
+    /// its bytes (or, when a package manager sent them, for its pipeline).
+    pub fn pending(
+        self,
+        ctx: &Context,
+        caller: &Caller,
+        upload_id: UploadId,
+        size: u64,
+        sha256: Sha256Hex,
+    ) -> Upload {
+        let now = ctx.clock.now();
+        Upload {
+            upload_id,
+            tenant: caller.tenant.clone(),
+            repository: self.repository.name,
+            repository_id: self.repository.id,
+            package: self.package,
+            version: self.version,
+            filename: self.filename,
+            size,
+            sha256,
+            status: UploadStatus::Pending,
+            reason: None,
+            execution_id: None,
+            created_at: now,
+            expires_at: now + ctx.settings.upload_url_ttl,
+            updated_at: now,
+            scan: None,
+        }
+    }
+}
+
+/// Stores a new upload with its audit record, in one transaction.
+pub async fn record(
+    ctx: &Context,
+    caller: &Caller,
+    upload: &Upload,
+    target: &str,
+) -> Result<(), Error> {
+    let writes = vec![Write::Put {
+        item: upload_item(upload)?,
+        condition: Some(Condition::NotExists),
+    }];
+    audit::transact(ctx, caller, "upload.create", target, writes).await?;
+    Ok(())
+}
+
 /// Why a file over the repository's limit is refused.
 pub fn too_large(size: u64, repository: &Repository) -> Error {
     Error::TooLarge(format!(
@@ -245,13 +293,7 @@ pub async fn request(
             "invalid size 0: files must not be empty".into(),
         ));
     }
-    let Admitted {
-        repository,
-        package,
-        version,
-        filename,
-        target,
-    } = admit(
+    let admitted = admit(
         ctx,
         caller,
         repo,
@@ -261,27 +303,9 @@ pub async fn request(
         Some(req.size),
     )
     .await?;
-    let repo = repository.name.clone();
+    let target = admitted.target.clone();
     let tenant = &caller.tenant;
-    let now = ctx.clock.now();
-    let upload = Upload {
-        upload_id: UploadId::new(),
-        tenant: tenant.clone(),
-        repository: repo,
-        repository_id: repository.id.clone(),
-        package,
-        version,
-        filename,
-        size: req.size,
-        sha256,
-        status: UploadStatus::Pending,
-        reason: None,
-        execution_id: None,
-        created_at: now,
-        expires_at: now + ctx.settings.upload_url_ttl,
-        updated_at: now,
-        scan: None,
-    };
+    let upload = admitted.pending(ctx, caller, UploadId::new(), req.size, sha256);
     let presigned = ctx
         .blobs
         .presign_put(
@@ -294,11 +318,7 @@ pub async fn request(
             ctx.settings.upload_url_ttl,
         )
         .await?;
-    let writes = vec![Write::Put {
-        item: upload_item(&upload)?,
-        condition: Some(Condition::NotExists),
-    }];
-    audit::transact(ctx, caller, "upload.create", &target, writes).await?;
+    record(ctx, caller, &upload, &target).await?;
     Ok(UploadTicket {
         upload_id: upload.upload_id.to_string(),
         url: presigned.url,
