@@ -842,3 +842,45 @@ async fn a_file_published_through_the_presigned_path_shows_in_the_index_like_twi
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_still_in_the_pipeline_when_the_wait_ends_is_202_and_published_later() {
+    let settings = trove_core::config::Settings {
+        publish_wait: std::time::Duration::ZERO,
+        ..trove_core::config::Settings::for_testing()
+    };
+    let app = TestApp::with_settings(settings).await;
+    pypi_repo(&app, "py", None).await;
+    let auth = basic(&app.admin);
+    let p = project("1.0", MODULE);
+    let up = twine(
+        &app,
+        "py",
+        &auth,
+        "foo-bar",
+        "1.0",
+        &p.wheel_name(),
+        &p.wheel(),
+    )
+    .await;
+    assert_eq!(up.status, StatusCode::ACCEPTED, "{}", up.text());
+    assert!(
+        up.text().contains("appears in the index once published"),
+        "{}",
+        up.text()
+    );
+    for _ in 0..200 {
+        let page = get(
+            &app,
+            "/pypi/default/py/simple/",
+            Some(&auth),
+            &[("accept", JSON)],
+        )
+        .await;
+        if page.json()["projects"] == json!([{"name": "foo-bar"}]) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the upload answered 202 was never published");
+}
