@@ -15,6 +15,7 @@ use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
 use crate::config::Settings;
 use crate::domain::access::{Permission, Role, Scope};
+use crate::domain::event_kind::EventKind;
 use crate::domain::keys::{self, BlobKey};
 use crate::domain::model::{FileRecord, Package, Repository, Version, from_item, to_item};
 use crate::domain::names::{PackageName, RepoName, TenantName};
@@ -394,7 +395,7 @@ async fn write(ctx: &Context, report: &Report) -> Result<(), Error> {
     let event = events::event(
         ctx,
         tenant,
-        "report.ready",
+        EventKind::ReportReady,
         serde_json::json!({
             "date": report.date, "keys": blob_keys, "summary": report.totals,
         }),

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::domain::access::{Role, Target};
+use crate::domain::audit_action::AuditAction;
 use crate::domain::keys::{self, BlobKey, OPEN_UPLOADS, UploadId};
 use crate::domain::model::{
     FileRecord, ScanResult, Upload, UploadStatus, Version, from_item, to_item,
@@ -122,7 +123,7 @@ pub async fn request(
     if let Err(e) = caller.require(Role::Writer, &Target::Package(&repo, &package), || {
         Error::NotFound(format!("package {package} not found in {repo}"))
     }) {
-        audit::denied(ctx, caller, "upload.create", &target).await;
+        audit::denied(ctx, caller, AuditAction::UploadCreate, &target).await;
         return Err(e);
     }
     if req.size > repository.max_file_size {
@@ -224,7 +225,7 @@ pub async fn request(
         item: upload_item(&upload)?,
         condition: Some(Condition::NotExists),
     }];
-    audit::transact(ctx, caller, "upload.create", &target, writes).await?;
+    audit::transact(ctx, caller, AuditAction::UploadCreate, &target, writes).await?;
     Ok(UploadTicket {
         upload_id: upload.upload_id.to_string(),
         url: presigned.url,

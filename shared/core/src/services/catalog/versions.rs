@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::audit_action::AuditAction;
+use crate::domain::event_kind::EventKind;
 use crate::domain::keys;
 use crate::domain::model::{FileRecord, Package, Version, from_item, to_item};
 use crate::domain::names::{PackageName, RepoName, Sha256Hex, TenantName, VersionName};
@@ -79,9 +81,9 @@ pub async fn set_pinned(
         condition: Some(Condition::Equals("rev".into(), rev.into())),
     }];
     let action = if pinned {
-        "version.pin"
+        AuditAction::VersionPin
     } else {
-        "version.unpin"
+        AuditAction::VersionUnpin
     };
     match audit::transact(ctx, caller, action, &r.target(), writes).await {
         Ok(()) => Ok(v.into()),
@@ -130,7 +132,7 @@ pub async fn delete(
     for _ in 0..MAX_ATTEMPTS {
         let mut writes = vec![version_write.clone()];
         writes.extend(package_write(ctx, tenant, &r).await?);
-        match audit::transact(ctx, actor, "version.delete", &r.target(), writes).await {
+        match audit::transact(ctx, actor, AuditAction::VersionDelete, &r.target(), writes).await {
             Ok(()) => {
                 committed = true;
                 break;
@@ -155,7 +157,7 @@ pub async fn delete(
     let event = crate::pipeline::events::event(
         ctx,
         tenant,
-        "version.deleted",
+        EventKind::VersionDeleted,
         serde_json::json!({
             "repository": r.repo, "package": r.package, "version": r.version,
             "actor": actor.principal,
