@@ -10,9 +10,9 @@ use crate::http::problem::ApiError;
 use crate::http::routes::problems::problems;
 use crate::services::access::caller::Caller;
 use crate::services::catalog::packages::{
-    self, DownloadLink, PackageListParams, PackageView, VersionDetail, VersionView,
+    self, DownloadLink, PackageListParams, PackageView, VersionDetail,
 };
-use crate::services::catalog::versions;
+use crate::services::catalog::versions::{self, VersionView};
 use crate::services::pagination::{PageOf, PageParams};
 
 problems!(ListPackagesProblems: 400 "Invalid input", 401, 404 "No such repository");
