@@ -11,6 +11,7 @@ use crate::domain::access::{Role, Target};
 use crate::domain::keys;
 use crate::domain::model::from_item;
 use crate::domain::names::RepoName;
+use crate::egress::AllowedHosts;
 use crate::ports::{Condition, DomainEvent, Query, TableError, Write};
 use crate::services::access::caller::Caller;
 use crate::services::catalog::repositories;
@@ -22,7 +23,7 @@ use crate::webhooks::model::{
     DELIVERY_REQUESTED, Delivery, DeliveryRecord, EVENT_TYPES, PING, Webhook, WebhookRecord,
     WebhookWithSecret, delivery_id,
 };
-use crate::webhooks::ssrf::{self, AllowedHosts};
+use crate::webhooks::ssrf;
 use crate::webhooks::{signing, store};
 
 /// Webhooks per tenant: each event reads them all.
