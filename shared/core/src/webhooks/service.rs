@@ -13,6 +13,7 @@ use crate::domain::event_kind::EventKind;
 use crate::domain::keys;
 use crate::domain::model::from_item;
 use crate::domain::names::RepoName;
+use crate::egress::AllowedHosts;
 use crate::ports::{Condition, DomainEvent, Query, TableError, Write};
 use crate::services::access::caller::Caller;
 use crate::services::catalog::repositories;
@@ -24,7 +25,7 @@ use crate::webhooks::model::{
     DELIVERY_REQUESTED, Delivery, DeliveryRecord, PING, Webhook, WebhookRecord, WebhookWithSecret,
     delivery_id,
 };
-use crate::webhooks::ssrf::{self, AllowedHosts};
+use crate::webhooks::ssrf;
 use crate::webhooks::{signing, store};
 
 /// Webhooks per tenant: each event reads them all.
