@@ -25,7 +25,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ctx = trove_functions::context().await?;
     // One per process: its caches (verified credentials, rate-limit leases, tenant policies,
     // JWKS) are what keep a warm authorizer off the table.
-    let authorizer = Arc::new(Authorizer::new());
+    let authorizer = Arc::new(Authorizer::new(&ctx.settings));
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
             let (ctx, authorizer) = (ctx.clone(), authorizer.clone());

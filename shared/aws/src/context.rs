@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::env::{events_queue_url, required};
 use crate::{AwsConfig, SqsEvents, StepFunctions};
 use trove_core::breaker::BreakerTable;
 use trove_core::config::Settings;
@@ -14,14 +15,12 @@ use trove_core::services::Context;
 /// engine, in the one function that carries it (functions-scan).
 pub async fn context_from_env(scanner: Option<Arc<dyn Scanner>>) -> Result<Arc<Context>, String> {
     let config = AwsConfig::from_env().map_err(|e| e.to_string())?;
-    let required = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| format!("environment variable {name} is required"))
-    };
-    let state_machine = required("TROVE_STATE_MACHINE_ARN")?;
-    let queue_url = required("TROVE_EVENTS_QUEUE_URL")?;
+    let state_machine = required(
+        "TROVE_STATE_MACHINE_ARN",
+        "the artifact pipeline's state machine",
+    )
+    .map_err(|e| e.to_string())?;
+    let queue_url = events_queue_url().map_err(|e| e.to_string())?;
     let sdk = config.sdk_config().await;
     let adapters = config.adapters(&sdk);
     let settings = Settings::from_env()?;

@@ -10,6 +10,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
+use crate::env;
 use trove_core::ports::DomainEvent;
 use trove_core::ports::delivery::{DeliveryQueue, QueueError};
 use trove_core::services::Context;
@@ -78,14 +79,12 @@ impl DeliveryQueue for SqsDeliveryQueue {
 /// The dispatcher over AWS: reads `TROVE_EVENTS_QUEUE_URL` (jobs share the events queue)
 /// and `TROVE_WEBHOOK_DLQ_URL`, with the SDK configuration of `ctx`'s adapters.
 pub async fn dispatcher_from_env(ctx: Arc<Context>) -> Result<Dispatcher, String> {
-    let required = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| format!("environment variable {name} is required"))
-    };
-    let queue_url = required("TROVE_EVENTS_QUEUE_URL")?;
-    let dlq_url = required("TROVE_WEBHOOK_DLQ_URL")?;
+    let queue_url = env::events_queue_url().map_err(|e| e.to_string())?;
+    let dlq_url = env::required(
+        "TROVE_WEBHOOK_DLQ_URL",
+        "the SQS queue of webhook deliveries that gave up",
+    )
+    .map_err(|e| e.to_string())?;
     let config = crate::AwsConfig::from_env().map_err(|e| e.to_string())?;
     let sdk = config.sdk_config().await;
     let queue = SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url, dlq_url);

@@ -10,6 +10,7 @@ mod context;
 pub mod delivery;
 mod dynamodb;
 pub mod emf;
+pub mod env;
 mod s3;
 mod secrets;
 mod sfn;
@@ -24,6 +25,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use context::context_from_env;
 pub use dynamodb::DynamoTable;
+pub use env::AwsConfigError;
 pub use s3::{S3Blobs, s3_client};
 pub use secrets::AwsSecrets;
 pub use sfn::StepFunctions;
@@ -43,15 +45,6 @@ pub struct AwsConfig {
     pub secret_prefix: String,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum AwsConfigError {
-    #[error("environment variable {name} is required ({what})")]
-    Missing {
-        name: &'static str,
-        what: &'static str,
-    },
-}
-
 /// The three AWS adapters over one configuration.
 #[derive(Debug, Clone)]
 pub struct AwsAdapters {
@@ -65,18 +58,14 @@ impl AwsConfig {
     /// `TROVE_AWS_ENDPOINT_URL` (optional), `TROVE_TABLE`, `TROVE_BUCKET` and
     /// `TROVE_SECRET_PREFIX` (default `trove/`).
     pub fn from_env() -> Result<Self, AwsConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(env::process_env)
     }
 
     /// As [`AwsConfig::from_env`], over any variable lookup (tests cannot safely mutate the
     /// process environment).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, AwsConfigError> {
-        // An empty variable is as good as unset: deployment templates often render "" for
-        // an absent parameter.
-        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let required = |name: &'static str, what: &'static str| {
-            var(name).ok_or(AwsConfigError::Missing { name, what })
-        };
+        let var = |name: &str| env::optional_in(&lookup, name);
+        let required = |name, what| env::required_in(&lookup, name, what);
         Ok(Self {
             region: var("TROVE_AWS_REGION")
                 .or_else(|| var("AWS_REGION"))

@@ -9,8 +9,6 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::{PresignedRequest as SdkPresigned, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
 use time::OffsetDateTime;
@@ -18,7 +16,8 @@ use time::OffsetDateTime;
 use super::{Fault, fault};
 use trove_core::domain::keys::BlobKey;
 use trove_core::ports::blobs::{
-    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PresignedRequest, PutConstraints,
+    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PresignedRequest,
+    PutConstraints, content_disposition,
 };
 
 /// CopyObject refuses sources larger than this; larger objects are copied part by part.
@@ -156,7 +155,8 @@ impl Blobs for S3Blobs {
         constraints: &PutConstraints,
         ttl: Duration,
     ) -> Result<PresignedRequest, BlobError> {
-        let checksum = hex_sha256_to_base64(&constraints.sha256)?;
+        let signed = constraints.signed_headers()?;
+        let checksum = constraints.checksum_base64()?;
         let size = i64::try_from(constraints.size)
             .map_err(|_| BlobError::Other("size out of range".to_owned()))?;
         let (config, expires_at) = presigning(ttl)?;
@@ -169,14 +169,12 @@ impl Blobs for S3Blobs {
             .key(key.as_str())
             .content_length(size)
             .content_type(&constraints.content_type)
-            .checksum_sha256(&checksum)
+            .checksum_sha256(checksum)
             .presigned(config)
             .await
             .map_err(|e| blob_error(&fault(&e)))?;
         let mut headers = presigned_headers(&presigned);
-        headers.insert("content-length".to_owned(), constraints.size.to_string());
-        headers.insert("content-type".to_owned(), constraints.content_type.clone());
-        headers.insert("x-amz-checksum-sha256".to_owned(), checksum);
+        headers.extend(signed);
         Ok(PresignedRequest {
             url: presigned.uri().to_owned(),
             method: "PUT".to_owned(),
@@ -197,7 +195,7 @@ impl Blobs for S3Blobs {
             .get_object()
             .bucket(&self.bucket)
             .key(key.as_str())
-            .set_response_content_disposition(download_name.map(content_disposition))
+            .set_response_content_disposition(download_name.and_then(content_disposition))
             .presigned(config)
             .await
             .map_err(|e| blob_error(&fault(&e)))?;
@@ -366,38 +364,6 @@ fn byte_stream(body: SdkByteStream) -> ByteStream {
     }))
 }
 
-/// `x-amz-checksum-sha256` wants the base64 of the raw digest; the port carries hex.
-fn hex_sha256_to_base64(hex_digest: &str) -> Result<String, BlobError> {
-    let raw = hex::decode(hex_digest)
-        .ok()
-        .filter(|raw| raw.len() == 32)
-        .ok_or_else(|| BlobError::Other("sha256 must be 64 hex digits".to_owned()))?;
-    Ok(STANDARD.encode(raw))
-}
-
-/// `attachment; filename="..."`, with a UTF-8 `filename*` when the name is not plain ASCII,
-/// and never a character that could end the quoted string or the header.
-fn content_disposition(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if ascii == name {
-        format!("attachment; filename=\"{ascii}\"")
-    } else {
-        format!(
-            "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-            percent_encode(name, |b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-        )
-    }
-}
-
 /// `bucket/key`, URL-encoded as CopyObject expects (slashes kept).
 fn copy_source(bucket: &str, key: &BlobKey) -> String {
     let keep = |b: u8| b.is_ascii_alphanumeric() || b"-._~/".contains(&b);
@@ -484,35 +450,6 @@ mod tests {
             blob_error(&fault(400, Some("InvalidRequest"), false)),
             BlobError::Other(_)
         ));
-    }
-
-    #[test]
-    fn checksum_is_base64_of_the_raw_digest() {
-        // sha256("") — its base64 form is the one S3 documents.
-        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        assert_eq!(
-            hex_sha256_to_base64(hex).expect("valid"),
-            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
-        );
-        assert!(hex_sha256_to_base64("abc").is_err());
-        assert!(hex_sha256_to_base64(&"zz".repeat(32)).is_err());
-        assert!(hex_sha256_to_base64(&"ab".repeat(31)).is_err());
-    }
-
-    #[test]
-    fn content_disposition_quotes_safely() {
-        assert_eq!(
-            content_disposition("pkg-1.0.tar.gz"),
-            "attachment; filename=\"pkg-1.0.tar.gz\""
-        );
-        assert_eq!(
-            content_disposition("a\"b\r\n.txt"),
-            "attachment; filename=\"a_b__.txt\"; filename*=UTF-8''a%22b%0D%0A.txt"
-        );
-        assert_eq!(
-            content_disposition("é.txt"),
-            "attachment; filename=\"_.txt\"; filename*=UTF-8''%C3%A9.txt"
-        );
     }
 
     #[test]

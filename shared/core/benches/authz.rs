@@ -43,7 +43,7 @@ fn main() {
             .expect("key");
         let ctx = host.ctx.clone();
         let key = service_account_key(&host, &admin).await;
-        let authorizer = Authorizer::new();
+        let authorizer = Authorizer::new(&ctx.settings);
         let identity = allowed(&authorizer, &ctx, &key).await;
         let token = tokens::issue(
             &ctx,

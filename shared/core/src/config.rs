@@ -13,8 +13,9 @@ pub struct Settings {
     pub default_max_file_size: u64,
     /// Largest JSON request body the API reads.
     pub max_request_body: usize,
-    /// Accept `http://` JWKS and issuer URLs for OIDC providers (local development and
-    /// tests only; a deployment keeps it off).
+    /// Accept `http://` JWKS and issuer URLs for OIDC providers, and let their fetches
+    /// reach internal addresses (local development and tests only; a deployment keeps it
+    /// off).
     pub allow_http_jwks: bool,
     /// Requests without credentials (public routes), per source address. Server-wide: no
     /// tenant is known yet.

@@ -6,6 +6,7 @@
 pub mod breaker;
 pub mod config;
 pub mod domain;
+pub mod egress;
 pub mod faults;
 pub mod formats;
 pub mod http;

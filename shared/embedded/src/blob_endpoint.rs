@@ -11,7 +11,6 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::put;
-use base64::Engine;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -23,9 +22,8 @@ use super::url_signing::{SignedOp, SignedRequest};
 use axum::response::IntoResponse as _;
 
 use trove_core::http::problem::Problem;
-use trove_core::ports::BlobError;
-
-const CHECKSUM_HEADER: &str = "x-amz-checksum-sha256";
+use trove_core::ports::blobs::content_disposition;
+use trove_core::ports::{BlobError, PutConstraints};
 
 impl FileBlobs {
     /// `PUT`, `GET` and `HEAD` on `/_blobs/{key}`: the URLs of `presign_put`/`presign_get`.
@@ -104,14 +102,26 @@ async fn receive(
     body: Body,
 ) -> Result<Response, Refusal> {
     let request = authorize(blobs, key, method, query, headers)?;
-    let SignedOp::Put { size, sha256, .. } = &request.op else {
+    let SignedOp::Put {
+        size,
+        sha256,
+        content_type,
+    } = &request.op
+    else {
         return Err(refuse(StatusCode::FORBIDDEN, "URL not signed for PUT"));
     };
     let (size, declared) = (*size, sha256.as_str());
     let dest = blobs
         .path_of(&request.key)
         .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "invalid key"))?;
-    check_headers(headers, size, declared)?;
+    let signed = PutConstraints {
+        size,
+        sha256: sha256.clone(),
+        content_type: content_type.clone(),
+    };
+    signed
+        .check_put_headers(headers)
+        .map_err(|why| refuse(why.status(), why.to_string()))?;
 
     let tmp = TempFile::new(blobs.new_temp_path());
     let mut file = tokio::fs::OpenOptions::new()
@@ -180,45 +190,6 @@ async fn receive(
     Ok(response)
 }
 
-/// The declared length and checksum headers must be the signed ones, as S3 requires of
-/// signed headers; the body is then checked against the signed values as it streams.
-fn check_headers(headers: &HeaderMap, size: u64, sha256: &str) -> Result<(), Refusal> {
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .ok_or_else(|| refuse(StatusCode::LENGTH_REQUIRED, "Content-Length is required"))?;
-    let length = length
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "malformed Content-Length"))?;
-    if length > size {
-        return Err(refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Content-Length {length} exceeds the signed size of {size} bytes"),
-        ));
-    }
-    if length < size {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            format!("Content-Length {length} does not match the signed size of {size} bytes"),
-        ));
-    }
-    let expected = hex::decode(sha256)
-        .map(|d| base64::engine::general_purpose::STANDARD.encode(d))
-        .map_err(|_| refuse(StatusCode::BAD_REQUEST, "malformed signed sha256"))?;
-    match headers.get(CHECKSUM_HEADER).map(|v| v.as_bytes()) {
-        None => Err(refuse(
-            StatusCode::BAD_REQUEST,
-            format!("{CHECKSUM_HEADER} header is required"),
-        )),
-        Some(v) if v == expected.as_bytes() => Ok(()),
-        Some(_) => Err(refuse(
-            StatusCode::BAD_REQUEST,
-            format!("{CHECKSUM_HEADER} header does not match the signed checksum"),
-        )),
-    }
-}
-
 /// Also answers HEAD: axum runs a GET route for HEAD and drops the body.
 async fn get_object(
     State(blobs): State<Arc<FileBlobs>>,
@@ -265,37 +236,14 @@ async fn send(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    if let Some(value) = download_name.as_deref().and_then(content_disposition) {
+    if let Some(value) = download_name
+        .as_deref()
+        .and_then(content_disposition)
+        .and_then(|v| HeaderValue::from_str(&v).ok())
+    {
         h.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
-}
-
-/// `attachment` with an ASCII `filename` fallback and the exact name as RFC 8187
-/// `filename*`, so no name can break out of the header.
-fn content_disposition(name: &str) -> Option<HeaderValue> {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut encoded = String::with_capacity(name.len() * 3);
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            encoded.push(char::from(b));
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    HeaderValue::from_str(&format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-    ))
-    .ok()
 }
 
 #[cfg(test)]
@@ -311,6 +259,7 @@ mod tests {
 
     use super::*;
     use trove_core::domain::keys::BlobKey;
+    use trove_core::ports::blobs::CHECKSUM_HEADER;
     use trove_core::ports::{Blobs, Clock, PresignedRequest, PutConstraints};
 
     struct FixedClock(Mutex<OffsetDateTime>);

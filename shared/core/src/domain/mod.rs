@@ -32,10 +32,50 @@ macro_rules! validated_string_impls {
 }
 pub(crate) use validated_string_impls;
 
+/// A closed vocabulary: an enum whose every variant is written once, with the string it
+/// stands for (stored, sent, matched). `ALL` lists the variants in order of declaration.
+macro_rules! vocabulary {
+    (
+        $(#[$meta:meta])*
+        pub enum $ty:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $ty {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant,)+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text,)+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<$ty> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == text)
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use vocabulary;
+
 pub mod access;
+pub mod audit_action;
 pub mod bounds;
 pub mod canonical;
 pub mod echo;
+pub mod event_kind;
 pub mod ids;
 pub mod keys;
 pub mod model;

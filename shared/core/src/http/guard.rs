@@ -15,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::access::Target;
+use crate::domain::audit_action::AuditAction;
 use crate::domain::names::{PackageName, RepoName};
 use crate::http::AppState;
 use crate::http::permissions::{self, Need, Rule};
@@ -297,14 +298,18 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
 }
 
 /// Actions after which a verified credential may prove less (or more) than before.
-fn changes_access(action: &str) -> bool {
-    [
-        "grant.",
-        "api_key.",
-        "group.member.",
-        "policy.",
-        "oidc_provider.",
-    ]
-    .iter()
-    .any(|p| action.starts_with(p))
+fn changes_access(action: AuditAction) -> bool {
+    use AuditAction::*;
+    matches!(
+        action,
+        GrantCreate
+            | GrantDelete
+            | ApiKeyCreate
+            | ApiKeyRevoke
+            | GroupMemberAdd
+            | GroupMemberRemove
+            | PolicyUpdate
+            | OidcProviderCreate
+            | OidcProviderDelete
+    )
 }

@@ -34,10 +34,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(ctx: Arc<Context>) -> Self {
-        Self {
-            ctx,
-            authorizer: Arc::new(Authorizer::new()),
-        }
+        let authorizer = Arc::new(Authorizer::new(&ctx.settings));
+        Self { ctx, authorizer }
     }
 }
 

@@ -15,6 +15,7 @@ use time::{Date, Duration, OffsetDateTime, UtcOffset};
 
 use crate::config::Settings;
 use crate::domain::access::{Permission, Role, Scope};
+use crate::domain::event_kind::EventKind;
 use crate::domain::keys::{self, BlobKey};
 use crate::domain::model::{FileRecord, Package, Repository, Version, from_item, to_item};
 use crate::domain::names::{PackageName, RepoName, TenantName};
@@ -23,6 +24,7 @@ use crate::ports::table::query_all;
 use crate::ports::{Index, Query};
 use crate::services::access::api_keys::ApiKeyRecord;
 use crate::services::access::grants::Grant;
+use crate::services::records::figures::Figures;
 use crate::services::records::reports::{ReportFile, ReportRecord, ReportTotals, format_date};
 use crate::services::records::usage;
 use crate::services::tenants::TenantRecord;
@@ -83,13 +85,8 @@ pub struct Report {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepositoryReport {
     pub name: String,
-    pub storage_bytes: u64,
-    pub versions: u64,
-    pub files: u64,
-    pub downloads: u64,
-    pub download_bytes: u64,
-    pub uploads_accepted: u64,
-    pub uploads_rejected: u64,
+    #[serde(flatten)]
+    pub figures: Figures,
     /// By downloads on the day, most first (ties by name); packages without downloads are
     /// left out.
     pub top_packages: Vec<PackageDownloads>,
@@ -213,13 +210,7 @@ pub async fn compute(
         ..ReportTotals::default()
     };
     for r in &repositories {
-        totals.storage_bytes += r.storage_bytes;
-        totals.versions += r.versions;
-        totals.files += r.files;
-        totals.downloads += r.downloads;
-        totals.download_bytes += r.download_bytes;
-        totals.uploads_accepted += r.uploads_accepted;
-        totals.uploads_rejected += r.uploads_rejected;
+        totals.figures.add(&r.figures);
     }
     Ok(Report {
         tenant: tenant.clone(),
@@ -260,7 +251,7 @@ async fn repository(
             if version.deleted {
                 continue;
             }
-            report.versions += 1;
+            report.figures.versions += 1;
             let files = query_all(
                 table,
                 Query::new(keys::files_partition(
@@ -274,17 +265,17 @@ async fn repository(
             .await?;
             for item in files {
                 let file: FileRecord = from_item(item)?;
-                report.files += 1;
-                report.storage_bytes += file.size;
+                report.figures.files += 1;
+                report.figures.storage_bytes += file.size;
             }
         }
     }
     let mut downloads: BTreeMap<PackageName, u64> = BTreeMap::new();
     for u in usage::of_day(ctx, tenant, repo, date).await? {
-        report.downloads += u.downloads;
-        report.download_bytes += u.download_bytes;
-        report.uploads_accepted += u.uploads_accepted;
-        report.uploads_rejected += u.uploads_rejected;
+        report.figures.downloads += u.downloads;
+        report.figures.download_bytes += u.download_bytes;
+        report.figures.uploads_accepted += u.uploads_accepted;
+        report.figures.uploads_rejected += u.uploads_rejected;
         if u.downloads > 0 {
             downloads.insert(u.package, u.downloads);
         }
@@ -394,7 +385,7 @@ async fn write(ctx: &Context, report: &Report) -> Result<(), Error> {
     let event = events::event(
         ctx,
         tenant,
-        "report.ready",
+        EventKind::ReportReady,
         serde_json::json!({
             "date": report.date, "keys": blob_keys, "summary": report.totals,
         }),
@@ -407,21 +398,6 @@ fn json_body(report: &Report) -> Result<Bytes, Error> {
     serde_json::to_vec_pretty(report)
         .map(Bytes::from)
         .map_err(|e| Error::Internal(format!("report does not serialise: {e}")))
-}
-
-/// One row per repository of `report.csv`.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RepositoryRow {
-    pub repository: String,
-    pub storage_bytes: u64,
-    pub versions: u64,
-    pub files: u64,
-    pub downloads: u64,
-    pub download_bytes: u64,
-    pub uploads_accepted: u64,
-    pub uploads_rejected: u64,
-    /// `name=downloads` pairs, most downloaded first, separated by `;`.
-    pub top_packages: String,
 }
 
 /// One row per stale grant or key of `stale-access.csv`.
@@ -440,37 +416,27 @@ pub struct StaleRow {
     pub last_used_at: String,
 }
 
+/// One row per repository: `repository`, the counters of [`Figures::NAMES`], and
+/// `top_packages` (`name=downloads` pairs, most downloaded first, separated by `;`).
 fn repositories_csv(report: &Report) -> Result<Bytes, Error> {
-    let rows = report.repositories.iter().map(|r| RepositoryRow {
-        repository: r.name.clone(),
-        storage_bytes: r.storage_bytes,
-        versions: r.versions,
-        files: r.files,
-        downloads: r.downloads,
-        download_bytes: r.download_bytes,
-        uploads_accepted: r.uploads_accepted,
-        uploads_rejected: r.uploads_rejected,
-        top_packages: r
+    let rows = report.repositories.iter().map(|r| {
+        let top = r
             .top_packages
             .iter()
             .map(|p| format!("{}={}", p.package, p.downloads))
             .collect::<Vec<_>>()
-            .join(";"),
+            .join(";");
+        (r.name.as_str(), r.figures.values(), top)
     });
-    csv_body(REPOSITORY_COLUMNS, rows)
+    csv_body(&repository_columns(), rows)
 }
 
-const REPOSITORY_COLUMNS: &[&str] = &[
-    "repository",
-    "storage_bytes",
-    "versions",
-    "files",
-    "downloads",
-    "download_bytes",
-    "uploads_accepted",
-    "uploads_rejected",
-    "top_packages",
-];
+fn repository_columns() -> Vec<&'static str> {
+    let mut columns = vec!["repository"];
+    columns.extend(Figures::NAMES);
+    columns.push("top_packages");
+    columns
+}
 
 const STALE_COLUMNS: &[&str] = &[
     "kind",
@@ -571,10 +537,12 @@ mod tests {
 
     #[test]
     fn an_empty_csv_still_names_its_columns() {
-        let body = csv_body(REPOSITORY_COLUMNS, std::iter::empty::<RepositoryRow>()).expect("csv");
+        let body = csv_body(&repository_columns(), std::iter::empty::<StaleRow>()).expect("csv");
         assert_eq!(
             body.as_ref(),
-            format!("{}\n", REPOSITORY_COLUMNS.join(",")).as_bytes()
+            "repository,storage_bytes,versions,files,downloads,download_bytes,\
+             uploads_accepted,uploads_rejected,top_packages\n"
+                .as_bytes()
         );
         assert_eq!(access_text(Role::Admin, &Scope::tenant()), "admin@tenant");
     }

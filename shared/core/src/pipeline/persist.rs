@@ -3,6 +3,7 @@
 //! second run of the same upload changes nothing.
 
 use crate::domain::canonical;
+use crate::domain::event_kind::EventKind;
 use crate::domain::keys::{self, BlobKey};
 use crate::domain::model::{
     FileRecord, Package, PackageNameClaim, Upload, UploadStatus, Version, VersionStatus, from_item,
@@ -305,7 +306,7 @@ async fn announce(ctx: &Context, upload: &Upload) {
     let event = events::event(
         ctx,
         &upload.tenant,
-        "package.published",
+        EventKind::PackagePublished,
         serde_json::json!({
             "repository": upload.repository, "package": upload.package,
             "version": upload.version, "filename": upload.filename,

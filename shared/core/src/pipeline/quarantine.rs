@@ -1,6 +1,7 @@
 //! Quarantine: the upload is refused. Its object moves under `quarantine/` and the upload
 //! records a reason the uploader can act on.
 
+use crate::domain::event_kind::EventKind;
 use crate::domain::keys::BlobKey;
 use crate::domain::model::UploadStatus;
 use crate::pipeline::{StepError, StepInput, events};
@@ -55,7 +56,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let event = events::event(
         ctx,
         &upload.tenant,
-        "package.rejected",
+        EventKind::PackageRejected,
         serde_json::json!({
             "repository": upload.repository, "package": upload.package,
             "version": upload.version, "filename": upload.filename,

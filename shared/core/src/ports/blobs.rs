@@ -12,6 +12,9 @@ use time::OffsetDateTime;
 
 use crate::domain::keys::BlobKey;
 
+mod presigned;
+pub use presigned::{CHECKSUM_HEADER, PutRefusal, content_disposition};
+
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
 
 /// What a presigned PUT is bound to: storage itself refuses any other body.
@@ -23,7 +26,8 @@ pub struct PutConstraints {
     pub content_type: String,
 }
 
-/// A request the client makes itself: it sends exactly `headers`.
+/// A request the client makes itself: it sends exactly `headers` (for a PUT,
+/// [`PutConstraints::signed_headers`] and whatever else storage signed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresignedRequest {
     pub url: String,
@@ -77,7 +81,8 @@ pub trait Blobs: Send + Sync {
         constraints: &PutConstraints,
         ttl: Duration,
     ) -> Result<PresignedRequest, BlobError>;
-    /// A GET of the exact bytes; `download_name` becomes the Content-Disposition filename.
+    /// A GET of the exact bytes, answered with the Content-Disposition
+    /// [`content_disposition`] gives `download_name`.
     async fn presign_get(
         &self,
         key: &BlobKey,

@@ -61,7 +61,7 @@ mod tests {
     fn event_of(message_bytes: usize) -> DomainEvent {
         let mut event = DomainEvent {
             id: "e".into(),
-            kind: "package.published".into(),
+            kind: crate::domain::event_kind::EventKind::PackagePublished.to_string(),
             tenant: "acme".into(),
             occurred_at: OffsetDateTime::UNIX_EPOCH,
             data: serde_json::Value::String(String::new()),

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::domain::access::{Role, Scope};
+use crate::domain::audit_action::AuditAction;
 use crate::domain::keys;
 use crate::domain::model::{from_item, to_item};
 use crate::domain::names::{PrincipalName, TenantName};
@@ -133,7 +134,7 @@ pub async fn create(
     match audit::transact(
         ctx,
         caller,
-        "tenant.create",
+        AuditAction::TenantCreate,
         &format!("tenant/{name}"),
         writes,
     )
@@ -240,7 +241,7 @@ pub async fn reset_admin(ctx: &Context, tenant: &TenantName) -> Result<AdminRese
     audit::transact(
         ctx,
         &actor,
-        "tenant.reset_admin",
+        AuditAction::TenantResetAdmin,
         &format!("principal/{user}"),
         writes,
     )
@@ -298,7 +299,7 @@ pub async fn put_policy(
         item: to_item(&keys::tenant_policy(&caller.tenant), &policy)?,
         condition: None,
     }];
-    audit::transact(ctx, caller, "policy.update", "policy", writes).await?;
+    audit::transact(ctx, caller, AuditAction::PolicyUpdate, "policy", writes).await?;
     Ok(policy)
 }
 

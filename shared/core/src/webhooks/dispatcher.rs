@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::domain::keys;
 use crate::domain::model::from_item;
 use crate::domain::names::TenantName;
+use crate::egress::{self, AllowedHosts};
 use crate::faults::{Faults, Injected};
 use crate::ports::delivery::DeliveryQueue;
 use crate::ports::table::query_all;
@@ -24,7 +25,7 @@ use crate::webhooks::model::{
 };
 use crate::webhooks::schedule::{DeliveryTuning, SNIPPET_BYTES};
 use crate::webhooks::signing;
-use crate::webhooks::ssrf::{self, AllowedHosts, SafeResolver};
+use crate::webhooks::ssrf;
 use crate::webhooks::store;
 
 /// The sealing field of webhook secrets (see `services::records::pii`).
@@ -65,17 +66,10 @@ impl Dispatcher {
     pub fn new(ctx: Arc<Context>, queue: Arc<dyn DeliveryQueue>) -> Result<Self, Error> {
         let tuning = ctx.settings.webhook_delivery.clone();
         let allowed = AllowedHosts::new(&ctx.settings.webhook_allow_hosts);
-        let client = reqwest::Client::builder()
+        // A 3xx is the receiver's answer, not a new destination: the guard follows none.
+        let client = egress::guarded(reqwest::Client::builder(), &allowed)
             .connect_timeout(tuning.connect_timeout)
             .timeout(tuning.timeout)
-            // A 3xx is the receiver's answer, not a new destination: following it would
-            // reach addresses nobody checked.
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would resolve names itself, past the resolver's checks.
-            .no_proxy()
-            .dns_resolver(Arc::new(SafeResolver {
-                allowed: allowed.clone(),
-            }))
             .user_agent("Trove-Webhooks/1")
             .build()
             .map_err(|e| Error::Internal(format!("webhook HTTP client: {e}")))?;
@@ -400,8 +394,8 @@ impl Dispatcher {
             response: None,
         };
         let checked = ssrf::parse_url(url)
-            .map_err(|e| format!("{}: {e}", ssrf::REFUSED))
-            .and_then(|u| ssrf::check_literal(&u, &self.allowed).map(|()| u));
+            .map_err(|e| format!("{}: {e}", egress::REFUSED))
+            .and_then(|u| egress::check_literal(&u, &self.allowed).map(|()| u));
         let url = match checked {
             Ok(u) => u,
             Err(e) => {
@@ -463,8 +457,8 @@ impl Dispatcher {
                 }
             }
             Ok(Err(e)) => {
-                let text = describe(&e);
-                let refused = text.contains(ssrf::REFUSED);
+                let text = egress::describe(&e);
+                let refused = text.contains(egress::REFUSED);
                 attempt.error = Some(text);
                 if refused {
                     Outcome::Refused
@@ -569,24 +563,6 @@ fn ignore_lost_race(result: Result<(), TableError>) -> Result<(), Error> {
         Ok(()) | Err(TableError::ConditionFailed) => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// The error and its causes, without the URL (it may carry a token in its query).
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.chars().take(500).collect()
 }
 
 /// Sets or clears the webhook's `failing` flag, retrying when a concurrent change wins.

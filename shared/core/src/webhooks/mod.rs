@@ -16,4 +16,4 @@ pub mod ssrf;
 pub mod store;
 
 pub use dispatcher::Dispatcher;
-pub use model::{EVENT_TYPES, PING};
+pub use model::PING;

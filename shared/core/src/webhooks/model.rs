@@ -4,20 +4,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::domain::event_kind::EventKind;
 use crate::domain::names::RepoName;
 use crate::ports::DomainEvent;
 use crate::webhooks::lease::Lease;
-
-/// The event types a webhook may subscribe to.
-pub const EVENT_TYPES: &[&str] = &[
-    "package.published",
-    "package.rejected",
-    "version.deleted",
-    "repository.created",
-    "repository.deleted",
-    "grant.changed",
-    "report.ready",
-];
 
 /// The type of the test event `POST /v1/webhooks/{id}/ping` sends; every webhook gets its
 /// own pings, whatever it subscribes to.
@@ -33,7 +23,7 @@ pub struct Webhook {
     pub id: String,
     #[schema(example = "https://ci.example.com/hooks/trove")]
     pub url: String,
-    #[schema(example = json!(["package.published"]))]
+    #[schema(example = json!([EventKind::PackagePublished.as_str()]))]
     pub events: Vec<String>,
     /// Only events about this repository (`data.repository`) are delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,11 +231,11 @@ pub fn delivery_id(at: OffsetDateTime, seed: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    fn hook(events: &[&str], repository: Option<&str>) -> Webhook {
+    fn hook(events: &[EventKind], repository: Option<&str>) -> Webhook {
         Webhook {
             id: "wh_x".into(),
             url: "https://example.com".into(),
-            events: events.iter().map(|s| s.to_string()).collect(),
+            events: events.iter().map(|k| k.to_string()).collect(),
             repository: repository.map(|r| RepoName::parse(r).expect("name")),
             failing: false,
             created_at: OffsetDateTime::UNIX_EPOCH,
@@ -253,10 +243,10 @@ mod tests {
         }
     }
 
-    fn event(kind: &str, data: serde_json::Value) -> DomainEvent {
+    fn event(kind: EventKind, data: serde_json::Value) -> DomainEvent {
         DomainEvent {
             id: "e".into(),
-            kind: kind.into(),
+            kind: kind.to_string(),
             tenant: "acme".into(),
             occurred_at: OffsetDateTime::UNIX_EPOCH,
             data,
@@ -265,22 +255,20 @@ mod tests {
 
     #[test]
     fn webhooks_match_type_and_repository() {
-        let published = event(
-            "package.published",
-            serde_json::json!({"repository": "libs"}),
-        );
-        assert!(hook(&["package.published"], None).wants(&published));
-        assert!(hook(&["package.published"], Some("libs")).wants(&published));
-        assert!(!hook(&["package.published"], Some("apps")).wants(&published));
-        assert!(!hook(&["version.deleted"], None).wants(&published));
-        let grant = event("grant.changed", serde_json::json!({}));
-        assert!(!hook(&["grant.changed"], Some("libs")).wants(&grant));
+        use EventKind::{GrantChanged, PackagePublished, VersionDeleted};
+        let published = event(PackagePublished, serde_json::json!({"repository": "libs"}));
+        assert!(hook(&[PackagePublished], None).wants(&published));
+        assert!(hook(&[PackagePublished], Some("libs")).wants(&published));
+        assert!(!hook(&[PackagePublished], Some("apps")).wants(&published));
+        assert!(!hook(&[VersionDeleted], None).wants(&published));
+        let grant = event(GrantChanged, serde_json::json!({}));
+        assert!(!hook(&[GrantChanged], Some("libs")).wants(&grant));
     }
 
     #[test]
     fn debug_output_hides_secrets() {
         let rec = WebhookRecord {
-            webhook: hook(&["package.published"], None),
+            webhook: hook(&[EventKind::PackagePublished], None),
             secret_sealed: "v1.sealed-bytes".into(),
             rev: 0,
         };

@@ -8,9 +8,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::access::{Role, Target};
+use crate::domain::audit_action::AuditAction;
+use crate::domain::event_kind::EventKind;
 use crate::domain::keys;
 use crate::domain::model::from_item;
 use crate::domain::names::RepoName;
+use crate::egress::AllowedHosts;
 use crate::ports::{Condition, DomainEvent, Query, TableError, Write};
 use crate::services::access::caller::Caller;
 use crate::services::catalog::repositories;
@@ -19,10 +22,10 @@ use crate::services::records::{audit, pii};
 use crate::services::{Context, Error};
 use crate::webhooks::dispatcher::SECRET_FIELD;
 use crate::webhooks::model::{
-    DELIVERY_REQUESTED, Delivery, DeliveryRecord, EVENT_TYPES, PING, Webhook, WebhookRecord,
-    WebhookWithSecret, delivery_id,
+    DELIVERY_REQUESTED, Delivery, DeliveryRecord, PING, Webhook, WebhookRecord, WebhookWithSecret,
+    delivery_id,
 };
-use crate::webhooks::ssrf::{self, AllowedHosts};
+use crate::webhooks::ssrf;
 use crate::webhooks::{signing, store};
 
 /// Webhooks per tenant: each event reads them all.
@@ -35,8 +38,8 @@ const MAX_SECRET: usize = 256;
 pub struct CreateWebhook {
     #[schema(example = "https://ci.example.com/hooks/trove", max_length = 2048)]
     pub url: String,
-    /// Event types to receive (see `EVENT_TYPES`).
-    #[schema(example = json!(["package.published"]), schema_with = event_list)]
+    /// Event types to receive (see `EventKind`).
+    #[schema(schema_with = event_list)]
     pub events: Vec<String>,
     /// Only events of this repository; its admins may then manage the webhook too.
     #[schema(example = "libs", max_length = 64)]
@@ -63,7 +66,7 @@ pub struct UpdateWebhook {
 
 /// Each event type at most twice (duplicates are tolerated, not stored).
 fn event_list() -> utoipa::openapi::schema::Array {
-    crate::domain::bounds::string_list(EVENT_TYPES.len() * 2, 64)
+    crate::domain::bounds::string_list(EventKind::ALL.len() * 2, 64)
 }
 
 // Secrets never reach a log line, not even through `{:?}`.
@@ -103,7 +106,7 @@ async fn authorize(
     ctx: &Context,
     caller: &Caller,
     repository: Option<&RepoName>,
-    audited: Option<(&str, &str)>,
+    audited: Option<(AuditAction, &str)>,
     id: &str,
 ) -> Result<(), Error> {
     let result = match repository {
@@ -129,22 +132,23 @@ fn check_events(events: &[String]) -> Result<Vec<String>, Error> {
     if events.is_empty() {
         return Err(Error::Invalid(format!(
             "invalid events: name at least one of {}",
-            EVENT_TYPES.join(", ")
+            EventKind::listed()
         )));
     }
-    if events.len() > EVENT_TYPES.len() * 2 {
+    // The same bound the OpenAPI schema states (`event_list`).
+    let most = EventKind::ALL.len() * 2;
+    if events.len() > most {
         return Err(Error::Invalid(format!(
-            "invalid events: at most {} entries",
-            EVENT_TYPES.len()
+            "invalid events: at most {most} entries"
         )));
     }
     let mut set = BTreeSet::new();
     for e in events {
-        if !EVENT_TYPES.contains(&e.as_str()) {
+        if EventKind::parse(e).is_none() {
             let shown: String = e.chars().take(64).collect();
             return Err(Error::Invalid(format!(
                 "invalid events: unknown event type {shown:?}; use {}",
-                EVENT_TYPES.join(", ")
+                EventKind::listed()
             )));
         }
         set.insert(e.clone());
@@ -180,7 +184,7 @@ pub async fn create(
         ctx,
         caller,
         repository.as_ref(),
-        Some(("webhook.create", "webhooks")),
+        Some((AuditAction::WebhookCreate, "webhooks")),
         "",
     )
     .await
@@ -231,7 +235,7 @@ pub async fn create(
         condition: Some(Condition::NotExists),
     }];
     let target = format!("webhook/{}", webhook.id);
-    audit::transact(ctx, caller, "webhook.create", &target, writes).await?;
+    audit::transact(ctx, caller, AuditAction::WebhookCreate, &target, writes).await?;
     Ok(WebhookWithSecret { webhook, secret })
 }
 
@@ -240,7 +244,7 @@ async fn load(
     ctx: &Context,
     caller: &Caller,
     id: &str,
-    audited: Option<&str>,
+    audited: Option<AuditAction>,
 ) -> Result<WebhookRecord, Error> {
     let rec = store::get_webhook(ctx.table.as_ref(), &caller.tenant, id)
         .await?
@@ -292,7 +296,7 @@ pub async fn update(
     id: &str,
     req: UpdateWebhook,
 ) -> Result<(Webhook, Option<String>), Error> {
-    let mut rec = load(ctx, caller, id, Some("webhook.update")).await?;
+    let mut rec = load(ctx, caller, id, Some(AuditAction::WebhookUpdate)).await?;
     if let Some(events) = &req.events {
         rec.webhook.events = check_events(events)?;
     }
@@ -320,7 +324,7 @@ pub async fn update(
     rec.rev += 1;
     let writes = vec![store::webhook_update(&caller.tenant, &rec)?];
     let target = format!("webhook/{id}");
-    match audit::transact(ctx, caller, "webhook.update", &target, writes).await {
+    match audit::transact(ctx, caller, AuditAction::WebhookUpdate, &target, writes).await {
         Ok(()) => Ok((rec.webhook, secret)),
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(
             Error::Conflict("the webhook changed meanwhile; read it and try again".into()),
@@ -332,13 +336,13 @@ pub async fn update(
 /// Removes the webhook; its queued deliveries find it gone and stop. Its delivery log is
 /// left to expire with the table's retention.
 pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Error> {
-    load(ctx, caller, id, Some("webhook.delete")).await?;
+    load(ctx, caller, id, Some(AuditAction::WebhookDelete)).await?;
     let writes = vec![Write::Delete {
         key: keys::webhook(&caller.tenant, id),
         condition: Some(Condition::Exists),
     }];
     let target = format!("webhook/{id}");
-    match audit::transact(ctx, caller, "webhook.delete", &target, writes).await {
+    match audit::transact(ctx, caller, AuditAction::WebhookDelete, &target, writes).await {
         Ok(()) => Ok(()),
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
             Err(not_found(id))
@@ -355,7 +359,7 @@ async fn request_delivery(
     hook: &Webhook,
     event: DomainEvent,
     redelivery_of: Option<String>,
-    action: &str,
+    action: AuditAction,
 ) -> Result<Delivery, Error> {
     let now = ctx.clock.now();
     let mut rec = DeliveryRecord::pending(delivery_id(now, None), &hook.id, event, now);
@@ -371,7 +375,7 @@ async fn request_delivery(
         vec![store::delivery_create(&rec)?],
     )
     .await?;
-    let kick = crate::pipeline::events::event(
+    let kick = crate::pipeline::events::envelope(
         ctx,
         &caller.tenant,
         DELIVERY_REQUESTED,
@@ -384,14 +388,22 @@ async fn request_delivery(
 
 /// Sends a `ping` event to the webhook.
 pub async fn ping(ctx: &Context, caller: &Caller, id: &str) -> Result<Delivery, Error> {
-    let rec = load(ctx, caller, id, Some("webhook.ping")).await?;
-    let event = crate::pipeline::events::event(
+    let rec = load(ctx, caller, id, Some(AuditAction::WebhookPing)).await?;
+    let event = crate::pipeline::events::envelope(
         ctx,
         &caller.tenant,
         PING,
         serde_json::json!({"webhook": rec.webhook.id, "repository": rec.webhook.repository}),
     );
-    request_delivery(ctx, caller, &rec.webhook, event, None, "webhook.ping").await
+    request_delivery(
+        ctx,
+        caller,
+        &rec.webhook,
+        event,
+        None,
+        AuditAction::WebhookPing,
+    )
+    .await
 }
 
 /// Delivers a past delivery's event again, as a new delivery with its own attempts.
@@ -401,7 +413,7 @@ pub async fn redeliver(
     id: &str,
     delivery: &str,
 ) -> Result<Delivery, Error> {
-    let rec = load(ctx, caller, id, Some("webhook.redeliver")).await?;
+    let rec = load(ctx, caller, id, Some(AuditAction::WebhookRedeliver)).await?;
     let old = store::get_delivery(ctx.table.as_ref(), &caller.tenant, id, delivery)
         .await?
         .ok_or_else(|| Error::NotFound(format!("delivery {} not found", shown(delivery))))?;
@@ -411,7 +423,7 @@ pub async fn redeliver(
         &rec.webhook,
         old.delivery.event,
         Some(old.delivery.id),
-        "webhook.redeliver",
+        AuditAction::WebhookRedeliver,
     )
     .await
 }

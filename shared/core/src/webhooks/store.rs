@@ -116,7 +116,7 @@ mod tests {
         let at = datetime!(2026-11-23 10:00 UTC);
         let event = DomainEvent {
             id: "ev_1".into(),
-            kind: "package.published".into(),
+            kind: crate::domain::event_kind::EventKind::PackagePublished.to_string(),
             tenant: "acme".into(),
             occurred_at: at,
             data: serde_json::json!({}),

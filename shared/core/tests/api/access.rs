@@ -6,6 +6,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::app::TestApp;
+use trove_core::domain::audit_action::AuditAction;
 use trove_core::http::permissions::{Need, RULES, rule};
 use trove_core::http::route_table;
 
@@ -686,7 +687,7 @@ async fn another_tenant_reaches_nothing_of_this_one() {
     }
 }
 
-pub(super) async fn audit_count(app: &TestApp, action: &str, outcome: &str) -> usize {
+pub(super) async fn audit_count(app: &TestApp, action: AuditAction, outcome: &str) -> usize {
     let (status, _, page) = app
         .call(
             Method::GET,

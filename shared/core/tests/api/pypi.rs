@@ -12,6 +12,7 @@ use tower::ServiceExt as _;
 use trove_testkit::archives::fixtures::{PythonProject, eicar};
 
 use super::app::TestApp;
+use trove_core::domain::audit_action::AuditAction;
 
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
 
@@ -716,8 +717,9 @@ async fn credentials_are_asked_for_and_other_tenants_see_nothing() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
     let reader = basic(key["key"].as_str().expect("key"));
-    let audited =
-        |outcome: &'static str| super::access::audit_count(&app, "upload.create", outcome);
+    let audited = |outcome: &'static str| {
+        super::access::audit_count(&app, AuditAction::UploadPublish, outcome)
+    };
     let (succeeded, denied) = (audited("success").await, audited("denied").await);
     assert_eq!(succeeded, 1, "the admin's upload is audited");
     let page = get(&app, "/pypi/default/py/simple/foo-bar/", Some(&reader), &[]).await;

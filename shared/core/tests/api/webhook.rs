@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::TestApp;
 use trove_core::config::Settings;
+use trove_core::domain::event_kind::EventKind;
 use trove_core::webhooks::schedule::{DeliveryTuning, RetrySchedule, SNIPPET_BYTES};
 
 /// What the receiver answers to one request.
@@ -786,7 +787,7 @@ async fn pending_deliveries_survive_a_restart() {
     let event = trove_core::pipeline::events::event(
         &app.host.ctx,
         &tenant,
-        "package.published",
+        EventKind::PackagePublished,
         json!({"repository": "libs", "package": "p", "version": "1"}),
     );
     dying.on_event(&event).await.expect("fan-out");
@@ -828,7 +829,7 @@ async fn an_attempt_interrupted_by_a_crash_counts_as_failed_and_is_retried() {
     let event = trove_core::pipeline::events::event(
         &app.host.ctx,
         &tenant,
-        "package.published",
+        EventKind::PackagePublished,
         json!({"repository": "libs"}),
     );
     // Claimed two minutes ago by a process that never came back: its lease has ended.
@@ -933,7 +934,7 @@ mod crashes {
         trove_core::pipeline::events::event(
             &app.host.ctx,
             &tenant,
-            "package.published",
+            EventKind::PackagePublished,
             json!({"repository": "libs", "package": "p", "version": "1"}),
         )
     }

@@ -74,6 +74,7 @@ mod aws {
         delete_is_idempotent,
         presigned_put_stores_exact_bytes,
         presigned_get_returns_exact_bytes,
+        presigned_get_names_the_download_as_the_port_says,
     );
 }
 
@@ -96,6 +97,7 @@ mod local {
         delete_is_idempotent,
         presigned_put_stores_exact_bytes,
         presigned_get_returns_exact_bytes,
+        presigned_get_names_the_download_as_the_port_says,
     );
 
     // moto does not enforce presigned-URL semantics (ARCHITECTURE.md, "Facts the code relies on"): it accepts and stores a
@@ -487,6 +489,48 @@ pub async fn presigned_get_returns_exact_bytes(blobs: Arc<dyn Blobs>) {
         "content-disposition: {disposition:?}"
     );
     assert!(resp.bytes().await.expect("body") == body, "bytes differ");
+}
+
+/// A name with quotes, a semicolon, a backslash, `&+!` (which the adapters once encoded
+/// differently) and non-ASCII characters comes back as the one Content-Disposition the port
+/// defines, on every adapter (S3 through `response-content-disposition`, the embedded
+/// endpoint by itself).
+pub async fn presigned_get_names_the_download_as_the_port_says(blobs: Arc<dyn Blobs>) {
+    let key = BlobKey::scratch("disposition");
+    blobs
+        .put(
+            &key,
+            Bytes::from_static(b"named"),
+            "application/octet-stream",
+        )
+        .await
+        .expect("put");
+    let name = "r\u{e9}sum\u{e9} \"v1\"; x=\\y & z+1! \u{1f381}.tar.gz";
+    let want = trove_core::ports::blobs::content_disposition(name).expect("a header value");
+    assert!(
+        want.contains("filename*=UTF-8''") && !want.contains("\"v1\""),
+        "{want}"
+    );
+    let req = blobs
+        .presign_get(&key, TTL, Some(name))
+        .await
+        .expect("presign");
+    let resp = send(&req, None).await;
+    assert!(resp.status().is_success(), "GET: {}", resp.status());
+    let got: Vec<&[u8]> = resp
+        .headers()
+        .get_all("content-disposition")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    assert_eq!(got, [want.as_bytes()], "content-disposition");
+    assert_eq!(&resp.bytes().await.expect("body")[..], b"named");
+
+    // No name, no header.
+    let req = blobs.presign_get(&key, TTL, None).await.expect("presign");
+    let resp = send(&req, None).await;
+    assert!(resp.status().is_success(), "GET: {}", resp.status());
+    assert_eq!(resp.headers().get("content-disposition"), None);
 }
 
 async fn assert_refused(resp: reqwest::Response, expected: &str) {

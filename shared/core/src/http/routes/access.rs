@@ -11,7 +11,8 @@ use crate::domain::access::Rights;
 use crate::domain::ids::{ApiKeyId, GrantId, OidcProviderId, PrincipalId};
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
+use crate::http::routes::problems::problems;
 use crate::services::Error;
 use crate::services::access::api_keys::{self, ApiKey, ApiKeyCreated, CreateApiKey};
 use crate::services::access::caller::{Caller, Credential, PrincipalKind};
@@ -41,10 +42,11 @@ pub struct CallerView {
     pub rights: Rights,
 }
 
+problems!(GetCallerProblems: 401);
 #[utoipa::path(operation_id = "get_caller", get, path = "/v1/me", tag = "access",
     responses(
         (status = 200, description = "The caller", body = CallerView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        GetCallerProblems,
     ))]
 pub async fn me(caller: Caller) -> Json<CallerView> {
     Json(CallerView {
@@ -56,11 +58,11 @@ pub async fn me(caller: Caller) -> Json<CallerView> {
     })
 }
 
+problems!(IssueTokenProblems: 400 "Not an API key", 401);
 #[utoipa::path(operation_id = "issue_token", post, path = "/v1/auth/token", tag = "access",
     responses(
         (status = 200, description = "A short-lived access token", body = IssuedToken),
-        (status = 400, description = "Not an API key", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        IssueTokenProblems,
     ))]
 pub async fn issue_token(
     State(state): State<AppState>,
@@ -92,13 +94,12 @@ pub async fn issue_token(
     Ok(Json(token))
 }
 
+problems!(CreateTenantProblems: 400 "Invalid name", 403 "Not a platform admin", 409 "Already exists");
 #[utoipa::path(operation_id = "create_tenant", post, path = "/v1/tenants", tag = "access",
     request_body = CreateTenant,
     responses(
         (status = 201, description = "The tenant and its first admin's API key, shown once", body = TenantCreated),
-        (status = 400, description = "Invalid name", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already exists", body = Problem, content_type = "application/problem+json"),
+        CreateTenantProblems,
     ))]
 pub async fn create_tenant(
     State(state): State<AppState>,
@@ -109,11 +110,12 @@ pub async fn create_tenant(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+problems!(ListTenantsProblems: 403 "Not a platform admin");
 #[utoipa::path(operation_id = "list_tenants", get, path = "/v1/tenants", tag = "access",
     params(PageParams),
     responses(
         (status = 200, description = "A page of tenants", body = PageOf<TenantRecord>),
-        (status = 403, description = "Not a platform admin", body = Problem, content_type = "application/problem+json"),
+        ListTenantsProblems,
     ))]
 pub async fn list_tenants(
     State(state): State<AppState>,
@@ -122,13 +124,12 @@ pub async fn list_tenants(
     Ok(Json(tenants::list(&state.ctx, &page).await?))
 }
 
+problems!(CreateUserProblems: 400 "Invalid input", 403 "Not a tenant admin", 409 "Name taken");
 #[utoipa::path(operation_id = "create_user", post, path = "/v1/users", tag = "access",
     request_body = CreateUser,
     responses(
         (status = 201, description = "The user", body = Principal),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a tenant admin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
+        CreateUserProblems,
     ))]
 pub async fn create_user(
     State(state): State<AppState>,
@@ -154,12 +155,12 @@ pub async fn list_users(
     ))
 }
 
+problems!(CreateServiceAccountProblems: 400 "Invalid input", 409 "Name taken");
 #[utoipa::path(operation_id = "create_service_account", post, path = "/v1/service-accounts", tag = "access",
     request_body = CreateServiceAccount,
     responses(
         (status = 201, description = "The service account", body = Principal),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
+        CreateServiceAccountProblems,
     ))]
 pub async fn create_service_account(
     State(state): State<AppState>,
@@ -185,12 +186,12 @@ pub async fn list_service_accounts(
     ))
 }
 
+problems!(CreateGroupProblems: 400 "Invalid input", 409 "Name taken");
 #[utoipa::path(operation_id = "create_group", post, path = "/v1/groups", tag = "access",
     request_body = CreateGroup,
     responses(
         (status = 201, description = "The group", body = Principal),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
+        CreateGroupProblems,
     ))]
 pub async fn create_group(
     State(state): State<AppState>,
@@ -216,11 +217,12 @@ pub async fn list_groups(
     ))
 }
 
+problems!(GetGroupProblems: 404 "No such group");
 #[utoipa::path(operation_id = "get_group", get, path = "/v1/groups/{id}", tag = "access",
     params(("id" = String, Path, description = "Group id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32)),
     responses(
         (status = 200, description = "The group and its direct members", body = GroupView),
-        (status = 404, description = "No such group", body = Problem, content_type = "application/problem+json"),
+        GetGroupProblems,
     ))]
 pub async fn get_group(
     State(state): State<AppState>,
@@ -232,11 +234,12 @@ pub async fn get_group(
     ))
 }
 
+problems!(GetPrincipalProblems: 404 "No such principal");
 #[utoipa::path(operation_id = "get_principal", get, path = "/v1/principals/{id}", tag = "access",
     params(("id" = String, Path, description = "Principal id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32)),
     responses(
         (status = 200, description = "The user, service account or group", body = Principal),
-        (status = 404, description = "No such principal", body = Problem, content_type = "application/problem+json"),
+        GetPrincipalProblems,
     ))]
 pub async fn get_principal(
     State(state): State<AppState>,
@@ -248,12 +251,12 @@ pub async fn get_principal(
     ))
 }
 
+problems!(AddGroupMemberProblems: 404 "No such group or principal", 409 "Would make a cycle");
 #[utoipa::path(operation_id = "add_group_member", put, path = "/v1/groups/{id}/members/{principal}", tag = "access",
     params(("id" = String, Path, description = "Group id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32), ("principal" = String, Path, description = "Member's principal id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32)),
     responses(
         (status = 204, description = "A member (again)"),
-        (status = 404, description = "No such group or principal", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Would make a cycle", body = Problem, content_type = "application/problem+json"),
+        AddGroupMemberProblems,
     ))]
 pub async fn add_group_member(
     State(state): State<AppState>,
@@ -264,11 +267,12 @@ pub async fn add_group_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+problems!(RemoveGroupMemberProblems: 404 "Not a member");
 #[utoipa::path(operation_id = "remove_group_member", delete, path = "/v1/groups/{id}/members/{principal}", tag = "access",
     params(("id" = String, Path, description = "Group id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32), ("principal" = String, Path, description = "Member's principal id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32)),
     responses(
         (status = 204, description = "No longer a member"),
-        (status = 404, description = "Not a member", body = Problem, content_type = "application/problem+json"),
+        RemoveGroupMemberProblems,
     ))]
 pub async fn remove_group_member(
     State(state): State<AppState>,
@@ -279,13 +283,12 @@ pub async fn remove_group_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+problems!(CreateGrantProblems: 400 "Invalid input", 403 "Not an admin of the scope", 404 "No such principal");
 #[utoipa::path(operation_id = "create_grant", post, path = "/v1/grants", tag = "access",
     request_body = CreateGrant,
     responses(
         (status = 201, description = "The grant's id", body = GrantCreated),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin of the scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such principal", body = Problem, content_type = "application/problem+json"),
+        CreateGrantProblems,
     ))]
 pub async fn create_grant(
     State(state): State<AppState>,
@@ -309,11 +312,12 @@ pub async fn list_grants(
     Ok(Json(grants::list(&state.ctx, &caller, &q).await?))
 }
 
+problems!(GetGrantProblems: 404 "No such grant, or not visible to the caller");
 #[utoipa::path(operation_id = "get_grant", get, path = "/v1/grants/{id}", tag = "access",
     params(("id" = String, Path, description = "Grant id", pattern = "^[0-9a-z]{26}$", max_length = 26)),
     responses(
         (status = 200, description = "The grant", body = Grant),
-        (status = 404, description = "No such grant, or not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        GetGrantProblems,
     ))]
 pub async fn get_grant(
     State(state): State<AppState>,
@@ -323,12 +327,12 @@ pub async fn get_grant(
     Ok(Json(grants::get(&state.ctx, &caller, id.as_str()).await?))
 }
 
+problems!(DeleteGrantProblems: 403 "Not an admin of the grant's scope", 404 "No such grant");
 #[utoipa::path(operation_id = "delete_grant", delete, path = "/v1/grants/{id}", tag = "access",
     params(("id" = String, Path, description = "Grant id", pattern = "^[0-9a-z]{26}$", max_length = 26)),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, description = "Not an admin of the grant's scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such grant", body = Problem, content_type = "application/problem+json"),
+        DeleteGrantProblems,
     ))]
 pub async fn delete_grant(
     State(state): State<AppState>,
@@ -339,12 +343,12 @@ pub async fn delete_grant(
     Ok(StatusCode::NO_CONTENT)
 }
 
+problems!(CreateApiKeyProblems: 400 "Invalid input", 403 "Scopes beyond the owner's rights, or a key for another principal");
 #[utoipa::path(operation_id = "create_api_key", post, path = "/v1/api-keys", tag = "access",
     request_body = CreateApiKey,
     responses(
         (status = 201, description = "The key, shown once", body = ApiKeyCreated),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Scopes beyond the owner's rights, or a key for another principal", body = Problem, content_type = "application/problem+json"),
+        CreateApiKeyProblems,
     ))]
 pub async fn create_api_key(
     State(state): State<AppState>,
@@ -368,11 +372,12 @@ pub async fn list_api_keys(
     Ok(Json(api_keys::list(&state.ctx, &caller, &page).await?))
 }
 
+problems!(RevokeApiKeyProblems: 404 "No such key");
 #[utoipa::path(operation_id = "revoke_api_key", delete, path = "/v1/api-keys/{id}", tag = "access",
     params(("id" = String, Path, description = "Key id", pattern = "^[0-9a-z]{26}$", max_length = 26)),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "No such key", body = Problem, content_type = "application/problem+json"),
+        RevokeApiKeyProblems,
     ))]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
@@ -383,11 +388,12 @@ pub async fn revoke_api_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+problems!(ListAuditProblems: 400 "Invalid filter");
 #[utoipa::path(operation_id = "list_audit", get, path = "/v1/audit", tag = "access",
     params(AuditQuery),
     responses(
         (status = 200, description = "Audit records, newest first", body = PageOf<AuditRecord>),
-        (status = 400, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+        ListAuditProblems,
     ))]
 pub async fn list_audit(
     State(state): State<AppState>,
@@ -406,11 +412,12 @@ pub async fn get_policy(
     Ok(Json(tenants::get_policy(&state.ctx, &caller.tenant).await?))
 }
 
+problems!(PutPolicyProblems: 400 "Invalid limits or addresses, or a policy that would lock the caller out");
 #[utoipa::path(operation_id = "put_policy", put, path = "/v1/policy", tag = "access",
     request_body = TenantPolicy,
     responses(
         (status = 200, description = "The stored policy (in force within seconds)", body = TenantPolicy),
-        (status = 400, description = "Invalid limits or addresses, or a policy that would lock the caller out", body = Problem, content_type = "application/problem+json"),
+        PutPolicyProblems,
     ))]
 pub async fn put_policy(
     State(state): State<AppState>,
@@ -422,12 +429,12 @@ pub async fn put_policy(
     Ok(Json(stored))
 }
 
+problems!(CreateOidcProviderProblems: 400 "Invalid configuration", 409 "The issuer and audience are taken");
 #[utoipa::path(operation_id = "create_oidc_provider", post, path = "/v1/oidc-providers", tag = "access",
     request_body = OidcProviderConfig,
     responses(
         (status = 201, description = "The provider", body = OidcProvider),
-        (status = 400, description = "Invalid configuration", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The issuer and audience are taken", body = Problem, content_type = "application/problem+json"),
+        CreateOidcProviderProblems,
     ))]
 pub async fn create_oidc_provider(
     State(state): State<AppState>,
@@ -453,11 +460,12 @@ pub async fn list_oidc_providers(
     ))
 }
 
+problems!(DeleteOidcProviderProblems: 404 "No such provider");
 #[utoipa::path(operation_id = "delete_oidc_provider", delete, path = "/v1/oidc-providers/{id}", tag = "access",
     params(("id" = String, Path, description = "Provider id", pattern = "^[0-9a-z]{26}$", max_length = 26)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        DeleteOidcProviderProblems,
     ))]
 pub async fn delete_oidc_provider(
     State(state): State<AppState>,

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod health;
 pub mod packages;
+pub mod problems;
 pub mod pypi;
 pub mod reports;
 pub mod repositories;

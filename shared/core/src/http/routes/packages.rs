@@ -6,21 +6,21 @@ use utoipa::IntoParams;
 
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
+use crate::http::routes::problems::problems;
 use crate::services::access::caller::Caller;
 use crate::services::catalog::packages::{
-    self, DownloadLink, PackageListParams, PackageView, VersionDetail, VersionView,
+    self, DownloadLink, PackageListParams, PackageView, VersionDetail,
 };
-use crate::services::catalog::versions;
+use crate::services::catalog::versions::{self, VersionView};
 use crate::services::pagination::{PageOf, PageParams};
 
+problems!(ListPackagesProblems: 400 "Invalid input", 401, 404 "No such repository");
 #[utoipa::path(operation_id = "list_packages", get, path = "/v1/repositories/{repo}/packages", tag = "packages",
     params(("repo" = String, Path, description = "Repository name", max_length = 64), PackageListParams),
     responses(
         (status = 200, description = "A page of packages, by name", body = PageOf<PackageView>),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such repository", body = Problem, content_type = "application/problem+json"),
+        ListPackagesProblems,
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -33,12 +33,12 @@ pub async fn list(
     ))
 }
 
+problems!(GetPackageProblems: 401, 404 "No such package");
 #[utoipa::path(operation_id = "get_package", get, path = "/v1/repositories/{repo}/packages/{package}", tag = "packages",
     params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128)),
     responses(
         (status = 200, description = "The package", body = PackageView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such package", body = Problem, content_type = "application/problem+json"),
+        GetPackageProblems,
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -50,12 +50,12 @@ pub async fn get(
     ))
 }
 
+problems!(ListVersionsProblems: 401, 404 "No such package");
 #[utoipa::path(operation_id = "list_versions", get, path = "/v1/repositories/{repo}/packages/{package}/versions", tag = "packages",
     params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), PageParams),
     responses(
         (status = 200, description = "A page of published versions", body = PageOf<VersionView>),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such package", body = Problem, content_type = "application/problem+json"),
+        ListVersionsProblems,
     ))]
 pub async fn list_versions(
     State(state): State<AppState>,
@@ -68,12 +68,12 @@ pub async fn list_versions(
     ))
 }
 
+problems!(GetVersionProblems: 401, 404 "No such version");
 #[utoipa::path(operation_id = "get_version", get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
     params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
     responses(
         (status = 200, description = "The version and its files", body = VersionDetail),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+        GetVersionProblems,
     ))]
 pub async fn get_version(
     State(state): State<AppState>,
@@ -85,13 +85,12 @@ pub async fn get_version(
     ))
 }
 
+problems!(DeleteVersionProblems: 401, 404 "No such version", 409 "Changed concurrently");
 #[utoipa::path(operation_id = "delete_version", delete, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}", tag = "packages",
     params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
     responses(
         (status = 204, description = "Deleted: no longer listed or downloadable"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+        DeleteVersionProblems,
     ))]
 pub async fn delete_version(
     State(state): State<AppState>,
@@ -102,14 +101,12 @@ pub async fn delete_version(
     Ok(StatusCode::NO_CONTENT)
 }
 
+problems!(PinVersionProblems: 401, 403 "Not a maintainer of the package", 404 "No such version", 409 "Changed concurrently");
 #[utoipa::path(operation_id = "pin_version", put, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/pin", tag = "packages",
     params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
     responses(
         (status = 200, description = "Pinned: the retention policy never removes it", body = VersionView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a maintainer of the package", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+        PinVersionProblems,
     ))]
 pub async fn pin_version(
     State(state): State<AppState>,
@@ -121,14 +118,12 @@ pub async fn pin_version(
     ))
 }
 
+problems!(UnpinVersionProblems: 401, 403 "Not a maintainer of the package", 404 "No such version", 409 "Changed concurrently");
 #[utoipa::path(operation_id = "unpin_version", delete, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/pin", tag = "packages",
     params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
     responses(
         (status = 200, description = "Unpinned: the retention policy applies again", body = VersionView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a maintainer of the package", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+        UnpinVersionProblems,
     ))]
 pub async fn unpin_version(
     State(state): State<AppState>,
@@ -147,13 +142,13 @@ pub struct DownloadParams {
     pub redirect: Option<bool>,
 }
 
+problems!(DownloadFileProblems: 401, 404 "No such file");
 #[utoipa::path(operation_id = "download_file", get, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/files/{filename}", tag = "packages",
     params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64), ("filename" = String, Path, description = "File name", max_length = 255), DownloadParams),
     responses(
         (status = 302, description = "Redirect to a short-lived presigned GET of the exact bytes"),
         (status = 200, description = "With redirect=false: the link", body = DownloadLink),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such file", body = Problem, content_type = "application/problem+json"),
+        DownloadFileProblems,
     ))]
 pub async fn download(
     State(state): State<AppState>,

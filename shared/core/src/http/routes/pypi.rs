@@ -20,6 +20,7 @@ use crate::http::AppState;
 use crate::http::extract::Path;
 use crate::http::multipart::{self, Multipart, MultipartError};
 use crate::http::problem::{ApiError, Problem};
+use crate::http::routes::problems::problems;
 use crate::services::access::caller::Caller;
 use crate::services::catalog::publish::{self, Declared, Outcome};
 use crate::services::catalog::{index, packages};
@@ -32,6 +33,8 @@ const MAX_FIELDS_TOTAL: usize = 4 * 1024 * 1024;
 /// The fields the upload reads.
 const FIELDS: [&str; 4] = [":action", "name", "version", "sha256_digest"];
 
+problems!(SimpleIndexProblems: 401, 404 "No such Python repository", 406 "None of the accepted media types is served");
+
 #[utoipa::path(operation_id = "pypi_simple_index", get, path = "/pypi/{tenant}/{repo}/simple/", tag = "pypi",
     params(
         ("tenant" = String, Path, description = "Tenant name", max_length = 63),
@@ -40,9 +43,7 @@ const FIELDS: [&str; 4] = [":action", "name", "version", "sha256_digest"];
     responses(
         (status = 200, description = "The projects the caller may read: PEP 503 HTML or PEP 691 JSON, by `Accept`", content_type = "text/html"),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such Python repository", body = Problem, content_type = "application/problem+json"),
-        (status = 406, description = "None of the accepted media types is served", body = Problem, content_type = "application/problem+json"),
+        SimpleIndexProblems,
     ))]
 pub async fn simple_index(
     State(state): State<AppState>,
@@ -61,6 +62,8 @@ pub async fn simple_index(
     Ok(page(&headers, form, simple::render_index(form, &names)))
 }
 
+problems!(SimpleProjectProblems: 400 "Not a valid project name", 401, 404 "No such project", 406 "None of the accepted media types is served");
+
 #[utoipa::path(operation_id = "pypi_simple_project", get, path = "/pypi/{tenant}/{repo}/simple/{package}/", tag = "pypi",
     params(
         ("tenant" = String, Path, description = "Tenant name", max_length = 63),
@@ -71,9 +74,7 @@ pub async fn simple_index(
         (status = 200, description = "The project's files: PEP 503 HTML or PEP 691 JSON, by `Accept`", content_type = "text/html"),
         (status = 301, description = "To the project's normalised name"),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project", body = Problem, content_type = "application/problem+json"),
-        (status = 406, description = "None of the accepted media types is served", body = Problem, content_type = "application/problem+json"),
+        SimpleProjectProblems,
     ))]
 pub async fn simple_project(
     State(state): State<AppState>,
@@ -114,6 +115,8 @@ pub async fn simple_project(
     Ok(page(&headers, form, simple::render_project(form, &project)))
 }
 
+problems!(DownloadProblems: 401, 404 "No such file");
+
 #[utoipa::path(operation_id = "pypi_download", get, path = "/pypi/{tenant}/{repo}/files/{package}/{version}/{filename}", tag = "pypi",
     params(
         ("tenant" = String, Path, description = "Tenant name", max_length = 63),
@@ -124,8 +127,7 @@ pub async fn simple_project(
     ),
     responses(
         (status = 302, description = "Redirect to a short-lived presigned GET of the exact bytes"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such file", body = Problem, content_type = "application/problem+json"),
+        DownloadProblems,
     ))]
 pub async fn download(
     State(state): State<AppState>,
@@ -166,6 +168,8 @@ pub struct LegacyUpload {
     content: Vec<u8>,
 }
 
+problems!(UploadProblems: 400 "Invalid input, or the pipeline refused the file: the reason is in the body and the reason phrase", 401, 403 "The caller may read the project but not publish to it", 404 "No such Python repository", 409 "This file is already published (twine --skip-existing skips it)", 413 "Larger than the repository's max_file_size");
+
 #[utoipa::path(operation_id = "pypi_upload", post, path = "/pypi/{tenant}/{repo}/legacy/", tag = "pypi",
     params(
         ("tenant" = String, Path, description = "Tenant name", max_length = 63),
@@ -175,12 +179,7 @@ pub struct LegacyUpload {
     responses(
         (status = 200, description = "Published (the pipeline accepted the file)"),
         (status = 202, description = "Stored; the pipeline had not decided within the wait. It shows in the index once published"),
-        (status = 400, description = "Invalid input, or the pipeline refused the file: the reason is in the body and the reason phrase", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may read the project but not publish to it", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such Python repository", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "This file is already published (twine --skip-existing skips it)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than the repository's max_file_size", body = Problem, content_type = "application/problem+json"),
+        UploadProblems,
     ))]
 pub async fn upload(
     State(state): State<AppState>,

@@ -4,20 +4,18 @@ use axum::http::StatusCode;
 use crate::domain::ids::UploadId;
 use crate::http::AppState;
 use crate::http::extract::{Json, Path};
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
+use crate::http::routes::problems::problems;
 use crate::services::access::caller::Caller;
 use crate::services::catalog::uploads::{self, CreateUpload, UploadTicket, UploadView};
 
+problems!(CreateUploadProblems: 400 "Invalid input", 401, 404 "No such repository", 409 "The file is already published, or the version deleted", 413 "Declared size over the repository limit");
 #[utoipa::path(operation_id = "create_upload", post, path = "/v1/repositories/{repo}/uploads", tag = "uploads",
     params(("repo" = String, Path, description = "Repository name", max_length = 64)),
     request_body = CreateUpload,
     responses(
         (status = 201, description = "PUT the bytes to `url` with exactly `headers`", body = UploadTicket),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such repository", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The file is already published, or the version deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Declared size over the repository limit", body = Problem, content_type = "application/problem+json"),
+        CreateUploadProblems,
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -29,6 +27,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(ticket)))
 }
 
+problems!(GetUploadProblems: 401, 404 "No such upload");
 #[utoipa::path(operation_id = "get_upload", get, path = "/v1/repositories/{repo}/uploads/{upload_id}", tag = "uploads",
     params(
         ("repo" = String, Path, description = "Repository name", max_length = 64),
@@ -36,8 +35,7 @@ pub async fn create(
     ),
     responses(
         (status = 200, description = "The upload's state", body = UploadView),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such upload", body = Problem, content_type = "application/problem+json"),
+        GetUploadProblems,
     ))]
 pub async fn get(
     State(state): State<AppState>,

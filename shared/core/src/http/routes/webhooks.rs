@@ -5,21 +5,19 @@ use axum::response::{IntoResponse, Response};
 use crate::domain::ids::{DeliveryId, WebhookId};
 use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
+use crate::http::routes::problems::problems;
 use crate::services::access::caller::Caller;
 use crate::services::pagination::{PageOf, PageParams};
 use crate::webhooks::model::{Delivery, Webhook, WebhookWithSecret};
 use crate::webhooks::service::{self, CreateWebhook, UpdateWebhook};
 
+problems!(CreateWebhookProblems: 400 "Invalid input or a refused destination", 401, 403 "Needs admin on the tenant or on the repository", 404 "No such repository", 409 "Too many webhooks");
 #[utoipa::path(operation_id = "create_webhook", post, path = "/v1/webhooks", tag = "webhooks",
     request_body = CreateWebhook,
     responses(
         (status = 201, description = "Created; the only answer that shows the secret", body = WebhookWithSecret),
-        (status = 400, description = "Invalid input or a refused destination", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs admin on the tenant or on the repository", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such repository", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Too many webhooks", body = Problem, content_type = "application/problem+json"),
+        CreateWebhookProblems,
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -30,12 +28,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+problems!(ListWebhooksProblems: 400 "Invalid limit or cursor", 401);
 #[utoipa::path(operation_id = "list_webhooks", get, path = "/v1/webhooks", tag = "webhooks",
     params(PageParams),
     responses(
         (status = 200, description = "The webhooks the caller manages", body = PageOf<Webhook>),
-        (status = 400, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        ListWebhooksProblems,
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -45,13 +43,12 @@ pub async fn list(
     Ok(Json(service::list(&state.ctx, &caller, &page).await?))
 }
 
+problems!(GetWebhookProblems: 401, 403 "Needs admin on the webhook's scope", 404 "No such webhook");
 #[utoipa::path(operation_id = "get_webhook", get, path = "/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id", pattern = "^wh_[0-9a-z]{26}$", max_length = 29)),
     responses(
         (status = 200, description = "The webhook", body = Webhook),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs admin on the webhook's scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        GetWebhookProblems,
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -61,16 +58,13 @@ pub async fn get(
     Ok(Json(service::get(&state.ctx, &caller, id.as_str()).await?))
 }
 
+problems!(UpdateWebhookProblems: 400 "Invalid input or a refused destination", 401, 403 "Needs admin on the webhook's scope", 404 "No such webhook", 409 "Changed concurrently");
 #[utoipa::path(operation_id = "update_webhook", patch, path = "/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id", pattern = "^wh_[0-9a-z]{26}$", max_length = 29)),
     request_body = UpdateWebhook,
     responses(
         (status = 200, description = "The webhook; with `secret` when it was changed", body = Webhook),
-        (status = 400, description = "Invalid input or a refused destination", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs admin on the webhook's scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Changed concurrently", body = Problem, content_type = "application/problem+json"),
+        UpdateWebhookProblems,
     ))]
 pub async fn update(
     State(state): State<AppState>,
@@ -85,13 +79,12 @@ pub async fn update(
     })
 }
 
+problems!(DeleteWebhookProblems: 401, 403 "Needs admin on the webhook's scope", 404 "No such webhook");
 #[utoipa::path(operation_id = "delete_webhook", delete, path = "/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id", pattern = "^wh_[0-9a-z]{26}$", max_length = 29)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs admin on the webhook's scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        DeleteWebhookProblems,
     ))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -102,13 +95,12 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+problems!(PingWebhookProblems: 401, 403 "Needs admin on the webhook's scope", 404 "No such webhook");
 #[utoipa::path(operation_id = "ping_webhook", post, path = "/v1/webhooks/{id}/ping", tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id", pattern = "^wh_[0-9a-z]{26}$", max_length = 29)),
     responses(
         (status = 202, description = "A ping delivery, queued", body = Delivery),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs admin on the webhook's scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        PingWebhookProblems,
     ))]
 pub async fn ping(
     State(state): State<AppState>,
@@ -119,14 +111,12 @@ pub async fn ping(
     Ok((StatusCode::ACCEPTED, Json(delivery)))
 }
 
+problems!(ListWebhookDeliveriesProblems: 400 "Invalid limit or cursor", 401, 403 "Needs admin on the webhook's scope", 404 "No such webhook");
 #[utoipa::path(operation_id = "list_webhook_deliveries", get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id", pattern = "^wh_[0-9a-z]{26}$", max_length = 29), PageParams),
     responses(
         (status = 200, description = "Deliveries, newest first, with every attempt", body = PageOf<Delivery>),
-        (status = 400, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs admin on the webhook's scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        ListWebhookDeliveriesProblems,
     ))]
 pub async fn deliveries(
     State(state): State<AppState>,
@@ -139,6 +129,7 @@ pub async fn deliveries(
     ))
 }
 
+problems!(RedeliverWebhookDeliveryProblems: 401, 403 "Needs admin on the webhook's scope", 404 "No such webhook or delivery");
 #[utoipa::path(operation_id = "redeliver_webhook_delivery", post,
     path = "/v1/webhooks/{id}/deliveries/{delivery}/redeliver", tag = "webhooks",
     params(
@@ -147,9 +138,7 @@ pub async fn deliveries(
     ),
     responses(
         (status = 202, description = "A new delivery of the same event, queued", body = Delivery),
-        (status = 401, description = "Missing or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs admin on the webhook's scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such webhook or delivery", body = Problem, content_type = "application/problem+json"),
+        RedeliverWebhookDeliveryProblems,
     ))]
 pub async fn redeliver(
     State(state): State<AppState>,

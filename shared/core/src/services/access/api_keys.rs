@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::domain::access::Permission;
+use crate::domain::audit_action::AuditAction;
 use crate::domain::keys;
 use crate::domain::model::{from_item, to_item};
 use crate::domain::names::TenantName;
@@ -234,7 +235,7 @@ pub async fn create(
     let owner = req.owner.unwrap_or_else(|| caller.principal.clone());
     let for_self = owner == caller.principal;
     if !for_self && !caller.is_tenant_admin() {
-        audit::denied(ctx, caller, "api_key.create", &owner).await;
+        audit::denied(ctx, caller, AuditAction::ApiKeyCreate, &owner).await;
         return Err(Error::Forbidden(
             "only tenant admins create keys for other principals".into(),
         ));
@@ -310,7 +311,7 @@ pub async fn create(
     audit::transact(
         ctx,
         caller,
-        "api_key.create",
+        AuditAction::ApiKeyCreate,
         &format!("api_key/{id}"),
         writes,
     )
@@ -409,7 +410,7 @@ pub async fn revoke(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Erro
     let record = match load(ctx, id).await? {
         Some(r) if manageable(caller, &r) => r,
         _ => {
-            audit::denied(ctx, caller, "api_key.revoke", &target).await;
+            audit::denied(ctx, caller, AuditAction::ApiKeyRevoke, &target).await;
             return Err(not_found());
         }
     };
@@ -425,7 +426,7 @@ pub async fn revoke(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Erro
             condition: Some(Condition::Equals("revoked".into(), false.into())),
         }]
     };
-    let commit = |w| audit::transact(ctx, caller, "api_key.revoke", &target, w);
+    let commit = |w| audit::transact(ctx, caller, AuditAction::ApiKeyRevoke, &target, w);
     match admin_guard::run(ctx, &caller.tenant, Loss::Key(id), writes, commit).await {
         Ok(()) => Ok(()),
         Err(CommitError::Table(TableError::TransactionCanceled { failed }))

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::config::Settings;
 use crate::domain::names::TenantName;
 use crate::services::access::caller::{Credential, Identity, PrincipalKind};
 use crate::services::access::grants::{self, UseRecorder};
@@ -69,8 +70,15 @@ fn failure_bucket(ip: Option<IpAddr>) -> String {
 }
 
 impl Authorizer {
-    pub fn new() -> Self {
-        Self::default()
+    /// The OIDC fetches reach what `settings` allows (`allow_http_jwks`).
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            cache: Mutex::default(),
+            jwks: JwksCache::for_settings(settings),
+            grant_use: UseRecorder::default(),
+            limiter: RateLimiter::default(),
+            policies: PolicyCache::default(),
+        }
     }
 
     /// Identity and denial from the request's parts: `Authorization` (bearer) and the

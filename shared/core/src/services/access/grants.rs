@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{Permission, Rights, Role, Scope};
+use crate::domain::audit_action::AuditAction;
+use crate::domain::event_kind::EventKind;
 use crate::domain::keys;
 use crate::domain::model::{from_item, to_item};
 use crate::domain::names::TenantName;
@@ -88,7 +90,7 @@ pub async fn create(
 ) -> Result<GrantCreated, Error> {
     req.scope.check().map_err(Error::Invalid)?;
     if !caller.rights.holds(Role::Admin, &req.scope) {
-        audit::denied(ctx, caller, "grant.create", &req.principal).await;
+        audit::denied(ctx, caller, AuditAction::GrantCreate, &req.principal).await;
         return Err(Error::Forbidden(
             "you may grant roles only within a scope where you are admin".into(),
         ));
@@ -126,7 +128,7 @@ pub async fn create(
     match audit::transact(
         ctx,
         caller,
-        "grant.create",
+        AuditAction::GrantCreate,
         &format!("grant/{}", grant.id),
         writes,
     )
@@ -149,7 +151,7 @@ async fn announce(ctx: &Context, tenant: &TenantName, change: &str, grant: &Gran
     let event = events::event(
         ctx,
         tenant,
-        "grant.changed",
+        EventKind::GrantChanged,
         serde_json::json!({ "change": change, "grant": grant }),
     );
     events::publish(ctx, event).await;
@@ -179,16 +181,17 @@ pub async fn get(ctx: &Context, caller: &Caller, id: &str) -> Result<Grant, Erro
 
 pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Error> {
     let tenant = &caller.tenant;
+    let target = format!("grant/{id}");
     let grant = match load(ctx, tenant, id).await? {
         Some(g) if caller.rights.holds(Role::Admin, &g.scope) => g,
         Some(g) if visible(caller, &g) => {
-            audit::denied(ctx, caller, "grant.delete", &format!("grant/{id}")).await;
+            audit::denied(ctx, caller, AuditAction::GrantDelete, &target).await;
             return Err(Error::Forbidden(
                 "only an admin of the grant's scope may revoke it".into(),
             ));
         }
         _ => {
-            audit::denied(ctx, caller, "grant.delete", &format!("grant/{id}")).await;
+            audit::denied(ctx, caller, AuditAction::GrantDelete, &target).await;
             return Err(not_found(id));
         }
     };
@@ -204,8 +207,7 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Erro
             },
         ]
     };
-    let target = format!("grant/{id}");
-    let commit = |w| audit::transact(ctx, caller, "grant.delete", &target, w);
+    let commit = |w| audit::transact(ctx, caller, AuditAction::GrantDelete, &target, w);
     match admin_guard::run(ctx, tenant, Loss::Grant(&grant.id), writes, commit).await {
         Ok(()) => {}
         Err(CommitError::Table(TableError::TransactionCanceled { failed }))

@@ -20,6 +20,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use url::Url;
 
+use crate::config::Settings;
+use crate::egress::{self, AllowedHosts};
 use crate::services::Error;
 
 const MAX_AUDIENCE_CHARS: usize = 256;
@@ -159,45 +161,20 @@ fn check_url(field: &str, value: &str, allow_http: bool) -> Result<Url, Error> {
     let Some(host) = url.host() else {
         return Err(invalid(format!("{field} must name a host")));
     };
-    // A provider's URLs are fetched from inside the deployment: a literal internal address
-    // would point that fetch at our own network. (A public name resolving to one is not
-    // caught here.)
-    if !allow_http && !is_public_host(&host) {
-        return Err(invalid(format!("{field} must name a public host")));
+    // A provider's URLs are fetched from inside the deployment: refuse at once what the
+    // fetch's guard would refuse anyway (an internal address, `localhost`), and names that
+    // are no public host's (no dot). A public name resolving inside is refused when fetched.
+    if !allow_http {
+        if let Some(why) = egress::host_refusal(&host) {
+            return Err(invalid(format!(
+                "{field} must name a public host: {host} is {why}"
+            )));
+        }
+        if matches!(host, url::Host::Domain(d) if !d.trim_end_matches('.').contains('.')) {
+            return Err(invalid(format!("{field} must name a public host")));
+        }
     }
     Ok(url)
-}
-
-fn is_public_host(host: &url::Host<&str>) -> bool {
-    use std::net::IpAddr;
-    let ip = match host {
-        url::Host::Domain(d) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            return d != "localhost" && !d.ends_with(".localhost") && d.contains('.');
-        }
-        url::Host::Ipv4(v4) => IpAddr::V4(*v4),
-        url::Host::Ipv6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(*v6),
-        },
-    };
-    match ip {
-        IpAddr::V4(v4) => {
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(100, 64, 0, 0), 10)
-                    .is_ok_and(|cgnat| cgnat.contains(&v4)))
-        }
-        IpAddr::V6(v6) => {
-            let unique_local = (v6.segments()[0] & 0xfe00) == 0xfc00;
-            let link_local = (v6.segments()[0] & 0xffc0) == 0xfe80;
-            !(v6.is_loopback() || v6.is_unspecified() || unique_local || link_local)
-        }
-    }
 }
 
 /// The principal a verified token's claims map to (first matching rule), if any. A rule
@@ -217,35 +194,50 @@ pub fn map_principal(config: &OidcProviderConfig, claims: &Map<String, Value>) -
 
 /// Verifies OIDC tokens against their issuers' keys, fetched and cached per JWKS URI.
 /// One per process: the cache is what keeps the issuers from seeing a request per token.
+/// Its fetches go through the egress guard: internal addresses are refused when connecting.
 pub struct JwksCache {
     http: reqwest::Client,
+    allowed: AllowedHosts,
     jwks: Slots<JwkSet>,
     /// Issuer URL to its discovered `jwks_uri`.
     discovery: Slots<String>,
 }
 
+/// Public issuers only.
 impl Default for JwksCache {
     fn default() -> Self {
-        Self::new()
+        Self::new(AllowedHosts::default())
     }
 }
 
 impl JwksCache {
-    pub fn new() -> Self {
-        let http = reqwest::Client::builder()
+    /// Fetches may reach public addresses and the hosts of `allowed`.
+    pub fn new(allowed: AllowedHosts) -> Self {
+        // A redirect would let the published URL send us anywhere, past validate(): the
+        // guard follows none.
+        let http = egress::guarded(reqwest::Client::builder(), &allowed)
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
-            // A redirect would let the published URL send us anywhere, past validate().
-            .redirect(reqwest::redirect::Policy::none())
             .build()
             // Fails only when the TLS backend cannot initialise: no request could succeed,
             // and reqwest::Client::new() would panic the same way.
             .expect("HTTP client for JWKS");
         Self {
             http,
+            allowed,
             jwks: Slots::default(),
             discovery: Slots::default(),
         }
+    }
+
+    /// `TROVE_ALLOW_HTTP_JWKS` (local development and tests) lets issuers on this machine
+    /// or its network be reached, as it lets their URLs be configured.
+    pub fn for_settings(settings: &Settings) -> Self {
+        Self::new(if settings.allow_http_jwks {
+            AllowedHosts::any()
+        } else {
+            AllowedHosts::default()
+        })
     }
 
     /// Verifies signature (RS256 or ES256 only — from the JWK's alg/kty, never from the
@@ -350,13 +342,7 @@ impl JwksCache {
             if jwks.scheme() != "https" && jwks.scheme() != issuer_url.scheme() {
                 return Err(Error::Unavailable(format!("{url}: jwks_uri must be https")));
             }
-            // The same rule validate() applies to a configured jwks_uri, for one the issuer
-            // names (a validated https issuer is public; only tests use http).
-            if issuer_url.scheme() == "https" && !jwks.host().is_some_and(|h| is_public_host(&h)) {
-                return Err(Error::Unavailable(format!(
-                    "{url}: jwks_uri must name a public host"
-                )));
-            }
+            // Its host is checked when fetched, by the guard every fetch goes through.
             Ok(doc.jwks_uri)
         })
         .await
@@ -388,13 +374,15 @@ impl JwksCache {
 
     async fn fetch_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, Error> {
         let unavailable = |what: String| Error::Unavailable(format!("{url}: {what}"));
+        let parsed = Url::parse(url).map_err(|e| unavailable(e.to_string()))?;
+        egress::check_literal(&parsed, &self.allowed).map_err(unavailable)?;
         let mut response = self
             .http
-            .get(url)
+            .get(parsed)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| unavailable(e.without_url().to_string()))?;
+            .map_err(|e| unavailable(egress::describe(&e)))?;
         if !response.status().is_success() {
             return Err(unavailable(format!("HTTP {}", response.status())));
         }
@@ -408,7 +396,7 @@ impl JwksCache {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| unavailable(e.without_url().to_string()))?
+            .map_err(|e| unavailable(egress::describe(&e)))?
         {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(unavailable(format!("body over {MAX_BODY} bytes")));
@@ -727,6 +715,11 @@ mod tests {
         axum::Json(json!({"keys": [], "filler": filler})).into_response()
     }
 
+    /// The test issuer listens on loopback: allowed by name, as a deployment allows a host.
+    fn local_cache() -> JwksCache {
+        JwksCache::new(AllowedHosts::new(&["127.0.0.1".into(), "localhost".into()]))
+    }
+
     async fn assert_refused(
         cache: &JwksCache,
         config: &OidcProviderConfig,
@@ -744,7 +737,7 @@ mod tests {
         let rsa = Signer::rsa();
         let issuer = TestIssuer::start(vec![rsa.jwk("rsa-1")]).await;
         let config = config(issuer.url(), None);
-        let cache = JwksCache::new();
+        let cache = local_cache();
         // Valid for an hour, to outlive the key cache.
         let mut c = claims(issuer.url());
         c["exp"] = json!(now().unix_timestamp() + 3600);
@@ -782,7 +775,7 @@ mod tests {
         let rsa = Signer::rsa();
         let issuer = TestIssuer::start(vec![ec.jwk("ec-1"), rsa.jwk("rsa-1")]).await;
         let config = config(issuer.url(), issuer.path("/jwks"));
-        let cache = JwksCache::new();
+        let cache = local_cache();
         let mut c = claims(issuer.url());
         c["aud"] = json!(["other", AUDIENCE]);
         let token = jwt("ES256", "ec-1", &c, &ec);
@@ -808,7 +801,7 @@ mod tests {
         let rsa = Signer::rsa();
         let issuer = TestIssuer::start(vec![rsa.jwk("rsa-1")]).await;
         let config = config(issuer.url(), issuer.path("/jwks"));
-        let cache = JwksCache::new();
+        let cache = local_cache();
         let good = claims(issuer.url());
         cache
             .verify(&config, &jwt("RS256", "rsa-1", &good, &rsa), now())
@@ -854,7 +847,7 @@ mod tests {
         let rsa = Signer::rsa();
         let issuer = TestIssuer::start(vec![rsa.jwk("rsa-1")]).await;
         let config = config(issuer.url(), issuer.path("/jwks"));
-        let cache = JwksCache::new();
+        let cache = local_cache();
         let token = jwt("RS256", "rsa-1", &claims(issuer.url()), &rsa);
         cache
             .verify(&config, &token, now() + secs(300 + 29))
@@ -877,7 +870,7 @@ mod tests {
         let rsa = Signer::rsa();
         let issuer = TestIssuer::start(vec![rsa.jwk("rsa-1")]).await;
         let config = config(issuer.url(), issuer.path("/jwks"));
-        let cache = JwksCache::new();
+        let cache = local_cache();
         let token = jwt("RS256", "rsa-1", &claims(issuer.url()), &rsa);
         let parts: Vec<&str> = token.split('.').collect();
 
@@ -925,7 +918,7 @@ mod tests {
         let sym = Signer::Hmac(b"a shared secret published by mistake".to_vec());
         let issuer = TestIssuer::start(vec![rsa.jwk("rsa-1"), sym.jwk("sym")]).await;
         let config = config(issuer.url(), issuer.path("/jwks"));
-        let cache = JwksCache::new();
+        let cache = local_cache();
         let c = claims(issuer.url());
 
         // The classic confusion: HS256 keyed with the RSA public key's bytes.
@@ -953,7 +946,7 @@ mod tests {
         let new = Signer::ec();
         let issuer = TestIssuer::start(vec![old.jwk("k1")]).await;
         let config = config(issuer.url(), issuer.path("/jwks"));
-        let cache = JwksCache::new();
+        let cache = local_cache();
         let c = claims(issuer.url());
         cache
             .verify(&config, &jwt("RS256", "k1", &c, &old), now())
@@ -999,7 +992,7 @@ mod tests {
         let issuer = TestIssuer::start(vec![rsa.jwk("rsa-1")]).await;
         let slow_issuer = format!("{}/slow", issuer.url());
         let config = config(&slow_issuer, None);
-        let cache = JwksCache::new();
+        let cache = local_cache();
         let token = jwt("RS256", "rsa-1", &claims(&slow_issuer), &rsa);
         let started = std::time::Instant::now();
         let r = cache.verify(&config, &token, now()).await;
@@ -1019,7 +1012,7 @@ mod tests {
         let rsa = Signer::rsa();
         let issuer = TestIssuer::start(vec![rsa.jwk("rsa-1")]).await;
         let config_ok = config(issuer.url(), issuer.path("/jwks"));
-        let cache = JwksCache::new();
+        let cache = local_cache();
         let c = claims(issuer.url());
         let mut long = c.clone();
         long["exp"] = json!(now().unix_timestamp() + 4 * 3600);
@@ -1066,7 +1059,7 @@ mod tests {
     async fn redirects_oversized_bodies_and_foreign_discovery_documents_are_refused() {
         let rsa = Signer::rsa();
         let issuer = TestIssuer::start(vec![rsa.jwk("rsa-1")]).await;
-        let cache = JwksCache::new();
+        let cache = local_cache();
         let token = jwt("RS256", "rsa-1", &claims(issuer.url()), &rsa);
         for path in ["/moved", "/huge", "/missing"] {
             let config = config(issuer.url(), issuer.path(path));
@@ -1087,6 +1080,45 @@ mod tests {
             )
             .await;
         assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
+    }
+
+    /// The fetches go through the egress guard: an issuer on an internal address is refused
+    /// when connecting, whether its URL holds the address or a name resolving to it.
+    #[tokio::test]
+    async fn internal_issuers_are_refused_when_fetched_unless_allowed() {
+        let rsa = Signer::rsa();
+        let issuer = TestIssuer::start(vec![rsa.jwk("rsa-1")]).await;
+        let port = issuer.url().rsplit(':').next().expect("port").to_owned();
+        let by_name = format!("http://localhost:{port}");
+        let token = jwt("RS256", "rsa-1", &claims(&by_name), &rsa);
+        let strict = JwksCache::default();
+        for jwks_uri in [issuer.path("/jwks"), Some(format!("{by_name}/jwks"))] {
+            let config = config(&by_name, jwks_uri.clone());
+            match strict.verify(&config, &token, now()).await {
+                Err(Error::Unavailable(m)) => assert!(m.contains(egress::REFUSED), "{m}"),
+                other => panic!("{jwks_uri:?}: expected a refusal, got {other:?}"),
+            }
+        }
+        // Discovery is guarded too.
+        match strict.verify(&config(&by_name, None), &token, now()).await {
+            Err(Error::Unavailable(m)) => assert!(m.contains(egress::REFUSED), "{m}"),
+            other => panic!("discovery: expected a refusal, got {other:?}"),
+        }
+        assert_eq!(issuer.jwks_hits(), 0, "nothing reached the issuer");
+        assert_eq!(issuer.state.discovery_hits.load(Ordering::SeqCst), 0);
+
+        let config = config(&by_name, Some(format!("{by_name}/jwks")));
+        local_cache()
+            .verify(&config, &token, now())
+            .await
+            .expect("an allowed host is reached");
+        let mut settings = Settings::for_testing();
+        settings.allow_http_jwks = true;
+        JwksCache::for_settings(&settings)
+            .verify(&config, &token, now())
+            .await
+            .expect("TROVE_ALLOW_HTTP_JWKS reaches local issuers");
+        assert_eq!(issuer.jwks_hits(), 2);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::domain::audit_action::AuditAction;
 use crate::domain::keys;
 use crate::domain::model::{from_item, to_item};
 use crate::domain::names::TenantName;
@@ -76,7 +77,15 @@ pub async fn create(
         },
     ];
     let target = format!("oidc_provider/{}", provider.id);
-    match audit::transact(ctx, caller, "oidc_provider.create", &target, writes).await {
+    match audit::transact(
+        ctx,
+        caller,
+        AuditAction::OidcProviderCreate,
+        &target,
+        writes,
+    )
+    .await
+    {
         Ok(()) => Ok(provider),
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => {
             Err(Error::Conflict(format!(
@@ -123,7 +132,7 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Erro
     match audit::transact(
         ctx,
         caller,
-        "oidc_provider.delete",
+        AuditAction::OidcProviderDelete,
         &format!("oidc_provider/{id}"),
         writes,
     )

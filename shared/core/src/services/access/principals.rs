@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::domain::audit_action::AuditAction;
 use crate::domain::keys;
 use crate::domain::model::{from_item, to_item};
 use crate::domain::names::{PrincipalName, TenantName};
@@ -122,6 +123,15 @@ pub(crate) fn create_writes(
     ])
 }
 
+/// The audit action of creating a principal of `kind`.
+fn created(kind: PrincipalKind) -> AuditAction {
+    match kind {
+        PrincipalKind::User => AuditAction::UserCreate,
+        PrincipalKind::ServiceAccount => AuditAction::ServiceAccountCreate,
+        PrincipalKind::Group => AuditAction::GroupCreate,
+    }
+}
+
 async fn create(
     ctx: &Context,
     caller: &Caller,
@@ -148,8 +158,7 @@ async fn create(
         created_at: ctx.clock.now(),
     };
     let writes = create_writes(&caller.tenant, &record)?;
-    let action = format!("{}.create", kind.as_str());
-    match audit::transact(ctx, caller, &action, &record.id, writes).await {
+    match audit::transact(ctx, caller, created(kind), &record.id, writes).await {
         Ok(()) => {}
         Err(TableError::TransactionCanceled { failed }) if !failed.is_empty() => {
             return Err(Error::Conflict(format!(
@@ -369,7 +378,7 @@ pub async fn add_member(
         },
     ];
     let target = format!("{group}/members/{member}");
-    audit::transact(ctx, caller, "group.member.add", &target, writes)
+    audit::transact(ctx, caller, AuditAction::GroupMemberAdd, &target, writes)
         .await
         .map_err(Error::from)
 }
@@ -401,7 +410,7 @@ pub async fn remove_member(
         ]
     };
     let target = format!("{group}/members/{member}");
-    let commit = |w| audit::transact(ctx, caller, "group.member.remove", &target, w);
+    let commit = |w| audit::transact(ctx, caller, AuditAction::GroupMemberRemove, &target, w);
     let loss = Loss::Membership { group, member };
     match admin_guard::run(ctx, tenant, loss, writes, commit).await {
         Ok(()) => Ok(()),

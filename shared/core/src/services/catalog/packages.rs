@@ -6,13 +6,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{Role, Target};
 use crate::domain::keys::{self, BlobKey};
-use crate::domain::model::{FileRecord, Package, ScanResult, Version, VersionStatus, from_item};
+use crate::domain::model::{FileRecord, Package, ScanResult, Version, from_item};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, VersionName};
 use crate::ports::Query;
 use crate::ports::table::query_all;
 use crate::services::access::caller::Caller;
 use crate::services::catalog::repositories;
-use crate::services::catalog::versions::{self, VersionRef};
+use crate::services::catalog::versions::{self, VersionRef, VersionView};
 use crate::services::pagination::{PageOf, PageParams};
 use crate::services::records::usage;
 use crate::services::{Context, Error};
@@ -54,36 +54,6 @@ impl From<Package> for PackageView {
             latest_version: p.latest_version,
             created_at: p.created_at,
             updated_at: p.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct VersionView {
-    #[schema(value_type = String)]
-    pub package: PackageName,
-    #[schema(value_type = String)]
-    pub version: VersionName,
-    pub status: VersionStatus,
-    /// Pinned versions are never removed by the repository's retention policy.
-    pub pinned: bool,
-    pub file_count: u64,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
-
-impl From<Version> for VersionView {
-    fn from(v: Version) -> Self {
-        Self {
-            package: v.package,
-            version: v.version,
-            status: v.status,
-            pinned: v.pinned,
-            file_count: v.file_count,
-            created_at: v.created_at,
-            updated_at: v.updated_at,
         }
     }
 }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt as _};
 use sha2::{Digest, Sha256};
 
+use crate::domain::audit_action::AuditAction;
 use crate::domain::keys::{BlobKey, UploadId};
 use crate::domain::model::{Upload, UploadStatus};
 use crate::domain::names::Sha256Hex;
@@ -74,6 +75,7 @@ where
         &declared.version,
         &declared.filename,
         None,
+        AuditAction::UploadPublish,
     )
     .await?;
     let repository = admitted.repository.clone();
@@ -152,7 +154,8 @@ where
     }
 
     let upload = admitted.pending(ctx, caller, upload_id.clone(), size, sha256);
-    if let Err(e) = uploads::record(ctx, caller, &upload, &target).await {
+    if let Err(e) = uploads::record(ctx, caller, &upload, AuditAction::UploadPublish, &target).await
+    {
         let _ = ctx.blobs.delete(&key).await;
         return Err(e);
     }

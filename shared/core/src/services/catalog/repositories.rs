@@ -1,6 +1,8 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::domain::audit_action::AuditAction;
+use crate::domain::event_kind::EventKind;
 use crate::domain::keys;
 use crate::domain::model::{
     Format, Package, Repository, Retention, ScanPolicy, Version, from_item, to_item,
@@ -72,10 +74,10 @@ pub async fn create(
         condition: Some(Condition::NotExists),
     }];
     let target = format!("repository/{}", repo.name);
-    match audit::transact(ctx, caller, "repository.create", &target, writes).await {
+    match audit::transact(ctx, caller, AuditAction::RepositoryCreate, &target, writes).await {
         Ok(()) => {
             let data = serde_json::json!({"repository": repo.name, "format": repo.format});
-            let event = events::event(ctx, &caller.tenant, "repository.created", data);
+            let event = events::event(ctx, &caller.tenant, EventKind::RepositoryCreated, data);
             events::publish(ctx, event).await;
             Ok(repo)
         }
@@ -199,7 +201,7 @@ pub async fn delete(ctx: &Context, caller: &Caller, name: &str) -> Result<(), Er
         _ => batches.push(vec![repo_delete]),
     }
     for writes in batches {
-        match audit::transact(ctx, caller, "repository.delete", &target, writes).await {
+        match audit::transact(ctx, caller, AuditAction::RepositoryDelete, &target, writes).await {
             Ok(()) => {}
             Err(TableError::TransactionCanceled { failed }) if !failed.is_empty() => {
                 return Err(conflict());
@@ -208,7 +210,7 @@ pub async fn delete(ctx: &Context, caller: &Caller, name: &str) -> Result<(), Er
         }
     }
     let data = serde_json::json!({"repository": name, "format": repo.format});
-    let event = events::event(ctx, &caller.tenant, "repository.deleted", data);
+    let event = events::event(ctx, &caller.tenant, EventKind::RepositoryDeleted, data);
     events::publish(ctx, event).await;
     Ok(())
 }
@@ -244,9 +246,15 @@ pub async fn put_retention(
     retention: Retention,
 ) -> Result<Repository, Error> {
     retention.check().map_err(Error::Invalid)?;
-    update(ctx, caller, name, "repository.retention.update", |repo| {
-        repo.retention = retention;
-    })
+    update(
+        ctx,
+        caller,
+        name,
+        AuditAction::RepositoryRetentionUpdate,
+        |repo| {
+            repo.retention = retention;
+        },
+    )
     .await
 }
 
@@ -259,9 +267,15 @@ pub async fn put_scan_policy(
     policy: ScanPolicy,
 ) -> Result<Repository, Error> {
     policy.check().map_err(Error::Invalid)?;
-    update(ctx, caller, name, "repository.scan_policy.update", |repo| {
-        repo.scan_policy = policy;
-    })
+    update(
+        ctx,
+        caller,
+        name,
+        AuditAction::RepositoryScanPolicyUpdate,
+        |repo| {
+            repo.scan_policy = policy;
+        },
+    )
     .await
 }
 
@@ -270,7 +284,7 @@ async fn update(
     ctx: &Context,
     caller: &Caller,
     name: &str,
-    action: &str,
+    action: AuditAction,
     change: impl FnOnce(&mut Repository),
 ) -> Result<Repository, Error> {
     let name = RepoName::parse(name)?;

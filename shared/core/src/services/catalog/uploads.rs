@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::domain::access::{Role, Target};
+use crate::domain::audit_action::AuditAction;
 use crate::domain::keys::{self, BlobKey, OPEN_UPLOADS, UploadId};
 use crate::domain::model::{
     FileRecord, Repository, ScanResult, Upload, UploadStatus, Version, from_item, to_item,
@@ -126,6 +127,7 @@ pub async fn admit(
     version: &str,
     filename: &str,
     size: Option<u64>,
+    action: AuditAction,
 ) -> Result<Admitted, Error> {
     let repo = RepoName::parse(repo)?;
     // Names that are invalid anywhere are refused before the repository is looked up.
@@ -150,7 +152,7 @@ pub async fn admit(
     if let Err(e) = caller.require(Role::Writer, &Target::Package(&repo, &package), || {
         Error::NotFound(format!("package {package} not found in {repo}"))
     }) {
-        audit::denied(ctx, caller, "upload.create", &target).await;
+        audit::denied(ctx, caller, action, &target).await;
         return Err(e);
     }
     if let Some(size) = size
@@ -258,18 +260,19 @@ impl Admitted {
     }
 }
 
-/// Stores a new upload with its audit record, in one transaction.
+/// Stores a new upload with its audit record (`action`), in one transaction.
 pub async fn record(
     ctx: &Context,
     caller: &Caller,
     upload: &Upload,
+    action: AuditAction,
     target: &str,
 ) -> Result<(), Error> {
     let writes = vec![Write::Put {
         item: upload_item(upload)?,
         condition: Some(Condition::NotExists),
     }];
-    audit::transact(ctx, caller, "upload.create", target, writes).await?;
+    audit::transact(ctx, caller, action, target, writes).await?;
     Ok(())
 }
 
@@ -301,6 +304,7 @@ pub async fn request(
         &req.version,
         &req.filename,
         Some(req.size),
+        AuditAction::UploadCreate,
     )
     .await?;
     let target = admitted.target.clone();
@@ -318,7 +322,7 @@ pub async fn request(
             ctx.settings.upload_url_ttl,
         )
         .await?;
-    record(ctx, caller, &upload, &target).await?;
+    record(ctx, caller, &upload, AuditAction::UploadCreate, &target).await?;
     Ok(UploadTicket {
         upload_id: upload.upload_id.to_string(),
         url: presigned.url,

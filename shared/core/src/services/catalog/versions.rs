@@ -3,16 +3,51 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::domain::audit_action::AuditAction;
+use crate::domain::event_kind::EventKind;
 use crate::domain::keys;
-use crate::domain::model::{FileRecord, Package, Version, from_item, to_item};
+use crate::domain::model::{FileRecord, Package, Version, VersionStatus, from_item, to_item};
 use crate::domain::names::{PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::ports::table::query_all;
 use crate::ports::{Condition, Query, TableError, Write};
 use crate::services::access::caller::Caller;
 use crate::services::catalog::blob_refs;
-use crate::services::catalog::packages::VersionView;
 use crate::services::records::audit;
 use crate::services::{Context, Error};
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VersionView {
+    #[schema(value_type = String)]
+    pub package: PackageName,
+    #[schema(value_type = String)]
+    pub version: VersionName,
+    pub status: VersionStatus,
+    /// Pinned versions are never removed by the repository's retention policy.
+    pub pinned: bool,
+    pub file_count: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<Version> for VersionView {
+    fn from(v: Version) -> Self {
+        Self {
+            package: v.package,
+            version: v.version,
+            status: v.status,
+            pinned: v.pinned,
+            file_count: v.file_count,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+        }
+    }
+}
 
 /// Lost races with concurrent publishes of the same package are retried this often.
 const MAX_ATTEMPTS: usize = 8;
@@ -79,9 +114,9 @@ pub async fn set_pinned(
         condition: Some(Condition::Equals("rev".into(), rev.into())),
     }];
     let action = if pinned {
-        "version.pin"
+        AuditAction::VersionPin
     } else {
-        "version.unpin"
+        AuditAction::VersionUnpin
     };
     match audit::transact(ctx, caller, action, &r.target(), writes).await {
         Ok(()) => Ok(v.into()),
@@ -130,7 +165,7 @@ pub async fn delete(
     for _ in 0..MAX_ATTEMPTS {
         let mut writes = vec![version_write.clone()];
         writes.extend(package_write(ctx, tenant, &r).await?);
-        match audit::transact(ctx, actor, "version.delete", &r.target(), writes).await {
+        match audit::transact(ctx, actor, AuditAction::VersionDelete, &r.target(), writes).await {
             Ok(()) => {
                 committed = true;
                 break;
@@ -155,7 +190,7 @@ pub async fn delete(
     let event = crate::pipeline::events::event(
         ctx,
         tenant,
-        "version.deleted",
+        EventKind::VersionDeleted,
         serde_json::json!({
             "repository": r.repo, "package": r.package, "version": r.version,
             "actor": actor.principal,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::audit_action::AuditAction;
 use crate::domain::keys;
 use crate::domain::model::{from_item, to_item};
 use crate::ports::{Condition, Query, Write};
@@ -40,7 +41,7 @@ pub struct AuditRecord {
 fn record(
     ctx: &Context,
     caller: &Caller,
-    action: &str,
+    action: AuditAction,
     target: &str,
     outcome: Outcome,
 ) -> AuditRecord {
@@ -54,7 +55,7 @@ fn record(
     AuditRecord {
         id,
         actor: caller.principal.clone(),
-        action: action.to_owned(),
+        action: action.as_str().to_owned(),
         target: target.to_owned(),
         at,
         source_ip: caller.source_ip.map(|ip| ip.to_string()),
@@ -64,7 +65,12 @@ fn record(
 }
 
 /// The write that records a successful change; put it in the change's transaction.
-pub fn success(ctx: &Context, caller: &Caller, action: &str, target: &str) -> Result<Write, Error> {
+pub fn success(
+    ctx: &Context,
+    caller: &Caller,
+    action: AuditAction,
+    target: &str,
+) -> Result<Write, Error> {
     let rec = record(ctx, caller, action, target, Outcome::Success);
     Ok(Write::Put {
         item: to_item(&keys::audit(&caller.tenant, &rec.id), &rec)?,
@@ -74,7 +80,7 @@ pub fn success(ctx: &Context, caller: &Caller, action: &str, target: &str) -> Re
 
 /// Records a refused attempt at a mutation. Best effort: the refusal stands even if the
 /// record cannot be written, and the failure is logged.
-pub async fn denied(ctx: &Context, caller: &Caller, action: &str, target: &str) {
+pub async fn denied(ctx: &Context, caller: &Caller, action: AuditAction, target: &str) {
     let rec = record(ctx, caller, action, target, Outcome::Denied);
     let item = match to_item(&keys::audit(&caller.tenant, &rec.id), &rec) {
         Ok(item) => item,
@@ -84,7 +90,7 @@ pub async fn denied(ctx: &Context, caller: &Caller, action: &str, target: &str) 
         }
     };
     if let Err(e) = ctx.table.put(item, Some(Condition::NotExists)).await {
-        tracing::error!(error = %e, action, "denied attempt not recorded");
+        tracing::error!(error = %e, action = action.as_str(), "denied attempt not recorded");
     }
 }
 
@@ -93,7 +99,7 @@ pub async fn denied(ctx: &Context, caller: &Caller, action: &str, target: &str) 
 pub async fn transact(
     ctx: &Context,
     caller: &Caller,
-    action: &str,
+    action: AuditAction,
     target: &str,
     mut writes: Vec<Write>,
 ) -> Result<(), crate::ports::TableError> {

@@ -2,6 +2,7 @@
 //! the sealing of personal data in them.
 
 pub mod audit;
+pub mod figures;
 pub mod pii;
 pub mod reports;
 pub mod usage;

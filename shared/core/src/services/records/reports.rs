@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
-use utoipa::ToSchema;
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::keys::{self, BlobKey};
 use crate::domain::model::from_item;
@@ -12,6 +13,7 @@ use crate::domain::names::TenantName;
 use crate::ports::Query;
 use crate::services::access::caller::Caller;
 use crate::services::pagination::{self, PageOf, PageParams};
+use crate::services::records::figures::Figures;
 use crate::services::{Context, Error};
 
 /// A report as recorded under `T#<tenant>#REPORTS` / `R#<date>`.
@@ -34,20 +36,40 @@ pub struct ReportFile {
 }
 
 /// The tenant's figures, summed over its repositories.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportTotals {
     pub repositories: u64,
-    /// Bytes of the files of live (not deleted) versions, at the time of the run.
-    pub storage_bytes: u64,
-    pub versions: u64,
-    pub files: u64,
-    /// Counted on the report's day.
-    pub downloads: u64,
-    pub download_bytes: u64,
-    pub uploads_accepted: u64,
-    pub uploads_rejected: u64,
+    #[serde(flatten)]
+    pub figures: Figures,
     pub stale_grants: u64,
     pub stale_api_keys: u64,
+}
+
+impl ToSchema for ReportTotals {}
+
+impl PartialSchema for ReportTotals {
+    /// One flat object with the counters' properties inline, as the JSON is (a derived
+    /// schema would describe the flattened counters as an `allOf`).
+    fn schema() -> RefOr<Schema> {
+        let count = || u64::schema();
+        let mut object = ObjectBuilder::new()
+            .description(Some("The tenant's figures, summed over its repositories."))
+            .property("repositories", count())
+            .required("repositories");
+        if let RefOr::T(Schema::Object(figures)) = Figures::schema() {
+            for name in Figures::NAMES {
+                if let Some(property) = figures.properties.get(name) {
+                    object = object.property(name, property.clone()).required(name);
+                }
+            }
+        }
+        object
+            .property("stale_grants", count())
+            .required("stale_grants")
+            .property("stale_api_keys", count())
+            .required("stale_api_keys")
+            .into()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

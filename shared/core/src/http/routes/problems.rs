@@ -1,0 +1,83 @@
+//! The problem+json answers of the routes, as their OpenAPI `responses(...)` declare them:
+//! each route names its statuses once with what each means there; the response's shape
+//! (a `Problem` body as `application/problem+json`) is written here only.
+
+use std::collections::BTreeMap;
+
+use utoipa::ToSchema;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+
+use crate::http::problem::{CONTENT_TYPE, Problem};
+
+/// What a 401 means on every route, so routes name the status alone.
+pub const UNAUTHENTICATED: &str = "Missing or invalid credentials";
+
+/// The responses of `(status, description)` pairs, each a `Problem` body.
+pub fn responses(problems: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
+    problems
+        .iter()
+        .map(|(status, description)| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(Problem::name())))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content(CONTENT_TYPE, content)
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+/// `problems!(Name: 400 "Invalid input", 401, 404 "No such repository")` declares `Name`, a
+/// type to list in a route's `responses(...)`. Only 401 may go without a description.
+macro_rules! problems {
+    ($name:ident: $($status:tt $($description:literal)?),+ $(,)?) => {
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+            > {
+                $crate::http::routes::problems::responses(&[$((
+                    $status,
+                    $crate::http::routes::problems::problems!(@describe $status $($description)?),
+                )),+])
+            }
+        }
+    };
+    (@describe $status:tt $description:literal) => { $description };
+    (@describe 401) => { $crate::http::routes::problems::UNAUTHENTICATED };
+}
+pub(crate) use problems;
+
+#[cfg(test)]
+mod tests {
+    use utoipa::IntoResponses;
+
+    problems!(Example: 401, 404 "No such thing");
+
+    #[test]
+    fn each_status_is_a_problem_body_with_its_description() {
+        let responses = serde_json::to_value(Example::responses()).expect("serialises");
+        assert_eq!(
+            responses,
+            serde_json::json!({
+                "401": {
+                    "description": "Missing or invalid credentials",
+                    "content": {"application/problem+json": {
+                        "schema": {"$ref": "#/components/schemas/Problem"}
+                    }}
+                },
+                "404": {
+                    "description": "No such thing",
+                    "content": {"application/problem+json": {
+                        "schema": {"$ref": "#/components/schemas/Problem"}
+                    }}
+                }
+            })
+        );
+    }
+}
