@@ -67,17 +67,13 @@ where
         .as_deref()
         .map(Sha256Hex::parse)
         .transpose()?;
-    let admitted = uploads::admit(
-        ctx,
-        caller,
-        repo,
-        &declared.package,
-        &declared.version,
-        &declared.filename,
-        None,
-        AuditAction::UploadPublish,
-    )
-    .await?;
+    let proposal = uploads::Proposal {
+        package: &declared.package,
+        version: &declared.version,
+        filename: &declared.filename,
+        size: None,
+    };
+    let admitted = uploads::admit(ctx, caller, repo, proposal, AuditAction::UploadPublish).await?;
     let repository = admitted.repository.clone();
     let target = admitted.target.clone();
 

@@ -116,6 +116,16 @@ pub struct Admitted {
     pub target: String,
 }
 
+/// What a client says it uploads, before any check.
+#[derive(Debug, Clone, Copy)]
+pub struct Proposal<'a> {
+    pub package: &'a str,
+    pub version: &'a str,
+    pub filename: &'a str,
+    /// When already known (a presigned upload declares it; a streamed one learns it).
+    pub size: Option<u64>,
+}
+
 /// Checks that the caller may upload `filename` as `package` `version` to `repo`, that the
 /// repository's format takes it, and that nothing published is in the way. `size`, when
 /// already known, is held to the repository's limit.
@@ -123,12 +133,15 @@ pub async fn admit(
     ctx: &Context,
     caller: &Caller,
     repo: &str,
-    package: &str,
-    version: &str,
-    filename: &str,
-    size: Option<u64>,
+    proposal: Proposal<'_>,
     action: AuditAction,
 ) -> Result<Admitted, Error> {
+    let Proposal {
+        package,
+        version,
+        filename,
+        size,
+    } = proposal;
     let repo = RepoName::parse(repo)?;
     // Names that are invalid anywhere are refused before the repository is looked up.
     PackageName::parse(package)?;
@@ -296,17 +309,13 @@ pub async fn request(
             "invalid size 0: files must not be empty".into(),
         ));
     }
-    let admitted = admit(
-        ctx,
-        caller,
-        repo,
-        &req.package,
-        &req.version,
-        &req.filename,
-        Some(req.size),
-        AuditAction::UploadCreate,
-    )
-    .await?;
+    let proposal = Proposal {
+        package: &req.package,
+        version: &req.version,
+        filename: &req.filename,
+        size: Some(req.size),
+    };
+    let admitted = admit(ctx, caller, repo, proposal, AuditAction::UploadCreate).await?;
     let target = admitted.target.clone();
     let tenant = &caller.tenant;
     let upload = admitted.pending(ctx, caller, UploadId::new(), req.size, sha256);
