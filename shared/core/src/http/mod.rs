@@ -5,7 +5,6 @@ pub mod extract;
 pub mod guard;
 pub mod limits;
 pub mod metrics;
-pub mod multipart;
 pub mod permissions;
 pub mod problem;
 pub mod routes;

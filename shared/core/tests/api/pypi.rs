@@ -90,9 +90,11 @@ async fn get(app: &TestApp, uri: &str, auth: Option<&str>, headers: &[(&str, &st
     send(app, req.body(Body::empty()).expect("request")).await
 }
 
+const BOUNDARY: &str = "----trove-test-boundary";
+
 /// twine's form: the fields, then the file last.
 fn form(fields: &[(&str, &str)], filename: &str, content: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "----trove-test-boundary";
+    let boundary = BOUNDARY;
     let mut body = Vec::new();
     for (k, v) in fields {
         body.extend_from_slice(
@@ -485,6 +487,133 @@ async fn bad_input_gets_a_clear_4xx() {
             "closing boundary",
         ),
         (
+            "cut half-way through the file",
+            {
+                let (ctype, body) = form(
+                    &fields("file_upload", "foo-bar", "1.0"),
+                    &p.wheel_name(),
+                    &wheel,
+                );
+                upload_form(&app, "py", &auth, &ctype, body[..body.len() / 2].to_vec()).await
+            },
+            "closing boundary",
+        ),
+        (
+            "no closing boundary",
+            {
+                let (ctype, body) = form(
+                    &fields("file_upload", "foo-bar", "1.0"),
+                    &p.wheel_name(),
+                    &wheel,
+                );
+                let end = format!("--{BOUNDARY}--\r\n").len();
+                upload_form(&app, "py", &auth, &ctype, body[..body.len() - end].to_vec()).await
+            },
+            "closing boundary",
+        ),
+        (
+            "another boundary than the content type's",
+            {
+                let (_, body) = form(
+                    &fields("file_upload", "foo-bar", "1.0"),
+                    &p.wheel_name(),
+                    &wheel,
+                );
+                let ctype = "multipart/form-data; boundary=not-the-one";
+                upload_form(&app, "py", &auth, ctype, body).await
+            },
+            "closing boundary",
+        ),
+        (
+            "no boundary",
+            upload_form(&app, "py", &auth, "multipart/form-data", b"x".to_vec()).await,
+            "names no boundary",
+        ),
+        (
+            "a part without a name",
+            {
+                let (ctype, body) = form(
+                    &fields("file_upload", "foo-bar", "1.0"),
+                    &p.wheel_name(),
+                    &wheel,
+                );
+                let nameless =
+                    format!("--{BOUNDARY}\r\nContent-Disposition: form-data\r\n\r\nx\r\n");
+                let body = [nameless.as_bytes(), &body].concat();
+                upload_form(&app, "py", &auth, &ctype, body).await
+            },
+            "a part has no name",
+        ),
+        (
+            "a field after the file",
+            {
+                let (ctype, body) = form(
+                    &[(":action", "file_upload"), ("version", "1.0")],
+                    &p.wheel_name(),
+                    &wheel,
+                );
+                let end = format!("--{BOUNDARY}--\r\n").len();
+                let after = format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nfoo-bar\r\n--{BOUNDARY}--\r\n"
+                );
+                let body = [&body[..body.len() - end], after.as_bytes()].concat();
+                upload_form(&app, "py", &auth, &ctype, body).await
+            },
+            "field name is missing (send it before content)",
+        ),
+        (
+            "a field sent twice: the last one counts",
+            {
+                let (ctype, body) = form(
+                    &[
+                        (":action", "file_upload"),
+                        (":action", "remove_pkg"),
+                        ("name", "foo-bar"),
+                        ("version", "1.0"),
+                    ],
+                    &p.wheel_name(),
+                    &wheel,
+                );
+                upload_form(&app, "py", &auth, &ctype, body).await
+            },
+            r#"unsupported :action \"remove_pkg\""#,
+        ),
+        (
+            "a field the upload reads, too long",
+            {
+                let long = "a".repeat(1025);
+                let (ctype, body) = form(
+                    &[
+                        (":action", "file_upload"),
+                        ("name", &long),
+                        ("version", "1.0"),
+                    ],
+                    &p.wheel_name(),
+                    &wheel,
+                );
+                upload_form(&app, "py", &auth, &ctype, body).await
+            },
+            "field name is longer than 1024 bytes",
+        ),
+        (
+            "a field the upload skips, too long",
+            {
+                let readme = "a".repeat(4 * 1024 * 1024 + 1);
+                let (ctype, body) = form(
+                    &[
+                        (":action", "file_upload"),
+                        ("description", &readme),
+                        ("name", "foo-bar"),
+                        ("version", "1.0"),
+                    ],
+                    &p.wheel_name(),
+                    &wheel,
+                );
+                upload_form(&app, "py", &auth, &ctype, body).await
+            },
+            "field description is longer than 4194304 bytes",
+        ),
+        (
             "unknown action",
             {
                 let (ctype, body) = form(
@@ -607,6 +736,45 @@ async fn bad_input_gets_a_clear_4xx() {
     )
     .await;
     assert_eq!(odd.status, StatusCode::NOT_ACCEPTABLE);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_part_header_that_never_ends_is_refused_before_the_body_is_read_to_its_end() {
+    let app = TestApp::new().await;
+    pypi_repo(&app, "py", None).await;
+    // 50 MiB of one header line without its line break, in chunks as a socket delivers them.
+    const CHUNKS: usize = 200;
+    let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a\"\r\nX-Pad: ");
+    let pad = bytes::Bytes::from(vec![b'a'; 256 * 1024]);
+    let chunks = std::iter::once(bytes::Bytes::from(start))
+        .chain(std::iter::repeat_n(pad, CHUNKS - 1))
+        .map({
+            let pulled = std::sync::Arc::clone(&pulled);
+            move |chunk| {
+                pulled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok::<_, std::convert::Infallible>(chunk)
+            }
+        });
+    let req = Request::post("/pypi/default/py/legacy/")
+        .header(header::AUTHORIZATION, basic(&app.admin))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .expect("request");
+    let answer = send(&app, req).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
+    assert!(
+        answer
+            .text()
+            .contains("more than 16 MiB came before the content part"),
+        "{}",
+        answer.text()
+    );
+    let pulled = pulled.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(pulled < CHUNKS / 2, "{pulled} chunks of {CHUNKS} were read");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,12 +2,15 @@
 //! PEP 691 JSON), file links, and twine's `legacy` upload.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt as _;
+use bytes::Bytes;
+use futures::{Stream, StreamExt as _};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -18,7 +21,6 @@ use crate::domain::names::{FileName, PackageName, VersionName};
 use crate::formats::pypi::{self, simple};
 use crate::http::AppState;
 use crate::http::extract::Path;
-use crate::http::multipart::{self, Multipart, MultipartError};
 use crate::http::problem::{ApiError, Problem};
 use crate::http::routes::problems::problems;
 use crate::services::access::caller::Caller;
@@ -26,10 +28,13 @@ use crate::services::catalog::publish::{self, Declared, Outcome};
 use crate::services::catalog::{index, packages};
 use crate::services::{Context, Error};
 
-/// Longest value read of a field the upload uses; other fields are skipped unread.
-const MAX_FIELD: usize = 1024;
-/// All fields before the file together (twine sends the README as `description`).
-const MAX_FIELDS_TOTAL: usize = 4 * 1024 * 1024;
+/// Longest value of a field the upload reads.
+const MAX_FIELD: u64 = 1024;
+/// Longest field the upload skips unread (twine sends the README as `description`).
+const MAX_SKIPPED_FIELD: u64 = 4 * 1024 * 1024;
+/// Bytes before the file part: every field, part header and boundary. Well above what twine
+/// sends, because the parser reads ahead into the file before it hands the file part over.
+const MAX_BEFORE_FILE: u64 = 16 * 1024 * 1024;
 /// The fields the upload reads.
 const FIELDS: [&str; 4] = [":action", "name", "version", "sha256_digest"];
 
@@ -201,42 +206,45 @@ async fn receive(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    index::repository(ctx, caller, repo, Format::Pypi).await?;
+    let repository = index::repository(ctx, caller, repo, Format::Pypi).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let boundary = multipart::boundary(content_type).map_err(invalid)?;
-    let stream = body
-        .into_data_stream()
-        .map(|c| c.map_err(|e| e.to_string()));
-    let mut form = Multipart::new(Box::pin(stream), &boundary);
+    let boundary = multer::parse_boundary(content_type).map_err(invalid)?;
+    let file_started = Arc::new(AtomicBool::new(false));
+    let body = bounded_before_file(body, Arc::clone(&file_started));
+    let mut form =
+        multer::Multipart::with_constraints(body, boundary, constraints(repository.max_file_size));
     let mut fields: HashMap<&'static str, String> = HashMap::new();
-    let mut skipped = 0usize;
-    let filename = loop {
-        let Some(head) = form.next_part().await.map_err(invalid)? else {
+    let content = loop {
+        let Some(mut part) = form.next_field().await.map_err(invalid)? else {
             return Err(bad("the form has no content part (the file)"));
         };
-        if head.name == "content" {
-            break head
-                .filename
-                .ok_or_else(|| bad("the content part names no filename"))?;
+        let Some(name) = part.name() else {
+            return Err(bad("malformed multipart body: a part has no name"));
+        };
+        if name == "content" {
+            file_started.store(true, Ordering::Relaxed);
+            break part;
         }
-        if let Some(field) = FIELDS.iter().find(|f| **f == head.name) {
-            let value = form.text(field, MAX_FIELD).await.map_err(invalid)?;
+        if let Some(field) = FIELDS.iter().find(|f| **f == name) {
+            let value = part.bytes().await.map_err(invalid)?;
+            let value = String::from_utf8(Vec::from(value)).map_err(|_| {
+                bad(format!(
+                    "malformed multipart body: field {field} is not UTF-8"
+                ))
+            })?;
             fields.insert(field, value.trim().to_owned());
             continue;
         }
-        while let Some(chunk) = form.chunk().await.map_err(invalid)? {
-            skipped += chunk.len();
-            if skipped > MAX_FIELDS_TOTAL {
-                return Err(bad(format!(
-                    "the fields before the file are larger than {} MiB together",
-                    MAX_FIELDS_TOTAL >> 20
-                )));
-            }
-        }
+        // Skipped unread, bounded by the per-field limit.
+        while part.chunk().await.map_err(invalid)?.is_some() {}
     };
+    let filename = content
+        .file_name()
+        .ok_or_else(|| bad("the content part names no filename"))?
+        .to_owned();
     match fields.get(":action").map(String::as_str) {
         Some("file_upload") => {}
         Some(other) => {
@@ -263,7 +271,8 @@ async fn receive(
             .filter(|v| !v.is_empty())
             .map(|v| v.to_ascii_lowercase()),
     };
-    let body = form.into_part_stream();
+    // The form ends with the file: what follows it is not read.
+    let body = content.map(|chunk| chunk.map_err(|e| malformed(&e)));
     let outcome = match publish::publish(ctx, caller, repo, declared.clone(), body).await {
         Ok(outcome) => outcome,
         Err(Error::Conflict(why)) => return Err(conflict(ctx, caller, repo, &declared, why).await),
@@ -277,6 +286,67 @@ async fn receive(
         }
         Outcome::Pending(u) => text(StatusCode::ACCEPTED, pending(&u)),
     })
+}
+
+/// The fields are small: the ones the upload reads are held to `MAX_FIELD`, the others (a
+/// README) to `MAX_SKIPPED_FIELD`. The file is held to the repository's limit as it is
+/// stored (413), so the parser's own limit on it is only the whole body's.
+fn constraints(max_file_size: u64) -> multer::Constraints {
+    let limits = FIELDS.iter().fold(
+        multer::SizeLimit::new()
+            .whole_stream(max_file_size.saturating_add(2 * MAX_BEFORE_FILE))
+            .per_field(MAX_SKIPPED_FIELD)
+            .for_field("content", u64::MAX),
+        |limits, field| limits.for_field(*field, MAX_FIELD),
+    );
+    multer::Constraints::new().size_limit(limits)
+}
+
+/// The body, refused past `MAX_BEFORE_FILE` bytes until `file_started` is set: the parser
+/// holds a part's header section in memory until its blank line, however long it is.
+fn bounded_before_file(
+    body: Body,
+    file_started: Arc<AtomicBool>,
+) -> impl Stream<Item = Result<Bytes, String>> + Send + 'static {
+    let mut before_file = 0u64;
+    body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(|e| format!("the body could not be read: {e}"))?;
+        if !file_started.load(Ordering::Relaxed) {
+            if before_file > MAX_BEFORE_FILE {
+                return Err(format!(
+                    "more than {} MiB came before the content part",
+                    MAX_BEFORE_FILE >> 20
+                ));
+            }
+            before_file += chunk.len() as u64;
+        }
+        Ok(chunk)
+    })
+}
+
+/// The parser's refusal, phrased for the sender.
+fn malformed(e: &multer::Error) -> String {
+    use multer::Error as E;
+    let why = match e {
+        E::NoMultipart | E::DecodeContentType(_) => "send the upload as multipart/form-data".into(),
+        E::NoBoundary => "the content type names no boundary".into(),
+        E::IncompleteStream | E::IncompleteFieldData { .. } => {
+            "the body ends before its closing boundary".into()
+        }
+        E::IncompleteHeaders
+        | E::ReadHeaderFailed(_)
+        | E::DecodeHeaderName { .. }
+        | E::DecodeHeaderValue { .. } => "a part's headers are malformed".into(),
+        E::FieldSizeExceeded { limit, field_name } => format!(
+            "field {} is longer than {limit} bytes",
+            field_name.as_deref().unwrap_or("without a name")
+        ),
+        E::StreamSizeExceeded { limit } => format!("the body is longer than {limit} bytes"),
+        // The body's own failure (`bounded_before_file`) says what it is.
+        E::StreamReadFailed(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    format!("malformed multipart body: {why}")
 }
 
 /// A file already published answers 409, which `twine upload --skip-existing` skips; any
@@ -320,8 +390,8 @@ fn bad(why: impl Into<String>) -> ApiError {
     Error::Invalid(why.into()).into()
 }
 
-fn invalid(e: MultipartError) -> ApiError {
-    bad(e.to_string())
+fn invalid(e: multer::Error) -> ApiError {
+    bad(malformed(&e))
 }
 
 /// twine prints only the status line unless `--verbose`: the reason goes there too, as
