@@ -468,6 +468,13 @@ async fn bad_input_gets_a_clear_4xx() {
     let fields = |action: &'static str, name: &'static str, version: &'static str| {
         vec![(":action", action), ("name", name), ("version", version)]
     };
+    let valid = || {
+        form(
+            &fields("file_upload", "foo-bar", "1.0"),
+            &p.wheel_name(),
+            &wheel,
+        )
+    };
     let cases: Vec<(&str, Answer, &str)> = vec![
         (
             "not multipart",
@@ -477,11 +484,7 @@ async fn bad_input_gets_a_clear_4xx() {
         (
             "truncated",
             {
-                let (ctype, body) = form(
-                    &fields("file_upload", "foo-bar", "1.0"),
-                    &p.wheel_name(),
-                    &wheel,
-                );
+                let (ctype, body) = valid();
                 upload_form(&app, "py", &auth, &ctype, body[..body.len() - 20].to_vec()).await
             },
             "closing boundary",
@@ -489,11 +492,7 @@ async fn bad_input_gets_a_clear_4xx() {
         (
             "cut half-way through the file",
             {
-                let (ctype, body) = form(
-                    &fields("file_upload", "foo-bar", "1.0"),
-                    &p.wheel_name(),
-                    &wheel,
-                );
+                let (ctype, body) = valid();
                 upload_form(&app, "py", &auth, &ctype, body[..body.len() / 2].to_vec()).await
             },
             "closing boundary",
@@ -501,11 +500,7 @@ async fn bad_input_gets_a_clear_4xx() {
         (
             "no closing boundary",
             {
-                let (ctype, body) = form(
-                    &fields("file_upload", "foo-bar", "1.0"),
-                    &p.wheel_name(),
-                    &wheel,
-                );
+                let (ctype, body) = valid();
                 let end = format!("--{BOUNDARY}--\r\n").len();
                 upload_form(&app, "py", &auth, &ctype, body[..body.len() - end].to_vec()).await
             },
@@ -514,11 +509,7 @@ async fn bad_input_gets_a_clear_4xx() {
         (
             "another boundary than the content type's",
             {
-                let (_, body) = form(
-                    &fields("file_upload", "foo-bar", "1.0"),
-                    &p.wheel_name(),
-                    &wheel,
-                );
+                let (_, body) = valid();
                 let ctype = "multipart/form-data; boundary=not-the-one";
                 upload_form(&app, "py", &auth, ctype, body).await
             },
@@ -532,11 +523,7 @@ async fn bad_input_gets_a_clear_4xx() {
         (
             "a part without a name",
             {
-                let (ctype, body) = form(
-                    &fields("file_upload", "foo-bar", "1.0"),
-                    &p.wheel_name(),
-                    &wheel,
-                );
+                let (ctype, body) = valid();
                 let nameless =
                     format!("--{BOUNDARY}\r\nContent-Disposition: form-data\r\n\r\nx\r\n");
                 let body = [nameless.as_bytes(), &body].concat();
