@@ -3,7 +3,7 @@
 //! tests run in parallel on one emulator. Functions start with the template's settings and
 //! this stack's names in their environment.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use aws_config::SdkConfig;
@@ -270,12 +270,10 @@ fn scan_step() -> PathBuf {
 }
 
 fn cargo_build_bin(package: &str, bin: &str) -> PathBuf {
-    // This test binary is <target>/<profile dir>/deps/<name>; `debug` is the `dev` profile's.
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile = exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::file_name)
+    // The test binary's profile directory names its profile; `debug` is the `dev` profile's.
+    let profile_dir = crate::profile_dir();
+    let profile = profile_dir
+        .file_name()
         .and_then(|d| d.to_str())
         .map(|d| if d == "debug" { "dev" } else { d })
         .unwrap_or("dev")
