@@ -327,3 +327,112 @@ async fn another_tenant_sees_nothing_and_no_credential_is_asked_for_one() {
         .unwrap_or_default();
     assert!(challenge.contains("Basic"), "{challenge}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pip_and_uv_skip_a_yanked_release_unless_pinned_and_resolve_from_core_metadata() {
+    // Request spans at debug: the log then shows every path the clients fetched.
+    let server = TestServer::start_with_env(&[("TROVE_LOG", "info,tower_http=debug")]).await;
+    pypi_repo(&server).await;
+    let py = Py::new();
+    let key = server.token.clone();
+    let (old, new) = (foo("1.0"), foo("1.1"));
+    let wheels = [
+        py.write(&old.wheel_name(), &old.wheel()),
+        py.write(&new.wheel_name(), &new.wheel()),
+    ];
+    let out = py.twine(&server, &key, &[&wheels[0], &wheels[1]], &[]);
+    assert!(out.status.success(), "twine upload: {}", said(&out));
+
+    // A dry run resolves from the wheels' core metadata alone (PEP 658): no wheel is fetched.
+    let report = py.dir().join("report.json");
+    let out = run(clean(&py.bin.join("pip"), py.dir())
+        .args(["install", "--dry-run", "--ignore-installed", "--report"])
+        .arg(&report)
+        .args(["--index-url", &Py::index(&server, &key), "foo-bar"]));
+    assert!(out.status.success(), "pip --dry-run: {}", said(&out));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("pip's report");
+    assert_eq!(
+        report["install"][0]["metadata"]["version"], "1.1",
+        "{report}"
+    );
+    let log = without_colours(&server.log());
+    let fetched = |path: &str| log.matches(&format!("path={path}")).count();
+    let files = "/pypi/default/py/files/foo-bar/1.1";
+    assert!(
+        fetched(&format!("{files}/{}.metadata", new.wheel_name())) > 0,
+        "pip did not read the core metadata:\n{log}"
+    );
+    assert_eq!(
+        fetched(&format!("{files}/{} ", new.wheel_name())),
+        0,
+        "pip fetched the wheel for a dry run"
+    );
+
+    // 1.1 yanked: installers take 1.0, unless asked for exactly 1.1.
+    let resp = server
+        .api(
+            Method::PUT,
+            "/v1/repositories/py/packages/foo-bar/versions/1.1/yank",
+        )
+        .json(&json!({"reason": "breaks the answer"}))
+        .send()
+        .await
+        .expect("PUT yank");
+    let yanked = expect_json(resp, StatusCode::OK, "yank 1.1").await;
+    assert_eq!(yanked["yanked"]["reason"], "breaks the answer");
+    let version_of = |env: &Path| {
+        let out = py.python(
+            env,
+            "import importlib.metadata as m; print(m.version('foo-bar'))",
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let env = py.venv("pip-unpinned");
+    let out = py.pip_install(&server, &key, &env, "foo-bar");
+    assert!(out.status.success(), "pip install: {}", said(&out));
+    assert_eq!(version_of(&env), "1.0", "{}", said(&out));
+    let env = py.venv("uv-unpinned");
+    let out = py.uv_install(&server, &key, &env, "foo-bar");
+    assert!(out.status.success(), "uv pip install: {}", said(&out));
+    assert_eq!(version_of(&env), "1.0", "{}", said(&out));
+    let env = py.venv("pip-pinned");
+    let out = py.pip_install(&server, &key, &env, "foo-bar==1.1");
+    assert!(out.status.success(), "pip install ==1.1: {}", said(&out));
+    assert_eq!(version_of(&env), "1.1");
+    assert!(
+        said(&out).contains("breaks the answer"),
+        "pip shows the reason: {}",
+        said(&out)
+    );
+
+    // Unyanked: the newest is the default again.
+    let resp = server
+        .api(
+            Method::DELETE,
+            "/v1/repositories/py/packages/foo-bar/versions/1.1/yank",
+        )
+        .send()
+        .await
+        .expect("DELETE yank");
+    expect_json(resp, StatusCode::OK, "unyank 1.1").await;
+    let env = py.venv("pip-after");
+    let out = py.pip_install(&server, &key, &env, "foo-bar");
+    assert!(out.status.success(), "pip install: {}", said(&out));
+    assert_eq!(version_of(&env), "1.1");
+}
+
+/// The server's log as text: terminal colour codes taken out.
+fn without_colours(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // An escape sequence ends with its first letter (`\x1b[2m`).
+            chars.by_ref().find(char::is_ascii_alphabetic);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -14,6 +14,9 @@ super::vocabulary! {
         VersionDelete = "version.delete",
         VersionPin = "version.pin",
         VersionUnpin = "version.unpin",
+        /// A release or one file of it (the record's target names the file).
+        VersionYank = "version.yank",
+        VersionUnyank = "version.unyank",
         TenantCreate = "tenant.create",
         /// `trove admin reset-admin` / the operator job: no route records it.
         TenantResetAdmin = "tenant.reset_admin",

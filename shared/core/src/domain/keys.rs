@@ -269,6 +269,11 @@ impl BlobKey {
     pub fn content(sha256: &Sha256Hex) -> Self {
         Self(format!("blobs/sha256/{sha256}"))
     }
+    /// A published file's core metadata (PEP 658), beside its bytes: the same bytes give
+    /// the same metadata, and the file's blob is collected with it.
+    pub fn core_metadata(sha256: &Sha256Hex) -> Self {
+        Self(format!("blobs/sha256/{sha256}.metadata"))
+    }
     pub fn quarantine(t: &TenantName, upload_id: &UploadId) -> Self {
         Self(format!("quarantine/{t}/{upload_id}"))
     }

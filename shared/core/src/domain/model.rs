@@ -281,6 +281,10 @@ pub struct Version {
     /// Pinned versions are never removed by the retention policy.
     #[serde(default)]
     pub pinned: bool,
+    /// A yanked release stays downloadable but installers skip it unless it is asked for
+    /// by its exact version (PEP 592); every file of it counts as yanked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yanked: Option<Yanked>,
     pub file_count: u64,
     /// Optimistic-concurrency revision, bumped on every change.
     #[serde(default)]
@@ -310,8 +314,31 @@ pub struct FileRecord {
     /// `requires_python`); empty for generic files.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub attributes: std::collections::BTreeMap<String, String>,
+    /// SHA-256 of the file's core metadata, stored beside its bytes
+    /// (`BlobKey::core_metadata`) for installers that resolve without downloading (PEP 658).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub core_metadata: Option<Sha256Hex>,
+    /// This one file yanked, whatever its release (PEP 592).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yanked: Option<Yanked>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// Why and when a release or file was yanked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Yanked {
+    /// Shown to whoever installs it anyway; may be empty.
+    #[schema(example = "broken on Python 3.13, use 1.0.1")]
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl Yanked {
+    /// The longest reason kept.
+    pub const MAX_REASON: usize = 500;
 }
 
 /// Serialises a record into an item stored under `key`.

@@ -57,6 +57,13 @@ pub trait PackageFormat: Send + Sync {
         expected: &ArtifactName,
         manifest: Option<&Manifest>,
     ) -> Result<FileAttributes, String>;
+
+    /// The bytes installers may fetch instead of the whole file to resolve it (PyPI's core
+    /// metadata, PEP 658), from a manifest that already passed [`Self::check_manifest`];
+    /// `None` when the format has none for this file or the scan kept only part of it.
+    fn core_metadata<'m>(&self, _filename: &str, _manifest: &'m Manifest) -> Option<&'m str> {
+        None
+    }
 }
 
 /// The format plug-in of a repository's format; `None` for `generic`.

@@ -76,6 +76,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(packages::list_versions))
         .routes(routes!(packages::get_version, packages::delete_version))
         .routes(routes!(packages::pin_version, packages::unpin_version))
+        .routes(routes!(packages::yank_version, packages::unyank_version))
         .routes(routes!(packages::download))
         .routes(routes!(pypi::simple_index))
         .routes(routes!(pypi::simple_project))

@@ -36,6 +36,12 @@ pub struct Rule {
     /// The audit action of a mutating route (one record per success or denial); `None` for
     /// reads.
     pub audit: Option<AuditAction>,
+    /// The route's clients are package managers, which send a credential only after a 401
+    /// that challenges them (`WWW-Authenticate`). API Gateway answers a request without
+    /// `Authorization` with a bare 401 of its own before any authorizer runs, so such a
+    /// route is deployed without the gateway's authorizer and its function authenticates
+    /// the caller itself, with the same checks (the guard does either).
+    pub challenges_clients: bool,
 }
 
 const fn read(operation_id: &'static str, need: Need) -> Rule {
@@ -43,6 +49,7 @@ const fn read(operation_id: &'static str, need: Need) -> Rule {
         operation_id,
         need,
         audit: None,
+        challenges_clients: false,
     }
 }
 
@@ -51,6 +58,15 @@ const fn write(operation_id: &'static str, need: Need, action: AuditAction) -> R
         operation_id,
         need,
         audit: Some(action),
+        challenges_clients: false,
+    }
+}
+
+/// A package manager's route (see `Rule::challenges_clients`).
+const fn client(rule: Rule) -> Rule {
+    Rule {
+        challenges_clients: true,
+        ..rule
     }
 }
 
@@ -104,16 +120,27 @@ pub const RULES: &[Rule] = &[
         Package(Maintainer),
         AuditAction::VersionUnpin,
     ),
+    write(
+        "yank_version",
+        Package(Maintainer),
+        AuditAction::VersionYank,
+    ),
+    write(
+        "unyank_version",
+        Package(Maintainer),
+        AuditAction::VersionUnyank,
+    ),
     read("download_file", Package(Reader)),
     // Package managers' own routes (`/pypi/{tenant}/...`: the tenant must be the caller's).
-    read("pypi_simple_index", InRepository(None)),
-    read("pypi_simple_project", Package(Reader)),
-    read("pypi_download", Package(Reader)),
-    write(
+    client(read("pypi_simple_index", InRepository(None))),
+    // The package is checked on its normal name, after the redirect (`index::package_files`).
+    client(read("pypi_simple_project", InRepository(None))),
+    client(read("pypi_download", Package(Reader))),
+    client(write(
         "pypi_upload",
         InRepository(Some(Writer)),
         AuditAction::UploadPublish,
-    ),
+    )),
     // Identity and access.
     read("get_caller", Authenticated),
     read("issue_token", Authenticated),

@@ -5,10 +5,13 @@
 use crate::domain::canonical;
 use crate::domain::event_kind::EventKind;
 use crate::domain::keys::{self, BlobKey};
+use sha2::{Digest, Sha256};
+
 use crate::domain::model::{
-    FileRecord, Package, PackageNameClaim, Upload, UploadStatus, Version, VersionStatus, from_item,
-    to_item,
+    FileRecord, Package, PackageNameClaim, Repository, Upload, UploadStatus, Version,
+    VersionStatus, from_item, to_item,
 };
+use crate::domain::names::Sha256Hex;
 use crate::pipeline::{StepError, StepInput, events};
 use crate::ports::{Condition, TableError, Write};
 use crate::services::Context;
@@ -59,6 +62,18 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         if !present {
             ctx.blobs.copy(&incoming, &content).await.map_err(retry)?;
             copied = true;
+        }
+        // Beside the bytes, within the same window of the protocol: collection deletes both
+        // before it lets go of the count.
+        if let Some(text) = core_metadata(ctx, &upload).await? {
+            ctx.blobs
+                .put(
+                    &BlobKey::core_metadata(&upload.sha256),
+                    bytes::Bytes::copy_from_slice(text.as_bytes()),
+                    "text/plain; charset=utf-8",
+                )
+                .await
+                .map_err(retry)?;
         }
         let Some(count) = counting
             .one_more(ctx, &upload.sha256, upload.size, present && !copied)
@@ -157,6 +172,7 @@ pub async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>
                 status: VersionStatus::Published,
                 deleted: false,
                 pinned: false,
+                yanked: None,
                 file_count: 1,
                 rev: 1,
                 created_at: now,
@@ -236,6 +252,9 @@ pub async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>
             scan
         }),
         attributes: crate::pipeline::validate::file_attributes(&repo, upload)?,
+        core_metadata: core_metadata_of(&repo, upload)
+            .map(|text| Sha256Hex::from_digest(&Sha256::digest(text.as_bytes()))),
+        yanked: None,
         created_at: now,
     };
     let mut published = upload.clone();
@@ -270,6 +289,21 @@ pub async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>
     debug_assert_eq!(writes.len(), NAME_CLAIM);
     writes.extend(claim);
     Ok(writes)
+}
+
+/// The core metadata the repository's format serves for this upload, if any.
+fn core_metadata_of<'u>(repo: &Repository, upload: &'u Upload) -> Option<&'u str> {
+    let format = crate::formats::for_format(repo.format)?;
+    let manifest = upload.scan.as_ref()?.manifest.as_ref()?;
+    format.core_metadata(upload.filename.as_str(), manifest)
+}
+
+async fn core_metadata<'u>(
+    ctx: &Context,
+    upload: &'u Upload,
+) -> Result<Option<&'u str>, StepError> {
+    let repo = crate::pipeline::accepted_repository(ctx, upload).await?;
+    Ok(core_metadata_of(&repo, upload))
 }
 
 /// Another upload published this file first (or this very upload did, in an earlier run).

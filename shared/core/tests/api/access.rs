@@ -377,6 +377,12 @@ async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Val
         }
         "pin_version" => (Method::PUT, format!("{pkg}/versions/1.0.0/pin"), None),
         "unpin_version" => (Method::DELETE, format!("{pkg}/versions/1.0.0/pin"), None),
+        "yank_version" => (
+            Method::PUT,
+            format!("{pkg}/versions/1.0.0/yank"),
+            Some(json!({"reason": "matrix"})),
+        ),
+        "unyank_version" => (Method::DELETE, format!("{pkg}/versions/1.0.0/yank"), None),
         "download_file" => (
             Method::GET,
             format!("{pkg}/versions/1.0.0/files/a.bin?redirect=false"),

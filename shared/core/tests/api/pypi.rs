@@ -1041,3 +1041,377 @@ async fn an_upload_still_in_the_pipeline_when_the_wait_ends_is_202_and_published
     }
     panic!("the upload answered 202 was never published");
 }
+
+/// A service account with one grant and a key, as pip would use it.
+async fn granted(app: &TestApp, name: &str, role: &str, scope: Value) -> String {
+    let (_, _, sa) = app
+        .call(
+            Method::POST,
+            "/v1/service-accounts",
+            Some(&app.admin),
+            Some(json!({ "name": name })),
+        )
+        .await;
+    let sa = sa["id"].as_str().expect("id").to_owned();
+    let (status, _, grant) = app
+        .call(
+            Method::POST,
+            "/v1/grants",
+            Some(&app.admin),
+            Some(json!({"principal": sa, "role": role, "scope": scope})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    let (status, _, key) = app
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&app.admin),
+            Some(json!({"owner": sa, "name": name})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    key["key"].as_str().expect("key").to_owned()
+}
+
+async fn json_page(app: &TestApp, auth: &str) -> Value {
+    let page = get(
+        app,
+        "/pypi/default/py/simple/foo-bar/",
+        Some(auth),
+        &[("accept", JSON)],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    page.json()
+}
+
+fn file_entry<'a>(page: &'a Value, filename: &str) -> &'a Value {
+    page["files"]
+        .as_array()
+        .and_then(|files| files.iter().find(|f| f["filename"] == filename))
+        .unwrap_or_else(|| panic!("{filename} is not listed: {page}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maintainers_yank_releases_and_files_and_the_index_says_so() {
+    let app = TestApp::new().await;
+    pypi_repo(&app, "py", None).await;
+    let auth = basic(&app.admin);
+    let (one, two) = (project("1.0", MODULE), project("2.0", MODULE));
+    for (p, name) in [(&one, one.wheel_name()), (&two, two.wheel_name())] {
+        let up = twine(&app, "py", &auth, "foo-bar", p.version, &name, &p.wheel()).await;
+        assert_eq!(up.status, StatusCode::OK, "{}", up.text());
+    }
+    let up = twine(
+        &app,
+        "py",
+        &auth,
+        "foo-bar",
+        "2.0",
+        &two.sdist_name(),
+        &two.sdist(),
+    )
+    .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.text());
+
+    let release = "/v1/repositories/py/packages/foo-bar/versions/2.0/yank";
+    let (status, _, v) = app
+        .call(
+            Method::PUT,
+            release,
+            Some(&app.admin),
+            Some(json!({"reason": "broken <build>"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["yanked"]["reason"], "broken <build>");
+    assert_eq!(v["files"].as_array().map(Vec::len), Some(2), "{v}");
+    let page = json_page(&app, &auth).await;
+    assert_eq!(
+        file_entry(&page, &two.wheel_name())["yanked"],
+        "broken <build>"
+    );
+    assert_eq!(
+        file_entry(&page, &two.sdist_name())["yanked"],
+        "broken <build>"
+    );
+    assert_eq!(file_entry(&page, &one.wheel_name())["yanked"], false);
+    let html = get(&app, "/pypi/default/py/simple/foo-bar/", Some(&auth), &[]).await;
+    assert_eq!(
+        html.text()
+            .matches("data-yanked=\"broken &lt;build&gt;\"")
+            .count(),
+        2,
+        "{}",
+        html.text()
+    );
+    // Still downloadable: a yank is advice to installers, not a deletion.
+    let link = get(
+        &app,
+        &format!("/pypi/default/py/files/foo-bar/2.0/{}", two.wheel_name()),
+        Some(&auth),
+        &[],
+    )
+    .await;
+    assert_eq!(link.status, StatusCode::FOUND);
+
+    // One file yanked on its own, without a reason; it stays so when its release is unyanked.
+    let (status, _, v) = app
+        .call(
+            Method::PUT,
+            release,
+            Some(&app.admin),
+            Some(json!({"filename": two.sdist_name()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let sdist = v["files"]
+        .as_array()
+        .and_then(|files| {
+            files
+                .iter()
+                .find(|f| f["filename"] == two.sdist_name().as_str())
+        })
+        .expect("the sdist");
+    assert_eq!(sdist["yanked"]["reason"], "", "{v}");
+    let (status, _, v) = app
+        .call(Method::DELETE, release, Some(&app.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v.get("yanked").is_none(), "{v}");
+    let page = json_page(&app, &auth).await;
+    assert_eq!(file_entry(&page, &two.wheel_name())["yanked"], false);
+    assert_eq!(file_entry(&page, &two.sdist_name())["yanked"], true);
+    let file = format!("{release}?filename={}", two.sdist_name());
+    let (status, _, v) = app
+        .call(Method::DELETE, &file, Some(&app.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let page = json_page(&app, &auth).await;
+    assert_eq!(file_entry(&page, &two.sdist_name())["yanked"], false);
+    for action in [AuditAction::VersionYank, AuditAction::VersionUnyank] {
+        assert_eq!(
+            super::access::audit_count(&app, action, "success").await,
+            2,
+            "{action:?}: the release's and the file's"
+        );
+    }
+
+    // Bad reasons, unknown targets, and callers without the right.
+    for body in [
+        json!({"reason": "x".repeat(501)}),
+        json!({"reason": "two\nlines"}),
+    ] {
+        let (status, _, p) = app
+            .call(Method::PUT, release, Some(&app.admin), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
+    }
+    let (status, _, p) = app
+        .call(
+            Method::PUT,
+            release,
+            Some(&app.admin),
+            Some(json!({"why": "unknown field"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (status, _, _) = app
+        .call(
+            Method::PUT,
+            "/v1/repositories/py/packages/foo-bar/versions/9.9/yank",
+            Some(&app.admin),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let missing = json!({"filename": "nope-2.0.tar.gz"});
+    let (status, _, _) = app
+        .call(Method::PUT, release, Some(&app.admin), Some(missing))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = app
+        .call(
+            Method::DELETE,
+            &format!("{release}?filename=../../x"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let reader = granted(&app, "reader", "reader", json!({"repository": "py"})).await;
+    let (status, _, _) = app
+        .call(Method::PUT, release, Some(&reader), Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = app
+        .call(Method::PUT, &file, Some(&reader), Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let stranger = granted(
+        &app,
+        "stranger",
+        "maintainer",
+        json!({"repository": "py", "package": "other"}),
+    )
+    .await;
+    let (status, _, _) = app
+        .call(Method::PUT, release, Some(&stranger), Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let page = json_page(&app, &auth).await;
+    assert_eq!(file_entry(&page, &two.wheel_name())["yanked"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wheels_core_metadata_is_served_beside_it_and_collected_with_it() {
+    let app = TestApp::new().await;
+    pypi_repo(&app, "py", None).await;
+    let auth = basic(&app.admin);
+    let p = project("1.0", MODULE);
+    for (name, bytes) in [(p.wheel_name(), p.wheel()), (p.sdist_name(), p.sdist())] {
+        let up = twine(&app, "py", &auth, "foo-bar", "1.0", &name, &bytes).await;
+        assert_eq!(up.status, StatusCode::OK, "{}", up.text());
+    }
+    let metadata = p.metadata();
+    let sha = hex::encode(Sha256::digest(metadata.as_bytes()));
+    let page = json_page(&app, &auth).await;
+    let wheel = file_entry(&page, &p.wheel_name());
+    assert_eq!(wheel["core-metadata"]["sha256"], sha, "{page}");
+    assert_eq!(wheel["dist-info-metadata"]["sha256"], sha);
+    assert!(
+        file_entry(&page, &p.sdist_name())
+            .get("core-metadata")
+            .is_none()
+    );
+    let html = get(&app, "/pypi/default/py/simple/foo-bar/", Some(&auth), &[]).await;
+    assert!(
+        html.text()
+            .contains(&format!("data-core-metadata=\"sha256={sha}\"")),
+        "{}",
+        html.text()
+    );
+
+    // `{url}.metadata`: a redirect to exactly the bytes announced.
+    let url = format!(
+        "/pypi/default/py/files/foo-bar/1.0/{}.metadata",
+        p.wheel_name()
+    );
+    let link = get(&app, &url, Some(&auth), &[]).await;
+    assert_eq!(link.status, StatusCode::FOUND, "{}", link.text());
+    let location = link.header(header::LOCATION);
+    let path = location
+        .strip_prefix("http://trove.test")
+        .expect("our base url");
+    let served = get(&app, path, None, &[]).await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(hex::encode(Sha256::digest(&served.body)), sha);
+    assert_eq!(served.text(), metadata);
+    // An sdist has none; a stranger sees nothing either way.
+    let none = format!(
+        "/pypi/default/py/files/foo-bar/1.0/{}.metadata",
+        p.sdist_name()
+    );
+    assert_eq!(
+        get(&app, &none, Some(&auth), &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let other = basic(&app.tenant_key("other").await);
+    assert_eq!(
+        get(&app, &url, Some(&other), &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Deleted with its version, collected with the bytes by cleanup.
+    let wheel_sha =
+        trove_core::domain::names::Sha256Hex::parse(&hex::encode(Sha256::digest(p.wheel())))
+            .expect("sha256");
+    let meta_key = trove_core::domain::keys::BlobKey::core_metadata(&wheel_sha);
+    let ctx = &app.host.ctx;
+    assert!(ctx.blobs.head(&meta_key).await.expect("head").is_some());
+    let (status, _, _) = app
+        .call(
+            Method::DELETE,
+            "/v1/repositories/py/packages/foo-bar/versions/1.0",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    trove_core::services::catalog::blob_refs::collect(ctx, false, &Default::default())
+        .await
+        .expect("collect");
+    assert!(ctx.blobs.head(&meta_key).await.expect("head").is_none());
+    assert!(
+        ctx.blobs
+            .head(&trove_core::domain::keys::BlobKey::content(&wheel_sha))
+            .await
+            .expect("head")
+            .is_none()
+    );
+
+    // With every version gone, the project leaves `/simple/`.
+    let index = get(
+        &app,
+        "/pypi/default/py/simple/",
+        Some(&auth),
+        &[("accept", JSON)],
+    )
+    .await;
+    assert_eq!(index.json()["projects"], json!([]), "{}", index.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grant_on_a_project_covers_every_spelling_of_its_name() {
+    let app = TestApp::new().await;
+    pypi_repo(&app, "py", None).await;
+    let p = project("1.0", MODULE);
+    let up = twine(
+        &app,
+        "py",
+        &basic(&app.admin),
+        "foo-bar",
+        "1.0",
+        &p.wheel_name(),
+        &p.wheel(),
+    )
+    .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.text());
+    let mine = basic(
+        &granted(
+            &app,
+            "mine",
+            "reader",
+            json!({"repository": "py", "package": "foo-bar"}),
+        )
+        .await,
+    );
+    let redirect = get(&app, "/pypi/default/py/simple/Foo_Bar/", Some(&mine), &[]).await;
+    assert_eq!(redirect.status, StatusCode::MOVED_PERMANENTLY);
+    let page = get(&app, "/pypi/default/py/simple/foo-bar/", Some(&mine), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+
+    // A grant on another project: that one is as absent as a project that does not exist.
+    let theirs = basic(
+        &granted(
+            &app,
+            "theirs",
+            "reader",
+            json!({"repository": "py", "package": "other"}),
+        )
+        .await,
+    );
+    let hidden = get(&app, "/pypi/default/py/simple/foo-bar/", Some(&theirs), &[]).await;
+    let absent = get(&app, "/pypi/default/py/simple/nothing/", Some(&theirs), &[]).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    assert_eq!(absent.status, StatusCode::NOT_FOUND);
+    let index = get(
+        &app,
+        "/pypi/default/py/simple/",
+        Some(&theirs),
+        &[("accept", JSON)],
+    )
+    .await;
+    assert_eq!(index.json()["projects"], json!([]));
+}

@@ -127,6 +127,14 @@ impl PackageFormat for Pypi {
         }
         Ok(attributes)
     }
+
+    /// A wheel's METADATA as the wheel holds it: only when the scan kept all of it and it
+    /// was valid UTF-8 (a replaced byte would make it another file than the wheel's).
+    fn core_metadata<'m>(&self, filename: &str, manifest: &'m Manifest) -> Option<&'m str> {
+        let wheel = names::parse_filename(filename).is_ok_and(|d| d.kind == Dist::Wheel);
+        (wheel && manifest.complete && manifest.others == 0 && !manifest.text.contains('\u{FFFD}'))
+            .then_some(manifest.text.as_str())
+    }
 }
 
 /// An sdist's top-level directory is its filename's stem (`foo_bar-1.0`), compared as
@@ -168,6 +176,25 @@ mod tests {
     }
 
     const WHEEL: &str = "foo_bar-1.0-py3-none-any.whl";
+
+    #[test]
+    fn only_a_wheels_whole_metadata_is_served_as_core_metadata() {
+        let path = "foo_bar-1.0.dist-info/METADATA";
+        let whole = manifest(
+            path,
+            "Metadata-Version: 2.1\nName: foo-bar\nVersion: 1.0\n\n",
+        );
+        assert_eq!(Pypi.core_metadata(WHEEL, &whole), Some(whole.text.as_str()));
+        let cut = Manifest {
+            complete: false,
+            ..whole.clone()
+        };
+        assert_eq!(Pypi.core_metadata(WHEEL, &cut), None);
+        let lossy = manifest(path, "Name: foo-bar\nSummary: caf\u{FFFD}\n\n");
+        assert_eq!(Pypi.core_metadata(WHEEL, &lossy), None);
+        let sdist = manifest("foo_bar-1.0/PKG-INFO", &whole.text);
+        assert_eq!(Pypi.core_metadata("foo_bar-1.0.tar.gz", &sdist), None);
+    }
 
     #[test]
     fn manifests_are_recognised_at_the_top_of_the_archive_only() {

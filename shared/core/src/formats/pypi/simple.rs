@@ -1,5 +1,6 @@
 //! The simple repository API: PEP 503 HTML and PEP 691 JSON, chosen by the `Accept` header,
-//! with PEP 700's `versions`, `size` and `upload-time`.
+//! with PEP 700's `versions`, `size` and `upload-time`, PEP 592's yanked files and PEP 658 /
+//! PEP 714's core metadata.
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -74,6 +75,10 @@ pub struct IndexFile {
     pub size: u64,
     pub upload_time: OffsetDateTime,
     pub requires_python: Option<String>,
+    /// Yanked, with its reason (possibly empty).
+    pub yanked: Option<String>,
+    /// Hex SHA-256 of the core metadata served at `{url}.metadata`.
+    pub core_metadata: Option<String>,
 }
 
 /// A project page: the normalised name, its versions in PEP 440 order, its files.
@@ -123,7 +128,30 @@ struct JsonFile<'a> {
     size: u64,
     #[serde(rename = "upload-time")]
     upload_time: String,
-    yanked: bool,
+    yanked: JsonYanked<'a>,
+    /// PEP 714's name, and PEP 658's older one that pip before 23.3 reads.
+    #[serde(rename = "core-metadata", skip_serializing_if = "Option::is_none")]
+    core_metadata: Option<Hashes<'a>>,
+    #[serde(rename = "dist-info-metadata", skip_serializing_if = "Option::is_none")]
+    dist_info_metadata: Option<Hashes<'a>>,
+}
+
+/// PEP 691: `false`, `true`, or the reason (a non-empty string).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonYanked<'a> {
+    Flag(bool),
+    Reason(&'a str),
+}
+
+impl<'a> JsonYanked<'a> {
+    fn of(yanked: Option<&'a str>) -> Self {
+        match yanked {
+            None => Self::Flag(false),
+            Some("") => Self::Flag(true),
+            Some(reason) => Self::Reason(reason),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -171,7 +199,9 @@ pub fn render_project(form: Form, page: &ProjectPage) -> String {
                     requires_python: f.requires_python.as_deref(),
                     size: f.size,
                     upload_time: upload_time(f.upload_time),
-                    yanked: false,
+                    yanked: JsonYanked::of(f.yanked.as_deref()),
+                    core_metadata: f.core_metadata.as_deref().map(|sha256| Hashes { sha256 }),
+                    dist_info_metadata: f.core_metadata.as_deref().map(|sha256| Hashes { sha256 }),
                 })
                 .collect(),
         })
@@ -185,8 +215,23 @@ pub fn render_project(form: Form, page: &ProjectPage) -> String {
                     .as_deref()
                     .map(|rp| format!(" data-requires-python=\"{}\"", escape(rp)))
                     .unwrap_or_default();
+                let metadata = f
+                    .core_metadata
+                    .as_deref()
+                    .map(|sha| {
+                        let sha = escape(sha);
+                        format!(
+                            " data-core-metadata=\"sha256={sha}\" data-dist-info-metadata=\"sha256={sha}\""
+                        )
+                    })
+                    .unwrap_or_default();
+                let yanked = f
+                    .yanked
+                    .as_deref()
+                    .map(|why| format!(" data-yanked=\"{}\"", escape(why)))
+                    .unwrap_or_default();
                 out.push_str(&format!(
-                    "<a href=\"{}#sha256={}\"{requires}>{}</a><br/>\n",
+                    "<a href=\"{}#sha256={}\"{requires}{metadata}{yanked}>{}</a><br/>\n",
                     escape(&f.url),
                     escape(&f.sha256),
                     escape(&f.filename)
@@ -252,6 +297,8 @@ mod tests {
                 upload_time: OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("valid")
                     + time::Duration::microseconds(42),
                 requires_python: Some(">=3.8,<4\"><script>".into()),
+                yanked: None,
+                core_metadata: None,
             }],
         }
     }
@@ -303,6 +350,37 @@ mod tests {
         assert_eq!(file["upload-time"], "2023-11-14T22:13:20.000042Z");
         assert_eq!(file["requires-python"], ">=3.8,<4\"><script>");
         assert_eq!(file["yanked"], false);
+        assert!(file.get("core-metadata").is_none());
+    }
+
+    #[test]
+    fn yanked_files_and_core_metadata_are_announced_in_both_forms() {
+        let mut with = page();
+        let sha = "cd".repeat(32);
+        with.files[0].core_metadata = Some(sha.clone());
+        with.files[0].yanked = Some("broken \"build\"".into());
+        let mut plain_yank = with.files[0].clone();
+        plain_yank.filename = "foo_bar-1.0.tar.gz".into();
+        plain_yank.yanked = Some(String::new());
+        plain_yank.core_metadata = None;
+        with.files.push(plain_yank);
+
+        let json: serde_json::Value =
+            serde_json::from_str(&render_project(Form::Json, &with)).expect("json");
+        assert_eq!(json["files"][0]["yanked"], "broken \"build\"");
+        assert_eq!(json["files"][0]["core-metadata"]["sha256"], sha);
+        assert_eq!(json["files"][0]["dist-info-metadata"]["sha256"], sha);
+        assert_eq!(json["files"][1]["yanked"], true);
+        assert!(json["files"][1].get("core-metadata").is_none());
+
+        let html = render_project(Form::Html, &with);
+        assert!(html.contains(&format!(
+            " data-core-metadata=\"sha256={sha}\" data-dist-info-metadata=\"sha256={sha}\" data-yanked=\"broken &quot;build&quot;\">"
+        )), "{html}");
+        assert!(
+            html.contains(" data-yanked=\"\">foo_bar-1.0.tar.gz</a>"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::services::catalog::packages::{
     self, DownloadLink, PackageListParams, PackageView, VersionDetail,
 };
 use crate::services::catalog::versions::{self, VersionView};
+use crate::services::catalog::yanks::{self, YankRequest};
 use crate::services::pagination::{PageOf, PageParams};
 
 problems!(ListPackagesProblems: 400 "Invalid input", 401, 404 "No such repository");
@@ -132,6 +133,62 @@ pub async fn unpin_version(
 ) -> Result<Json<VersionView>, ApiError> {
     Ok(Json(
         versions::set_pinned(&state.ctx, &caller, &repo, &package, &version, false).await?,
+    ))
+}
+
+problems!(YankVersionProblems: 400 "Invalid input", 401, 403 "Not a maintainer of the package", 404 "No such version or file", 409 "Changed concurrently");
+#[utoipa::path(operation_id = "yank_version", put, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/yank", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
+    request_body = YankRequest,
+    responses(
+        (status = 200, description = "Yanked (the release, or the one file named): still downloadable, but installers skip it unless pinned to it (PEP 592)", body = VersionDetail),
+        YankVersionProblems,
+    ))]
+pub async fn yank_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version)): Path<(String, String, String)>,
+    Json(body): Json<YankRequest>,
+) -> Result<Json<VersionDetail>, ApiError> {
+    let file = body.filename.as_deref();
+    Ok(Json(
+        yanks::set(
+            &state.ctx,
+            &caller,
+            &repo,
+            &package,
+            &version,
+            file,
+            Some(&body),
+        )
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnyankParams {
+    /// Unyank only this file (its release's own yank stays).
+    #[param(max_length = 255)]
+    pub filename: Option<String>,
+}
+
+problems!(UnyankVersionProblems: 400 "Invalid input", 401, 403 "Not a maintainer of the package", 404 "No such version or file", 409 "Changed concurrently");
+#[utoipa::path(operation_id = "unyank_version", delete, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/yank", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64), UnyankParams),
+    responses(
+        (status = 200, description = "Unyanked (the release's own mark, or the one file's): installers consider it again", body = VersionDetail),
+        UnyankVersionProblems,
+    ))]
+pub async fn unyank_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version)): Path<(String, String, String)>,
+    Query(params): Query<UnyankParams>,
+) -> Result<Json<VersionDetail>, ApiError> {
+    let file = params.filename.as_deref();
+    Ok(Json(
+        yanks::set(&state.ctx, &caller, &repo, &package, &version, file, None).await?,
     ))
 }
 

@@ -110,6 +110,8 @@ pub async fn simple_project(
             size: f.file.size,
             upload_time: f.file.created_at,
             requires_python: f.file.attributes.get(pypi::REQUIRES_PYTHON).cloned(),
+            yanked: f.yanked.map(|y| y.reason),
+            core_metadata: f.file.core_metadata.map(|sha| sha.to_string()),
         })
         .collect();
     let project = simple::ProjectPage {
@@ -120,7 +122,7 @@ pub async fn simple_project(
     Ok(page(&headers, form, simple::render_project(form, &project)))
 }
 
-problems!(DownloadProblems: 401, 404 "No such file");
+problems!(DownloadProblems: 401, 404 "No such file, or no core metadata for it");
 
 #[utoipa::path(operation_id = "pypi_download", get, path = "/pypi/{tenant}/{repo}/files/{package}/{version}/{filename}", tag = "pypi",
     params(
@@ -131,7 +133,7 @@ problems!(DownloadProblems: 401, 404 "No such file");
         ("filename" = String, Path, description = "File name", max_length = 255),
     ),
     responses(
-        (status = 302, description = "Redirect to a short-lived presigned GET of the exact bytes"),
+        (status = 302, description = "Redirect to a short-lived presigned GET of the exact bytes; for `{filename}.metadata`, of the wheel's core metadata (PEP 658)"),
         DownloadProblems,
     ))]
 pub async fn download(
@@ -147,8 +149,18 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
     index::repository(ctx, &caller, &repo, Format::Pypi).await?;
-    let link = packages::download(ctx, &caller, &repo, &package, &version, &filename).await?;
-    Ok(redirect(StatusCode::FOUND, &link.url))
+    // No distribution's name ends so (wheels and sdists only), so this is PEP 658's URL.
+    let link = match filename.strip_suffix(".metadata") {
+        Some(file) => {
+            packages::core_metadata(ctx, &caller, &repo, &package, &version, file).await?
+        }
+        None => {
+            packages::download(ctx, &caller, &repo, &package, &version, &filename)
+                .await?
+                .url
+        }
+    };
+    Ok(redirect(StatusCode::FOUND, &link))
 }
 
 /// The form twine sends (`multipart/form-data`); fields it sends besides these are skipped.

@@ -155,6 +155,7 @@ mod tests {
             status: VersionStatus::Published,
             deleted,
             pinned,
+            yanked: None,
             file_count: 1,
             rev: 1,
             created_at: at,

@@ -21,7 +21,8 @@
 //!    decrement `refs` in one transaction per batch, conditioned on each item's `rev`.
 //! 3. **Collect** (cleanup), per item found in `COLLECTABLE_BLOBS`: (a) claim it:
 //!    `state = collecting`, new `rev`, conditioned on the `rev` read while `refs = 0`;
-//!    (b) delete the object; (c) delete the item, conditioned on the claim's `rev`.
+//!    (b) delete the object (and the core metadata stored beside it); (c) delete the item,
+//!    conditioned on the claim's `rev`.
 //!    An item found `collecting` longer than a claim's lease (its run died between the
 //!    steps) is claimed again the same way, so of two runs resuming it only one proceeds.
 //!
@@ -267,6 +268,10 @@ async fn collect_one(ctx: &Context, found: BlobRef) -> Result<bool, Error> {
         Err(e) => return Err(e.into()),
     }
     ctx.blobs.delete(&BlobKey::content(&claim.sha256)).await?;
+    // A file's core metadata lives and dies with its bytes (`pipeline::persist`).
+    ctx.blobs
+        .delete(&BlobKey::core_metadata(&claim.sha256))
+        .await?;
     match ctx
         .table
         .delete(&keys::blob_ref(&claim.sha256), Some(claim.rev_is()))

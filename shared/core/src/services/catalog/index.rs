@@ -4,7 +4,7 @@
 
 use crate::domain::access::{Role, Target};
 use crate::domain::keys;
-use crate::domain::model::{FileRecord, Format, Package, Repository, Version, from_item};
+use crate::domain::model::{FileRecord, Format, Package, Repository, Version, Yanked, from_item};
 use crate::domain::names::{PackageName, RepoName, VersionName};
 use crate::ports::Query;
 use crate::ports::table::query_all;
@@ -49,6 +49,10 @@ pub async fn packages(
     let mut names = Vec::new();
     for item in query_all(ctx.table.as_ref(), query).await? {
         let package: Package = from_item(item)?;
+        // Every version deleted: nothing left to install.
+        if package.latest_version.is_none() {
+            continue;
+        }
         if caller
             .rights
             .can(Role::Reader, &Target::Package(&repo.name, &package.name))
@@ -64,6 +68,8 @@ pub async fn packages(
 pub struct IndexedFile {
     pub version: VersionName,
     pub file: FileRecord,
+    /// The file's own yank, else its release's.
+    pub yanked: Option<Yanked>,
 }
 
 /// A package's live versions (oldest first, in the format's order) and their files.
@@ -74,6 +80,7 @@ pub struct PackageFiles {
     pub files: Vec<IndexedFile>,
 }
 
+/// A package's page as the caller may read it: 404 when it may not.
 pub async fn package_files(
     ctx: &Context,
     caller: &Caller,
@@ -82,6 +89,14 @@ pub async fn package_files(
 ) -> Result<PackageFiles, Error> {
     let t = &caller.tenant;
     let not_found = || Error::NotFound(format!("package {package} not found in {}", repo.name));
+    // Checked here, on the normal name, rather than by the guard on the URL's spelling:
+    // a grant on `foo-bar` covers `/simple/Foo_Bar/`'s redirect and its target alike.
+    if !caller
+        .rights
+        .can(Role::Reader, &Target::Package(&repo.name, package))
+    {
+        return Err(not_found());
+    }
     let package = match ctx
         .table
         .get(&keys::package(t, &repo.name, package))
@@ -119,6 +134,7 @@ pub async fn package_files(
         of_version.sort_by(|a, b| a.filename.as_str().cmp(b.filename.as_str()));
         files.extend(of_version.into_iter().map(|file| IndexedFile {
             version: v.version.clone(),
+            yanked: file.yanked.clone().or_else(|| v.yanked.clone()),
             file,
         }));
     }

@@ -9,3 +9,4 @@ pub mod publish;
 pub mod repositories;
 pub mod uploads;
 pub mod versions;
+pub mod yanks;

@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{Role, Target};
 use crate::domain::keys::{self, BlobKey};
-use crate::domain::model::{FileRecord, Package, ScanResult, Version, from_item};
+use crate::domain::model::{FileRecord, Package, ScanResult, Version, Yanked, from_item};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, VersionName};
 use crate::ports::Query;
 use crate::ports::table::query_all;
@@ -75,6 +75,9 @@ pub struct FileView {
     /// The scan that let the file in; `status: partial` when it did not see all of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanResult>,
+    /// Set while this file is yanked on its own (its release may be yanked as a whole too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub yanked: Option<Yanked>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -86,6 +89,7 @@ impl From<FileRecord> for FileView {
             size: f.size,
             sha256: f.sha256,
             scan: f.scan,
+            yanked: f.yanked,
             created_at: f.created_at,
         }
     }
@@ -280,6 +284,50 @@ pub async fn download(
         size: file.size,
         sha256: file.sha256,
     })
+}
+
+/// A presigned GET of a file's core metadata (PEP 658), if the pipeline stored one.
+pub async fn core_metadata(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    package: &str,
+    version: &str,
+    filename: &str,
+) -> Result<String, Error> {
+    let r = VersionRef::parse(repo, package, version)?;
+    let filename = FileName::parse(filename)?;
+    versions::live(ctx, &caller.tenant, &r).await?;
+    let not_found = || {
+        Error::NotFound(format!(
+            "no core metadata for {filename} in {} {}",
+            r.package, r.version
+        ))
+    };
+    let item = ctx
+        .table
+        .get(&keys::file(
+            &caller.tenant,
+            &r.repo,
+            &r.package,
+            &r.version,
+            &filename,
+        ))
+        .await?
+        .ok_or_else(not_found)?;
+    let file: FileRecord = from_item(item)?;
+    if file.core_metadata.is_none() {
+        return Err(not_found());
+    }
+    let presigned = ctx
+        .blobs
+        .presign_get(
+            &BlobKey::core_metadata(&file.sha256),
+            ctx.settings.download_url_ttl,
+            Some(&format!("{}.metadata", file.filename)),
+        )
+        .await?;
+    Ok(presigned.url)
 }
 
 /// Deletes the version: at once neither listed nor downloadable, its number never reused,

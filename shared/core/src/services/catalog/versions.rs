@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use crate::domain::audit_action::AuditAction;
 use crate::domain::event_kind::EventKind;
 use crate::domain::keys;
-use crate::domain::model::{FileRecord, Package, Version, VersionStatus, from_item, to_item};
+use crate::domain::model::{
+    FileRecord, Package, Version, VersionStatus, Yanked, from_item, to_item,
+};
 use crate::domain::names::{PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::ports::table::query_all;
 use crate::ports::{Condition, Query, TableError, Write};
@@ -28,6 +30,9 @@ pub struct VersionView {
     pub status: VersionStatus,
     /// Pinned versions are never removed by the repository's retention policy.
     pub pinned: bool,
+    /// Set while the release is yanked (PEP 592): installers skip it unless pinned to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub yanked: Option<Yanked>,
     pub file_count: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -42,6 +47,7 @@ impl From<Version> for VersionView {
             version: v.version,
             status: v.status,
             pinned: v.pinned,
+            yanked: v.yanked,
             file_count: v.file_count,
             created_at: v.created_at,
             updated_at: v.updated_at,
@@ -69,7 +75,7 @@ impl VersionRef {
         })
     }
 
-    fn target(&self) -> String {
+    pub(crate) fn target(&self) -> String {
         format!("version/{}/{}/{}", self.repo, self.package, self.version)
     }
 
