@@ -476,18 +476,27 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     event.path_parameters
                 );
                 // What API Gateway forwards: the authorizer's context on every route but the
-                // public ones, which it does not run for.
-                let public = permissions::rule(&f.handler).is_some_and(|r| r.need == Need::Public);
+                // ones it does not run for: public routes, and package managers' routes,
+                // whose functions authenticate the caller from the header themselves.
+                let rule = permissions::rule(&f.handler);
+                let public = rule.is_some_and(|r| r.need == Need::Public);
+                let challenges = rule.is_some_and(|r| r.challenges_clients);
+                if challenges {
+                    assert!(
+                        event.headers.contains_key("authorization"),
+                        "events/{path}: a package manager's request carries its credential"
+                    );
+                }
                 let context = event
                     .request_context
                     .authorizer
                     .as_ref()
                     .map(|a| a.fields.clone())
                     .unwrap_or_default();
-                if public {
+                if public || challenges {
                     assert!(
                         context.is_empty(),
-                        "events/{path}: a public route gets no authorizer context"
+                        "events/{path}: a route without the authorizer gets no authorizer context"
                     );
                 } else {
                     let identity = context
@@ -735,7 +744,17 @@ fn every_route_but_the_public_ones_is_behind_the_authorizer() {
                 panic!("{}: {} has no permission rule", f.logical_id, f.handler)
             });
             let chosen = &props["Auth"]["Authorizer"];
-            if rule.need == Need::Public {
+            if rule.challenges_clients {
+                assert_eq!(
+                    string(chosen),
+                    "NONE",
+                    "{}: {} answers package managers, whose credential only a challenging 401 \
+                     brings (API Gateway's own 401 carries no WWW-Authenticate): its event \
+                     needs Auth: Authorizer: NONE",
+                    f.logical_id,
+                    f.handler
+                );
+            } else if rule.need == Need::Public {
                 assert_eq!(
                     string(chosen),
                     "NONE",
@@ -950,13 +969,16 @@ fn a_read_route_can_only_read_and_keep_its_rate_limit() {
                 );
             }
         }
-        // Downloads are counted for the daily report (services::records::usage).
-        let allowed: &[&str] = if ["download_file", "pypi_download"].contains(&f.handler.as_str()) {
-            &["rate bucket", "usage counter"]
-        } else {
-            &["rate bucket"]
-        };
-        writable_partitions(&f.logical_id, &grants, allowed);
+        // Downloads are counted for the daily report (services::records::usage); a function
+        // that authenticates its caller itself records last use as the authorizer does.
+        let mut allowed = vec!["rate bucket"];
+        if ["download_file", "pypi_download"].contains(&f.handler.as_str()) {
+            allowed.push("usage counter");
+        }
+        if permissions::rule(&f.handler).is_some_and(|r| r.challenges_clients) {
+            allowed.extend(["API key", "grant"]);
+        }
+        writable_partitions(&f.logical_id, &grants, &allowed);
     }
 }
 
@@ -1031,6 +1053,11 @@ fn the_authorizer_writes_only_rate_buckets_and_last_use() {
 const SECRET_READERS: &[(&str, &str, &str)] = &[
     (AUTHORIZER_BINARY, "", "token-signing"),
     (API_BINARY, "issue_token", "token-signing"),
+    // Package managers' routes authenticate their callers themselves (access tokens too).
+    (API_BINARY, "pypi_simple_index", "token-signing"),
+    (API_BINARY, "pypi_simple_project", "token-signing"),
+    (API_BINARY, "pypi_download", "token-signing"),
+    (API_BINARY, "pypi_upload", "token-signing"),
     (API_BINARY, "create_user", "pii-key"),
     (API_BINARY, "list_users", "pii-key"),
     (API_BINARY, "get_principal", "pii-key"),
