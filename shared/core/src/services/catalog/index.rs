@@ -2,6 +2,8 @@
 //! may read in it, and a package's published files with their versions in the format's
 //! order. The format renders it (`formats::pypi::simple`).
 
+use futures::{StreamExt as _, TryStreamExt as _};
+
 use crate::domain::access::{Role, Target};
 use crate::domain::keys;
 use crate::domain::model::{FileRecord, Format, Package, Repository, Version, Yanked, from_item};
@@ -14,6 +16,8 @@ use crate::services::{Context, Error};
 
 /// Files of one version are read a page at a time; a version holds few.
 const FILES_PAGE: usize = 1000;
+/// Versions whose files are read at once.
+const PARALLEL_QUERIES: usize = 16;
 
 /// The repository `repo` of the caller's tenant, if it is of `format` (a repository of
 /// another format has no index of this kind: 404).
@@ -117,27 +121,34 @@ pub async fn package_files(
         None => a.cmp(b),
     };
     versions.sort_by(|a, b| order(a.version.as_str(), b.version.as_str()));
-    let mut files = Vec::new();
-    for v in &versions {
-        let query = Query::new(keys::files_partition(
-            t,
-            &repo.name,
-            &package.name,
-            &v.version,
-        ))
-        .limit(FILES_PAGE);
+    // One query per version: a few at a time, so a long history costs the table's latency
+    // once per `PARALLEL_QUERIES` versions rather than once per version.
+    let name = &package.name;
+    // Owned versions: a closure over references is not `Send` enough for a handler future.
+    let per_version = futures::stream::iter(versions.iter().cloned().map(|v| async move {
+        let query =
+            Query::new(keys::files_partition(t, &repo.name, name, &v.version)).limit(FILES_PAGE);
         let mut of_version: Vec<FileRecord> = query_all(ctx.table.as_ref(), query)
             .await?
             .into_iter()
             .map(from_item)
             .collect::<Result<_, _>>()?;
         of_version.sort_by(|a, b| a.filename.as_str().cmp(b.filename.as_str()));
-        files.extend(of_version.into_iter().map(|file| IndexedFile {
-            version: v.version.clone(),
-            yanked: file.yanked.clone().or_else(|| v.yanked.clone()),
-            file,
-        }));
-    }
+        Ok::<_, Error>(
+            of_version
+                .into_iter()
+                .map(|file| IndexedFile {
+                    version: v.version.clone(),
+                    yanked: file.yanked.clone().or_else(|| v.yanked.clone()),
+                    file,
+                })
+                .collect::<Vec<_>>(),
+        )
+    }))
+    .buffered(PARALLEL_QUERIES)
+    .try_collect::<Vec<_>>()
+    .await?;
+    let files = per_version.into_iter().flatten().collect();
     Ok(PackageFiles {
         package,
         versions: versions.into_iter().map(|v| v.version).collect(),
