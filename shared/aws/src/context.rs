@@ -42,5 +42,6 @@ pub async fn context_from_env(scanner: Option<Arc<dyn Scanner>>) -> Result<Arc<C
         )),
         scanner,
         settings: Arc::new(settings),
+        index_pages: Default::default(),
     }))
 }

@@ -84,6 +84,7 @@ impl Embedded {
             workflow: Arc::clone(&workflow) as Arc<dyn Workflow>,
             scanner,
             settings: Arc::new(settings),
+            index_pages: Default::default(),
         });
         let faults = Faults::from_env().map_err(Error::Invalid)?;
         if !faults.is_empty() {

@@ -29,4 +29,7 @@ pub struct Context {
     /// The Scan step's engine, in the binaries that carry one (see `pipeline::Scanner`).
     pub scanner: Option<Arc<dyn Scanner>>,
     pub settings: Arc<Settings>,
+    /// Package managers' index pages as last rendered (a per-process memo, never a source
+    /// of truth: each entry is checked against the package's `rev` on use).
+    pub index_pages: Arc<crate::services::catalog::page_cache::PageCache>,
 }

@@ -1115,6 +1115,10 @@ async fn maintainers_yank_releases_and_files_and_the_index_says_so() {
     .await;
     assert_eq!(up.status, StatusCode::OK, "{}", up.text());
 
+    // Read (and so rendered and kept) before the yank: the yank must show all the same.
+    let before = json_page(&app, &auth).await;
+    assert_eq!(file_entry(&before, &two.wheel_name())["yanked"], false);
+    assert_eq!(app.host.ctx.index_pages.len(), 1, "the page is kept");
     let release = "/v1/repositories/py/packages/foo-bar/versions/2.0/yank";
     let (status, _, v) = app
         .call(

@@ -126,6 +126,7 @@ impl Stack {
             )),
             scanner: None,
             settings: Arc::new(Settings::for_testing()),
+            index_pages: Default::default(),
         });
         Self {
             sdk,

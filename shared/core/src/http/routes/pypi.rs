@@ -24,6 +24,7 @@ use crate::http::extract::Path;
 use crate::http::problem::{ApiError, Problem};
 use crate::http::routes::problems::problems;
 use crate::services::access::caller::Caller;
+use crate::services::catalog::page_cache::{Page, PageKey};
 use crate::services::catalog::publish::{self, Declared, Outcome};
 use crate::services::catalog::{index, packages};
 use crate::services::{Context, Error};
@@ -64,7 +65,9 @@ pub async fn simple_index(
         .into_iter()
         .map(|n| n.to_string())
         .collect();
-    Ok(page(&headers, form, simple::render_index(form, &names)))
+    let body = Bytes::from(simple::render_index(form, &names));
+    let etag = etag(form, &body);
+    Ok(page(&headers, form, body, &etag))
 }
 
 problems!(SimpleProjectProblems: 400 "Not a valid project name", 401, 404 "No such project", 406 "None of the accepted media types is served");
@@ -96,7 +99,13 @@ pub async fn simple_project(
         return Ok(redirect(StatusCode::MOVED_PERMANENTLY, &to));
     }
     let name = PackageName::parse(&normal).map_err(Error::from)?;
-    let found = index::package_files(ctx, &caller, &repository, &name).await?;
+    let package = index::package(ctx, &caller, &repository, &name).await?;
+    let key = PageKey::new(&caller.tenant, &repository, &package, form.content_type());
+    if let Some(cached) = ctx.index_pages.get(&key, package.rev) {
+        return Ok(page(&headers, form, cached.body.clone(), &cached.etag));
+    }
+    let rev = package.rev;
+    let found = index::package_files(ctx, &caller, &repository, package).await?;
     let files = found
         .files
         .into_iter()
@@ -119,7 +128,11 @@ pub async fn simple_project(
         versions: found.versions.iter().map(|v| v.to_string()).collect(),
         files,
     };
-    Ok(page(&headers, form, simple::render_project(form, &project)))
+    let body = Bytes::from(simple::render_project(form, &project));
+    let etag = etag(form, &body);
+    let response = page(&headers, form, body.clone(), &etag);
+    ctx.index_pages.put(key, Page { rev, body, etag });
+    Ok(response)
 }
 
 problems!(DownloadProblems: 401, 404 "No such file, or no core metadata for it");
@@ -438,12 +451,16 @@ fn negotiate(headers: &HeaderMap) -> Result<simple::Form, ApiError> {
     })
 }
 
-/// An index page with its ETag; 304 when the client holds it already.
-fn page(headers: &HeaderMap, form: simple::Form, body: String) -> Response {
+/// A page's ETag: its form and bytes.
+fn etag(form: simple::Form, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(form.content_type().as_bytes());
-    hasher.update(body.as_bytes());
-    let etag = format!("\"{}\"", &hex::encode(hasher.finalize())[..32]);
+    hasher.update(body);
+    format!("\"{}\"", &hex::encode(hasher.finalize())[..32])
+}
+
+/// An index page with its ETag; 304 when the client holds it already.
+fn page(headers: &HeaderMap, form: simple::Form, body: Bytes, etag: &str) -> Response {
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -470,7 +487,7 @@ fn page(headers: &HeaderMap, form: simple::Form, body: String) -> Response {
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, max-age=0, must-revalidate"),
     );
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+    if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
     }
     if fresh {

@@ -84,13 +84,13 @@ pub struct PackageFiles {
     pub files: Vec<IndexedFile>,
 }
 
-/// A package's page as the caller may read it: 404 when it may not.
-pub async fn package_files(
+/// The package if the caller may read it: 404 when it may not.
+pub async fn package(
     ctx: &Context,
     caller: &Caller,
     repo: &Repository,
     package: &PackageName,
-) -> Result<PackageFiles, Error> {
+) -> Result<Package, Error> {
     let t = &caller.tenant;
     let not_found = || Error::NotFound(format!("package {package} not found in {}", repo.name));
     // Checked here, on the normal name, rather than by the guard on the URL's spelling:
@@ -101,14 +101,24 @@ pub async fn package_files(
     {
         return Err(not_found());
     }
-    let package = match ctx
+    match ctx
         .table
         .get(&keys::package(t, &repo.name, package))
         .await?
     {
-        Some(item) => from_item::<Package>(item)?,
-        None => return Err(not_found()),
-    };
+        Some(item) => Ok(from_item::<Package>(item)?),
+        None => Err(not_found()),
+    }
+}
+
+/// The page of a package read by [`package`]: its live versions and their files.
+pub async fn package_files(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &Repository,
+    package: Package,
+) -> Result<PackageFiles, Error> {
+    let t = &caller.tenant;
     let query = Query::new(keys::versions_partition(t, &repo.name, &package.name)).limit(1000);
     let mut versions: Vec<Version> = query_all(ctx.table.as_ref(), query)
         .await?

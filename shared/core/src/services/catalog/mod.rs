@@ -5,6 +5,7 @@ pub mod blob_refs;
 pub mod index;
 pub mod lookalikes;
 pub mod packages;
+pub mod page_cache;
 pub mod publish;
 pub mod repositories;
 pub mod uploads;

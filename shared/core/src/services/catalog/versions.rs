@@ -79,7 +79,7 @@ impl VersionRef {
         format!("version/{}/{}/{}", self.repo, self.package, self.version)
     }
 
-    fn not_found(&self) -> Error {
+    pub(crate) fn not_found(&self) -> Error {
         Error::NotFound(format!(
             "version {} of {} not found in {}",
             self.version, self.package, self.repo

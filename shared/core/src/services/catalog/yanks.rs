@@ -1,14 +1,15 @@
 //! Yanking (PEP 592): a yanked release or file stays listed and downloadable, but installers
 //! skip it unless it is the only match of an exact pin. Maintainers yank a whole release or
 //! one file of it; unyanking undoes exactly that mark (a file yanked on its own stays yanked
-//! when its release is unyanked). Each call is one audited change.
+//! when its release is unyanked). Each call is one audited change, and bumps the package's
+//! `rev` like any change its index page shows (`page_cache`).
 
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::audit_action::AuditAction;
 use crate::domain::keys;
-use crate::domain::model::{FileRecord, Version, Yanked, from_item, to_item};
+use crate::domain::model::{FileRecord, Package, Version, Yanked, from_item, to_item};
 use crate::domain::names::FileName;
 use crate::ports::{Condition, TableError, Write};
 use crate::services::access::caller::Caller;
@@ -89,21 +90,45 @@ async fn set_version(
     v.rev += 1;
     v.updated_at = ctx.clock.now();
     let key = keys::version(&caller.tenant, &r.repo, &r.package, &r.version);
-    let writes = vec![Write::Put {
-        item: to_item(&key, &v)?,
-        condition: Some(Condition::Equals("rev".into(), rev.into())),
-    }];
+    let writes = vec![
+        Write::Put {
+            item: to_item(&key, &v)?,
+            condition: Some(Condition::Equals("rev".into(), rev.into())),
+        },
+        package_bump(ctx, caller, &r).await?,
+    ];
     let action = match yank {
         Some(_) => AuditAction::VersionYank,
         None => AuditAction::VersionUnyank,
     };
     match audit::transact(ctx, caller, action, &r.target(), writes).await {
         Ok(()) => Ok(()),
-        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(
-            Error::Conflict(format!("version {} changed concurrently; retry", r.version)),
-        ),
+        Err(TableError::TransactionCanceled { failed })
+            if failed.contains(&0) || failed.contains(&1) =>
+        {
+            Err(Error::Conflict(format!(
+                "version {} changed concurrently; retry",
+                r.version
+            )))
+        }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The package with its `rev` bumped, conditioned on the `rev` read.
+async fn package_bump(ctx: &Context, caller: &Caller, r: &VersionRef) -> Result<Write, Error> {
+    let key = keys::package(&caller.tenant, &r.repo, &r.package);
+    let mut package: Package = match ctx.table.get(&key).await? {
+        Some(item) => from_item(item)?,
+        None => return Err(r.not_found()),
+    };
+    let rev = package.rev;
+    package.rev += 1;
+    package.updated_at = ctx.clock.now();
+    Ok(Write::Put {
+        item: to_item(&key, &package)?,
+        condition: Some(Condition::Equals("rev".into(), rev.into())),
+    })
 }
 
 async fn set_file(
@@ -146,6 +171,7 @@ async fn set_file(
             key: keys::version(&caller.tenant, &r.repo, &r.package, &r.version),
             condition: Condition::Equals("rev".into(), v.rev.into()),
         },
+        package_bump(ctx, caller, &r).await?,
     ];
     let action = match yank {
         Some(_) => AuditAction::VersionYank,
@@ -155,9 +181,14 @@ async fn set_file(
     match audit::transact(ctx, caller, action, &target, writes).await {
         Ok(()) => Ok(()),
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(not_found()),
-        Err(TableError::TransactionCanceled { failed }) if failed.contains(&1) => Err(
-            Error::Conflict(format!("version {} changed concurrently; retry", r.version)),
-        ),
+        Err(TableError::TransactionCanceled { failed })
+            if failed.contains(&1) || failed.contains(&2) =>
+        {
+            Err(Error::Conflict(format!(
+                "version {} changed concurrently; retry",
+                r.version
+            )))
+        }
         Err(e) => Err(e.into()),
     }
 }
