@@ -20,69 +20,14 @@ TMP_PARENT=${BENCH_TMP:-/tmp}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-log() { printf '\n== %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-for tool in curl python3; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
-if ! command -v wrk >/dev/null; then
-    log "installing wrk"
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq wrk >/dev/null
-    command -v wrk >/dev/null || die "wrk could not be installed"
-fi
-
-if [ -n "${BENCH_BIN:-}" ]; then
-    BIN=$BENCH_BIN
-else
-    log "building release binary"
-    cargo build --release --bin trove
-    BIN="$ROOT/target/release/trove"
-fi
-[ -x "$BIN" ] || die "no binary at $BIN"
-
-WORK=$(mktemp -d "$TMP_PARENT/trove-bench-pypi.XXXXXX")
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE="http://127.0.0.1:$PORT"
-DATA="$WORK/data"
-log "starting trove serve on $BASE (data: $DATA)"
-TROVE_LOG=${TROVE_LOG:-warn} "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" \
-    >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-ready=0
-for _ in $(seq 1 240); do
-    if curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null; then ready=1; break; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; die "server exited"; }
-    sleep 0.25
-done
-[ "$ready" -eq 1 ] || { cat "$WORK/server.log" >&2; die "server not ready after 60 s"; }
-TOKEN=$(tr -d '[:space:]' <"$DATA/admin-token")
-AUTH="Authorization: Bearer $TOKEN"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+need_tools curl python3
+release_binary
+start_server trove-bench-pypi
 api() { curl -fsS -X "$1" -H "$AUTH" -H 'Content-Type: application/json' --data-binary "$3" "$BASE$2"; }
 
-# The reads go through the whole access layer; the admin tier's default rate limit would
-# answer most of them 429, so the bench tenant lifts it (the bucket stays in the path).
-BIG='{"per_second":1000000,"burst":1000000}'
-api PUT /v1/policy "{\"rate_limits\":{\"anonymous\":$BIG,\"user\":$BIG,\"service_account\":$BIG,\"admin\":$BIG}}" >/dev/null
+lift_rate_limits
 api POST /v1/repositories '{"name":"py","format":"pypi"}' >/dev/null
 
 cat >"$WORK/publish.py" <<'PY'
@@ -159,25 +104,13 @@ publish small 20 0
 publish large "$LARGE_VERSIONS" 1
 
 JSON_ACCEPT="Accept: application/vnd.pypi.simple.v1+json"
-# run_wrk PATH -> sets WRK_RPS WRK_P50 WRK_P99 WRK_ERR
-run_wrk() {
-    local out
-    log "wrk: GET $1 (2 threads, 32 connections, ${WRK_SECS}s)"
-    out=$(wrk -t2 -c32 -d"${WRK_SECS}s" --latency -H "$AUTH" -H "$JSON_ACCEPT" "$BASE$1")
-    printf '%s\n' "$out" >&2
-    WRK_RPS=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ { print $2 }')
-    WRK_P50=$(printf '%s\n' "$out" | awk '$1 == "50%" { print $2 }')
-    WRK_P99=$(printf '%s\n' "$out" | awk '$1 == "99%" { print $2 }')
-    WRK_ERR=$(printf '%s\n' "$out" | awk '/Non-2xx or 3xx responses:/ { print $NF }')
-    WRK_ERR=${WRK_ERR:-0}
-}
 
 printf '\n| project page | files | page bytes | req/s | p50 | p99 | non-2xx | page MB/s |\n|---|---|---|---|---|---|---|---|\n'
 for project in small large; do
     path="/pypi/default/py/simple/$project/"
     bytes=$(curl -fsS -H "$AUTH" -H "$JSON_ACCEPT" "$BASE$path" | wc -c)
     files=$(curl -fsS -H "$AUTH" -H "$JSON_ACCEPT" "$BASE$path" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["files"]))')
-    run_wrk "$path"
+    run_wrk "$path" "$JSON_ACCEPT"
     mbps=$(awk -v r="$WRK_RPS" -v b="$bytes" 'BEGIN { printf "%.0f", r * b / 1048576 }')
     printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' \
         "$project" "$files" "$bytes" "$WRK_RPS" "$WRK_P50" "$WRK_P99" "$WRK_ERR" "$mbps"

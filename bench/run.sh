@@ -22,64 +22,11 @@ TMP_PARENT=${BENCH_TMP:-/tmp}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-log() { printf '\n== %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-for tool in curl python3 sha256sum head; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
-if ! command -v wrk >/dev/null; then
-    log "installing wrk"
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq wrk >/dev/null
-    command -v wrk >/dev/null || die "wrk could not be installed"
-fi
-
-if [ -n "${BENCH_BIN:-}" ]; then
-    BIN=$BENCH_BIN # an already built binary (for trying the script out)
-else
-    log "building release binary"
-    cargo build --release --bin trove
-    BIN="$ROOT/target/release/trove"
-fi
-[ -x "$BIN" ] || die "no binary at $BIN"
-
-WORK=$(mktemp -d "$TMP_PARENT/trove-bench.XXXXXX")
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE="http://127.0.0.1:$PORT"
-DATA="$WORK/data"
-
-log "starting trove serve on $BASE (data: $DATA)"
-RUST_LOG=${RUST_LOG:-warn} "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" \
-    >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-ready=0
-for _ in $(seq 1 240); do
-    if curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null; then ready=1; break; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; die "server exited"; }
-    sleep 0.25
-done
-[ "$ready" -eq 1 ] || { cat "$WORK/server.log" >&2; die "server not ready after 60 s"; }
-TOKEN=$(tr -d '[:space:]' <"$DATA/admin-token")
-AUTH="Authorization: Bearer $TOKEN"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+need_tools curl python3 sha256sum head
+release_binary
+start_server trove-bench
 
 vm() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$SERVER_PID/status"; } # kB
 PEAK_RESET=0
@@ -103,11 +50,7 @@ api() { # METHOD PATH [JSON]
     fi
 }
 
-# The reads below go through the whole access layer (authorizer, rate limit, permission
-# table). The admin tier's default limit (100/s) would answer 429 to most of them, so the
-# bench tenant lifts it: the leasing of tokens from the shared bucket stays in the path.
-BIG_LIMIT='{"per_second":1000000,"burst":1000000}'
-api PUT /v1/policy "{\"rate_limits\":{\"anonymous\":$BIG_LIMIT,\"user\":$BIG_LIMIT,\"service_account\":$BIG_LIMIT,\"admin\":$BIG_LIMIT}}" >/dev/null || log "no /v1/policy (a build without rate limits)"
+lift_rate_limits || log "no /v1/policy (a build without rate limits)"
 
 # upload_file FILE PACKAGE VERSION FILENAME -> sets UP_ID, UP_MBPS, UP_SECS
 upload_file() {
@@ -172,21 +115,9 @@ done
 HWM_START=$(vm VmHWM)
 
 # --- wrk ------------------------------------------------------------------------------------
-# run_wrk LABEL PATH -> sets WRK_RPS WRK_P50 WRK_P99 WRK_ERR
-run_wrk() {
-    local out
-    log "wrk: GET $2 (2 threads, 32 connections, ${WRK_SECS}s)"
-    out=$(wrk -t2 -c32 -d"${WRK_SECS}s" --latency -H "$AUTH" "$BASE$2")
-    printf '%s\n' "$out" >&2
-    WRK_RPS=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ { print $2 }')
-    WRK_P50=$(printf '%s\n' "$out" | awk '$1 == "50%" { print $2 }')
-    WRK_P99=$(printf '%s\n' "$out" | awk '$1 == "99%" { print $2 }')
-    WRK_ERR=$(printf '%s\n' "$out" | awk '/Non-2xx or 3xx responses:/ { print $NF }')
-    WRK_ERR=${WRK_ERR:-0}
-}
-run_wrk version /v1/repositories/bench/packages/pkg/versions/1.0.0
+run_wrk /v1/repositories/bench/packages/pkg/versions/1.0.0
 V_RPS=$WRK_RPS V_P50=$WRK_P50 V_P99=$WRK_P99 V_ERR=$WRK_ERR
-run_wrk packages /v1/repositories/bench/packages
+run_wrk /v1/repositories/bench/packages
 P_RPS=$WRK_RPS P_P50=$WRK_P50 P_P99=$WRK_P99 P_ERR=$WRK_ERR
 
 # --- publish rate ---------------------------------------------------------------------------

@@ -844,34 +844,7 @@ async fn credentials_are_asked_for_and_other_tenants_see_nothing() {
     );
 
     // A reader of the repository reads the index but may not publish: 403.
-    let (_, _, sa) = app
-        .call(
-            Method::POST,
-            "/v1/service-accounts",
-            Some(&app.admin),
-            Some(json!({"name": "ci"})),
-        )
-        .await;
-    let sa = sa["id"].as_str().expect("id").to_owned();
-    let (status, _, grant) = app
-        .call(
-            Method::POST,
-            "/v1/grants",
-            Some(&app.admin),
-            Some(json!({"principal": sa, "role": "reader", "scope": {"repository": "py"}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{grant}");
-    let (status, _, key) = app
-        .call(
-            Method::POST,
-            "/v1/api-keys",
-            Some(&app.admin),
-            Some(json!({"owner": sa, "name": "ci"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{key}");
-    let reader = basic(key["key"].as_str().expect("key"));
+    let reader = basic(&granted(&app, "ci", "reader", json!({"repository": "py"})).await);
     let audited = |outcome: &'static str| {
         super::access::audit_count(&app, AuditAction::UploadPublish, outcome)
     };

@@ -236,25 +236,7 @@ pub async fn download(
     filename: &str,
 ) -> Result<DownloadLink, Error> {
     let r = VersionRef::parse(repo, package, version)?;
-    let filename = FileName::parse(filename)?;
-    versions::live(ctx, &caller.tenant, &r).await?;
-    let item = ctx
-        .table
-        .get(&keys::file(
-            &caller.tenant,
-            &r.repo,
-            &r.package,
-            &r.version,
-            &filename,
-        ))
-        .await?
-        .ok_or_else(|| {
-            Error::NotFound(format!(
-                "file {filename} not found in {} {}",
-                r.package, r.version
-            ))
-        })?;
-    let file: FileRecord = from_item(item)?;
+    let file = live_file(ctx, caller, repo, package, version, filename).await?;
     let presigned = ctx
         .blobs
         .presign_get(
@@ -286,6 +268,28 @@ pub async fn download(
     })
 }
 
+/// A file of a live version, as stored.
+pub(crate) async fn live_file(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    package: &str,
+    version: &str,
+    filename: &str,
+) -> Result<FileRecord, Error> {
+    let r = VersionRef::parse(repo, package, version)?;
+    let filename = FileName::parse(filename)?;
+    versions::live(ctx, &caller.tenant, &r).await?;
+    let key = keys::file(&caller.tenant, &r.repo, &r.package, &r.version, &filename);
+    match ctx.table.get(&key).await? {
+        Some(item) => Ok(from_item(item)?),
+        None => Err(Error::NotFound(format!(
+            "file {filename} not found in {} {}",
+            r.package, r.version
+        ))),
+    }
+}
+
 /// A presigned GET of a file's core metadata (PEP 658), if the pipeline stored one.
 pub async fn core_metadata(
     ctx: &Context,
@@ -295,29 +299,11 @@ pub async fn core_metadata(
     version: &str,
     filename: &str,
 ) -> Result<String, Error> {
-    let r = VersionRef::parse(repo, package, version)?;
-    let filename = FileName::parse(filename)?;
-    versions::live(ctx, &caller.tenant, &r).await?;
-    let not_found = || {
-        Error::NotFound(format!(
-            "no core metadata for {filename} in {} {}",
-            r.package, r.version
-        ))
-    };
-    let item = ctx
-        .table
-        .get(&keys::file(
-            &caller.tenant,
-            &r.repo,
-            &r.package,
-            &r.version,
-            &filename,
-        ))
-        .await?
-        .ok_or_else(not_found)?;
-    let file: FileRecord = from_item(item)?;
+    let file = live_file(ctx, caller, repo, package, version, filename).await?;
     if file.core_metadata.is_none() {
-        return Err(not_found());
+        return Err(Error::NotFound(format!(
+            "no core metadata for {filename} in {package} {version}"
+        )));
     }
     let presigned = ctx
         .blobs

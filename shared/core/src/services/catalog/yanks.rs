@@ -9,8 +9,7 @@ use utoipa::ToSchema;
 
 use crate::domain::audit_action::AuditAction;
 use crate::domain::keys;
-use crate::domain::model::{FileRecord, Package, Version, Yanked, from_item, to_item};
-use crate::domain::names::FileName;
+use crate::domain::model::{Package, Version, Yanked, from_item, to_item};
 use crate::ports::{Condition, TableError, Write};
 use crate::services::access::caller::Caller;
 use crate::services::catalog::packages::{self, VersionDetail};
@@ -141,19 +140,16 @@ async fn set_file(
     yank: Option<&YankRequest>,
 ) -> Result<(), Error> {
     let r = VersionRef::parse(repo, package, version)?;
-    let filename = FileName::parse(filename)?;
     let mark = yank.map(|y| y.mark(ctx)).transpose()?;
     let v = versions::live(ctx, &caller.tenant, &r).await?;
+    let mut file = packages::live_file(ctx, caller, repo, package, version, filename).await?;
+    let filename = file.filename.clone();
     let key = keys::file(&caller.tenant, &r.repo, &r.package, &r.version, &filename);
     let not_found = || {
         Error::NotFound(format!(
             "file {filename} not found in {} {}",
             r.package, r.version
         ))
-    };
-    let mut file: FileRecord = match ctx.table.get(&key).await? {
-        Some(item) => from_item(item)?,
-        None => return Err(not_found()),
     };
     file.yanked = mark;
     // Files never change but for this mark: the version's `rev` guards against a delete of
