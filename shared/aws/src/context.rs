@@ -21,7 +21,7 @@ pub async fn context_from_env(scanner: Option<Arc<dyn Scanner>>) -> Result<Arc<C
     )
     .map_err(|e| e.to_string())?;
     let queue_url = events_queue_url().map_err(|e| e.to_string())?;
-    let sdk = config.sdk_config().await;
+    let sdk = config.sdk_config();
     let adapters = config.adapters(&sdk);
     let settings = Settings::from_env()?;
     let clock = Arc::new(SystemClock);

@@ -18,7 +18,9 @@ mod sqs;
 
 use std::fmt;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_sdk_s3::config::SharedCredentialsProvider;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -80,6 +82,7 @@ impl AwsConfig {
 
     /// A loader with region and endpoint set; credentials come from the default chain unless
     /// the caller sets a provider (tests use static dummy credentials against an emulator).
+    /// Not for the Lambda functions: see [`AwsConfig::sdk_config`].
     pub fn loader(&self) -> ConfigLoader {
         let loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()));
@@ -89,8 +92,21 @@ impl AwsConfig {
         }
     }
 
-    pub async fn sdk_config(&self) -> SdkConfig {
-        self.loader().load().await
+    /// The Lambda functions' SDK configuration: region, endpoint, and the credentials Lambda
+    /// hands every function in its environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN`). Not [`AwsConfig::loader`]'s default chain: its profile files,
+    /// STS web identity, SSO, ECS and IMDS providers are dead code in Lambda, and linking them
+    /// costs each binary most of a megabyte. Retries and timeouts are the SDK's defaults for
+    /// `BehaviorVersion::latest()`, the same the loader would pick.
+    pub fn sdk_config(&self) -> SdkConfig {
+        let mut builder = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(SharedCredentialsProvider::new(
+                EnvironmentVariableCredentialsProvider::new(),
+            ));
+        builder.set_endpoint_url(self.endpoint_url.clone());
+        builder.build()
     }
 
     /// Builds the three adapters over one SDK configuration.
@@ -239,6 +255,28 @@ mod tests {
         ]))
         .expect("complete");
         assert_eq!(cfg.region, "eu-west-1");
+    }
+
+    #[test]
+    fn the_sdk_configuration_carries_region_endpoint_and_environment_credentials() {
+        let cfg = AwsConfig {
+            region: "eu-west-1".into(),
+            endpoint_url: Some("http://127.0.0.1:5000".into()),
+            table_name: "t".into(),
+            bucket: "b".into(),
+            secret_prefix: "trove/".into(),
+        };
+        let sdk = cfg.sdk_config();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert!(sdk.credentials_provider().is_some());
+        assert!(sdk.behavior_version().is_some());
+
+        let deployed = AwsConfig {
+            endpoint_url: None,
+            ..cfg
+        };
+        assert_eq!(deployed.sdk_config().endpoint_url(), None);
     }
 
     #[test]
