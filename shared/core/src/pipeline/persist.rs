@@ -2,11 +2,11 @@
 //! the blob's reference count in one conditional transaction. Of concurrent uploads of one file exactly one wins; a
 //! second run of the same upload changes nothing.
 
+use sha2::{Digest, Sha256};
+
 use crate::domain::canonical;
 use crate::domain::event_kind::EventKind;
 use crate::domain::keys::{self, BlobKey};
-use sha2::{Digest, Sha256};
-
 use crate::domain::model::{
     FileRecord, Package, PackageNameClaim, Repository, Upload, UploadStatus, Version,
     VersionStatus, from_item, to_item,
@@ -47,6 +47,9 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let incoming = BlobKey::incoming(&upload.tenant, &upload.upload_id);
     // Whether this run stored the content itself (then no uncounted file can reference it).
     let mut copied = false;
+    // The repository's format never changes: which metadata to store is decided once.
+    let repo = crate::pipeline::accepted_repository(ctx, &upload).await?;
+    let metadata = core_metadata_of(&repo, &upload);
     for attempt in 0..MAX_ATTEMPTS {
         // The order is the blob protocol's (`services::catalog::blob_refs`): read the count, then
         // make sure the bytes exist, then commit conditioned on the count as read.
@@ -65,7 +68,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         }
         // Beside the bytes, within the same window of the protocol: collection deletes both
         // before it lets go of the count.
-        if let Some(text) = core_metadata(ctx, &upload).await? {
+        if let Some(text) = metadata {
             ctx.blobs
                 .put(
                     &BlobKey::core_metadata(&upload.sha256),
@@ -296,14 +299,6 @@ fn core_metadata_of<'u>(repo: &Repository, upload: &'u Upload) -> Option<&'u str
     let format = crate::formats::for_format(repo.format)?;
     let manifest = upload.scan.as_ref()?.manifest.as_ref()?;
     format.core_metadata(upload.filename.as_str(), manifest)
-}
-
-async fn core_metadata<'u>(
-    ctx: &Context,
-    upload: &'u Upload,
-) -> Result<Option<&'u str>, StepError> {
-    let repo = crate::pipeline::accepted_repository(ctx, upload).await?;
-    Ok(core_metadata_of(&repo, upload))
 }
 
 /// Another upload published this file first (or this very upload did, in an earlier run).

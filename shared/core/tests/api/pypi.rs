@@ -161,6 +161,24 @@ async fn pypi_repo(app: &TestApp, name: &str, max_file_size: Option<u64>) {
     assert_eq!(v["format"], "pypi");
 }
 
+/// Repository `py` with foo-bar 1.0's wheel published by the admin.
+async fn py_with_one_wheel(app: &TestApp) -> PythonProject<'static> {
+    pypi_repo(app, "py", None).await;
+    let p = project("1.0", MODULE);
+    let up = twine(
+        app,
+        "py",
+        &basic(&app.admin),
+        "foo-bar",
+        "1.0",
+        &p.wheel_name(),
+        &p.wheel(),
+    )
+    .await;
+    assert_eq!(up.status, StatusCode::OK, "{}", up.text());
+    p
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn twine_uploads_publish_and_the_simple_index_shows_them_in_both_forms() {
     let app = TestApp::new().await;
@@ -767,19 +785,7 @@ async fn a_part_header_that_never_ends_is_refused_before_the_body_is_read_to_its
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_are_asked_for_and_other_tenants_see_nothing() {
     let app = TestApp::new().await;
-    pypi_repo(&app, "py", None).await;
-    let p = project("1.0", MODULE);
-    let up = twine(
-        &app,
-        "py",
-        &basic(&app.admin),
-        "foo-bar",
-        "1.0",
-        &p.wheel_name(),
-        &p.wheel(),
-    )
-    .await;
-    assert_eq!(up.status, StatusCode::OK, "{}", up.text());
+    let p = py_with_one_wheel(&app).await;
 
     // No credential: 401 asking for Basic (pip's keyring and netrc flows answer it).
     let anonymous = get(&app, "/pypi/default/py/simple/foo-bar/", None, &[]).await;
@@ -1342,19 +1348,7 @@ async fn a_wheels_core_metadata_is_served_beside_it_and_collected_with_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_grant_on_a_project_covers_every_spelling_of_its_name() {
     let app = TestApp::new().await;
-    pypi_repo(&app, "py", None).await;
-    let p = project("1.0", MODULE);
-    let up = twine(
-        &app,
-        "py",
-        &basic(&app.admin),
-        "foo-bar",
-        "1.0",
-        &p.wheel_name(),
-        &p.wheel(),
-    )
-    .await;
-    assert_eq!(up.status, StatusCode::OK, "{}", up.text());
+    py_with_one_wheel(&app).await;
     let mine = basic(
         &granted(
             &app,

@@ -236,7 +236,7 @@ pub async fn download(
     filename: &str,
 ) -> Result<DownloadLink, Error> {
     let r = VersionRef::parse(repo, package, version)?;
-    let file = live_file(ctx, caller, repo, package, version, filename).await?;
+    let (_, file) = live_file(ctx, caller, &r, filename).await?;
     let presigned = ctx
         .blobs
         .presign_get(
@@ -268,21 +268,18 @@ pub async fn download(
     })
 }
 
-/// A file of a live version, as stored.
+/// A file of a live version, as stored, and the version as read.
 pub(crate) async fn live_file(
     ctx: &Context,
     caller: &Caller,
-    repo: &str,
-    package: &str,
-    version: &str,
+    r: &VersionRef,
     filename: &str,
-) -> Result<FileRecord, Error> {
-    let r = VersionRef::parse(repo, package, version)?;
+) -> Result<(Version, FileRecord), Error> {
     let filename = FileName::parse(filename)?;
-    versions::live(ctx, &caller.tenant, &r).await?;
+    let version = versions::live(ctx, &caller.tenant, r).await?;
     let key = keys::file(&caller.tenant, &r.repo, &r.package, &r.version, &filename);
     match ctx.table.get(&key).await? {
-        Some(item) => Ok(from_item(item)?),
+        Some(item) => Ok((version, from_item(item)?)),
         None => Err(Error::NotFound(format!(
             "file {filename} not found in {} {}",
             r.package, r.version
@@ -299,7 +296,8 @@ pub async fn core_metadata(
     version: &str,
     filename: &str,
 ) -> Result<String, Error> {
-    let file = live_file(ctx, caller, repo, package, version, filename).await?;
+    let r = VersionRef::parse(repo, package, version)?;
+    let (_, file) = live_file(ctx, caller, &r, filename).await?;
     if file.core_metadata.is_none() {
         return Err(Error::NotFound(format!(
             "no core metadata for {filename} in {package} {version}"

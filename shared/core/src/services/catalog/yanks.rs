@@ -141,8 +141,7 @@ async fn set_file(
 ) -> Result<(), Error> {
     let r = VersionRef::parse(repo, package, version)?;
     let mark = yank.map(|y| y.mark(ctx)).transpose()?;
-    let v = versions::live(ctx, &caller.tenant, &r).await?;
-    let mut file = packages::live_file(ctx, caller, repo, package, version, filename).await?;
+    let (v, mut file) = packages::live_file(ctx, caller, &r, filename).await?;
     let filename = file.filename.clone();
     let key = keys::file(&caller.tenant, &r.repo, &r.package, &r.version, &filename);
     let not_found = || {
