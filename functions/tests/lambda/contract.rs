@@ -782,6 +782,18 @@ struct Grants {
     statements: Vec<Value>,
 }
 
+impl Grants {
+    /// CRUD on the table (SAM's template, or a statement that puts items of any partition).
+    fn writes_any_item(&self) -> bool {
+        self.templates
+            .iter()
+            .any(|(n, _)| n == "DynamoDBCrudPolicy")
+            || self.statements.iter().any(|s| {
+                actions(s).iter().any(|a| a == "dynamodb:PutItem") && leading_keys(s).is_none()
+            })
+    }
+}
+
 fn grants_of(tpl: &Value, f: &FunctionDef) -> Grants {
     let mut grants = Grants {
         templates: Vec::new(),
@@ -990,11 +1002,7 @@ fn every_route_function_can_write_its_rate_limit_bucket() {
     let tpl = template::template();
     for f in functions(&tpl).values().filter(|f| f.binary == API_BINARY) {
         let grants = grants_of(&tpl, f);
-        if grants
-            .templates
-            .iter()
-            .any(|(n, _)| n == "DynamoDBCrudPolicy")
-        {
+        if grants.writes_any_item() {
             continue;
         }
         let writable = writable_partitions(
@@ -1245,8 +1253,9 @@ fn every_function_that_must_see_a_missing_object_as_absent_may_list_the_bucket()
 // What CloudFormation receives once SAM expanded the template (template::transformed).
 
 /// CloudFormation refuses a stack of more than 500 resources; a release that adds a route
-/// adds six (function, role, version, alias, deployment group, permission). Past this,
-/// restructure first (shared roles, fewer deployment groups, a nested stack).
+/// adds five (function, version, alias, deployment group, permission) with a shared role
+/// (ReadRouteRole, WriteRouteRole, …), six with a role of its own. Past this, restructure
+/// first (more shared roles, fewer deployment groups, a nested stack).
 const RESOURCE_HEADROOM_LIMIT: usize = 450;
 
 #[test]
@@ -1572,4 +1581,59 @@ fn deleted_objects_stop_being_billed_within_days() {
         blobs_covered |= string(&rule["Prefix"]) == "blobs/";
     }
     assert!(blobs_covered, "no rule expires noncurrent blobs/");
+}
+
+/// A role of the template that functions share is theirs only: Lambda alone may assume it,
+/// and it carries what SAM would give a role it makes for a traced function that logs
+/// (basic execution, X-Ray), so sharing it takes nothing from them. One function alone
+/// should use SAM's own role instead.
+#[test]
+fn shared_roles_are_lambdas_and_carry_what_sams_own_roles_would() {
+    let tpl = template::template();
+    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, resource) in tpl["Resources"].as_mapping().expect("Resources") {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        if let Value::Tagged(role) = &resource["Properties"]["Role"] {
+            let role = string(&role.value);
+            let role = role.strip_suffix(".Arn").unwrap_or(&role).to_owned();
+            users.entry(role).or_default().push(string(id));
+        }
+    }
+    assert!(!users.is_empty(), "no function uses a shared role");
+    for (role, functions) in &users {
+        assert!(
+            functions.len() >= 2,
+            "{role} serves only {functions:?}: let SAM make its role"
+        );
+        let props = &tpl["Resources"][role.as_str()]["Properties"];
+        let trust = &props["AssumeRolePolicyDocument"]["Statement"];
+        let trust = trust.as_sequence().expect("trust statements");
+        assert_eq!(trust.len(), 1, "{role}: {trust:?}");
+        assert_eq!(string(&trust[0]["Action"]), "sts:AssumeRole", "{role}");
+        assert_eq!(
+            string(&trust[0]["Principal"]["Service"]),
+            "lambda.amazonaws.com",
+            "{role}"
+        );
+        let managed: Vec<String> = props["ManagedPolicyArns"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|arn| match arn {
+                Value::Tagged(t) => string(&t.value),
+                other => string(other),
+            })
+            .collect();
+        for needed in [
+            "service-role/AWSLambdaBasicExecutionRole",
+            "policy/AWSXrayWriteOnlyAccess",
+        ] {
+            assert!(
+                managed.iter().any(|m| m.ends_with(needed)),
+                "{role} lacks {needed}: {managed:?}"
+            );
+        }
+    }
 }

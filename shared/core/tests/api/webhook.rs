@@ -324,14 +324,8 @@ async fn after_the_last_retry_the_webhook_is_failing_and_redelivery_starts_over(
     assert_eq!(failed["attempts"].as_array().expect("attempts").len(), 9);
     assert!(failed.get("next_attempt_at").is_none(), "{failed}");
     assert_eq!(receiver.hits().len(), 9);
-    let (_, _, fetched) = app
-        .call(
-            Method::GET,
-            &format!("/v1/webhooks/{id}"),
-            Some(&app.admin),
-            None,
-        )
-        .await;
+    // The flag is set right after the failed delivery is recorded, in a write of its own.
+    let fetched = webhook_until(&app, id, |w| w["failing"] == true).await;
     assert_eq!(fetched["failing"], true, "{fetched}");
 
     receiver.set(Reply::Status(200));
@@ -352,7 +346,17 @@ async fn after_the_last_retry_the_webhook_is_failing_and_redelivery_starts_over(
     assert_eq!(deliveries[0]["id"], again["id"], "newest first");
     assert_eq!(deliveries[0]["attempts"].as_array().expect("a").len(), 1);
     assert_eq!(deliveries[1]["status"], "failed");
-    // The flag is cleared right after the delivery is recorded, in a write of its own.
+    let fetched = webhook_until(&app, id, |w| w["failing"] == false).await;
+    assert_eq!(fetched["failing"], false, "a success clears it: {fetched}");
+    assert_eq!(receiver.hits().len(), 10);
+}
+
+/// The webhook as `GET` shows it once `done` holds, or after five seconds as it then is.
+async fn webhook_until(
+    app: &TestApp,
+    id: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let mut fetched = serde_json::Value::Null;
     for _ in 0..100 {
         (_, _, fetched) = app
@@ -363,13 +367,12 @@ async fn after_the_last_retry_the_webhook_is_failing_and_redelivery_starts_over(
                 None,
             )
             .await;
-        if fetched["failing"] == false {
+        if done(&fetched) {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(fetched["failing"], false, "a success clears it: {fetched}");
-    assert_eq!(receiver.hits().len(), 10);
+    fetched
 }
 
 async fn ping(app: &TestApp, id: &str) -> String {

@@ -101,7 +101,7 @@ pub fn functions(template: &Value) -> BTreeMap<String, FunctionDef> {
         out.insert(
             id.clone(),
             FunctionDef {
-                logical_id: id,
+                logical_id: id.clone(),
                 binary: string(&resource["Metadata"]["BuildProperties"]["Binary"]),
                 handler: string(&props["Handler"]),
                 code_uri: string(&props["CodeUri"]),
@@ -109,13 +109,56 @@ pub fn functions(template: &Value) -> BTreeMap<String, FunctionDef> {
                 architecture: string(&architectures[0]),
                 memory_mb: u32::try_from(memory).unwrap_or(u32::MAX),
                 events,
-                policies: props["Policies"].as_sequence().cloned().unwrap_or_default(),
+                policies: policies_of(template, &id, props),
                 env: props["Environment"]["Variables"]
                     .as_mapping()
                     .map(|m| m.keys().map(string).collect())
                     .unwrap_or_default(),
             },
         );
+    }
+    out
+}
+
+/// A function's grants in the shape of SAM's `Policies`: its own, or those of the shared role
+/// its `Role: !GetAtt X.Arn` names (the role's managed policies of the template as `!Ref X`,
+/// its inline documents as `Statement:` maps; the AWS managed ones are left out, as SAM adds
+/// them to the roles it makes).
+fn policies_of(template: &Value, id: &str, props: &Value) -> Vec<Value> {
+    let own = props["Policies"].as_sequence().cloned().unwrap_or_default();
+    let Value::Tagged(role) = &props["Role"] else {
+        return own;
+    };
+    assert!(
+        own.is_empty(),
+        "{id}: a function with a Role of the template must not also have Policies"
+    );
+    let role_id = match &role.value {
+        Value::String(attr) if role.tag == "GetAtt" => attr.strip_suffix(".Arn").map(str::to_owned),
+        _ => None,
+    }
+    .unwrap_or_else(|| panic!("{id}: Role must be !GetAtt <a role of the template>.Arn"));
+    let role = &template["Resources"][role_id.as_str()];
+    assert_eq!(
+        role["Type"].as_str(),
+        Some("AWS::IAM::Role"),
+        "{id}: {role_id} is not a role of the template"
+    );
+    let props = &role["Properties"];
+    let mut out: Vec<Value> = props["ManagedPolicyArns"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter(|arn| matches!(arn, Value::Tagged(t) if t.tag == "Ref"))
+        .cloned()
+        .collect();
+    for policy in props["Policies"].as_sequence().into_iter().flatten() {
+        let mut statement = serde_norway::Mapping::new();
+        statement.insert(
+            Value::from("Statement"),
+            policy["PolicyDocument"]["Statement"].clone(),
+        );
+        out.push(Value::Mapping(statement));
     }
     out
 }
