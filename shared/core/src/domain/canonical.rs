@@ -33,8 +33,9 @@ impl fmt::Display for Canonical {
 
 pub fn package(format: Format, name: &PackageName) -> Canonical {
     match format {
-        // PyPI's normal form is this very rule (PEP 503).
-        Format::Generic | Format::Pypi => Canonical(separators_folded(name.as_str())),
+        // PyPI's normal form is this very rule (PEP 503); npm names are lower case already,
+        // and `@acme/my-widget` and `@acme/my_widget` read as one package there too.
+        Format::Generic | Format::Pypi | Format::Npm => Canonical(separators_folded(name.as_str())),
     }
 }
 
@@ -109,6 +110,14 @@ mod tests {
         assert_eq!(pkg("widget_"), pkg("widget."));
         assert_ne!(pkg("widget_"), pkg("widget"));
         assert_ne!(pkg("acmecore"), pkg("acme-core"));
+    }
+
+    #[test]
+    fn npm_scoped_names_differing_only_in_separators_look_alike() {
+        let npm = |n: &str| package(Format::Npm, &PackageName::parse(n).expect("valid name")).0;
+        assert_eq!(npm("@acme/my-widget"), npm("@acme/my_widget"));
+        assert_eq!(npm("@acme/my-widget"), "@acme/my-widget");
+        assert_ne!(npm("@acme/widget"), npm("@other/widget"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The one place table keys and blob keys are built. Names are validated (no `#`, no `/`),
-//! so each key is unambiguous and tenant-prefixed.
+//! The one place table keys and blob keys are built. Names are validated (no `#`; a `/`
+//! only inside an npm scoped package name, which no blob key holds), so each key is
+//! unambiguous and tenant-prefixed.
 
 use std::fmt;
 

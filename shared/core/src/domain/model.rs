@@ -17,6 +17,8 @@ pub enum Format {
     Generic,
     /// A Python package index (`/pypi/{tenant}/{repo}/simple/`, twine uploads).
     Pypi,
+    /// An npm registry (`/npm/{tenant}/{repo}/`, `npm publish` and `npm install`).
+    Npm,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -1,5 +1,6 @@
-//! Validated names. Every name that reaches a key has passed through here, so key
-//! separators (`#`, `/`) can never appear inside a name.
+//! Validated names. Every name that reaches a key has passed through here, so the table
+//! keys' separator `#` can never appear inside a name, nor `/` but as the one separator of
+//! an npm scoped package name (`@scope/name`); blob keys never hold a name of these.
 
 use std::fmt;
 
@@ -93,14 +94,59 @@ name_type!(
     "use 1-64 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit"
 );
 
-name_type!(
-    PackageName,
-    "package name",
-    128,
-    alnum,
-    |c| alnum(c) || matches!(c, '-' | '_' | '.'),
-    "use 1-128 letters, digits, '-', '_' or '.', starting with a letter or digit"
-);
+/// A package: `widget`, or npm's scoped form `@acme/widget`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PackageName(String);
+
+const PACKAGE_NAME: &str = "package name";
+const MAX_PACKAGE_NAME: usize = 128;
+/// npm's limit, scope included.
+const MAX_SCOPED_PACKAGE_NAME: usize = 214;
+
+impl PackageName {
+    pub fn parse(value: &str) -> Result<Self, NameError> {
+        match value.strip_prefix('@') {
+            Some(scoped) => check_scoped_package(value, scoped)?,
+            None => check(
+                PACKAGE_NAME,
+                value,
+                MAX_PACKAGE_NAME,
+                alnum,
+                |c| alnum(c) || matches!(c, '-' | '_' | '.'),
+                "use 1-128 letters, digits, '-', '_' or '.', starting with a letter or digit",
+            )?,
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// Whether this is an npm scoped name (`@scope/name`).
+    pub fn is_scoped(&self) -> bool {
+        self.0.starts_with('@')
+    }
+}
+
+crate::domain::validated_string_impls!(PackageName, NameError);
+
+/// `@scope/name`: npm's characters in each part (lower case only, as npm has required
+/// since scopes exist), and exactly one `/`, so a name is never a path.
+fn check_scoped_package(value: &str, scoped: &str) -> Result<(), NameError> {
+    let npm_char = |c: char| lower_alnum(c) || matches!(c, '-' | '_' | '.' | '~');
+    let part_ok = |part: &str| part.starts_with(lower_alnum) && part.chars().all(npm_char);
+    let valid = value.len() <= MAX_SCOPED_PACKAGE_NAME
+        && scoped
+            .split_once('/')
+            .is_some_and(|(scope, name)| part_ok(scope) && part_ok(name));
+    if valid {
+        return Ok(());
+    }
+    Err(NameError {
+        what: PACKAGE_NAME,
+        value: echo(value).to_string(),
+        rule: "write a scoped name as @scope/name, at most 214 characters, each part of \
+               lower-case letters, digits, '-', '_', '.' or '~', starting with a letter or digit",
+    })
+}
 
 name_type!(
     VersionName,
@@ -233,6 +279,70 @@ mod tests {
         assert!(VersionName::parse_new("1.0.0-RC1").is_ok());
         assert!(FileName::parse_new("A.BIN").is_ok());
         assert!(PackageName::parse_new("-x").is_err());
+    }
+
+    #[test]
+    fn unscoped_package_names_stay_within_128_characters() {
+        assert!(PackageName::parse(&"a".repeat(128)).is_ok());
+        let err = PackageName::parse(&"a".repeat(129)).expect_err("too long");
+        assert!(err.to_string().contains("1-128"), "{err}");
+        for bad in ["a%2fb", "a%2Fb", "pkg@1", "@"] {
+            assert!(PackageName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn accepts_npm_scoped_package_names() {
+        for good in ["@acme/widget", "@a/b", "@acme-corp/my.widget_2", "@0/x~y"] {
+            let name = PackageName::parse(good).expect(good);
+            assert!(name.is_scoped(), "{good}");
+            assert_eq!(name.as_str(), good);
+        }
+        assert!(!PackageName::parse("widget").expect("valid").is_scoped());
+        // 1 + 100 + 1 + 112 = 214 characters, npm's limit.
+        let longest = format!("@{}/{}", "s".repeat(100), "n".repeat(112));
+        assert!(PackageName::parse(&longest).is_ok());
+        assert!(PackageName::parse(&format!("{longest}n")).is_err());
+    }
+
+    #[test]
+    fn refuses_malformed_scoped_names() {
+        for bad in [
+            "@/",
+            "@acme",
+            "@acme/",
+            "@/widget",
+            "@acme/widget/x",
+            "@scope/../x",
+            "@../x",
+            "@./x",
+            "@acme/..",
+            "@acme/.x",
+            "@acme/_x",
+            "@_acme/x",
+            "@Acme/widget",
+            "@acme/Widget",
+            "@acme/wid get",
+            "@acme%2fwidget",
+            "@acme/a#b",
+            "@@acme/x",
+            "@acme/x@1",
+            "@acme\\x",
+        ] {
+            let err = PackageName::parse(bad).expect_err(bad);
+            assert!(err.to_string().contains("@scope/name"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn new_scoped_names_must_end_with_a_letter_or_digit() {
+        assert!(PackageName::parse_new("@acme/widget").is_ok());
+        assert!(PackageName::parse("@acme/widget-").is_ok());
+        let err = PackageName::parse_new("@acme/widget-").expect_err("trailing '-'");
+        assert!(
+            err.to_string().contains("end it with a letter or digit"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Package formats: what a repository of one format knows about its packages' names,
-//! versions and files. Each format (PyPI now; npm and Cargo are meant to plug in the same way)
+//! versions and files. Each format (PyPI, npm; Cargo is meant to plug in the same way)
 //! is one [`PackageFormat`]; the catalog, the pipeline and the scanner ask it through
 //! [`for_format`] and never name a format themselves. A `generic` repository has none: its
 //! names are checked by `domain::names` alone and its files are opaque.
 
+pub mod npm;
 pub mod pypi;
 
 use std::cmp::Ordering;
@@ -44,6 +45,24 @@ pub trait PackageFormat: Send + Sync {
     /// The package and version a filename names, or why it is no file of this format.
     fn parse_filename(&self, filename: &str) -> Result<ArtifactName, String>;
 
+    /// Checks that `filename` is a file of `package` `version` (both already normalised).
+    fn check_filename(&self, package: &str, version: &str, filename: &str) -> Result<(), String> {
+        let named = self.parse_filename(filename)?;
+        if named.package != package {
+            return Err(format!(
+                "name mismatch: {filename} is a file of {}, not of {package}",
+                named.package
+            ));
+        }
+        if self.compare_versions(&named.version, version) != Ordering::Equal {
+            return Err(format!(
+                "version mismatch: {filename} is version {}, not {version}",
+                named.version
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether `entry` (path components inside the uploaded archive, at its top level) is
     /// the file's manifest: the scan keeps its first bytes for [`Self::check_manifest`].
     fn is_manifest(&self, filename: &str, entry: &[String]) -> bool;
@@ -64,6 +83,21 @@ pub trait PackageFormat: Send + Sync {
     fn core_metadata<'m>(&self, _filename: &str, _manifest: &'m Manifest) -> Option<&'m str> {
         None
     }
+
+    /// Digests of the whole file that the format's index shows, computed by Validate as it
+    /// streams the stored bytes, and kept in the published file's attributes. None: the
+    /// format needs none.
+    fn byte_digests(&self) -> Option<Box<dyn ByteDigests>> {
+        None
+    }
+}
+
+/// Digests of a file's bytes, fed in order, chunk by chunk (see
+/// [`PackageFormat::byte_digests`]).
+pub trait ByteDigests: Send {
+    fn update(&mut self, chunk: &[u8]);
+    /// The attributes that hold the digests.
+    fn finish(self: Box<Self>) -> FileAttributes;
 }
 
 /// The format plug-in of a repository's format; `None` for `generic`.
@@ -71,6 +105,7 @@ pub fn for_format(format: Format) -> Option<&'static dyn PackageFormat> {
     match format {
         Format::Generic => None,
         Format::Pypi => Some(&pypi::Pypi),
+        Format::Npm => Some(&npm::Npm),
     }
 }
 
@@ -84,19 +119,7 @@ pub fn check_upload(
 ) -> Result<ArtifactName, String> {
     let package = format.normalize_name(package)?;
     let version = format.normalize_version(version)?;
-    let named = format.parse_filename(filename)?;
-    if named.package != package {
-        return Err(format!(
-            "name mismatch: {filename} is a file of {}, not of {package}",
-            named.package
-        ));
-    }
-    if format.compare_versions(&named.version, &version) != Ordering::Equal {
-        return Err(format!(
-            "version mismatch: {filename} is version {}, not {version}",
-            named.version
-        ));
-    }
+    format.check_filename(&package, &version, filename)?;
     Ok(ArtifactName { package, version })
 }
 
