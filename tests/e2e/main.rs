@@ -12,6 +12,7 @@ mod happy;
 mod harness;
 mod inputs;
 mod metrics;
+mod npm;
 mod openapi;
 mod pipeline;
 mod pypi;

@@ -13,8 +13,9 @@ use aws_lambda_events::event::s3::S3Event;
 use serde_norway::Value;
 use trove_core::domain::keys::{self, BlobKey};
 use trove_core::domain::names::{RepoName, TenantName};
+use trove_core::http::families;
 use trove_core::http::guard::IDENTITY_CONTEXT_KEY;
-use trove_core::http::permissions::{self, Need};
+use trove_core::http::permissions::Need;
 use trove_core::pipeline::StepInput;
 use trove_core::services::access::caller::Identity;
 
@@ -66,8 +67,39 @@ fn every_route_has_exactly_one_function_and_every_http_event_is_a_route() {
     }
     let table = trove_core::http::route_table();
     assert!(!table.is_empty());
+    let mut family_events: BTreeSet<(String, String)> = BTreeSet::new();
     for route in &table {
         let key = (route.method.clone(), route.path.clone());
+        if let Some(family) = families::FAMILIES.iter().find(|f| f.covers(route)) {
+            // Served by the family's function, behind its greedy route.
+            let gateway = (route.method.clone(), family.gateway_path());
+            let serving = by_route.get(&gateway).cloned().unwrap_or_default();
+            assert_eq!(
+                serving
+                    .iter()
+                    .map(|f| f.handler.as_str())
+                    .collect::<Vec<_>>(),
+                [family.handler],
+                "{} {} ({}) belongs to family {}: one function with Handler {} and the \
+                 HttpApi event {} {}",
+                route.method,
+                route.path,
+                route.operation_id,
+                family.handler,
+                family.handler,
+                gateway.0,
+                gateway.1
+            );
+            assert!(
+                !by_route.contains_key(&key),
+                "{} {}: served by family {} and by a function of its own",
+                route.method,
+                route.path,
+                family.handler
+            );
+            family_events.insert(gateway);
+            continue;
+        }
         let serving = by_route.remove(&key).unwrap_or_default();
         assert_eq!(
             serving.len(),
@@ -92,14 +124,29 @@ fn every_route_has_exactly_one_function_and_every_http_event_is_a_route() {
             f.logical_id
         );
     }
+    for gateway in &family_events {
+        by_route.remove(gateway);
+    }
     assert!(
         by_route.is_empty(),
         "HttpApi events for routes the router does not have: {:?}",
         by_route.keys().collect::<Vec<_>>()
     );
-    // Every function of the api binary serves a route (none idles with the whole API).
+    // Every function of the api binary serves a route (none idles with the whole API), and
+    // a family's function has exactly the family's events.
     for f in all.values().filter(|f| f.binary == API_BINARY) {
-        assert_eq!(f.http_routes().len(), 1, "{} has no route", f.logical_id);
+        match families::family(&f.handler) {
+            Some(family) => {
+                let events: BTreeSet<(String, String)> = f.http_routes().into_iter().collect();
+                let expected: BTreeSet<(String, String)> = family
+                    .methods
+                    .iter()
+                    .map(|m| ((*m).to_owned(), family.gateway_path()))
+                    .collect();
+                assert_eq!(events, expected, "{}", f.logical_id);
+            }
+            None => assert_eq!(f.http_routes().len(), 1, "{} has no route", f.logical_id),
+        }
     }
 }
 
@@ -431,21 +478,27 @@ fn collect_json(dir: &Path, prefix: &str, out: &mut BTreeSet<String>) {
     }
 }
 
-/// Whether a concrete path fits a route path with `{params}`, with exactly these parameters.
+/// Whether a concrete path fits a route path with `{params}`, with exactly these parameters
+/// (a last `{proxy+}` takes the rest of the path, as API Gateway's greedy parameter does).
 fn path_fits(route: &str, raw: &str, params: &std::collections::HashMap<String, String>) -> bool {
     let route: Vec<&str> = route.split('/').collect();
-    let raw: Vec<&str> = raw.split('/').collect();
+    let mut raw: Vec<String> = raw.split('/').map(str::to_owned).collect();
+    if route.last() == Some(&"{proxy+}") && raw.len() >= route.len() {
+        let rest = raw.split_off(route.len() - 1).join("/");
+        raw.push(rest);
+    }
     if route.len() != raw.len() {
         return false;
     }
     let mut named = 0;
     for (r, v) in route.iter().zip(&raw) {
+        let r = r.replace("+}", "}");
         if let Some(name) = r.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
             named += 1;
-            if params.get(name).map(String::as_str) != Some(*v) {
+            if params.get(name) != Some(v) {
                 return false;
             }
-        } else if r != v {
+        } else if r != *v {
             return false;
         }
     }
@@ -478,7 +531,7 @@ fn every_sample_event_is_the_event_its_function_receives() {
                 // What API Gateway forwards: the authorizer's context on every route but the
                 // ones it does not run for: public routes, and package managers' routes,
                 // whose functions authenticate the caller from the header themselves.
-                let rule = permissions::rule(&f.handler);
+                let rule = families::rule_of_handler(&f.handler);
                 let public = rule.is_some_and(|r| r.need == Need::Public);
                 let challenges = rule.is_some_and(|r| r.challenges_clients);
                 if challenges {
@@ -740,7 +793,7 @@ fn every_route_but_the_public_ones_is_behind_the_authorizer() {
                 "{}: event {name} must name ApiId {api_id}",
                 f.logical_id
             );
-            let rule = permissions::rule(&f.handler).unwrap_or_else(|| {
+            let rule = families::rule_of_handler(&f.handler).unwrap_or_else(|| {
                 panic!("{}: {} has no permission rule", f.logical_id, f.handler)
             });
             let chosen = &props["Auth"]["Authorizer"];
@@ -957,8 +1010,8 @@ fn a_read_route_can_only_read_and_keep_its_rate_limit() {
         let Some((method, route)) = f.http_routes().into_iter().next() else {
             continue;
         };
-        let reads =
-            method == "GET" || permissions::rule(&f.handler).is_some_and(|r| r.audit.is_none());
+        let reads = method == "GET"
+            || families::rule_of_handler(&f.handler).is_some_and(|r| r.audit.is_none());
         if !reads {
             continue;
         }
@@ -984,10 +1037,10 @@ fn a_read_route_can_only_read_and_keep_its_rate_limit() {
         // Downloads are counted for the daily report (services::records::usage); a function
         // that authenticates its caller itself records last use as the authorizer does.
         let mut allowed = vec!["rate bucket"];
-        if ["download_file", "pypi_download"].contains(&f.handler.as_str()) {
+        if ["download_file", "pypi_download", "npm_read"].contains(&f.handler.as_str()) {
             allowed.push("usage counter");
         }
-        if permissions::rule(&f.handler).is_some_and(|r| r.challenges_clients) {
+        if families::rule_of_handler(&f.handler).is_some_and(|r| r.challenges_clients) {
             allowed.extend(["API key", "grant"]);
         }
         writable_partitions(&f.logical_id, &grants, &allowed);
@@ -1066,6 +1119,8 @@ const SECRET_READERS: &[(&str, &str, &str)] = &[
     (API_BINARY, "pypi_simple_project", "token-signing"),
     (API_BINARY, "pypi_download", "token-signing"),
     (API_BINARY, "pypi_upload", "token-signing"),
+    (API_BINARY, "npm_read", "token-signing"),
+    (API_BINARY, "npm_write", "token-signing"),
     (API_BINARY, "create_user", "pii-key"),
     (API_BINARY, "list_users", "pii-key"),
     (API_BINARY, "get_principal", "pii-key"),
@@ -1187,6 +1242,8 @@ const EVENT_ANNOUNCERS: &[&str] = &[
     "create_repository",
     "delete_repository",
     "delete_version",
+    // npm unpublish deletes versions: version.deleted.
+    "npm_write",
     "create_grant",
     "delete_grant",
     "ping_webhook",
@@ -1398,8 +1455,8 @@ fn no_read_route_may_scan_the_whole_table() {
         let Some((method, _)) = f.http_routes().into_iter().next() else {
             continue;
         };
-        let reads =
-            method == "GET" || permissions::rule(&f.handler).is_some_and(|r| r.audit.is_none());
+        let reads = method == "GET"
+            || families::rule_of_handler(&f.handler).is_some_and(|r| r.audit.is_none());
         if !reads {
             continue;
         }

@@ -18,6 +18,7 @@ pub use trove_testkit::{moto, unique};
 mod authorizer;
 mod contract;
 mod jobs;
+mod npm;
 mod on_upload;
 mod pipeline;
 mod pypi;

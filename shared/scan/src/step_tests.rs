@@ -88,6 +88,7 @@ impl Env {
             expires_at: now + Duration::from_secs(3600),
             updated_at: now,
             scan: None,
+            digests: Default::default(),
         };
         let item = uploads::upload_item(&upload).expect("item");
         ctx.table.put(item, None).await.expect("stored");

@@ -17,6 +17,9 @@ super::vocabulary! {
         /// A release or one file of it (the record's target names the file).
         VersionYank = "version.yank",
         VersionUnyank = "version.unyank",
+        /// A dist-tag set on a package, or moved (npm's `dist-tag add`); the target names it.
+        PackageTagSet = "package.tag.set",
+        PackageTagRemove = "package.tag.remove",
         TenantCreate = "tenant.create",
         /// `trove admin reset-admin` / the operator job: no route records it.
         TenantResetAdmin = "tenant.reset_admin",

@@ -151,6 +151,10 @@ pub struct Upload {
     /// What the Scan step found in the bytes; absent until it has run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanResult>,
+    /// Digests of the whole file that the format's index shows (npm's `integrity` and
+    /// `shasum`), computed by Validate from the stored bytes; Persist keeps them on the file.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub digests: std::collections::BTreeMap<String, String>,
 }
 
 /// The outcome of the Scan step, kept on the upload so a person (and a later re-scan with
@@ -246,6 +250,11 @@ pub struct Package {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub latest_version: Option<VersionName>,
+    /// Tags set on purpose (npm's dist-tags: `beta` → `2.0.0-beta.1`); `latest`, unless set
+    /// here, is the newest release in the format's order (`services::catalog::dist_tags`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub dist_tags: std::collections::BTreeMap<String, VersionName>,
     /// Optimistic-concurrency revision, bumped on every change.
     #[serde(default)]
     #[schema(ignore)]

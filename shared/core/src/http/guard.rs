@@ -140,7 +140,10 @@ fn path_names(params: &RawPathParams) -> Result<(Option<RepoName>, Option<Packag
     for (name, value) in params {
         match name {
             "repo" => repo = Some(RepoName::parse(value)?),
-            "package" => package = Some(PackageName::parse(value)?),
+            "package" => {
+                let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+                package = Some(PackageName::parse(&value)?);
+            }
             _ => {}
         }
     }

@@ -2,6 +2,7 @@
 //! `trove serve`. No handler knows its host.
 
 pub mod extract;
+pub mod families;
 pub mod guard;
 pub mod limits;
 pub mod metrics;
@@ -61,7 +62,7 @@ impl Modify for BearerAuth {
 
 /// Every route with its OpenAPI description; the router and the document come from here.
 fn api() -> OpenApiRouter<AppState> {
-    use routes::{access, health, packages, pypi, reports, repositories, uploads, webhooks};
+    use routes::{access, health, npm, packages, pypi, reports, repositories, uploads, webhooks};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi))
@@ -82,6 +83,15 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(pypi::simple_project))
         .routes(routes!(pypi::download))
         .routes(routes!(pypi::upload))
+        .routes(routes!(npm::packument, npm::publish))
+        .routes(routes!(npm::tarball))
+        .routes(routes!(npm::unpublish_versions, npm::unpublish_package))
+        .routes(routes!(npm::delete_tarball))
+        .routes(routes!(npm::list_dist_tags))
+        .routes(routes!(npm::set_dist_tag, npm::remove_dist_tag))
+        .routes(routes!(npm::ping))
+        .routes(routes!(npm::whoami))
+        .routes(routes!(npm::audit))
         .routes(routes!(access::me))
         .routes(routes!(access::issue_token))
         .routes(routes!(access::create_tenant, access::list_tenants))
@@ -164,34 +174,54 @@ pub fn route_table() -> Vec<RouteSpec> {
     routes
 }
 
-/// The API restricted to one route (by operation id), as one route's Lambda function serves
-/// it: anything else answers 404 even if API Gateway were misconfigured to send it.
+/// The API restricted to one route (by operation id), or to the routes of a family
+/// (`families`), as one function serves them: anything else answers 404 even if API
+/// Gateway were misconfigured to send it.
 pub fn router_for_route(state: AppState, operation_id: &str) -> Option<Router> {
-    let route = route_table()
-        .into_iter()
-        .find(|r| r.operation_id == operation_id)?;
+    let served: Vec<RouteSpec> = match families::family(operation_id) {
+        Some(family) => family.routes(),
+        None => route_table()
+            .into_iter()
+            .filter(|r| r.operation_id == operation_id)
+            .collect(),
+    };
+    if served.is_empty() {
+        return None;
+    }
+    let served = Arc::new(served);
     let only = move |req: axum::extract::Request, next: axum::middleware::Next| {
-        let route = route.clone();
+        let served = Arc::clone(&served);
         async move {
             let matched = req
                 .extensions()
                 .get::<axum::extract::MatchedPath>()
                 .map(|p| p.as_str().to_owned());
-            if req.method().as_str() == route.method && matched.as_deref() == Some(&route.path) {
+            let method = req.method().as_str();
+            if served
+                .iter()
+                .any(|r| r.method == method && matched.as_deref() == Some(r.path.as_str()))
+            {
                 next.run(req).await
             } else {
                 not_found().await.into_response()
             }
         }
     };
-    Some(router(state).route_layer(axum::middleware::from_fn(only)))
+    Some(hosted(
+        routes(state).route_layer(axum::middleware::from_fn(only)),
+    ))
 }
 
 /// The whole API, ready for any host.
 pub fn router(state: AppState) -> Router {
+    hosted(routes(state))
+}
+
+/// Every route behind the guard, with the per-route layers.
+fn routes(state: AppState) -> Router {
     let max_body = state.ctx.settings.max_request_body;
     let (router, _) = api().split_for_parts();
-    let router = router
+    router
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
@@ -200,11 +230,20 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
+        .layer(axum::middleware::from_fn(routes::npm::npm_errors))
         // Outermost of the per-route layers: it sees the answer the client gets, panics
         // and refused bodies included, and the route that matched.
         .layer(axum::middleware::from_fn(metrics::track))
-        .with_state(state);
-    with_request_ids(router)
+        .with_state(state)
+}
+
+/// The routes as a host serves them: request ids, and paths normalised before routing
+/// (a layer of the router itself would run after the route was chosen).
+fn hosted(routes: Router) -> Router {
+    let normalised = tower::ServiceBuilder::new()
+        .map_request(routes::npm::scoped_paths)
+        .service(routes);
+    with_request_ids(Router::new().fallback_service(normalised))
 }
 
 /// Every request gets an `x-request-id` (the client's, or a fresh ULID), carried by the

@@ -235,6 +235,7 @@ pub async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>
                 name: p.clone(),
                 repository: r.clone(),
                 latest_version: Some(v.clone()),
+                dist_tags: Default::default(),
                 rev: 1,
                 created_at: now,
                 updated_at: now,
@@ -254,7 +255,11 @@ pub async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>
             scan.manifest = None;
             scan
         }),
-        attributes: crate::pipeline::validate::file_attributes(&repo, upload)?,
+        attributes: {
+            let mut attributes = crate::pipeline::validate::file_attributes(&repo, upload)?;
+            attributes.extend(upload.digests.clone());
+            attributes
+        },
         core_metadata: core_metadata_of(&repo, upload)
             .map(|text| Sha256Hex::from_digest(&Sha256::digest(text.as_bytes()))),
         yanked: None,

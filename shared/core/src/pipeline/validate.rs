@@ -6,12 +6,13 @@ use futures::StreamExt as _;
 use sha2::{Digest, Sha256};
 
 use crate::domain::keys::BlobKey;
-use crate::domain::model::{Repository, Upload};
+use crate::domain::model::{Repository, Upload, UploadStatus};
 use crate::domain::names::Sha256Hex;
 use crate::pipeline::format;
 use crate::pipeline::{StepError, StepInput};
 use crate::ports::BlobError;
 use crate::services::Context;
+use crate::services::catalog::uploads;
 
 pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let Some(upload) = crate::pipeline::claim(ctx, input).await? else {
@@ -31,6 +32,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         Err(e) => return Err(StepError::Retryable(e.to_string())),
     };
     let mut hasher = Sha256::new();
+    let mut digests = crate::formats::for_format(repo.format).and_then(|f| f.byte_digests());
     let mut size: u64 = 0;
     // The first bytes, for the format check: all a magic number needs.
     let mut head = Vec::with_capacity(format::SNIFF_LEN);
@@ -46,6 +48,9 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
             )));
         }
         hasher.update(&chunk);
+        if let Some(d) = digests.as_mut() {
+            d.update(&chunk);
+        }
     }
     if size != upload.size {
         return Err(StepError::Rejected(format!(
@@ -61,7 +66,14 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         )));
     }
     format::check_claim(upload.filename.as_str(), &head).map_err(StepError::Rejected)?;
-    file_attributes(&repo, &upload).map(drop)
+    file_attributes(&repo, &upload)?;
+    if let Some(d) = digests {
+        let mut upload = upload;
+        upload.digests = d.finish();
+        upload.updated_at = ctx.clock.now();
+        uploads::transition(ctx, UploadStatus::Scanning, &upload).await?;
+    }
+    Ok(())
 }
 
 /// The repository's format reads the file's identity from the manifest the scan kept (the

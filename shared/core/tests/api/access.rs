@@ -554,9 +554,9 @@ fn oidc_config(audience: &str, principal: &str) -> Value {
 }
 
 /// Package managers' routes serve repositories of their format, which the fixture's generic
-/// `libs` is not: their own module checks them (`api::pypi`).
+/// `libs` is not: their own modules check them (`api::pypi`, `api::npm`).
 fn has_own_matrix(op: &str) -> bool {
-    op.starts_with("pypi_")
+    op.starts_with("pypi_") || op.starts_with("npm_")
 }
 
 fn check(op: &str, want: Want, status: StatusCode, body: &Value, who: &str) {

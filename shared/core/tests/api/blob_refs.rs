@@ -69,6 +69,7 @@ async fn landed(ctx: &Context, version: &str) -> StepInput {
         expires_at: now + time::Duration::minutes(15),
         updated_at: now,
         scan: None,
+        digests: Default::default(),
     };
     ctx.table
         .put(uploads::upload_item(&upload).expect("item"), None)

@@ -241,6 +241,7 @@ async fn lookalikes_of_packages_stored_before_name_claims_are_refused() {
         name: name.clone(),
         repository: libs.clone(),
         latest_version: None,
+        dist_tags: Default::default(),
         rev: 1,
         created_at: now,
         updated_at: now,

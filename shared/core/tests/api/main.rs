@@ -14,6 +14,7 @@ mod input;
 mod job_lease;
 mod lookalike;
 mod metrics;
+mod npm;
 mod persist;
 mod pii;
 mod pypi;

@@ -71,6 +71,7 @@ async fn checked_as(
         expires_at: now + time::Duration::minutes(15),
         updated_at: now,
         scan: None,
+        digests: Default::default(),
     };
     ctx.table
         .put(uploads::upload_item(&upload).expect("item"), None)

@@ -1022,7 +1022,7 @@ async fn an_upload_still_in_the_pipeline_when_the_wait_ends_is_202_and_published
 }
 
 /// A service account with one grant and a key, as pip would use it.
-async fn granted(app: &TestApp, name: &str, role: &str, scope: Value) -> String {
+pub(super) async fn granted(app: &TestApp, name: &str, role: &str, scope: Value) -> String {
     let (_, _, sa) = app
         .call(
             Method::POST,

@@ -93,6 +93,7 @@ async fn open_upload(ctx: &Context, landed: bool) -> Upload {
         expires_at: now + time::Duration::minutes(15),
         updated_at: now,
         scan: None,
+        digests: Default::default(),
     };
     ctx.table
         .put(uploads::upload_item(&upload).expect("item"), None)

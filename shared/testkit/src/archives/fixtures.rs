@@ -325,3 +325,32 @@ impl PythonProject<'_> {
         tar_gz(&entries)
     }
 }
+
+/// An npm package's tarball as `npm pack` lays it out: every file under `package/`, the
+/// manifest at `package/package.json`.
+pub fn npm_tarball(package_json: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let manifest = "package/package.json";
+    let paths: Vec<String> = files.iter().map(|(p, _)| format!("package/{p}")).collect();
+    let mut entries = vec![TarEntry::File(manifest, package_json.as_bytes())];
+    for (path, (_, content)) in paths.iter().zip(files) {
+        entries.push(TarEntry::File(path, content));
+    }
+    tar_gz(&entries)
+}
+
+/// The document `npm publish` sends for one version with `tarball` attached: `tag` is the
+/// dist-tag asked for (`npm publish --tag beta`), `integrity` the tarball's sha512.
+pub fn npm_publish_document(name: &str, version: &str, tag: &str, tarball: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let integrity = format!("sha512-{}", b64.encode(sha2::Sha512::digest(tarball)));
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let file = format!("{base}-{version}.tgz");
+    let doc = format!(
+        r#"{{"_id":"{name}","name":"{name}","description":"A test package","dist-tags":{{"{tag}":"{version}"}},"versions":{{"{version}":{{"name":"{name}","version":"{version}","_id":"{name}@{version}","dist":{{"integrity":"{integrity}","tarball":"http://registry.invalid/{name}/-/{file}"}}}}}},"access":null,"_attachments":{{"{name}-{version}.tgz":{{"content_type":"application/octet-stream","data":"{data}","length":{length}}}}}}}"#,
+        data = b64.encode(tarball),
+        length = tarball.len(),
+    );
+    doc
+}

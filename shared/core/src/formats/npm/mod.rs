@@ -5,6 +5,7 @@
 pub mod digests;
 pub mod manifest;
 pub mod names;
+pub mod packument;
 pub mod publish;
 pub mod tags;
 pub mod versions;

@@ -1,7 +1,9 @@
 //! Route handlers: each parses, calls one service, answers.
 
 pub mod access;
+pub mod client_pages;
 pub mod health;
+pub mod npm;
 pub mod packages;
 pub mod problems;
 pub mod pypi;

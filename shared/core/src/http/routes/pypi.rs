@@ -22,6 +22,7 @@ use crate::formats::pypi::{self, simple};
 use crate::http::AppState;
 use crate::http::extract::Path;
 use crate::http::problem::{ApiError, Problem};
+use crate::http::routes::client_pages::{self, redirect};
 use crate::http::routes::problems::problems;
 use crate::services::access::caller::Caller;
 use crate::services::catalog::page_cache::{Page, PageKey};
@@ -461,47 +462,7 @@ fn etag(form: simple::Form, body: &[u8]) -> String {
 
 /// An index page with its ETag; 304 when the client holds it already.
 fn page(headers: &HeaderMap, form: simple::Form, body: Bytes, etag: &str) -> Response {
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == etag || t == "*")
-        });
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        (StatusCode::OK, body).into_response()
-    };
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(form.content_type()),
-    );
-    h.insert(
-        header::VARY,
-        HeaderValue::from_static("Accept, Authorization"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=0, must-revalidate"),
-    );
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        h.insert(header::ETAG, v);
-    }
-    if fresh {
-        h.remove(header::CONTENT_TYPE);
-    }
-    response
-}
-
-fn redirect(status: StatusCode, to: &str) -> Response {
-    let mut response = status.into_response();
-    if let Ok(v) = HeaderValue::from_str(to) {
-        response.headers_mut().insert(header::LOCATION, v);
-    }
-    response
+    client_pages::page(headers, form.content_type(), body, etag)
 }
 
 fn text(status: StatusCode, body: String) -> Response {

@@ -2,8 +2,10 @@
 //! blobs they reference, and the look-alike name check.
 
 pub mod blob_refs;
+pub mod dist_tags;
 pub mod index;
 pub mod lookalikes;
+pub mod npm;
 pub mod packages;
 pub mod page_cache;
 pub mod publish;

@@ -27,6 +27,10 @@ pub struct PageKey {
     repo_created: i128,
     package: String,
     form: &'static str,
+    /// The origin absolute links in the page start with (npm's tarball URLs); empty for
+    /// pages with relative links only. Part of the key: a client's `Host` never reaches
+    /// another client's page.
+    origin: String,
 }
 
 impl PageKey {
@@ -42,7 +46,14 @@ impl PageKey {
             repo_created: repo.created_at.unix_timestamp_nanos(),
             package: package.name.to_string(),
             form,
+            origin: String::new(),
         }
+    }
+
+    /// The page as rendered for clients of `origin`.
+    pub fn with_origin(mut self, origin: &str) -> Self {
+        origin.clone_into(&mut self.origin);
+        self
     }
 }
 
@@ -123,7 +134,22 @@ mod tests {
             repo_created: 1,
             package: package.into(),
             form: "text/html",
+            origin: String::new(),
         }
+    }
+
+    #[test]
+    fn a_page_rendered_for_one_origin_is_not_served_to_another() {
+        let cache = PageCache::default();
+        let mine = key("widget").with_origin("http://registry.test");
+        cache.put(mine.clone(), page(3, 10));
+        assert!(cache.get(&mine, 3).is_some());
+        assert!(
+            cache
+                .get(&key("widget").with_origin("http://evil.test"), 3)
+                .is_none()
+        );
+        assert!(cache.get(&key("widget"), 3).is_none());
     }
 
     fn page(rev: u64, len: usize) -> Page {

@@ -269,6 +269,7 @@ impl Admitted {
             expires_at: now + ctx.settings.upload_url_ttl,
             updated_at: now,
             scan: None,
+            digests: Default::default(),
         }
     }
 }

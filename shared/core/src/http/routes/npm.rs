@@ -1,0 +1,572 @@
+//! The npm registry routes, where npm and pnpm point unchanged (`registry=…/npm/{tenant}/{repo}/`):
+//! packuments, tarballs, publish, dist-tags, deprecate and unpublish (both as npm sends
+//! them: a changed packument), ping, whoami and the audit endpoint npm calls on install.
+//! npm prints a failure's `{"error": …}`: every problem these routes answer (the guard's
+//! too) is rewritten to that shape by [`npm_errors`].
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::domain::names::PackageName;
+use crate::formats::PackageFormat as _;
+use crate::formats::npm;
+use crate::http::AppState;
+use crate::http::extract::Path;
+use crate::http::problem::{ApiError, CONTENT_TYPE as PROBLEM};
+use crate::http::routes::client_pages::{page, redirect};
+use crate::http::routes::problems::problems;
+use crate::services::Error;
+use crate::services::access::caller::Caller;
+use crate::services::catalog::npm::{self as registry, Form, SentDocument};
+use crate::services::catalog::publish::Outcome;
+use crate::services::catalog::{dist_tags, index, packages};
+
+/// The prefix of every npm route.
+pub const PREFIX: &str = "/npm/";
+/// A published document carries the tarball in base64 (4/3 of it) beside its metadata.
+const DOCUMENT_OVERHEAD: u64 = 1 << 20;
+/// A document that changes a package (deprecate, unpublish) holds no tarball.
+const MAX_DOCUMENT: u64 = 16 << 20;
+
+problems!(ReadProblems: 400 "Not a valid package name", 401, 404 "No such package (or the caller may not read it)");
+problems!(WriteProblems: 400 "Invalid document, or the pipeline refused the tarball: the reason is in `error`", 401, 403 "The caller may read the package but not change it", 404 "No such package or registry", 409 "The version exists, or the package changed meanwhile", 413 "Larger than the repository's max_file_size");
+
+/// `scheme://host` as the client reached the registry: tarball URLs must sit under the
+/// registry's own prefix, where npm sends the token.
+fn origin(headers: &HeaderMap) -> Result<String, Error> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let valid = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !valid {
+        return Err(Error::Invalid(
+            "the Host header is missing or not a host name".into(),
+        ));
+    }
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    Ok(format!("{scheme}://{host}"))
+}
+
+fn package_name(raw: &str) -> Result<PackageName, Error> {
+    Ok(PackageName::parse(raw)?)
+}
+
+fn ok_json(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+#[utoipa::path(operation_id = "npm_packument", get, path = "/npm/{tenant}/{repo}/{package}", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+        ("package" = String, Path, description = "Package name; a scoped one as `@scope%2fname`", max_length = 214),
+    ),
+    responses(
+        (status = 200, description = "The packument: full (`application/json`) or abbreviated (`application/vnd.npm.install-v1+json`), by `Accept`", content_type = "application/json"),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        ReadProblems,
+    ))]
+pub async fn packument(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo, package)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let ctx = &state.ctx;
+    let repository = registry::registry(ctx, &caller, &repo).await?;
+    let name = package_name(&package)?;
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let form = if accept.contains(npm::packument::ABBREVIATED) {
+        Form::Abbreviated
+    } else {
+        Form::Full
+    };
+    let origin = origin(&headers)?;
+    let doc = registry::packument(ctx, &caller, &repository, &name, &origin, form).await?;
+    Ok(page(
+        &headers,
+        form.content_type(),
+        doc.body.clone(),
+        &doc.etag,
+    ))
+}
+
+#[utoipa::path(operation_id = "npm_tarball", get, path = "/npm/{tenant}/{repo}/{package}/-/{filename}", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+        ("package" = String, Path, description = "Package name", max_length = 214),
+        ("filename" = String, Path, description = "`{name}-{version}.tgz` (the name without its scope)", max_length = 255),
+    ),
+    responses(
+        (status = 302, description = "Redirect to a short-lived presigned GET of the exact bytes"),
+        ReadProblems,
+    ))]
+pub async fn tarball(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo, package, filename)): Path<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = &state.ctx;
+    let repository = registry::registry(ctx, &caller, &repo).await?;
+    let name = package_name(&package)?;
+    index::package(ctx, &caller, &repository, &name).await?;
+    let not_found = || Error::NotFound(format!("tarball {filename} of {name} not found"));
+    let named = npm::Npm
+        .parse_filename(&filename)
+        .map_err(|_| not_found())?;
+    if npm::tarball_filename(name.as_str(), &named.version) != filename {
+        return Err(not_found().into());
+    }
+    let link = packages::download(
+        ctx,
+        &caller,
+        &repo,
+        name.as_str(),
+        &named.version,
+        &filename,
+    )
+    .await?;
+    Ok(redirect(StatusCode::FOUND, &link.url))
+}
+
+/// Reads a body up to `limit` bytes (413 past it).
+async fn read_body(body: Body, limit: u64) -> Result<Bytes, Error> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            Error::TooLarge(format!("the document is larger than {limit} bytes"))
+        } else {
+            Error::Invalid(format!("the body could not be read: {e}"))
+        }
+    })
+}
+
+#[utoipa::path(operation_id = "npm_publish", put, path = "/npm/{tenant}/{repo}/{package}", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+        ("package" = String, Path, description = "Package name; a scoped one as `@scope%2fname`", max_length = 214),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "`npm publish`'s document (one version, its tarball in `_attachments`), or the packument with `deprecated` changed (`npm deprecate`)"),
+    responses(
+        (status = 200, description = "Published (the pipeline accepted the tarball), or the deprecations applied"),
+        (status = 202, description = "Stored; the pipeline had not decided within the wait"),
+        WriteProblems,
+    ))]
+pub async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo, package)): Path<(String, String, String)>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ctx = &state.ctx;
+    let repository = registry::registry(ctx, &caller, &repo).await?;
+    let limit = repository
+        .max_file_size
+        .saturating_mul(4)
+        .div_ceil(3)
+        .saturating_add(DOCUMENT_OVERHEAD);
+    let bytes = read_body(body, limit).await?;
+    let name = package_name(&package)?;
+    if !has_attachments(&bytes) {
+        let sent = SentDocument::parse(&name, &bytes)?;
+        registry::deprecate(ctx, &caller, &repository, &name, &sent).await?;
+        return Ok(ok_json(StatusCode::OK, json!({"ok": true})));
+    }
+    let published = npm::parse_publish(name.as_str(), &bytes).map_err(Error::Invalid)?;
+    drop(bytes);
+    let version = published.version.clone();
+    match registry::publish(ctx, &caller, &repository, published).await? {
+        Outcome::Published(_) => Ok(ok_json(
+            StatusCode::OK,
+            json!({"ok": true, "id": name.as_str(), "version": version}),
+        )),
+        Outcome::Rejected(u) => {
+            Err(Error::Invalid(u.reason.unwrap_or_else(|| "refused by the pipeline".into())).into())
+        }
+        Outcome::Pending(u) => Ok(ok_json(
+            StatusCode::ACCEPTED,
+            json!({"ok": true, "pending": format!(
+                "stored as upload {}; still being checked, it shows in the registry once published",
+                u.upload_id
+            )}),
+        )),
+    }
+}
+
+/// Whether a document is a publish (it carries `_attachments`) rather than a change of
+/// the packument; read without building the document.
+fn has_attachments(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, rename = "_attachments")]
+        attachments: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_slice::<Probe<'_>>(body).is_ok_and(|p| p.attachments.is_some())
+}
+
+#[utoipa::path(operation_id = "npm_unpublish_versions", put, path = "/npm/{tenant}/{repo}/{package}/-rev/{rev}", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+        ("package" = String, Path, description = "Package name", max_length = 214),
+        ("rev" = String, Path, description = "The `_rev` the document was read at", max_length = 64),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "The packument without the versions to unpublish, dist-tags moved off them"),
+    responses(
+        (status = 200, description = "The versions missing from the document are unpublished"),
+        WriteProblems,
+    ))]
+pub async fn unpublish_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo, package, _rev)): Path<(String, String, String, String)>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ctx = &state.ctx;
+    let repository = registry::registry(ctx, &caller, &repo).await?;
+    let name = package_name(&package)?;
+    let bytes = read_body(body, MAX_DOCUMENT).await?;
+    let sent = SentDocument::parse(&name, &bytes)?;
+    registry::unpublish_missing(ctx, &caller, &repository, &name, &sent).await?;
+    Ok(ok_json(StatusCode::OK, json!({"ok": true})))
+}
+
+#[utoipa::path(operation_id = "npm_unpublish_package", delete, path = "/npm/{tenant}/{repo}/{package}/-rev/{rev}", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+        ("package" = String, Path, description = "Package name", max_length = 214),
+        ("rev" = String, Path, description = "The `_rev` the package was read at", max_length = 64),
+    ),
+    responses(
+        (status = 200, description = "Every version is unpublished; the name stays taken and no version number is reused"),
+        WriteProblems,
+    ))]
+pub async fn unpublish_package(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo, package, _rev)): Path<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = &state.ctx;
+    let repository = registry::registry(ctx, &caller, &repo).await?;
+    let name = package_name(&package)?;
+    registry::unpublish_all(ctx, &caller, &repository, &name).await?;
+    Ok(ok_json(StatusCode::OK, json!({"ok": true})))
+}
+
+#[utoipa::path(operation_id = "npm_delete_tarball", delete, path = "/npm/{tenant}/{repo}/{package}/-/{filename}/-rev/{rev}", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+        ("package" = String, Path, description = "Package name", max_length = 214),
+        ("filename" = String, Path, description = "The tarball's file name", max_length = 255),
+        ("rev" = String, Path, description = "The `_rev` the package was read at", max_length = 64),
+    ),
+    responses(
+        (status = 200, description = "The tarball's version is unpublished (or already was)"),
+        WriteProblems,
+    ))]
+pub async fn delete_tarball(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo, package, filename, _rev)): Path<(String, String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = &state.ctx;
+    let repository = registry::registry(ctx, &caller, &repo).await?;
+    let name = package_name(&package)?;
+    registry::delete_tarball(ctx, &caller, &repository, &name, &filename).await?;
+    Ok(ok_json(StatusCode::OK, json!({"ok": true})))
+}
+
+#[utoipa::path(operation_id = "npm_dist_tags", get, path = "/npm/{tenant}/{repo}/-/package/{package}/dist-tags", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+        ("package" = String, Path, description = "Package name", max_length = 214),
+    ),
+    responses(
+        (status = 200, description = "The package's dist-tags: tag → version"),
+        ReadProblems,
+    ))]
+pub async fn list_dist_tags(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo, package)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = &state.ctx;
+    let repository = registry::registry(ctx, &caller, &repo).await?;
+    let name = package_name(&package)?;
+    let tags = dist_tags::list(ctx, &caller, &repository, &name).await?;
+    Ok(ok_json(StatusCode::OK, json!(tags)))
+}
+
+/// The body of a dist-tag's `PUT`: the version it points at, as a JSON string.
+pub struct TagTarget;
+
+impl utoipa::PartialSchema for TagTarget {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(64))
+            .examples(["1.0.0"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TagTarget {}
+
+#[utoipa::path(operation_id = "npm_set_dist_tag", put, path = "/npm/{tenant}/{repo}/-/package/{package}/dist-tags/{tag}", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+        ("package" = String, Path, description = "Package name", max_length = 214),
+        ("tag" = String, Path, description = "The tag: not a SemVer version or range", max_length = 64),
+    ),
+    request_body(content = TagTarget, content_type = "application/json", description = "The version, as a JSON string"),
+    responses(
+        (status = 201, description = "The tag points at the version"),
+        WriteProblems,
+    ))]
+pub async fn set_dist_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo, package, tag)): Path<(String, String, String, String)>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ctx = &state.ctx;
+    let repository = registry::registry(ctx, &caller, &repo).await?;
+    let name = package_name(&package)?;
+    let bytes = read_body(body, 256).await?;
+    let version: String = serde_json::from_slice(&bytes)
+        .map_err(|_| Error::Invalid("the body must be the version as a JSON string".into()))?;
+    let tags = dist_tags::set(ctx, &caller, &repository, &name, &tag, &version).await?;
+    Ok(ok_json(StatusCode::CREATED, json!(tags)))
+}
+
+#[utoipa::path(operation_id = "npm_remove_dist_tag", delete, path = "/npm/{tenant}/{repo}/-/package/{package}/dist-tags/{tag}", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+        ("package" = String, Path, description = "Package name", max_length = 214),
+        ("tag" = String, Path, description = "The tag (not `latest`)", max_length = 64),
+    ),
+    responses(
+        (status = 200, description = "The tag is removed"),
+        WriteProblems,
+    ))]
+pub async fn remove_dist_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo, package, tag)): Path<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = &state.ctx;
+    let repository = registry::registry(ctx, &caller, &repo).await?;
+    let name = package_name(&package)?;
+    let tags = dist_tags::remove(ctx, &caller, &repository, &name, &tag).await?;
+    Ok(ok_json(StatusCode::OK, json!(tags)))
+}
+
+problems!(SessionProblems: 401, 404 "No such npm registry");
+
+#[utoipa::path(operation_id = "npm_ping", get, path = "/npm/{tenant}/{repo}/-/ping", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+    ),
+    responses((status = 200, description = "The registry answers"), SessionProblems))]
+pub async fn ping(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    registry::registry(&state.ctx, &caller, &repo).await?;
+    Ok(ok_json(StatusCode::OK, json!({})))
+}
+
+#[utoipa::path(operation_id = "npm_whoami", get, path = "/npm/{tenant}/{repo}/-/whoami", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+    ),
+    responses((status = 200, description = "`{\"username\": …}`: the caller's principal"), SessionProblems))]
+pub async fn whoami(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    registry::registry(&state.ctx, &caller, &repo).await?;
+    Ok(ok_json(
+        StatusCode::OK,
+        json!({"username": caller.principal}),
+    ))
+}
+
+#[utoipa::path(operation_id = "npm_audit", post, path = "/npm/{tenant}/{repo}/-/npm/v1/security/advisories/bulk", tag = "npm",
+    params(
+        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
+        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
+    ),
+    responses((status = 200, description = "No advisories: Trove keeps none, and `npm install` must not fail for it"), SessionProblems))]
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, repo)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    registry::registry(&state.ctx, &caller, &repo).await?;
+    // The body (the installed versions, gzipped) is not read: there is nothing to match it with.
+    Ok(ok_json(StatusCode::OK, json!({})))
+}
+
+/// A scoped name arrives as one segment (`@acme%2fwidget`, npm's packument and dist-tag
+/// URLs) or two (`@acme/widget`, npm's tarball URLs, and every URL through API Gateway,
+/// which decodes the path): the two are joined into one segment before routing.
+pub fn join_scoped_segments(path: &str) -> Option<String> {
+    let rest = path.strip_prefix(PREFIX)?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    // tenant, repo, then the registry's own path.
+    if segments.len() < 4 {
+        return None;
+    }
+    let mut out: Vec<String> = segments[..2].iter().map(|s| (*s).to_owned()).collect();
+    let mut changed = false;
+    let mut i = 2;
+    while i < segments.len() {
+        let s = segments[i];
+        if s.starts_with('@') && i + 1 < segments.len() && !s.to_ascii_lowercase().contains("%2f") {
+            out.push(format!("{s}%2F{}", segments[i + 1]));
+            changed = true;
+            i += 2;
+        } else {
+            out.push(s.to_owned());
+            i += 1;
+        }
+    }
+    changed.then(|| format!("{PREFIX}{}", out.join("/")))
+}
+
+/// Rewrites a request's path per [`join_scoped_segments`] (applied before routing).
+pub fn scoped_paths(mut req: Request) -> Request {
+    let Some(joined) = join_scoped_segments(req.uri().path()) else {
+        return req;
+    };
+    let with_query = match req.uri().query() {
+        Some(q) => format!("{joined}?{q}"),
+        None => joined,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = with_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// npm prints a failure's `error` member, not a problem's `detail`: on npm routes every
+/// problem answer (the guard's and the router's too) becomes `{"error": detail}`, with its
+/// status and headers (`WWW-Authenticate`, `Retry-After`) kept.
+pub async fn npm_errors(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with(PREFIX) {
+        return next.run(req).await;
+    }
+    let response = next.run(req).await;
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM.as_bytes());
+    if !is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let detail = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|p| p["detail"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| parts.status.to_string());
+    let body = serde_json::to_vec(&json!({ "error": detail })).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scoped_names_split_by_a_decoded_path_are_joined_into_one_segment() {
+        let j = |p: &str| join_scoped_segments(p);
+        assert_eq!(
+            j("/npm/default/js/@acme/widget").as_deref(),
+            Some("/npm/default/js/@acme%2Fwidget")
+        );
+        assert_eq!(
+            j("/npm/default/js/@acme/widget/-/widget-1.0.0.tgz").as_deref(),
+            Some("/npm/default/js/@acme%2Fwidget/-/widget-1.0.0.tgz")
+        );
+        assert_eq!(
+            j("/npm/default/js/-/package/@acme/widget/dist-tags/beta").as_deref(),
+            Some("/npm/default/js/-/package/@acme%2Fwidget/dist-tags/beta")
+        );
+        assert_eq!(
+            j("/npm/default/js/@acme%2fwidget"),
+            None,
+            "already one segment"
+        );
+        assert_eq!(j("/npm/default/js/widget"), None);
+        assert_eq!(j("/v1/repositories/@acme/widget"), None, "npm routes only");
+    }
+
+    #[test]
+    fn the_origin_is_the_clients_and_a_hostile_host_is_refused() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        assert_eq!(origin(&h).expect("origin"), "http://127.0.0.1:8080");
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert_eq!(origin(&h).expect("origin"), "https://127.0.0.1:8080");
+        h.insert(header::HOST, HeaderValue::from_static("evil.example/x?"));
+        assert!(origin(&h).is_err());
+        assert!(origin(&HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn a_publish_is_told_from_a_document_change_by_its_attachments() {
+        assert!(has_attachments(
+            br#"{"name":"a","_attachments":{"a-1.0.0.tgz":{}}}"#
+        ));
+        assert!(!has_attachments(br#"{"name":"a","versions":{}}"#));
+        assert!(!has_attachments(b"not json"));
+    }
+}
