@@ -156,6 +156,14 @@ pub async fn admit(
                 .map_err(Error::Invalid)?;
             (named.package, named.version)
         }
+        // A scoped name is npm's: a generic repository's packages are one path segment
+        // each in the generic routes, which API Gateway would split at the decoded `/`.
+        None if package.starts_with('@') => {
+            return Err(Error::Invalid(format!(
+                "package name {}: scoped names (@scope/name) belong to npm repositories",
+                crate::domain::echo::echo(package)
+            )));
+        }
         None => (package.to_owned(), version.to_owned()),
     };
     let package = PackageName::parse(&package_text)?;
