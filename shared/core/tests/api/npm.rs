@@ -764,12 +764,22 @@ async fn a_tarball_through_the_presigned_path_shows_in_the_packument_the_same_wa
     registry(&app, "js").await;
     let bytes = tarball("@acme/gadget", "1.0.0");
     let up = app
-        .publish(&app.admin, "js", "@acme/gadget", "1.0.0", "gadget-1.0.0.tgz", &bytes)
+        .publish(
+            &app.admin,
+            "js",
+            "@acme/gadget",
+            "1.0.0",
+            "gadget-1.0.0.tgz",
+            &bytes,
+        )
         .await;
     assert_eq!(up["status"], "published", "{up}");
     let doc = packument(&app, "@acme/gadget").await;
     let v = &doc["versions"]["1.0.0"];
-    assert_eq!(v["dependencies"]["left-pad"], "^1.0.0", "from package/package.json");
+    assert_eq!(
+        v["dependencies"]["left-pad"], "^1.0.0",
+        "from package/package.json"
+    );
     let sha512 = base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(&bytes));
     assert_eq!(v["dist"]["integrity"], format!("sha512-{sha512}"));
     assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
@@ -796,7 +806,10 @@ async fn a_tarball_through_the_presigned_path_shows_in_the_packument_the_same_wa
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| d.contains("npm")), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("npm")),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -804,7 +817,12 @@ async fn unpublishing_a_version_a_tag_still_names_is_refused_until_the_tag_moves
     let app = TestApp::new().await;
     registry(&app, "js").await;
     for v in ["1.0.0", "1.1.0"] {
-        assert_eq!(publish(&app, &app.admin, "widget", v, "latest").await.status, StatusCode::OK);
+        assert_eq!(
+            publish(&app, &app.admin, "widget", v, "latest")
+                .await
+                .status,
+            StatusCode::OK
+        );
     }
     let tag = npm(
         &app.router,
@@ -819,21 +837,55 @@ async fn unpublishing_a_version_a_tag_still_names_is_refused_until_the_tag_moves
     let doc = packument(&app, "widget").await;
     let rev = doc["_rev"].as_str().expect("_rev").to_owned();
     let mut without = doc.clone();
-    without["versions"].as_object_mut().expect("versions").remove("1.0.0");
+    without["versions"]
+        .as_object_mut()
+        .expect("versions")
+        .remove("1.0.0");
     let path = format!("/npm/default/js/widget/-rev/{rev}");
-    let refused = npm(&app.router, Method::PUT, &path, Some(&app.admin), &[], Some(without.to_string())).await;
+    let refused = npm(
+        &app.router,
+        Method::PUT,
+        &path,
+        Some(&app.admin),
+        &[],
+        Some(without.to_string()),
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(
-        refused.json()["error"].as_str().is_some_and(|e| e.contains("stable")),
+        refused.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("stable")),
         "{}",
         refused.json()
     );
-    assert!(packument(&app, "widget").await["versions"].get("1.0.0").is_some(), "nothing was removed");
+    assert!(
+        packument(&app, "widget").await["versions"]
+            .get("1.0.0")
+            .is_some(),
+        "nothing was removed"
+    );
     // With the tag moved in the same document (as npm does), it goes.
     without["dist-tags"]["stable"] = json!("1.1.0");
-    let done = npm(&app.router, Method::PUT, &path, Some(&app.admin), &[], Some(without.to_string())).await;
-    assert_eq!(done.status, StatusCode::OK, "{}", String::from_utf8_lossy(&done.body));
+    let done = npm(
+        &app.router,
+        Method::PUT,
+        &path,
+        Some(&app.admin),
+        &[],
+        Some(without.to_string()),
+    )
+    .await;
+    assert_eq!(
+        done.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&done.body)
+    );
     let doc = packument(&app, "widget").await;
     assert!(doc["versions"].get("1.0.0").is_none());
-    assert_eq!(doc["dist-tags"], json!({"latest": "1.1.0", "stable": "1.1.0"}));
+    assert_eq!(
+        doc["dist-tags"],
+        json!({"latest": "1.1.0", "stable": "1.1.0"})
+    );
 }

@@ -358,12 +358,7 @@ pub async fn delete_tarball(
         .find(|v| npm::tarball_filename(package.as_str(), v.version.as_str()) == filename);
     if let Some(v) = version {
         let record = index::package(ctx, caller, repo, package).await?;
-        let tags = dist_tags::effective(repo, &record, &[v.version.clone()]);
-        if let Some((tag, _)) = record
-            .dist_tags
-            .iter()
-            .find(|(t, at)| **at == v.version && tags.contains_key(*t))
-        {
+        if let Some((tag, _)) = record.dist_tags.iter().find(|(_, at)| **at == v.version) {
             return Err(Error::Conflict(format!(
                 "dist-tag {tag} points at {}; move the tag before unpublishing it",
                 v.version
