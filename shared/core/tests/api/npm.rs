@@ -83,6 +83,38 @@ async fn npm(
     }
 }
 
+/// Requests of one caller (`key`, or none) to a router, with the registry's `Host`.
+struct As<'a> {
+    router: &'a axum::Router,
+    key: Option<&'a str>,
+}
+
+impl<'a> As<'a> {
+    fn new(router: &'a axum::Router, key: &'a str) -> Self {
+        Self {
+            router,
+            key: Some(key),
+        }
+    }
+    async fn get(&self, path: &str) -> Answer {
+        npm(self.router, Method::GET, path, self.key, &[], None).await
+    }
+    async fn put(&self, path: &str, body: impl Into<String>) -> Answer {
+        npm(
+            self.router,
+            Method::PUT,
+            path,
+            self.key,
+            &[],
+            Some(body.into()),
+        )
+        .await
+    }
+    async fn delete(&self, path: &str) -> Answer {
+        npm(self.router, Method::DELETE, path, self.key, &[], None).await
+    }
+}
+
 fn manifest(name: &str, version: &str, extra: &str) -> String {
     format!(
         r#"{{"name":"{name}","version":"{version}","description":"A widget","main":"index.js","license":"MIT"{extra}}}"#
@@ -118,7 +150,7 @@ async fn publish(app: &TestApp, key: &str, name: &str, version: &str, tag: &str)
 
 async fn packument(app: &TestApp, name: &str) -> Value {
     let path = format!("/npm/default/js/{}", name.replace('/', "%2f"));
-    let a = npm(&app.router, Method::GET, &path, Some(&app.admin), &[], None).await;
+    let a = As::new(&app.router, &app.admin).get(&path).await;
     assert_eq!(
         a.status,
         StatusCode::OK,
@@ -146,7 +178,7 @@ async fn a_published_package_shows_in_both_packument_forms_with_digests_of_its_b
         "/npm/default/js/@acme%2fwidget",
         "/npm/default/js/@acme/widget",
     ] {
-        let a = npm(&app.router, Method::GET, path, Some(&app.admin), &[], None).await;
+        let a = As::new(&app.router, &app.admin).get(path).await;
         assert_eq!(a.status, StatusCode::OK, "{path}");
         assert_eq!(a.header(header::CONTENT_TYPE), "application/json");
         let doc = a.json();
@@ -212,19 +244,13 @@ async fn a_published_package_shows_in_both_packument_forms_with_digests_of_its_b
         "/npm/default/js/@acme/widget/-/widget-1.0.0.tgz",
         "/npm/default/js/@acme%2fwidget/-/widget-1.0.0.tgz",
     ] {
-        let t = npm(&app.router, Method::GET, path, Some(&app.admin), &[], None).await;
+        let t = As::new(&app.router, &app.admin).get(path).await;
         assert_eq!(t.status, StatusCode::FOUND, "{path}");
         assert!(!t.header(header::LOCATION).is_empty());
     }
-    let missing = npm(
-        &app.router,
-        Method::GET,
-        "/npm/default/js/@acme/widget/-/widget-9.9.9.tgz",
-        Some(&app.admin),
-        &[],
-        None,
-    )
-    .await;
+    let missing = As::new(&app.router, &app.admin)
+        .get("/npm/default/js/@acme/widget/-/widget-9.9.9.tgz")
+        .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(missing.json()["error"].is_string(), "npm prints `error`");
 }
@@ -247,29 +273,15 @@ async fn dist_tags_follow_releases_and_move_on_request() {
         );
     }
     let tags_path = "/npm/default/js/-/package/widget/dist-tags";
-    let tags = npm(
-        &app.router,
-        Method::GET,
-        tags_path,
-        Some(&app.admin),
-        &[],
-        None,
-    )
-    .await;
+    let tags = As::new(&app.router, &app.admin).get(tags_path).await;
     assert_eq!(
         tags.json(),
         json!({"latest": "1.1.0", "beta": "2.0.0-beta.1"})
     );
 
-    let set = npm(
-        &app.router,
-        Method::PUT,
-        &format!("{tags_path}/stable"),
-        Some(&app.admin),
-        &[],
-        Some("\"1.0.0\"".into()),
-    )
-    .await;
+    let set = As::new(&app.router, &app.admin)
+        .put(&format!("{tags_path}/stable"), "\"1.0.0\"")
+        .await;
     assert_eq!(set.status, StatusCode::CREATED);
     assert_eq!(set.json()["stable"], "1.0.0");
     assert_eq!(
@@ -284,48 +296,22 @@ async fn dist_tags_follow_releases_and_move_on_request() {
         ("next", "\"9.9.9\"", StatusCode::NOT_FOUND),
         ("next", "not json", StatusCode::BAD_REQUEST),
     ] {
-        let a = npm(
-            &app.router,
-            Method::PUT,
-            &format!("{tags_path}/{tag}"),
-            Some(&app.admin),
-            &[],
-            Some(body.into()),
-        )
-        .await;
+        let a = As::new(&app.router, &app.admin)
+            .put(&format!("{tags_path}/{tag}"), body)
+            .await;
         assert_eq!(a.status, want, "{tag} {body}");
         assert!(a.json()["error"].is_string(), "{tag} {body}");
     }
 
-    let rm = npm(
-        &app.router,
-        Method::DELETE,
-        &format!("{tags_path}/stable"),
-        Some(&app.admin),
-        &[],
-        None,
-    )
-    .await;
+    let rm = As::new(&app.router, &app.admin)
+        .delete(&format!("{tags_path}/stable"))
+        .await;
     assert_eq!(rm.status, StatusCode::OK);
-    let rm_latest = npm(
-        &app.router,
-        Method::DELETE,
-        &format!("{tags_path}/latest"),
-        Some(&app.admin),
-        &[],
-        None,
-    )
-    .await;
+    let rm_latest = As::new(&app.router, &app.admin)
+        .delete(&format!("{tags_path}/latest"))
+        .await;
     assert_eq!(rm_latest.status, StatusCode::BAD_REQUEST);
-    let tags = npm(
-        &app.router,
-        Method::GET,
-        tags_path,
-        Some(&app.admin),
-        &[],
-        None,
-    )
-    .await;
+    let tags = As::new(&app.router, &app.admin).get(tags_path).await;
     assert_eq!(
         tags.json(),
         json!({"latest": "1.1.0", "beta": "2.0.0-beta.1"})
@@ -348,15 +334,9 @@ async fn deprecate_and_unpublish_arrive_as_changed_packuments() {
     // npm deprecate: the whole document back, with `deprecated` set on a version.
     let mut doc = packument(&app, "@acme/widget").await;
     doc["versions"]["1.0.0"]["deprecated"] = json!("use 1.1");
-    let a = npm(
-        &app.router,
-        Method::PUT,
-        path,
-        Some(&app.admin),
-        &[],
-        Some(doc.to_string()),
-    )
-    .await;
+    let a = As::new(&app.router, &app.admin)
+        .put(path, doc.to_string())
+        .await;
     assert_eq!(
         a.status,
         StatusCode::OK,
@@ -369,15 +349,9 @@ async fn deprecate_and_unpublish_arrive_as_changed_packuments() {
     // An empty message lifts it.
     let mut undo = doc.clone();
     undo["versions"]["1.0.0"]["deprecated"] = json!("");
-    let a = npm(
-        &app.router,
-        Method::PUT,
-        path,
-        Some(&app.admin),
-        &[],
-        Some(undo.to_string()),
-    )
-    .await;
+    let a = As::new(&app.router, &app.admin)
+        .put(path, undo.to_string())
+        .await;
     assert_eq!(a.status, StatusCode::OK);
     let doc = packument(&app, "@acme/widget").await;
     assert!(
@@ -392,32 +366,21 @@ async fn deprecate_and_unpublish_arrive_as_changed_packuments() {
         .as_object_mut()
         .expect("versions")
         .remove("1.0.0");
-    let stale = npm(
-        &app.router,
-        Method::PUT,
-        &format!("{path}/-rev/0-stale"),
-        Some(&app.admin),
-        &[],
-        Some(
+    let stale = As::new(&app.router, &app.admin)
+        .put(
+            &format!("{path}/-rev/0-stale"),
             json!({"name": "@acme/widget", "_rev": "0-stale", "versions": without["versions"]})
                 .to_string(),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         stale.status,
         StatusCode::CONFLICT,
         "a stale document changes nothing"
     );
-    let a = npm(
-        &app.router,
-        Method::PUT,
-        &format!("{path}/-rev/{rev}"),
-        Some(&app.admin),
-        &[],
-        Some(without.to_string()),
-    )
-    .await;
+    let a = As::new(&app.router, &app.admin)
+        .put(&format!("{path}/-rev/{rev}"), without.to_string())
+        .await;
     assert_eq!(
         a.status,
         StatusCode::OK,
@@ -429,15 +392,11 @@ async fn deprecate_and_unpublish_arrive_as_changed_packuments() {
     assert_eq!(doc["dist-tags"]["latest"], "1.1.0");
     // npm then deletes the tarball: already gone, so done.
     let rev = doc["_rev"].as_str().expect("_rev").to_owned();
-    let a = npm(
-        &app.router,
-        Method::DELETE,
-        &format!("/npm/default/js/@acme/widget/-/widget-1.0.0.tgz/-rev/{rev}"),
-        Some(&app.admin),
-        &[],
-        None,
-    )
-    .await;
+    let a = As::new(&app.router, &app.admin)
+        .delete(&format!(
+            "/npm/default/js/@acme/widget/-/widget-1.0.0.tgz/-rev/{rev}"
+        ))
+        .await;
     assert_eq!(a.status, StatusCode::OK);
     // The number is never reused.
     let again = publish(&app, &app.admin, "@acme/widget", "1.0.0", "latest").await;
@@ -450,17 +409,11 @@ async fn deprecate_and_unpublish_arrive_as_changed_packuments() {
         again.json()
     );
     // npm unpublish --force: everything.
-    let a = npm(
-        &app.router,
-        Method::DELETE,
-        &format!("{path}/-rev/{rev}"),
-        Some(&app.admin),
-        &[],
-        None,
-    )
-    .await;
+    let a = As::new(&app.router, &app.admin)
+        .delete(&format!("{path}/-rev/{rev}"))
+        .await;
     assert_eq!(a.status, StatusCode::OK);
-    let gone = npm(&app.router, Method::GET, path, Some(&app.admin), &[], None).await;
+    let gone = As::new(&app.router, &app.admin).get(path).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
 
@@ -507,15 +460,9 @@ async fn bad_publishes_are_refused_with_npms_error_and_nothing_is_stored() {
         ("not JSON", "{".into(), "widget"),
     ];
     for (what, doc, name) in cases {
-        let a = npm(
-            &app.router,
-            Method::PUT,
-            &format!("/npm/default/js/{name}"),
-            Some(&app.admin),
-            &[],
-            Some(doc),
-        )
-        .await;
+        let a = As::new(&app.router, &app.admin)
+            .put(&format!("/npm/default/js/{name}"), doc)
+            .await;
         assert!(a.status.is_client_error(), "{what}: {}", a.status);
         let error = a.json()["error"].as_str().unwrap_or_default().to_owned();
         assert!(
@@ -527,7 +474,7 @@ async fn bad_publishes_are_refused_with_npms_error_and_nothing_is_stored() {
             assert!(error.to_lowercase().contains("eicar"), "{what}: {error}");
         }
     }
-    let nothing = npm(&app.router, Method::GET, path, Some(&app.admin), &[], None).await;
+    let nothing = As::new(&app.router, &app.admin).get(path).await;
     assert_eq!(
         nothing.status,
         StatusCode::NOT_FOUND,
@@ -567,11 +514,7 @@ async fn rights_decide_who_reads_publishes_and_tags() {
 
     let read = |key: String| {
         let router = app.router.clone();
-        async move {
-            npm(&router, Method::GET, path, Some(&key), &[], None)
-                .await
-                .status
-        }
+        async move { As::new(&router, &key).get(path).await.status }
     };
     assert_eq!(read(reader.clone()).await, StatusCode::OK);
     assert_eq!(read(outsider.clone()).await, StatusCode::NOT_FOUND);
@@ -597,67 +540,33 @@ async fn rights_decide_who_reads_publishes_and_tags() {
     );
 
     let tag = "/npm/default/js/-/package/@acme%2fwidget/dist-tags/stable";
-    let by_reader = npm(
-        &app.router,
-        Method::PUT,
-        tag,
-        Some(&reader),
-        &[],
-        Some("\"1.0.0\"".into()),
-    )
-    .await;
+    let by_reader = As::new(&app.router, &reader).put(tag, "\"1.0.0\"").await;
     assert_eq!(by_reader.status, StatusCode::FORBIDDEN);
-    let by_writer = npm(
-        &app.router,
-        Method::PUT,
-        tag,
-        Some(&writer),
-        &[],
-        Some("\"1.0.0\"".into()),
-    )
-    .await;
+    let by_writer = As::new(&app.router, &writer).put(tag, "\"1.0.0\"").await;
     assert_eq!(by_writer.status, StatusCode::CREATED);
     // Unpublish takes a maintainer: a writer may not.
     let rev = packument(&app, "@acme/widget").await["_rev"]
         .as_str()
         .expect("rev")
         .to_owned();
-    let by_writer = npm(
-        &app.router,
-        Method::DELETE,
-        &format!("{path}/-rev/{rev}"),
-        Some(&writer),
-        &[],
-        None,
-    )
-    .await;
+    let by_writer = As::new(&app.router, &writer)
+        .delete(&format!("{path}/-rev/{rev}"))
+        .await;
     assert_eq!(by_writer.status, StatusCode::FORBIDDEN);
 
     // ping and whoami for whoever sees the registry; audit answers without advisories.
-    let who = npm(
-        &app.router,
-        Method::GET,
-        "/npm/default/js/-/whoami",
-        Some(&reader),
-        &[],
-        None,
-    )
-    .await;
+    let who = As::new(&app.router, &reader)
+        .get("/npm/default/js/-/whoami")
+        .await;
     assert_eq!(who.status, StatusCode::OK);
     assert!(
         who.json()["username"]
             .as_str()
             .is_some_and(|u| !u.is_empty())
     );
-    let ping = npm(
-        &app.router,
-        Method::GET,
-        "/npm/default/js/-/ping",
-        Some(&reader),
-        &[],
-        None,
-    )
-    .await;
+    let ping = As::new(&app.router, &reader)
+        .get("/npm/default/js/-/ping")
+        .await;
     assert_eq!(ping.status, StatusCode::OK);
     let audit = npm(
         &app.router,
@@ -670,15 +579,9 @@ async fn rights_decide_who_reads_publishes_and_tags() {
     .await;
     assert_eq!(audit.status, StatusCode::OK);
     assert_eq!(audit.json(), json!({}));
-    let elsewhere = npm(
-        &app.router,
-        Method::GET,
-        "/npm/default/js/-/ping",
-        Some(&outsider),
-        &[],
-        None,
-    )
-    .await;
+    let elsewhere = As::new(&app.router, &outsider)
+        .get("/npm/default/js/-/ping")
+        .await;
     assert_eq!(elsewhere.status, StatusCode::NOT_FOUND);
 }
 
@@ -696,65 +599,27 @@ async fn each_npm_function_serves_its_familys_routes_only() {
     let read = trove_core::http::router_for_route(state.clone(), "npm_read").expect("family");
     let write = trove_core::http::router_for_route(state, "npm_write").expect("family");
     let tags = "/npm/default/js/-/package/widget/dist-tags";
-    let get = npm(
-        &read,
-        Method::GET,
-        "/npm/default/js/widget",
-        Some(&app.admin),
-        &[],
-        None,
-    )
-    .await;
+    let get = As::new(&read, &app.admin)
+        .get("/npm/default/js/widget")
+        .await;
     assert_eq!(get.status, StatusCode::OK);
-    let ping = npm(
-        &read,
-        Method::GET,
-        "/npm/default/js/-/ping",
-        Some(&app.admin),
-        &[],
-        None,
-    )
-    .await;
+    let ping = As::new(&read, &app.admin)
+        .get("/npm/default/js/-/ping")
+        .await;
     assert_eq!(ping.status, StatusCode::OK);
-    let put_on_read = npm(
-        &read,
-        Method::PUT,
-        &format!("{tags}/next"),
-        Some(&app.admin),
-        &[],
-        Some("\"1.0.0\"".into()),
-    )
-    .await;
+    let put_on_read = As::new(&read, &app.admin)
+        .put(&format!("{tags}/next"), "\"1.0.0\"")
+        .await;
     assert_eq!(put_on_read.status, StatusCode::NOT_FOUND);
-    let put = npm(
-        &write,
-        Method::PUT,
-        &format!("{tags}/next"),
-        Some(&app.admin),
-        &[],
-        Some("\"1.0.0\"".into()),
-    )
-    .await;
+    let put = As::new(&write, &app.admin)
+        .put(&format!("{tags}/next"), "\"1.0.0\"")
+        .await;
     assert_eq!(put.status, StatusCode::CREATED);
-    let get_on_write = npm(
-        &write,
-        Method::GET,
-        "/npm/default/js/widget",
-        Some(&app.admin),
-        &[],
-        None,
-    )
-    .await;
+    let get_on_write = As::new(&write, &app.admin)
+        .get("/npm/default/js/widget")
+        .await;
     assert_eq!(get_on_write.status, StatusCode::NOT_FOUND);
-    let other = npm(
-        &read,
-        Method::GET,
-        "/v1/repositories",
-        Some(&app.admin),
-        &[],
-        None,
-    )
-    .await;
+    let other = As::new(&read, &app.admin).get("/v1/repositories").await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
 }
 
@@ -824,15 +689,12 @@ async fn unpublishing_a_version_a_tag_still_names_is_refused_until_the_tag_moves
             StatusCode::OK
         );
     }
-    let tag = npm(
-        &app.router,
-        Method::PUT,
-        "/npm/default/js/-/package/widget/dist-tags/stable",
-        Some(&app.admin),
-        &[],
-        Some("\"1.0.0\"".into()),
-    )
-    .await;
+    let tag = As::new(&app.router, &app.admin)
+        .put(
+            "/npm/default/js/-/package/widget/dist-tags/stable",
+            "\"1.0.0\"",
+        )
+        .await;
     assert_eq!(tag.status, StatusCode::CREATED);
     let doc = packument(&app, "widget").await;
     let rev = doc["_rev"].as_str().expect("_rev").to_owned();
@@ -842,15 +704,9 @@ async fn unpublishing_a_version_a_tag_still_names_is_refused_until_the_tag_moves
         .expect("versions")
         .remove("1.0.0");
     let path = format!("/npm/default/js/widget/-rev/{rev}");
-    let refused = npm(
-        &app.router,
-        Method::PUT,
-        &path,
-        Some(&app.admin),
-        &[],
-        Some(without.to_string()),
-    )
-    .await;
+    let refused = As::new(&app.router, &app.admin)
+        .put(&path, without.to_string())
+        .await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(
         refused.json()["error"]
@@ -867,15 +723,9 @@ async fn unpublishing_a_version_a_tag_still_names_is_refused_until_the_tag_moves
     );
     // With the tag moved in the same document (as npm does), it goes.
     without["dist-tags"]["stable"] = json!("1.1.0");
-    let done = npm(
-        &app.router,
-        Method::PUT,
-        &path,
-        Some(&app.admin),
-        &[],
-        Some(without.to_string()),
-    )
-    .await;
+    let done = As::new(&app.router, &app.admin)
+        .put(&path, without.to_string())
+        .await;
     assert_eq!(
         done.status,
         StatusCode::OK,

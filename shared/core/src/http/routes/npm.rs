@@ -10,7 +10,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 
 use crate::domain::names::PackageName;
 use crate::formats::PackageFormat as _;
@@ -32,6 +34,108 @@ pub const PREFIX: &str = "/npm/";
 const DOCUMENT_OVERHEAD: u64 = 1 << 20;
 /// A document that changes a package (deprecate, unpublish) holds no tarball.
 const MAX_DOCUMENT: u64 = 16 << 20;
+
+/// `/npm/{tenant}/{repo}`: the registry.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RegistryPath {
+    /// Tenant name.
+    #[param(max_length = 63)]
+    pub tenant: String,
+    /// Repository name (format npm).
+    #[param(max_length = 64)]
+    pub repo: String,
+}
+
+/// A package of the registry; a scoped name as `@scope%2fname` or `@scope/name`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PackagePath {
+    /// Tenant name.
+    #[param(max_length = 63)]
+    pub tenant: String,
+    /// Repository name (format npm).
+    #[param(max_length = 64)]
+    pub repo: String,
+    /// Package name; a scoped one as `@scope%2fname`.
+    #[param(max_length = 214)]
+    pub package: String,
+}
+
+/// A tarball of a package.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TarballPath {
+    /// Tenant name.
+    #[param(max_length = 63)]
+    pub tenant: String,
+    /// Repository name (format npm).
+    #[param(max_length = 64)]
+    pub repo: String,
+    /// Package name.
+    #[param(max_length = 214)]
+    pub package: String,
+    /// `{name}-{version}.tgz` (the name without its scope).
+    #[param(max_length = 255)]
+    pub filename: String,
+}
+
+/// A tarball of a package, at the `_rev` a client read the package at.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TarballRevPath {
+    /// Tenant name.
+    #[param(max_length = 63)]
+    pub tenant: String,
+    /// Repository name (format npm).
+    #[param(max_length = 64)]
+    pub repo: String,
+    /// Package name.
+    #[param(max_length = 214)]
+    pub package: String,
+    /// `{name}-{version}.tgz` (the name without its scope).
+    #[param(max_length = 255)]
+    pub filename: String,
+    /// The `_rev` the package was read at.
+    #[param(max_length = 64)]
+    pub rev: String,
+}
+
+/// A package at the `_rev` a client read it at.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RevPath {
+    /// Tenant name.
+    #[param(max_length = 63)]
+    pub tenant: String,
+    /// Repository name (format npm).
+    #[param(max_length = 64)]
+    pub repo: String,
+    /// Package name.
+    #[param(max_length = 214)]
+    pub package: String,
+    /// The `_rev` the package was read at.
+    #[param(max_length = 64)]
+    pub rev: String,
+}
+
+/// A dist-tag of a package.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TagPath {
+    /// Tenant name.
+    #[param(max_length = 63)]
+    pub tenant: String,
+    /// Repository name (format npm).
+    #[param(max_length = 64)]
+    pub repo: String,
+    /// Package name.
+    #[param(max_length = 214)]
+    pub package: String,
+    /// The tag: not a SemVer version or range.
+    #[param(max_length = 64)]
+    pub tag: String,
+}
 
 problems!(ReadProblems: 400 "Not a valid package name", 401, 404 "No such package (or the caller may not read it)");
 problems!(WriteProblems: 400 "Invalid document, or the pipeline refused the tarball: the reason is in `error`", 401, 403 "The caller may read the package but not change it", 404 "No such package or registry", 409 "The version exists, or the package changed meanwhile", 413 "Larger than the repository's max_file_size");
@@ -74,11 +178,7 @@ fn ok_json(status: StatusCode, body: serde_json::Value) -> Response {
 }
 
 #[utoipa::path(operation_id = "npm_packument", get, path = "/npm/{tenant}/{repo}/{package}", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-        ("package" = String, Path, description = "Package name; a scoped one as `@scope%2fname`", max_length = 214),
-    ),
+    params(PackagePath),
     responses(
         (status = 200, description = "The packument: full (`application/json`) or abbreviated (`application/vnd.npm.install-v1+json`), by `Accept`", content_type = "application/json"),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
@@ -87,7 +187,7 @@ fn ok_json(status: StatusCode, body: serde_json::Value) -> Response {
 pub async fn packument(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo, package)): Path<(String, String, String)>,
+    Path(PackagePath { repo, package, .. }): Path<PackagePath>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
@@ -113,12 +213,7 @@ pub async fn packument(
 }
 
 #[utoipa::path(operation_id = "npm_tarball", get, path = "/npm/{tenant}/{repo}/{package}/-/{filename}", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-        ("package" = String, Path, description = "Package name", max_length = 214),
-        ("filename" = String, Path, description = "`{name}-{version}.tgz` (the name without its scope)", max_length = 255),
-    ),
+    params(TarballPath),
     responses(
         (status = 302, description = "Redirect to a short-lived presigned GET of the exact bytes"),
         ReadProblems,
@@ -126,7 +221,12 @@ pub async fn packument(
 pub async fn tarball(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo, package, filename)): Path<(String, String, String, String)>,
+    Path(TarballPath {
+        repo,
+        package,
+        filename,
+        ..
+    }): Path<TarballPath>,
 ) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
     let repository = registry::registry(ctx, &caller, &repo).await?;
@@ -166,11 +266,7 @@ async fn read_body(body: Body, limit: u64) -> Result<Bytes, Error> {
 }
 
 #[utoipa::path(operation_id = "npm_publish", put, path = "/npm/{tenant}/{repo}/{package}", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-        ("package" = String, Path, description = "Package name; a scoped one as `@scope%2fname`", max_length = 214),
-    ),
+    params(PackagePath),
     request_body(content = serde_json::Value, content_type = "application/json", description = "`npm publish`'s document (one version, its tarball in `_attachments`), or the packument with `deprecated` changed (`npm deprecate`)"),
     responses(
         (status = 200, description = "Published (the pipeline accepted the tarball), or the deprecations applied"),
@@ -180,7 +276,7 @@ async fn read_body(body: Body, limit: u64) -> Result<Bytes, Error> {
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo, package)): Path<(String, String, String)>,
+    Path(PackagePath { repo, package, .. }): Path<PackagePath>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
@@ -230,12 +326,7 @@ fn has_attachments(body: &[u8]) -> bool {
 }
 
 #[utoipa::path(operation_id = "npm_unpublish_versions", put, path = "/npm/{tenant}/{repo}/{package}/-rev/{rev}", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-        ("package" = String, Path, description = "Package name", max_length = 214),
-        ("rev" = String, Path, description = "The `_rev` the document was read at", max_length = 64),
-    ),
+    params(RevPath),
     request_body(content = serde_json::Value, content_type = "application/json", description = "The packument without the versions to unpublish, dist-tags moved off them"),
     responses(
         (status = 200, description = "The versions missing from the document are unpublished"),
@@ -244,7 +335,7 @@ fn has_attachments(body: &[u8]) -> bool {
 pub async fn unpublish_versions(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo, package, _rev)): Path<(String, String, String, String)>,
+    Path(RevPath { repo, package, .. }): Path<RevPath>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
@@ -257,12 +348,7 @@ pub async fn unpublish_versions(
 }
 
 #[utoipa::path(operation_id = "npm_unpublish_package", delete, path = "/npm/{tenant}/{repo}/{package}/-rev/{rev}", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-        ("package" = String, Path, description = "Package name", max_length = 214),
-        ("rev" = String, Path, description = "The `_rev` the package was read at", max_length = 64),
-    ),
+    params(RevPath),
     responses(
         (status = 200, description = "Every version is unpublished; the name stays taken and no version number is reused"),
         WriteProblems,
@@ -270,7 +356,7 @@ pub async fn unpublish_versions(
 pub async fn unpublish_package(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo, package, _rev)): Path<(String, String, String, String)>,
+    Path(RevPath { repo, package, .. }): Path<RevPath>,
 ) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
     let repository = registry::registry(ctx, &caller, &repo).await?;
@@ -280,13 +366,7 @@ pub async fn unpublish_package(
 }
 
 #[utoipa::path(operation_id = "npm_delete_tarball", delete, path = "/npm/{tenant}/{repo}/{package}/-/{filename}/-rev/{rev}", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-        ("package" = String, Path, description = "Package name", max_length = 214),
-        ("filename" = String, Path, description = "The tarball's file name", max_length = 255),
-        ("rev" = String, Path, description = "The `_rev` the package was read at", max_length = 64),
-    ),
+    params(TarballRevPath),
     responses(
         (status = 200, description = "The tarball's version is unpublished (or already was)"),
         WriteProblems,
@@ -294,7 +374,12 @@ pub async fn unpublish_package(
 pub async fn delete_tarball(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo, package, filename, _rev)): Path<(String, String, String, String, String)>,
+    Path(TarballRevPath {
+        repo,
+        package,
+        filename,
+        ..
+    }): Path<TarballRevPath>,
 ) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
     let repository = registry::registry(ctx, &caller, &repo).await?;
@@ -304,11 +389,7 @@ pub async fn delete_tarball(
 }
 
 #[utoipa::path(operation_id = "npm_dist_tags", get, path = "/npm/{tenant}/{repo}/-/package/{package}/dist-tags", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-        ("package" = String, Path, description = "Package name", max_length = 214),
-    ),
+    params(PackagePath),
     responses(
         (status = 200, description = "The package's dist-tags: tag → version"),
         ReadProblems,
@@ -316,7 +397,7 @@ pub async fn delete_tarball(
 pub async fn list_dist_tags(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo, package)): Path<(String, String, String)>,
+    Path(PackagePath { repo, package, .. }): Path<PackagePath>,
 ) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
     let repository = registry::registry(ctx, &caller, &repo).await?;
@@ -342,12 +423,7 @@ impl utoipa::PartialSchema for TagTarget {
 impl utoipa::ToSchema for TagTarget {}
 
 #[utoipa::path(operation_id = "npm_set_dist_tag", put, path = "/npm/{tenant}/{repo}/-/package/{package}/dist-tags/{tag}", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-        ("package" = String, Path, description = "Package name", max_length = 214),
-        ("tag" = String, Path, description = "The tag: not a SemVer version or range", max_length = 64),
-    ),
+    params(TagPath),
     request_body(content = TagTarget, content_type = "application/json", description = "The version, as a JSON string"),
     responses(
         (status = 201, description = "The tag points at the version"),
@@ -356,7 +432,9 @@ impl utoipa::ToSchema for TagTarget {}
 pub async fn set_dist_tag(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo, package, tag)): Path<(String, String, String, String)>,
+    Path(TagPath {
+        repo, package, tag, ..
+    }): Path<TagPath>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
@@ -370,12 +448,7 @@ pub async fn set_dist_tag(
 }
 
 #[utoipa::path(operation_id = "npm_remove_dist_tag", delete, path = "/npm/{tenant}/{repo}/-/package/{package}/dist-tags/{tag}", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-        ("package" = String, Path, description = "Package name", max_length = 214),
-        ("tag" = String, Path, description = "The tag (not `latest`)", max_length = 64),
-    ),
+    params(TagPath),
     responses(
         (status = 200, description = "The tag is removed"),
         WriteProblems,
@@ -383,7 +456,9 @@ pub async fn set_dist_tag(
 pub async fn remove_dist_tag(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo, package, tag)): Path<(String, String, String, String)>,
+    Path(TagPath {
+        repo, package, tag, ..
+    }): Path<TagPath>,
 ) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
     let repository = registry::registry(ctx, &caller, &repo).await?;
@@ -395,30 +470,24 @@ pub async fn remove_dist_tag(
 problems!(SessionProblems: 401, 404 "No such npm registry");
 
 #[utoipa::path(operation_id = "npm_ping", get, path = "/npm/{tenant}/{repo}/-/ping", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-    ),
+    params(RegistryPath),
     responses((status = 200, description = "The registry answers"), SessionProblems))]
 pub async fn ping(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo)): Path<(String, String)>,
+    Path(RegistryPath { repo, .. }): Path<RegistryPath>,
 ) -> Result<Response, ApiError> {
     registry::registry(&state.ctx, &caller, &repo).await?;
     Ok(ok_json(StatusCode::OK, json!({})))
 }
 
 #[utoipa::path(operation_id = "npm_whoami", get, path = "/npm/{tenant}/{repo}/-/whoami", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-    ),
+    params(RegistryPath),
     responses((status = 200, description = "`{\"username\": …}`: the caller's principal"), SessionProblems))]
 pub async fn whoami(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo)): Path<(String, String)>,
+    Path(RegistryPath { repo, .. }): Path<RegistryPath>,
 ) -> Result<Response, ApiError> {
     registry::registry(&state.ctx, &caller, &repo).await?;
     Ok(ok_json(
@@ -428,15 +497,12 @@ pub async fn whoami(
 }
 
 #[utoipa::path(operation_id = "npm_audit", post, path = "/npm/{tenant}/{repo}/-/npm/v1/security/advisories/bulk", tag = "npm",
-    params(
-        ("tenant" = String, Path, description = "Tenant name", max_length = 63),
-        ("repo" = String, Path, description = "Repository name (format npm)", max_length = 64),
-    ),
+    params(RegistryPath),
     responses((status = 200, description = "No advisories: Trove keeps none, and `npm install` must not fail for it"), SessionProblems))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
-    Path((_tenant, repo)): Path<(String, String)>,
+    Path(RegistryPath { repo, .. }): Path<RegistryPath>,
 ) -> Result<Response, ApiError> {
     registry::registry(&state.ctx, &caller, &repo).await?;
     // The body (the installed versions, gzipped) is not read: there is nothing to match it with.
