@@ -179,6 +179,53 @@ async fn npm_and_pnpm_work_against_trove_unchanged() {
         "the tarball URL is under the registry prefix: {lock}"
     );
 
+    // The tarball link: a redirect to the blob endpoint, which needs no token and ignores
+    // one (npm sends it along, the host being the same) — a wrong one changes nothing.
+    let doc: Value = server
+        .client
+        .get(server.url("/npm/default/js/@acme%2fwidget"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .expect("GET packument")
+        .json()
+        .await
+        .expect("packument JSON");
+    let dist = &doc["versions"]["1.0.0"]["dist"];
+    let tarball = dist["tarball"].as_str().expect("dist.tarball");
+    let redirect = server
+        .client
+        .get(tarball)
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .expect("GET tarball");
+    assert_eq!(redirect.status(), StatusCode::FOUND);
+    let location = redirect
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("Location")
+        .to_owned();
+    let location = server.resolve(&location);
+    for auth in [None, Some("Bearer trove_not_a_key"), Some("Bearer garbage")] {
+        let mut req = server.client.get(location.clone());
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        let resp = req.send().await.expect("GET presigned");
+        assert_eq!(resp.status(), StatusCode::OK, "with {auth:?}");
+        let bytes = resp.bytes().await.expect("tarball bytes");
+        let integrity = format!(
+            "sha512-{}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                <sha2::Sha512 as sha2::Digest>::digest(&bytes)
+            )
+        );
+        assert_eq!(dist["integrity"], integrity.as_str(), "with {auth:?}");
+    }
+
     // dist-tags
     npm.ok(&root, &["dist-tag", "add", "@acme/widget@1.0.0", "stable"]);
     let tags = npm.ok(&root, &["dist-tag", "ls", "@acme/widget"]);

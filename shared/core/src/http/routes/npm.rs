@@ -137,8 +137,8 @@ pub struct TagPath {
     pub tag: String,
 }
 
-problems!(ReadProblems: 400 "Not a valid package name", 401, 404 "No such package (or the caller may not read it)");
-problems!(WriteProblems: 400 "Invalid document, or the pipeline refused the tarball: the reason is in `error`", 401, 403 "The caller may read the package but not change it", 404 "No such package or registry", 409 "The version exists, or the package changed meanwhile", 413 "Larger than the repository's max_file_size");
+problems!(ReadProblems as NpmError: 400 "Not a valid package name", 401, 404 "No such package (or the caller may not read it)");
+problems!(WriteProblems as NpmError: 400 "Invalid document, or the pipeline refused the tarball: the reason is in `error`", 401, 403 "The caller may read the package but not change it", 404 "No such package or registry", 409 "The version exists, or the package changed meanwhile", 413 "Larger than the repository's max_file_size");
 
 /// `scheme://host` as the client reached the registry: tarball URLs must sit under the
 /// registry's own prefix, where npm sends the token.
@@ -467,7 +467,7 @@ pub async fn remove_dist_tag(
     Ok(ok_json(StatusCode::OK, json!(tags)))
 }
 
-problems!(SessionProblems: 401, 404 "No such npm registry");
+problems!(SessionProblems as NpmError: 401, 404 "No such npm registry");
 
 #[utoipa::path(operation_id = "npm_ping", get, path = "/npm/{tenant}/{repo}/-/ping", tag = "npm",
     params(RegistryPath),

@@ -13,27 +13,69 @@ use crate::http::problem::{CONTENT_TYPE, Problem};
 /// What a 401 means on every route, so routes name the status alone.
 pub const UNAUTHENTICATED: &str = "Missing or invalid credentials";
 
+/// How a route's failures are shaped.
+#[derive(Debug, Clone, Copy)]
+pub enum Shape {
+    /// `application/problem+json`, a `Problem`: every route but the package managers' own.
+    Problem,
+    /// `application/json` `{"error": "…"}`, what npm prints (`routes::npm::npm_errors`).
+    NpmError,
+}
+
 /// The responses of `(status, description)` pairs, each a `Problem` body.
 pub fn responses(problems: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
+    shaped(Shape::Problem, problems)
+}
+
+/// The responses of `(status, description)` pairs, in `shape`.
+pub fn shaped(shape: Shape, problems: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
     problems
         .iter()
         .map(|(status, description)| {
-            let content = ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name(Problem::name())))
-                .build();
+            let (content_type, content) = match shape {
+                Shape::Problem => (
+                    CONTENT_TYPE,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(Problem::name())))
+                        .build(),
+                ),
+                Shape::NpmError => (
+                    "application/json",
+                    ContentBuilder::new().schema(Some(npm_error())).build(),
+                ),
+            };
             let response = ResponseBuilder::new()
                 .description(*description)
-                .content(CONTENT_TYPE, content)
+                .content(content_type, content)
                 .build();
             (status.to_string(), RefOr::T(response))
         })
         .collect()
 }
 
+fn npm_error() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "error",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("Why, as npm prints it after the status line")),
+        )
+        .required("error")
+        .build()
+}
+
 /// `problems!(Name: 400 "Invalid input", 401, 404 "No such repository")` declares `Name`, a
 /// type to list in a route's `responses(...)`. Only 401 may go without a description.
 macro_rules! problems {
     ($name:ident: $($status:tt $($description:literal)?),+ $(,)?) => {
+        $crate::http::routes::problems::problems!(
+            $name as Problem: $($status $($description)?),+
+        );
+    };
+    ($name:ident as $shape:ident: $($status:tt $($description:literal)?),+ $(,)?) => {
         pub struct $name;
 
         impl utoipa::IntoResponses for $name {
@@ -41,10 +83,13 @@ macro_rules! problems {
                 String,
                 utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
             > {
-                $crate::http::routes::problems::responses(&[$((
-                    $status,
-                    $crate::http::routes::problems::problems!(@describe $status $($description)?),
-                )),+])
+                $crate::http::routes::problems::shaped(
+                    $crate::http::routes::problems::Shape::$shape,
+                    &[$((
+                        $status,
+                        $crate::http::routes::problems::problems!(@describe $status $($description)?),
+                    )),+],
+                )
             }
         }
     };
@@ -58,6 +103,15 @@ mod tests {
     use utoipa::IntoResponses;
 
     problems!(Example: 401, 404 "No such thing");
+    problems!(ForNpm as NpmError: 404 "No such package");
+
+    #[test]
+    fn npm_routes_document_the_error_member_npm_prints() {
+        let responses = serde_json::to_value(ForNpm::responses()).expect("serialises");
+        let schema = &responses["404"]["content"]["application/json"]["schema"];
+        assert_eq!(schema["properties"]["error"]["type"], "string", "{responses}");
+        assert_eq!(schema["required"], serde_json::json!(["error"]));
+    }
 
     #[test]
     fn each_status_is_a_problem_body_with_its_description() {
