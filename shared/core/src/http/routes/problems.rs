@@ -109,7 +109,10 @@ mod tests {
     fn npm_routes_document_the_error_member_npm_prints() {
         let responses = serde_json::to_value(ForNpm::responses()).expect("serialises");
         let schema = &responses["404"]["content"]["application/json"]["schema"];
-        assert_eq!(schema["properties"]["error"]["type"], "string", "{responses}");
+        assert_eq!(
+            schema["properties"]["error"]["type"], "string",
+            "{responses}"
+        );
         assert_eq!(schema["required"], serde_json::json!(["error"]));
     }
 
