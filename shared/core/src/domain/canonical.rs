@@ -3,8 +3,10 @@
 //! a repository refuses a new name whose canonical form an existing one already has.
 //!
 //! The rules per repository format:
-//! - package names, `generic`: ASCII lower case, and every run of `-`, `_` and `.` counts as
-//!   one `-` (PEP 503's rule, which also covers npm's case rule and crates.io's `-`/`_` one);
+//! - package names, `generic`, PyPI and npm: ASCII lower case, and every run of `-`, `_` and
+//!   `.` counts as one `-` (PEP 503's rule, which also covers npm's case rule);
+//! - package names, Cargo: ASCII lower case with `-` and `_` the same (crates.io's rule:
+//!   `foo__bar` and `foo_bar` are two crates there);
 //! - versions: ASCII lower case (`1.0.0-RC1` is `1.0.0-rc1`);
 //! - file names within a version: ASCII lower case (`A.BIN` is `a.bin`).
 //!
@@ -36,6 +38,7 @@ pub fn package(format: Format, name: &PackageName) -> Canonical {
         // PyPI's normal form is this very rule (PEP 503); npm names are lower case already,
         // and `@acme/my-widget` and `@acme/my_widget` read as one package there too.
         Format::Generic | Format::Pypi | Format::Npm => Canonical(separators_folded(name.as_str())),
+        Format::Cargo => Canonical(crate_folded(name.as_str())),
     }
 }
 
@@ -49,6 +52,11 @@ pub fn version(format: Format, version: &VersionName) -> Canonical {
 
 pub fn file(name: &FileName) -> Canonical {
     Canonical(name.as_str().to_ascii_lowercase())
+}
+
+/// Lower case, `-` as `_` (crates.io's look-alike rule).
+pub fn crate_folded(name: &str) -> String {
+    name.to_ascii_lowercase().replace('-', "_")
 }
 
 /// Lower case, each run of `-`, `_`, `.` as one `-` (PEP 503's normal form).
@@ -118,6 +126,17 @@ mod tests {
         assert_eq!(npm("@acme/my-widget"), npm("@acme/my_widget"));
         assert_eq!(npm("@acme/my-widget"), "@acme/my-widget");
         assert_ne!(npm("@acme/widget"), npm("@other/widget"));
+    }
+
+    #[test]
+    fn crate_names_differing_only_in_case_or_dash_and_underscore_look_alike() {
+        let krate = |n: &str| package(Format::Cargo, &PackageName::parse(n).expect("valid name")).0;
+        assert_eq!(krate("Serde_JSON"), "serde_json");
+        assert_eq!(krate("serde-json"), krate("serde_json"));
+        assert_eq!(krate("SERDE-json"), krate("serde_json"));
+        // crates.io tells these apart: only `-` and `_` are one.
+        assert_ne!(krate("foo__bar"), krate("foo_bar"));
+        assert_ne!(krate("foo-bar"), krate("foobar"));
     }
 
     #[test]

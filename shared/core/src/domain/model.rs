@@ -19,6 +19,9 @@ pub enum Format {
     Pypi,
     /// An npm registry (`/npm/{tenant}/{repo}/`, `npm publish` and `npm install`).
     Npm,
+    /// A Cargo registry (sparse index at `/cargo/{tenant}/{repo}/index/`, `cargo publish`
+    /// and `cargo build`).
+    Cargo,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -1,11 +1,13 @@
 //! Package formats: what a repository of one format knows about its packages' names,
-//! versions and files. Each format (PyPI, npm; Cargo is meant to plug in the same way)
-//! is one [`PackageFormat`]; the catalog, the pipeline and the scanner ask it through
-//! [`for_format`] and never name a format themselves. A `generic` repository has none: its
-//! names are checked by `domain::names` alone and its files are opaque.
+//! versions and files. Each format (PyPI, npm, Cargo) is one [`PackageFormat`]; the catalog,
+//! the pipeline and the scanner ask it through [`for_format`] and never name a format
+//! themselves. A `generic` repository has none: its names are checked by `domain::names`
+//! alone and its files are opaque.
 
+pub mod cargo;
 pub mod npm;
 pub mod pypi;
+pub mod semver_order;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -106,6 +108,7 @@ pub fn for_format(format: Format) -> Option<&'static dyn PackageFormat> {
         Format::Generic => None,
         Format::Pypi => Some(&pypi::Pypi),
         Format::Npm => Some(&npm::Npm),
+        Format::Cargo => Some(&cargo::Cargo),
     }
 }
 

@@ -2,8 +2,7 @@
 //! (`{basename}-{version}.tgz`, the scope left out as npm itself names them).
 
 use crate::domain::echo::echo;
-
-use super::versions;
+use crate::formats::semver_order;
 
 /// npm's longest name, scope included.
 const MAX_NAME: usize = 214;
@@ -96,13 +95,8 @@ pub fn parse_filename(filename: &str) -> Result<(String, String), String> {
     let stem = filename.strip_suffix(".tgz").ok_or_else(|| {
         format!("unsupported file {shown}: an npm repository takes package tarballs (.tgz)")
     })?;
-    stem.match_indices('-')
-        .rev()
-        .find_map(|(at, _)| {
-            let (base, version) = (&stem[..at], &stem[at + 1..]);
-            let version = versions::parse(version).ok()?;
-            (!base.is_empty()).then(|| (base.to_owned(), version.to_string()))
-        })
+    semver_order::split_name_version(stem, |base| !base.is_empty())
+        .map(|(base, version)| (base.to_owned(), version.to_string()))
         .ok_or_else(|| {
             format!(
                 "invalid tarball filename {shown}: name it {{name}}-{{version}}.tgz with a \
