@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod big_archives;
+mod cargo;
 mod crash;
 mod delete;
 mod events;

@@ -1037,7 +1037,9 @@ fn a_read_route_can_only_read_and_keep_its_rate_limit() {
         // Downloads are counted for the daily report (services::records::usage); a function
         // that authenticates its caller itself records last use as the authorizer does.
         let mut allowed = vec!["rate bucket"];
-        if ["download_file", "pypi_download", "npm_read"].contains(&f.handler.as_str()) {
+        if ["download_file", "pypi_download", "npm_read", "cargo_read"]
+            .contains(&f.handler.as_str())
+        {
             allowed.push("usage counter");
         }
         if families::rule_of_handler(&f.handler).is_some_and(|r| r.challenges_clients) {
@@ -1121,6 +1123,8 @@ const SECRET_READERS: &[(&str, &str, &str)] = &[
     (API_BINARY, "pypi_upload", "token-signing"),
     (API_BINARY, "npm_read", "token-signing"),
     (API_BINARY, "npm_write", "token-signing"),
+    (API_BINARY, "cargo_read", "token-signing"),
+    (API_BINARY, "cargo_write", "token-signing"),
     (API_BINARY, "create_user", "pii-key"),
     (API_BINARY, "list_users", "pii-key"),
     (API_BINARY, "get_principal", "pii-key"),
@@ -1244,6 +1248,8 @@ const EVENT_ANNOUNCERS: &[&str] = &[
     "delete_version",
     // npm unpublish deletes versions: version.deleted.
     "npm_write",
+    // cargo owner --add/--remove changes grants: grant.changed.
+    "cargo_write",
     "create_grant",
     "delete_grant",
     "ping_webhook",

@@ -31,6 +31,18 @@ pub const FAMILIES: &[RouteFamily] = &[
         prefix: "/npm/{tenant}/{repo}/",
         methods: &["PUT", "DELETE"],
     },
+    // The sparse index (its paths are 2 to 4 segments deep), downloads, search, owners.
+    RouteFamily {
+        handler: "cargo_read",
+        prefix: "/cargo/{tenant}/{repo}/",
+        methods: &["GET"],
+    },
+    // Publish, yank, owner changes.
+    RouteFamily {
+        handler: "cargo_write",
+        prefix: "/cargo/{tenant}/{repo}/",
+        methods: &["PUT", "DELETE"],
+    },
 ];
 
 impl RouteFamily {

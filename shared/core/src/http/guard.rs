@@ -42,15 +42,24 @@ fn source_ip(req: &Request) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
-/// The credential, if any: a Bearer token, or the password of Basic credentials (any
-/// username: package managers such as pip and twine send an API key that way). Another
-/// scheme, or a malformed header, counts as a credential that fails (`Some("")`), not as none.
+/// The credential, if any: a Bearer token, the password of Basic credentials (any
+/// username: package managers such as pip and twine send an API key that way), or a bare
+/// token without a scheme (cargo sends its registry token so). Another scheme, or a
+/// malformed header, counts as a credential that fails (`Some("")`), not as none.
 pub fn bearer(headers: &HeaderMap) -> Option<Cow<'_, str>> {
     let value = headers.get(AUTHORIZATION)?;
     let Ok(value) = value.to_str() else {
         return Some(Cow::Borrowed(""));
     };
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    let value = value.trim();
+    let Some((scheme, token)) = value.split_once(' ') else {
+        // One word: a scheme without its credentials (`Bearer`) fails; anything else is
+        // the token itself.
+        let scheme_only = ["bearer", "basic"]
+            .iter()
+            .any(|s| value.eq_ignore_ascii_case(s));
+        return Some(Cow::Borrowed(if scheme_only { "" } else { value }));
+    };
     Some(if scheme.eq_ignore_ascii_case("bearer") {
         Cow::Borrowed(token.trim())
     } else if scheme.eq_ignore_ascii_case("basic") {
@@ -315,4 +324,32 @@ fn changes_access(action: AuditAction) -> bool {
             | OidcProviderCreate
             | OidcProviderDelete
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, value.parse().expect("header value"));
+        h
+    }
+
+    #[test]
+    fn a_credential_comes_as_bearer_as_a_basic_password_or_bare() {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode("__token__:trove_k");
+        assert_eq!(bearer(&with("Bearer trove_k")).as_deref(), Some("trove_k"));
+        assert_eq!(
+            bearer(&with(&format!("Basic {basic}"))).as_deref(),
+            Some("trove_k")
+        );
+        // cargo's way: the token alone.
+        assert_eq!(bearer(&with("trove_k")).as_deref(), Some("trove_k"));
+        // A scheme without credentials, or one Trove does not speak, fails.
+        assert_eq!(bearer(&with("Bearer")).as_deref(), Some(""));
+        assert_eq!(bearer(&with("Digest trove_k")).as_deref(), Some(""));
+        assert_eq!(bearer(&HeaderMap::new()), None);
+    }
 }

@@ -62,7 +62,9 @@ impl Modify for BearerAuth {
 
 /// Every route with its OpenAPI description; the router and the document come from here.
 fn api() -> OpenApiRouter<AppState> {
-    use routes::{access, health, npm, packages, pypi, reports, repositories, uploads, webhooks};
+    use routes::{
+        access, cargo, health, npm, packages, pypi, reports, repositories, uploads, webhooks,
+    };
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi))
@@ -92,6 +94,19 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(npm::ping))
         .routes(routes!(npm::whoami))
         .routes(routes!(npm::audit))
+        .routes(routes!(cargo::config))
+        .routes(routes!(cargo::index_short))
+        .routes(routes!(cargo::index_long))
+        .routes(routes!(cargo::download))
+        .routes(routes!(cargo::search))
+        .routes(routes!(
+            cargo::list_owners,
+            cargo::add_owners,
+            cargo::remove_owners
+        ))
+        .routes(routes!(cargo::publish))
+        .routes(routes!(cargo::yank_version))
+        .routes(routes!(cargo::unyank_version))
         .routes(routes!(access::me))
         .routes(routes!(access::issue_token))
         .routes(routes!(access::create_tenant, access::list_tenants))
@@ -230,7 +245,9 @@ fn routes(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panicked))
-        .layer(axum::middleware::from_fn(routes::npm::npm_errors))
+        .layer(axum::middleware::from_fn(
+            routes::client_pages::client_errors,
+        ))
         // Outermost of the per-route layers: it sees the answer the client gets, panics
         // and refused bodies included, and the route that matched.
         .layer(axum::middleware::from_fn(metrics::track))

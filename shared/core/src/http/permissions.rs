@@ -179,6 +179,39 @@ pub const RULES: &[Rule] = &[
     client(read("npm_ping", InRepository(None))),
     client(read("npm_whoami", InRepository(None))),
     client(read("npm_audit", InRepository(None))),
+    // Cargo (`/cargo/{tenant}/...`): the use case checks the crate, which the index path
+    // names in lower case (`services::catalog::cargo::crate_named`).
+    client(read("cargo_config", InRepository(None))),
+    client(read("cargo_index_short", InRepository(None))),
+    client(read("cargo_index_long", InRepository(None))),
+    client(read("cargo_download", InRepository(None))),
+    client(read("cargo_search", InRepository(None))),
+    client(read("cargo_list_owners", InRepository(None))),
+    client(write(
+        "cargo_publish",
+        InRepository(Some(Writer)),
+        AuditAction::UploadPublish,
+    )),
+    client(write(
+        "cargo_yank",
+        InRepository(Some(Maintainer)),
+        AuditAction::VersionYank,
+    )),
+    client(write(
+        "cargo_unyank",
+        InRepository(Some(Maintainer)),
+        AuditAction::VersionUnyank,
+    )),
+    client(write(
+        "cargo_add_owners",
+        InRepository(Some(Admin)),
+        AuditAction::GrantCreate,
+    )),
+    client(write(
+        "cargo_remove_owners",
+        InRepository(Some(Admin)),
+        AuditAction::GrantDelete,
+    )),
     // Identity and access.
     read("get_caller", Authenticated),
     read("issue_token", Authenticated),
@@ -262,7 +295,23 @@ mod tests {
     fn each_audit_action_belongs_to_one_route() {
         const RECORDED_OFF_ROUTE: &[AuditAction] = &[AuditAction::TenantResetAdmin];
         const SAME_CHANGE: &[(AuditAction, &[&str])] = &[
-            (AuditAction::UploadPublish, &["pypi_upload", "npm_publish"]),
+            (
+                AuditAction::UploadPublish,
+                &["pypi_upload", "npm_publish", "cargo_publish"],
+            ),
+            (AuditAction::VersionYank, &["yank_version", "cargo_yank"]),
+            (
+                AuditAction::VersionUnyank,
+                &["unyank_version", "cargo_unyank"],
+            ),
+            (
+                AuditAction::GrantCreate,
+                &["create_grant", "cargo_add_owners"],
+            ),
+            (
+                AuditAction::GrantDelete,
+                &["delete_grant", "cargo_remove_owners"],
+            ),
             (
                 AuditAction::VersionDelete,
                 &[
@@ -280,7 +329,13 @@ mod tests {
                 .map(|r| r.operation_id)
                 .collect();
             match SAME_CHANGE.iter().find(|(a, _)| a == action) {
-                Some((_, shared)) => assert_eq!(routes, *shared, "{action}"),
+                Some((_, shared)) => {
+                    let mut routes = routes.clone();
+                    let mut shared = shared.to_vec();
+                    routes.sort_unstable();
+                    shared.sort_unstable();
+                    assert_eq!(routes, shared, "{action}");
+                }
                 None => {
                     let expected = usize::from(!RECORDED_OFF_ROUTE.contains(action));
                     assert_eq!(routes.len(), expected, "{action}: {routes:?}");

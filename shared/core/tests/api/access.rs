@@ -554,9 +554,11 @@ fn oidc_config(audience: &str, principal: &str) -> Value {
 }
 
 /// Package managers' routes serve repositories of their format, which the fixture's generic
-/// `libs` is not: their own modules check them (`api::pypi`, `api::npm`).
+/// `libs` is not: their own modules check them (`api::pypi`, `api::npm`, `api::cargo`).
 fn has_own_matrix(op: &str) -> bool {
-    op.starts_with("pypi_") || op.starts_with("npm_")
+    ["pypi_", "npm_", "cargo_"]
+        .iter()
+        .any(|p| op.starts_with(p))
 }
 
 fn check(op: &str, want: Want, status: StatusCode, body: &Value, who: &str) {

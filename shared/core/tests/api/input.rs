@@ -36,10 +36,12 @@ fn method_of(name: &str) -> Method {
 
 /// The detail is bounded and carries no raw control or bidi character.
 fn assert_safe_detail(body: &Value, what: &str) {
-    // npm's routes answer `{"error": …}`, what npm prints (`http::routes::npm`).
+    // npm's routes answer `{"error": …}` and cargo's `{"errors": [{"detail": …}]}`, what
+    // those clients print (`http::routes::client_pages::client_errors`).
     let detail = body["detail"]
         .as_str()
         .or(body["error"].as_str())
+        .or(body["errors"][0]["detail"].as_str())
         .unwrap_or_default();
     assert!(
         detail.chars().count() <= MAX_DETAIL_CHARS + 1,
@@ -93,6 +95,12 @@ async fn every_path_parameter_of_2_kb_is_a_problem_never_a_500() {
             assert!(!status.is_server_error(), "{what}: {status} {answer}");
             let shape = if route.path.starts_with("/npm/") {
                 assert!(answer["error"].is_string(), "{what}: {answer}");
+                "application/json"
+            } else if route.path.starts_with("/cargo/") {
+                assert!(
+                    answer["errors"][0]["detail"].is_string(),
+                    "{what}: {answer}"
+                );
                 "application/json"
             } else {
                 CONTENT_TYPE
@@ -189,10 +197,12 @@ async fn a_30000_character_oidc_issuer_is_refused_naming_the_field_and_limit() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(ctype, CONTENT_TYPE);
-    // npm's routes answer `{"error": …}`, what npm prints (`http::routes::npm`).
+    // npm's routes answer `{"error": …}` and cargo's `{"errors": [{"detail": …}]}`, what
+    // those clients print (`http::routes::client_pages::client_errors`).
     let detail = body["detail"]
         .as_str()
         .or(body["error"].as_str())
+        .or(body["errors"][0]["detail"].as_str())
         .unwrap_or_default();
     assert!(
         detail.contains("issuer") && detail.contains("1024"),

@@ -7,6 +7,7 @@ mod access;
 mod app;
 mod blob_refs;
 mod breaker;
+mod cargo;
 mod cleanup;
 mod credential;
 mod identity;

@@ -354,3 +354,37 @@ pub fn npm_publish_document(name: &str, version: &str, tag: &str, tarball: &[u8]
     );
     doc
 }
+
+/// A `.crate` as `cargo package` lays it out: `{name}-{version}/Cargo.toml` (the
+/// normalized manifest: `[package]` then `extra`, e.g. a `[dependencies]` table) and a
+/// `src/lib.rs`.
+pub fn cargo_crate(name: &str, version: &str, extra: &str) -> Vec<u8> {
+    let root = format!("{name}-{version}");
+    let manifest = format!(
+        "[package]\nedition = \"2021\"\nname = \"{name}\"\nversion = \"{version}\"\ndescription = \"{name} for the tests\"\nlicense = \"MIT\"\n\n{extra}"
+    );
+    let manifest_path = format!("{root}/Cargo.toml");
+    let lib_path = format!("{root}/src/lib.rs");
+    tar_gz(&[
+        TarEntry::File(&manifest_path, manifest.as_bytes()),
+        TarEntry::File(&lib_path, b"pub fn answer() -> u32 { 42 }\n"),
+    ])
+}
+
+/// cargo's publish body: the metadata JSON and the `.crate`, each after its u32
+/// little-endian length.
+pub fn cargo_publish_body(name: &str, version: &str, crate_bytes: &[u8]) -> Vec<u8> {
+    let metadata = format!(
+        r#"{{"name":"{name}","vers":"{version}","deps":[],"features":{{}},"authors":[],"description":"{name} for the tests","license":"MIT","links":null}}"#
+    );
+    let mut body = Vec::new();
+    body.extend_from_slice(&u32::try_from(metadata.len()).expect("small").to_le_bytes());
+    body.extend_from_slice(metadata.as_bytes());
+    body.extend_from_slice(
+        &u32::try_from(crate_bytes.len())
+            .expect("small")
+            .to_le_bytes(),
+    );
+    body.extend_from_slice(crate_bytes);
+    body
+}

@@ -1,6 +1,7 @@
 //! Route handlers: each parses, calls one service, answers.
 
 pub mod access;
+pub mod cargo;
 pub mod client_pages;
 pub mod health;
 pub mod npm;

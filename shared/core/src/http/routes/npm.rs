@@ -2,14 +2,12 @@
 //! packuments, tarballs, publish, dist-tags, deprecate and unpublish (both as npm sends
 //! them: a changed packument), ping, whoami and the audit endpoint npm calls on install.
 //! npm prints a failure's `{"error": …}`: every problem these routes answer (the guard's
-//! too) is rewritten to that shape by [`npm_errors`].
+//! too) is rewritten to that shape (`client_pages::client_errors`).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -19,8 +17,8 @@ use crate::formats::PackageFormat as _;
 use crate::formats::npm;
 use crate::http::AppState;
 use crate::http::extract::Path;
-use crate::http::problem::{ApiError, CONTENT_TYPE as PROBLEM};
-use crate::http::routes::client_pages::{page, redirect};
+use crate::http::problem::ApiError;
+use crate::http::routes::client_pages::{origin, page, read_body, redirect};
 use crate::http::routes::problems::problems;
 use crate::services::Error;
 use crate::services::access::caller::Caller;
@@ -140,35 +138,6 @@ pub struct TagPath {
 problems!(ReadProblems as NpmError: 400 "Not a valid package name", 401, 404 "No such package (or the caller may not read it)");
 problems!(WriteProblems as NpmError: 400 "Invalid document, or the pipeline refused the tarball: the reason is in `error`", 401, 403 "The caller may read the package but not change it", 404 "No such package or registry", 409 "The version exists, or the package changed meanwhile", 413 "Larger than the repository's max_file_size");
 
-/// `scheme://host` as the client reached the registry: tarball URLs must sit under the
-/// registry's own prefix, where npm sends the token.
-fn origin(headers: &HeaderMap) -> Result<String, Error> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let valid = !host.is_empty()
-        && host.len() <= 255
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-    if !valid {
-        return Err(Error::Invalid(
-            "the Host header is missing or not a host name".into(),
-        ));
-    }
-    let scheme = match headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-    {
-        Some("https") => "https",
-        _ => "http",
-    };
-    Ok(format!("{scheme}://{host}"))
-}
-
 fn package_name(raw: &str) -> Result<PackageName, Error> {
     Ok(PackageName::parse(raw)?)
 }
@@ -249,20 +218,6 @@ pub async fn tarball(
     )
     .await?;
     Ok(redirect(StatusCode::FOUND, &link.url))
-}
-
-/// Reads a body up to `limit` bytes (413 past it).
-async fn read_body(body: Body, limit: u64) -> Result<Bytes, Error> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            Error::TooLarge(format!("the document is larger than {limit} bytes"))
-        } else {
-            Error::Invalid(format!("the body could not be read: {e}"))
-        }
-    })
 }
 
 #[utoipa::path(operation_id = "npm_publish", put, path = "/npm/{tenant}/{repo}/{package}", tag = "npm",
@@ -555,38 +510,6 @@ pub fn scoped_paths(mut req: Request) -> Request {
     req
 }
 
-/// npm prints a failure's `error` member, not a problem's `detail`: on npm routes every
-/// problem answer (the guard's and the router's too) becomes `{"error": detail}`, with its
-/// status and headers (`WWW-Authenticate`, `Retry-After`) kept.
-pub async fn npm_errors(req: Request, next: Next) -> Response {
-    if !req.uri().path().starts_with(PREFIX) {
-        return next.run(req).await;
-    }
-    let response = next.run(req).await;
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes() == PROBLEM.as_bytes());
-    if !is_problem {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .unwrap_or_default();
-    let detail = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|p| p["detail"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| parts.status.to_string());
-    let body = serde_json::to_vec(&json!({ "error": detail })).unwrap_or_default();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,18 +536,6 @@ mod tests {
         );
         assert_eq!(j("/npm/default/js/widget"), None);
         assert_eq!(j("/v1/repositories/@acme/widget"), None, "npm routes only");
-    }
-
-    #[test]
-    fn the_origin_is_the_clients_and_a_hostile_host_is_refused() {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
-        assert_eq!(origin(&h).expect("origin"), "http://127.0.0.1:8080");
-        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        assert_eq!(origin(&h).expect("origin"), "https://127.0.0.1:8080");
-        h.insert(header::HOST, HeaderValue::from_static("evil.example/x?"));
-        assert!(origin(&h).is_err());
-        assert!(origin(&HeaderMap::new()).is_err());
     }
 
     #[test]

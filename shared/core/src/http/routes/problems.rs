@@ -18,8 +18,10 @@ pub const UNAUTHENTICATED: &str = "Missing or invalid credentials";
 pub enum Shape {
     /// `application/problem+json`, a `Problem`: every route but the package managers' own.
     Problem,
-    /// `application/json` `{"error": "…"}`, what npm prints (`routes::npm::npm_errors`).
+    /// `application/json` `{"error": "…"}`, what npm prints (`client_pages::client_errors`).
     NpmError,
+    /// `application/json` `{"errors": [{"detail": "…"}]}`, what cargo prints.
+    CargoErrors,
 }
 
 /// The responses of `(status, description)` pairs, each a `Problem` body.
@@ -43,6 +45,10 @@ pub fn shaped(shape: Shape, problems: &[(u16, &str)]) -> BTreeMap<String, RefOr<
                     "application/json",
                     ContentBuilder::new().schema(Some(npm_error())).build(),
                 ),
+                Shape::CargoErrors => (
+                    "application/json",
+                    ContentBuilder::new().schema(Some(cargo_errors())).build(),
+                ),
             };
             let response = ResponseBuilder::new()
                 .description(*description)
@@ -51,6 +57,27 @@ pub fn shaped(shape: Shape, problems: &[(u16, &str)]) -> BTreeMap<String, RefOr<
             (status.to_string(), RefOr::T(response))
         })
         .collect()
+}
+
+fn cargo_errors() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let detail = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "detail",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("Why, as cargo prints it")),
+        )
+        .required("detail");
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "errors",
+            ArrayBuilder::new().items(detail).max_items(Some(1)),
+        )
+        .required("errors")
+        .build()
 }
 
 fn npm_error() -> utoipa::openapi::schema::Object {

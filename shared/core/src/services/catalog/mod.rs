@@ -2,6 +2,7 @@
 //! blobs they reference, and the look-alike name check.
 
 pub mod blob_refs;
+pub mod cargo;
 pub mod dist_tags;
 pub mod index;
 pub mod lookalikes;
