@@ -148,8 +148,14 @@ async fn cargo_publishes_builds_yanks_owns_and_searches_against_trove_unchanged(
         "pub fn value() -> u32 { h2::twice(helper::answer()) }\n\
          #[cfg(test)] mod t { #[test] fn v() { assert_eq!(super::value(), 84); } }\n",
     );
-    let out = cargo.run(&app, &["test", "--quiet"]);
+    let out = cargo.run(&app, &["test"]);
     assert!(out.status.success(), "cargo test of app: {}", said(&out));
+    assert!(
+        said(&out).contains("Downloaded helper v1.0.0"),
+        "{}",
+        said(&out)
+    );
+    assert!(said(&out).contains("1 passed"), "{}", said(&out));
     // And app itself publishes, with its dependencies as the index says.
     let out = cargo.publish(&app);
     assert!(out.status.success(), "publish app: {}", said(&out));
@@ -176,6 +182,27 @@ async fn cargo_publishes_builds_yanks_owns_and_searches_against_trove_unchanged(
     cargo.ok(&root, &["yank", "--registry", "trove", "helper@1.0.0"]);
     let index = cargo_index(&server, "/cargo/default/crates/index/he/lp/helper").await;
     assert!(index.contains("\"yanked\":true"), "{index}");
+    // Yanked: an existing lockfile still builds with it, a new resolution does not take it.
+    cargo.ok(&app, &["build"]);
+    let fresh = cargo.krate(
+        "fresh",
+        "0.1.0",
+        "[dependencies]\nhelper = { version = \"1\", registry = \"trove\" }\n",
+        "pub fn f() -> u32 { helper::answer() }\n",
+    );
+    let out = cargo.run(&fresh, &["generate-lockfile"]);
+    assert!(
+        !out.status.success(),
+        "a yanked version was chosen: {}",
+        said(&out)
+    );
+    assert!(said(&out).contains("yanked"), "{}", said(&out));
+    let out = cargo.run(&root, &["yank", "--registry", "trove", "helper@9.9.9"]);
+    assert!(
+        !out.status.success(),
+        "yanked a version that does not exist: {}",
+        said(&out)
+    );
     cargo.ok(
         &root,
         &["yank", "--registry", "trove", "--undo", "helper@1.0.0"],

@@ -16,6 +16,7 @@ mod api;
 pub use trove_testkit::lambda::{runtime_api, stack, template};
 pub use trove_testkit::{moto, unique};
 mod authorizer;
+mod cargo;
 mod contract;
 mod jobs;
 mod npm;

@@ -154,6 +154,7 @@ pub async fn publish(
     body: &[u8],
 ) -> Result<Outcome, Error> {
     let published = cargo::parse_publish(body).map_err(Error::Invalid)?;
+    check_registries(&published.metadata)?;
     let declared = Declared {
         filename: cargo::crate_filename(&published.name, &published.vers),
         package: published.name.clone(),
@@ -169,6 +170,31 @@ pub async fn publish(
         ))),
         other => other,
     }
+}
+
+/// Registries a crate's dependencies may come from, besides this one (`registry: null` in
+/// cargo's publish metadata): crates.io, by either of its index URLs. A dependency on any
+/// other registry would leave the crate unbuildable for whoever cannot reach it.
+const ALLOWED_REGISTRIES: &[&str] = &[
+    cargo::manifest::CRATES_IO_INDEX,
+    "sparse+https://index.crates.io/",
+];
+
+fn check_registries(metadata: &serde_json::Value) -> Result<(), Error> {
+    for dep in metadata["deps"].as_array().into_iter().flatten() {
+        let Some(registry) = dep["registry"].as_str() else {
+            continue;
+        };
+        if !ALLOWED_REGISTRIES.contains(&registry) {
+            return Err(Error::Invalid(format!(
+                "dependency {} comes from registry {}, which this registry does not allow: \
+                 dependencies come from this registry or from crates.io",
+                crate::domain::echo::echo(dep["name"].as_str().unwrap_or_default()),
+                crate::domain::echo::echo(registry)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `cargo yank` (`yank`) and `cargo yank --undo`: a yanked version stays downloadable for
@@ -381,6 +407,19 @@ pub async fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependencies_come_from_this_registry_or_crates_io_only() {
+        let deps = |registry: serde_json::Value| serde_json::json!({"deps": [{"name": "x", "version_req": "^1", "registry": registry}]});
+        assert!(check_registries(&deps(serde_json::Value::Null)).is_ok());
+        assert!(
+            check_registries(&deps("https://github.com/rust-lang/crates.io-index".into())).is_ok()
+        );
+        assert!(check_registries(&deps("sparse+https://index.crates.io/".into())).is_ok());
+        let err = check_registries(&deps("sparse+https://evil.example/index/".into()))
+            .expect_err("another registry");
+        assert!(err.to_string().contains("evil.example"), "{err}");
+    }
 
     #[test]
     fn a_dependency_on_this_registry_reads_as_the_same_registry() {
