@@ -7,8 +7,8 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use trove_testkit::archives::fixtures::{cargo_crate, cargo_publish_body};
 
-use crate::runtime_api::Outcome;
-use crate::stack::{Stack, api_event, http_answer, sample_event};
+use crate::registries;
+use crate::stack::{Stack, api_event, http_answer};
 
 /// A cargo request through API Gateway: `method` on the `rest` of the registry path.
 fn cargo_event(function: &str, key: &str, method: &str, rest: &str) -> serde_json::Value {
@@ -29,13 +29,7 @@ fn cargo_event(function: &str, key: &str, method: &str, rest: &str) -> serde_jso
 async fn cargo_publish_goes_through_the_pipeline_and_the_read_function_serves_the_index() {
     let stack = Stack::new().await;
     let key = stack.admin_key().await;
-    let mut create = stack.function("api", "create_repository").await;
-    let mut event = api_event("create_repository", &key);
-    event["body"] = serde_json::json!({"name": "crates", "format": "cargo"})
-        .to_string()
-        .into();
-    let (status, repo) = http_answer(&create.invoke(&event).await.response());
-    assert_eq!(status, 201, "{repo}");
+    registries::create_repository(&stack, &key, "crates", "cargo").await;
 
     let krate = cargo_crate("widget", "1.0.0", "");
     let mut publish = cargo_event("cargo_write", &key, "PUT", "api/v1/crates/new");
@@ -56,16 +50,7 @@ async fn cargo_publish_goes_through_the_pipeline_and_the_read_function_serves_th
         .and_then(|rest| rest.split(';').next())
         .unwrap_or_else(|| panic!("no upload id in {said}"))
         .to_owned();
-    for (binary, step) in [
-        ("scan-step", "Scan"),
-        ("pipeline-step", "Validate"),
-        ("pipeline-step", "Persist"),
-    ] {
-        let mut function = stack.function(binary, step).await;
-        let mut input = sample_event(&format!("pipeline/{step}.json"));
-        input["upload_id"] = upload_id.as_str().into();
-        assert_eq!(function.invoke(&input).await, Outcome::Response(input));
-    }
+    registries::run_pipeline(&stack, &upload_id).await;
 
     let mut read = stack.function("api", "cargo_read").await;
     let (status, config) = http_answer(

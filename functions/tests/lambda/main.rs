@@ -4,7 +4,8 @@
 //!   feeds it an event and returns its answer (`sam local invoke` without Docker);
 //! - `stack`: the template's resources on moto, one per test;
 //! - `api`, `on_upload`, `pipeline`: each function fed its sample event from events/;
-//! - `pypi`: twine's upload, the pipeline and the index through the PyPI route functions;
+//! - `pypi`, `npm`, `cargo`: each package manager's publish, the pipeline and the index
+//!   through its route functions (`registries`: what they share);
 //! - `authorizer`: the HTTP API's authorizer against moto, and a route trusting its context;
 //! - `contract`: template.yaml ⇄ routers, statemachines/, functions/, functions-scan/ and
 //!   events/;
@@ -23,6 +24,7 @@ mod npm;
 mod on_upload;
 mod pipeline;
 mod pypi;
+mod registries;
 
 /// Every function of the template starts under the harness with the template's settings and
 /// reaches the Runtime API: its binary exists, its `Handler` is one the binary accepts and its

@@ -6,8 +6,8 @@
 use sha2::Digest as _;
 use trove_testkit::archives::fixtures::{npm_publish_document, npm_tarball};
 
-use crate::runtime_api::Outcome;
-use crate::stack::{Stack, api_event, http_answer, sample_event};
+use crate::registries;
+use crate::stack::{Stack, api_event, http_answer};
 
 const NAME: &str = "@acme/widget";
 
@@ -47,13 +47,7 @@ fn npm_event(
 async fn npm_publish_goes_through_the_pipeline_and_the_read_function_serves_it() {
     let stack = Stack::new().await;
     let key = stack.admin_key().await;
-    let mut create = stack.function("api", "create_repository").await;
-    let mut event = api_event("create_repository", &key);
-    event["body"] = serde_json::json!({"name": "js", "format": "npm"})
-        .to_string()
-        .into();
-    let (status, repo) = http_answer(&create.invoke(&event).await.response());
-    assert_eq!(status, 201, "{repo}");
+    registries::create_repository(&stack, &key, "js", "npm").await;
 
     let tarball = npm_tarball(
         r#"{"name":"@acme/widget","version":"1.0.0","main":"index.js"}"#,
@@ -78,16 +72,7 @@ async fn npm_publish_goes_through_the_pipeline_and_the_read_function_serves_it()
         .and_then(|rest| rest.split(';').next())
         .unwrap_or_else(|| panic!("no upload id in {said}"))
         .to_owned();
-    for (binary, step) in [
-        ("scan-step", "Scan"),
-        ("pipeline-step", "Validate"),
-        ("pipeline-step", "Persist"),
-    ] {
-        let mut function = stack.function(binary, step).await;
-        let mut input = sample_event(&format!("pipeline/{step}.json"));
-        input["upload_id"] = upload_id.as_str().into();
-        assert_eq!(function.invoke(&input).await, Outcome::Response(input));
-    }
+    registries::run_pipeline(&stack, &upload_id).await;
 
     let mut read = stack.function("api", "npm_read").await;
     let (status, doc) = http_answer(

@@ -6,8 +6,8 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use trove_testkit::archives::fixtures::PythonProject;
 
-use crate::runtime_api::Outcome;
-use crate::stack::{Stack, api_event, http_answer, sample_event};
+use crate::registries;
+use crate::stack::{Stack, api_event, http_answer};
 
 const BOUNDARY: &str = "----twine-boundary";
 
@@ -69,13 +69,7 @@ fn header<'a>(response: &'a serde_json::Value, name: &str) -> &'a str {
 async fn twines_upload_is_published_by_the_pipeline_and_served_by_the_index_functions() {
     let stack = Stack::new().await;
     let key = stack.admin_key().await;
-    let mut create = stack.function("api", "create_repository").await;
-    let mut event = api_event("create_repository", &key);
-    event["body"] = serde_json::json!({"name": "py", "format": "pypi"})
-        .to_string()
-        .into();
-    let (status, repo) = http_answer(&create.invoke(&event).await.response());
-    assert_eq!(status, 201, "{repo}");
+    registries::create_repository(&stack, &key, "py", "pypi").await;
 
     // moto's Step Functions does not run the steps: the upload waits its second, answers
     // 202 and names the upload; the steps run below as the state machine would run them.
@@ -97,16 +91,7 @@ async fn twines_upload_is_published_by_the_pipeline_and_served_by_the_index_func
         .and_then(|rest| rest.split(|c: char| !c.is_ascii_alphanumeric()).next())
         .unwrap_or_else(|| panic!("no upload id in {said:?}"))
         .to_owned();
-    for (binary, step) in [
-        ("scan-step", "Scan"),
-        ("pipeline-step", "Validate"),
-        ("pipeline-step", "Persist"),
-    ] {
-        let mut function = stack.function(binary, step).await;
-        let mut input = sample_event(&format!("pipeline/{step}.json"));
-        input["upload_id"] = upload_id.as_str().into();
-        assert_eq!(function.invoke(&input).await, Outcome::Response(input));
-    }
+    registries::run_pipeline(&stack, &upload_id).await;
 
     // The same file again: 409, which `twine upload --skip-existing` skips.
     let (status, said) = http_answer(

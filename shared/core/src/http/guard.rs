@@ -42,23 +42,36 @@ fn source_ip(req: &Request) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
-/// The credential, if any: a Bearer token, the password of Basic credentials (any
-/// username: package managers such as pip and twine send an API key that way), or a bare
-/// token without a scheme (cargo sends its registry token so). Another scheme, or a
-/// malformed header, counts as a credential that fails (`Some("")`), not as none.
+/// The credential, if any: a Bearer token, or the password of Basic credentials (any
+/// username: package managers such as pip and twine send an API key that way). Another
+/// scheme, or a malformed header, counts as a credential that fails (`Some("")`), not as none.
 pub fn bearer(headers: &HeaderMap) -> Option<Cow<'_, str>> {
+    credential(headers, false)
+}
+
+/// Paths whose clients send a token without a scheme: cargo's registry routes.
+const BARE_TOKEN_PREFIXES: &[&str] = &[crate::http::routes::cargo::PREFIX];
+
+/// The credential of a request to `path`: [`bearer`]'s, or on the routes of a client that
+/// sends its token bare (cargo), that token.
+pub fn credential_for<'h>(path: &str, headers: &'h HeaderMap) -> Option<Cow<'h, str>> {
+    let bare = BARE_TOKEN_PREFIXES.iter().any(|p| path.starts_with(p));
+    credential(headers, bare)
+}
+
+fn credential(headers: &HeaderMap, bare: bool) -> Option<Cow<'_, str>> {
     let value = headers.get(AUTHORIZATION)?;
     let Ok(value) = value.to_str() else {
         return Some(Cow::Borrowed(""));
     };
     let value = value.trim();
     let Some((scheme, token)) = value.split_once(' ') else {
-        // One word: a scheme without its credentials (`Bearer`) fails; anything else is
-        // the token itself.
+        // One word: a scheme without its credentials (`Bearer`) fails, and so does a bare
+        // token unless this client sends it so.
         let scheme_only = ["bearer", "basic"]
             .iter()
             .any(|s| value.eq_ignore_ascii_case(s));
-        return Some(Cow::Borrowed(if scheme_only { "" } else { value }));
+        return Some(Cow::Borrowed(if bare && !scheme_only { value } else { "" }));
     };
     Some(if scheme.eq_ignore_ascii_case("bearer") {
         Cow::Borrowed(token.trim())
@@ -263,7 +276,11 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         Some(identity) => identity.clone(),
         None => match state
             .authorizer
-            .decide(&state.ctx, bearer(req.headers()).as_deref(), ip)
+            .decide(
+                &state.ctx,
+                credential_for(req.uri().path(), req.headers()).as_deref(),
+                ip,
+            )
             .await
         {
             Ok(Decision::Allowed(identity)) => identity,
@@ -337,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn a_credential_comes_as_bearer_as_a_basic_password_or_bare() {
+    fn a_credential_comes_as_bearer_as_a_basic_password_or_bare_to_cargo_only() {
         use base64::Engine as _;
         let basic = base64::engine::general_purpose::STANDARD.encode("__token__:trove_k");
         assert_eq!(bearer(&with("Bearer trove_k")).as_deref(), Some("trove_k"));
@@ -345,10 +362,23 @@ mod tests {
             bearer(&with(&format!("Basic {basic}"))).as_deref(),
             Some("trove_k")
         );
-        // cargo's way: the token alone.
-        assert_eq!(bearer(&with("trove_k")).as_deref(), Some("trove_k"));
+        // A bare token is refused, but on cargo's routes, where cargo sends it so.
+        assert_eq!(bearer(&with("trove_k")).as_deref(), Some(""));
+        let cargo = "/cargo/default/crates/index/config.json";
+        assert_eq!(
+            credential_for(cargo, &with("trove_k")).as_deref(),
+            Some("trove_k")
+        );
+        assert_eq!(
+            credential_for("/v1/repositories", &with("trove_k")).as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            credential_for(cargo, &with("Bearer trove_k")).as_deref(),
+            Some("trove_k")
+        );
         // A scheme without credentials, or one Trove does not speak, fails.
-        assert_eq!(bearer(&with("Bearer")).as_deref(), Some(""));
+        assert_eq!(credential_for(cargo, &with("Bearer")).as_deref(), Some(""));
         assert_eq!(bearer(&with("Digest trove_k")).as_deref(), Some(""));
         assert_eq!(bearer(&HeaderMap::new()), None);
     }

@@ -739,3 +739,26 @@ async fn unpublishing_a_version_a_tag_still_names_is_refused_until_the_tag_moves
         json!({"latest": "1.1.0", "stable": "1.1.0"})
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_past_the_repositorys_limit_names_the_presigned_path() {
+    let app = TestApp::new().await;
+    let (status, _, body) = app
+        .call(
+            Method::POST,
+            "/v1/repositories",
+            Some(&app.admin),
+            Some(json!({"name": "js", "format": "npm", "max_file_size": 1024})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // 1.5 MB of tarball: its base64 is past 4/3 of the limit plus the document's 1 MiB.
+    let big = vec![7u8; 1536 * 1024];
+    let doc = npm_publish_document("widget", "1.0.0", "latest", &big);
+    let a = As::new(&app.router, &app.admin)
+        .put("/npm/default/js/widget", doc)
+        .await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let error = a.json()["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("/v1/repositories/js/uploads"), "{error}");
+}

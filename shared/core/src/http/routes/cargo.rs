@@ -1,7 +1,7 @@
 //! The Cargo registry routes, where cargo points unchanged (`[registries.trove] index =
 //! "sparse+…/cargo/{tenant}/{repo}/index/"`): `config.json`, the sparse index files, the
 //! download link, publish, yank, owners and search. cargo sends its token without a scheme
-//! (`guard::bearer` takes it) and prints a failure's `errors[].detail`: every problem these
+//! (`guard::credential_for` takes it) and prints a failure's `errors[].detail`: every problem these
 //! routes answer is rewritten to that shape (`client_pages::client_errors`).
 
 use axum::body::Body;
@@ -16,7 +16,7 @@ use crate::formats::cargo as format;
 use crate::http::AppState;
 use crate::http::extract::{Path, Query};
 use crate::http::problem::ApiError;
-use crate::http::routes::client_pages::{origin, page, read_body, redirect};
+use crate::http::routes::client_pages::{origin, page, read_body, redirect, too_large_hint};
 use crate::http::routes::problems::problems;
 use crate::services::Error;
 use crate::services::access::caller::Caller;
@@ -316,7 +316,9 @@ pub async fn publish(
     let ctx = &state.ctx;
     let repository = registry::registry(ctx, &caller, &repo).await?;
     let limit = repository.max_file_size.saturating_add(METADATA_OVERHEAD);
-    let bytes = read_body(body, limit).await?;
+    let bytes = read_body(body, limit)
+        .await
+        .map_err(|e| too_large_hint(e, &repo, "crate"))?;
     let other = match registry::publish(ctx, &caller, &repository, &bytes).await? {
         Outcome::Published(_) => Vec::new(),
         Outcome::Rejected(u) => {

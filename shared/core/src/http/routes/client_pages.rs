@@ -113,6 +113,18 @@ pub async fn read_body(body: Body, limit: u64) -> Result<Bytes, Error> {
     })
 }
 
+/// A publish too large for the client's own route names the way that takes any size.
+pub fn too_large_hint(e: Error, repo: &str, what: &str) -> Error {
+    match e {
+        Error::TooLarge(why) => Error::TooLarge(format!(
+            "{why}: publish a {what} this large through the presigned upload \
+             (POST /v1/repositories/{repo}/uploads), which takes up to the repository's \
+             max_file_size"
+        )),
+        other => other,
+    }
+}
+
 /// `scheme://host` as the client reached the registry: links a package manager follows
 /// (npm's tarballs, cargo's `dl` and `api`) must sit under the registry's own prefix,
 /// where the client sends its token.

@@ -18,7 +18,7 @@ use crate::formats::npm;
 use crate::http::AppState;
 use crate::http::extract::Path;
 use crate::http::problem::ApiError;
-use crate::http::routes::client_pages::{origin, page, read_body, redirect};
+use crate::http::routes::client_pages::{origin, page, read_body, redirect, too_large_hint};
 use crate::http::routes::problems::problems;
 use crate::services::Error;
 use crate::services::access::caller::Caller;
@@ -241,7 +241,9 @@ pub async fn publish(
         .saturating_mul(4)
         .div_ceil(3)
         .saturating_add(DOCUMENT_OVERHEAD);
-    let bytes = read_body(body, limit).await?;
+    let bytes = read_body(body, limit)
+        .await
+        .map_err(|e| too_large_hint(e, &repo, "tarball"))?;
     let name = package_name(&package)?;
     if !has_attachments(&bytes) {
         let sent = SentDocument::parse(&name, &bytes)?;
