@@ -83,7 +83,63 @@ async fn gateway_identity(
     if let Some(identity) = identity {
         req.extensions_mut().insert(Arc::new(identity));
     }
+    if let Some(path) = encoded_path(&req) {
+        let with_query = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = with_query.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
     next.run(req).await
+}
+
+/// What a path segment's value may hold unencoded: `/` and `%` are encoded with the rest.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// The request's path as the client encoded it, rebuilt from the route API Gateway matched
+/// and its parameters: the gateway hands Lambda a decoded path, where an encoded `/` in a
+/// parameter (`@acme%2Fwidget`) would split it into two segments. A greedy `{proxy+}` is
+/// left as it came (its routes take the segments apart themselves); `None` when the path
+/// needs no rebuilding.
+fn encoded_path(req: &axum::extract::Request) -> Option<String> {
+    use lambda_http::RequestExt as _;
+    use lambda_http::request::RequestContext;
+    let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() else {
+        return None;
+    };
+    let route = ctx.route_key.as_deref()?.split_once(' ')?.1;
+    if !route.contains('{') || route.contains("+}") {
+        return None;
+    }
+    let params = req.path_parameters_ref()?;
+    let mut out = Vec::new();
+    for segment in route.split('/') {
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => {
+                let value = params.first(name)?;
+                out.push(percent_encoding::utf8_percent_encode(value, SEGMENT).to_string());
+            }
+            None => out.push(segment.to_owned()),
+        }
+    }
+    Some(out.join("/"))
 }
 
 /// The AWS `Context`, without the scanner: only functions-scan's `scan-step` carries one.

@@ -108,6 +108,17 @@ async fn npm_publish_goes_through_the_pipeline_and_the_read_function_serves_it()
     let location = response["headers"]["location"].as_str().unwrap_or_default();
     assert!(location.contains("X-Amz-Signature"), "{location}");
 
+    // The generic API names the scoped package too: API Gateway decodes its `%2F` into two
+    // segments, and the function encodes the route's parameters again.
+    let mut get_package = stack.function("api", "get_package").await;
+    let mut event = api_event("get_package", &key);
+    event["rawPath"] = "/v1/repositories/js/packages/@acme/widget".into();
+    event["requestContext"]["http"]["path"] = event["rawPath"].clone();
+    event["pathParameters"] = serde_json::json!({"repo": "js", "package": NAME});
+    let (status, package) = http_answer(&get_package.invoke(&event).await.response());
+    assert_eq!(status, 200, "{package}");
+    assert_eq!(package["name"], NAME);
+
     // The sample event: a dist-tag, decoded scoped path.
     let mut tag = api_event("npm_write", &key);
     tag["body"] = "\"1.0.0\"".into();
