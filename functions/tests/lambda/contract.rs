@@ -1043,9 +1043,7 @@ fn a_read_route_can_only_read_and_keep_its_rate_limit() {
         // Downloads are counted for the daily report (services::records::usage); a function
         // that authenticates its caller itself records last use as the authorizer does.
         let mut allowed = vec!["rate bucket"];
-        if ["download_file", "pypi_download", "npm_read", "cargo_read"]
-            .contains(&f.handler.as_str())
-        {
+        if ["download_file", "pypi_read", "npm_read", "cargo_read"].contains(&f.handler.as_str()) {
             allowed.push("usage counter");
         }
         if families::rule_of_handler(&f.handler).is_some_and(|r| r.challenges_clients) {
@@ -1123,9 +1121,7 @@ const SECRET_READERS: &[(&str, &str, &str)] = &[
     (AUTHORIZER_BINARY, "", "token-signing"),
     (API_BINARY, "issue_token", "token-signing"),
     // Package managers' routes authenticate their callers themselves (access tokens too).
-    (API_BINARY, "pypi_simple_index", "token-signing"),
-    (API_BINARY, "pypi_simple_project", "token-signing"),
-    (API_BINARY, "pypi_download", "token-signing"),
+    (API_BINARY, "pypi_read", "token-signing"),
     (API_BINARY, "pypi_upload", "token-signing"),
     (API_BINARY, "npm_read", "token-signing"),
     (API_BINARY, "npm_write", "token-signing"),

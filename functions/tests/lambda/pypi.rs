@@ -103,8 +103,8 @@ async fn twines_upload_is_published_by_the_pipeline_and_served_by_the_index_func
     assert_eq!(status, 409, "{said}");
 
     // The project page lists the wheel with its hash and its core metadata's.
-    let mut page = stack.function("api", "pypi_simple_project").await;
-    let mut event = api_event("pypi_simple_project", &key);
+    let mut page = stack.function("api", "pypi_read").await;
+    let mut event = api_event("pypi_read", &key);
     event["headers"]["authorization"] = basic(&key).into();
     let response = page.invoke(&event).await.response();
     let (status, body) = http_answer(&response);
@@ -122,6 +122,16 @@ async fn twines_upload_is_published_by_the_pipeline_and_served_by_the_index_func
     );
     assert_eq!(file["requires-python"], ">=3.9");
 
+    // The same function serves the index of projects (one route family behind a greedy route).
+    let mut index = api_event("pypi_read", &key);
+    index["headers"]["authorization"] = basic(&key).into();
+    index["rawPath"] = "/pypi/default/py/simple/".into();
+    index["requestContext"]["http"]["path"] = "/pypi/default/py/simple/".into();
+    index["pathParameters"]["proxy"] = "simple/".into();
+    let (status, listing) = http_answer(&page.invoke(&index).await.response());
+    assert_eq!(status, 200, "{listing}");
+    assert_eq!(listing["projects"][0]["name"], "widget", "{listing}");
+
     // Without a credential: the function's own 401, with the challenge pip answers.
     let mut anonymous = event.clone();
     if let Some(headers) = anonymous["headers"].as_object_mut() {
@@ -136,16 +146,16 @@ async fn twines_upload_is_published_by_the_pipeline_and_served_by_the_index_func
 
     // The file link and the core metadata link: 302s to presigned S3 GETs of exactly the
     // announced bytes.
-    let mut download = stack.function("api", "pypi_download").await;
+    let download = &mut page;
     let client = reqwest::Client::new();
     for (suffix, expected) in [("", wheel.clone()), (".metadata", metadata.into_bytes())] {
-        let mut event = api_event("pypi_download", &key);
+        let mut event = api_event("pypi_read", &key);
         event["headers"]["authorization"] = basic(&key).into();
-        let path = format!("{}{suffix}", event["rawPath"].as_str().unwrap_or_default());
+        let proxy = format!("files/widget/1.0.0/{}{suffix}", project.wheel_name());
+        let path = format!("/pypi/default/py/{proxy}");
         event["rawPath"] = path.as_str().into();
         event["requestContext"]["http"]["path"] = path.as_str().into();
-        let filename = format!("{}{suffix}", project.wheel_name());
-        event["pathParameters"]["filename"] = filename.into();
+        event["pathParameters"]["proxy"] = proxy.into();
         let response = download.invoke(&event).await.response();
         assert_eq!(http_answer(&response).0, 302, "{path}: {response}");
         let location = header(&response, "location");

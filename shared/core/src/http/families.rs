@@ -18,6 +18,13 @@ pub struct RouteFamily {
 }
 
 pub const FAMILIES: &[RouteFamily] = &[
+    // The simple index, its project pages and the file links (twine's upload, a POST, keeps
+    // a function of its own).
+    RouteFamily {
+        handler: "pypi_read",
+        prefix: "/pypi/{tenant}/{repo}/",
+        methods: &["GET"],
+    },
     // Reads: packuments, tarballs, dist-tags, ping, whoami, and the audit POST npm makes
     // on install (it reads nothing either).
     RouteFamily {
