@@ -7,7 +7,7 @@
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +16,9 @@ use crate::formats::cargo as format;
 use crate::http::AppState;
 use crate::http::extract::{Path, Query};
 use crate::http::problem::ApiError;
-use crate::http::routes::client_pages::{origin, page, read_body, redirect, too_large_hint};
+use crate::http::routes::client_pages::{
+    ok_json, origin, page, read_body, redirect, too_large_hint,
+};
 use crate::http::routes::problems::problems;
 use crate::services::Error;
 use crate::services::access::caller::Caller;
@@ -176,10 +178,6 @@ impl ToSchema for PublishBody {}
 
 problems!(ReadProblems as CargoErrors: 400 "Not a valid crate name or index path", 401, 404 "No such crate (or the caller may not read it)");
 problems!(WriteProblems as CargoErrors: 400 "Invalid body, or the pipeline refused the crate: the reason is in `errors[].detail`", 401, 403 "The caller may read the crate but not change it", 404 "No such crate or registry", 409 "The version exists, or changed meanwhile", 413 "Larger than the repository's max_file_size");
-
-fn ok_json(status: StatusCode, body: serde_json::Value) -> Response {
-    (status, axum::Json(body)).into_response()
-}
 
 #[utoipa::path(operation_id = "cargo_config", get, path = "/cargo/{tenant}/{repo}/index/config.json", tag = "cargo",
     params(RegistryPath),

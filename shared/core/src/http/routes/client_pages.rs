@@ -113,6 +113,11 @@ pub async fn read_body(body: Body, limit: u64) -> Result<Bytes, Error> {
     })
 }
 
+/// A JSON answer as package managers read it (`application/json`, not problem+json).
+pub fn ok_json(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
 /// A publish too large for the client's own route names the way that takes any size.
 pub fn too_large_hint(e: Error, repo: &str, what: &str) -> Error {
     match e {

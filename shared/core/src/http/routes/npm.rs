@@ -7,7 +7,7 @@
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -18,7 +18,9 @@ use crate::formats::npm;
 use crate::http::AppState;
 use crate::http::extract::Path;
 use crate::http::problem::ApiError;
-use crate::http::routes::client_pages::{origin, page, read_body, redirect, too_large_hint};
+use crate::http::routes::client_pages::{
+    ok_json, origin, page, read_body, redirect, too_large_hint,
+};
 use crate::http::routes::problems::problems;
 use crate::services::Error;
 use crate::services::access::caller::Caller;
@@ -140,10 +142,6 @@ problems!(WriteProblems as NpmError: 400 "Invalid document, or the pipeline refu
 
 fn package_name(raw: &str) -> Result<PackageName, Error> {
     Ok(PackageName::parse(raw)?)
-}
-
-fn ok_json(status: StatusCode, body: serde_json::Value) -> Response {
-    (status, axum::Json(body)).into_response()
 }
 
 #[utoipa::path(operation_id = "npm_packument", get, path = "/npm/{tenant}/{repo}/{package}", tag = "npm",
