@@ -1,7 +1,10 @@
 //! `trove`: the all-in-one server and the command-line client.
 
 mod admin;
+mod client;
 mod serve;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -24,15 +27,19 @@ enum Command {
     /// Operator commands against a data dir.
     #[command(subcommand)]
     Admin(admin::Command),
+    #[command(flatten)]
+    Client(client::Command),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::run(args)),
-        Command::Admin(command) => runtime.block_on(admin::run(command)),
+        Command::Serve(args) => runtime.block_on(serve::run(args))?,
+        Command::Admin(command) => runtime.block_on(admin::run(command))?,
+        Command::Client(command) => return Ok(runtime.block_on(client::run(command))),
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ mod access;
 mod auth;
 mod big_archives;
 mod cargo;
+mod cli;
 mod crash;
 mod delete;
 mod events;

@@ -25,6 +25,7 @@ mod on_upload;
 mod pipeline;
 mod pypi;
 mod registries;
+mod uploads_in_parts;
 
 /// Every function of the template starts under the harness with the template's settings and
 /// reaches the Runtime API: its binary exists, its `Handler` is one the binary accepts and its

@@ -8,7 +8,8 @@ use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::{PresignedRequest as SdkPresigned, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use base64::Engine as _;
 use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
 use time::OffsetDateTime;
@@ -16,8 +17,8 @@ use time::OffsetDateTime;
 use super::{Fault, fault};
 use trove_core::domain::keys::BlobKey;
 use trove_core::ports::blobs::{
-    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PresignedRequest,
-    PutConstraints, content_disposition,
+    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PartConstraints,
+    PresignedRequest, PutConstraints, StoredPart, content_disposition,
 };
 
 /// CopyObject refuses sources larger than this; larger objects are copied part by part.
@@ -322,6 +323,166 @@ impl Blobs for S3Blobs {
         Ok(BlobPage { items, cursor })
     }
 
+    async fn create_multipart(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+    ) -> Result<String, BlobError> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(content_type)
+            // Every part must then come with its SHA-256, which S3 checks on arrival.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .map_err(|e| blob_error(&fault(&e)))?;
+        created
+            .upload_id
+            .ok_or_else(|| BlobError::Other("multipart upload without an id".to_owned()))
+    }
+
+    async fn presign_part(
+        &self,
+        key: &BlobKey,
+        multipart_id: &str,
+        part: &PartConstraints,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        let signed = part.signed_headers()?;
+        let size = i64::try_from(part.size)
+            .map_err(|_| BlobError::Other("part size out of range".to_owned()))?;
+        let number = i32::try_from(part.number)
+            .map_err(|_| BlobError::Other("part number out of range".to_owned()))?;
+        let (config, expires_at) = presigning(ttl)?;
+        let presigned = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(multipart_id)
+            .part_number(number)
+            .content_length(size)
+            .checksum_sha256(part.checksum_base64()?)
+            .presigned(config)
+            .await
+            .map_err(|e| blob_error(&fault(&e)))?;
+        let mut headers = presigned_headers(&presigned);
+        headers.extend(signed);
+        Ok(PresignedRequest {
+            url: presigned.uri().to_owned(),
+            method: "PUT".to_owned(),
+            headers,
+            expires_at,
+        })
+    }
+
+    async fn list_parts(
+        &self,
+        key: &BlobKey,
+        multipart_id: &str,
+    ) -> Result<Vec<StoredPart>, BlobError> {
+        let mut parts = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(key.as_str())
+                .upload_id(multipart_id)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| blob_error(&fault(&e)))?;
+            for part in out.parts() {
+                let (Some(number), Some(etag)) = (part.part_number(), part.e_tag()) else {
+                    continue;
+                };
+                let Ok(number) = u32::try_from(number) else {
+                    continue;
+                };
+                parts.push(StoredPart {
+                    number,
+                    size: part.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                    etag: etag.to_owned(),
+                    sha256: part.checksum_sha256().and_then(hex_of_base64),
+                });
+            }
+            match out.next_part_number_marker() {
+                Some(next) if out.is_truncated() == Some(true) => marker = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|p| p.number);
+        Ok(parts)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &BlobKey,
+        multipart_id: &str,
+        parts: &[StoredPart],
+    ) -> Result<(), BlobError> {
+        let mut completed = Vec::with_capacity(parts.len());
+        for part in parts {
+            let number = i32::try_from(part.number)
+                .map_err(|_| BlobError::Other("part number out of range".to_owned()))?;
+            let checksum = match &part.sha256 {
+                Some(hex) => Some(
+                    PartConstraints {
+                        number: part.number,
+                        size: part.size,
+                        sha256: hex.clone(),
+                    }
+                    .checksum_base64()?,
+                ),
+                None => None,
+            };
+            completed.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .e_tag(&part.etag)
+                    .set_checksum_sha256(checksum)
+                    .build(),
+            );
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(multipart_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| blob_error(&fault(&e)))?;
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &BlobKey, multipart_id: &str) -> Result<(), BlobError> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(multipart_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match blob_error(&fault(&e)) {
+                BlobError::NotFound => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn put(&self, key: &BlobKey, body: Bytes, content_type: &str) -> Result<(), BlobError> {
         self.client
             .put_object()
@@ -364,6 +525,12 @@ fn byte_stream(body: SdkByteStream) -> ByteStream {
     }))
 }
 
+/// S3 reports a part's checksum as base64 of the raw digest; the port speaks hex.
+fn hex_of_base64(b64: &str) -> Option<String> {
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    (raw.len() == 32).then(|| hex::encode(raw))
+}
+
 /// `bucket/key`, URL-encoded as CopyObject expects (slashes kept).
 fn copy_source(bucket: &str, key: &BlobKey) -> String {
     let keep = |b: u8| b.is_ascii_alphanumeric() || b"-._~/".contains(&b);
@@ -396,8 +563,11 @@ fn part_ranges(size: u64) -> Vec<(u64, u64)> {
 }
 
 fn blob_error(f: &Fault) -> BlobError {
-    let not_found =
-        f.status == Some(404) || matches!(f.code.as_deref(), Some("NoSuchKey" | "NotFound"));
+    let not_found = f.status == Some(404)
+        || matches!(
+            f.code.as_deref(),
+            Some("NoSuchKey" | "NotFound" | "NoSuchUpload")
+        );
     let forbidden = f.status == Some(403)
         || matches!(
             f.code.as_deref(),

@@ -7,6 +7,9 @@ use std::time::Duration;
 pub struct Settings {
     /// How long a presigned upload URL stays valid.
     pub upload_url_ttl: Duration,
+    /// How long an upload in parts may take from its start to its completion; each part's
+    /// URL lives `upload_url_ttl` and is issued again as needed.
+    pub multipart_upload_ttl: Duration,
     /// How long a presigned download URL stays valid.
     pub download_url_ttl: Duration,
     /// Largest file a new repository accepts unless it says otherwise.
@@ -42,6 +45,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             upload_url_ttl: Duration::from_secs(15 * 60),
+            multipart_upload_ttl: Duration::from_secs(24 * 3600),
             download_url_ttl: Duration::from_secs(5 * 60),
             default_max_file_size: 5 * 1024 * 1024 * 1024,
             max_request_body: 64 * 1024,
@@ -61,11 +65,16 @@ impl Default for Settings {
     }
 }
 
+/// The bucket's lifecycle rule aborts unfinished uploads in parts three days after they
+/// start, as a backstop to the cleanup job: an upload may not be meant to live that long.
+pub const MAX_MULTIPART_UPLOAD_TTL_SECS: u64 = 48 * 3600;
+
 /// The longest publish wait (API Gateway ends a request at 30 s).
 pub const MAX_PUBLISH_WAIT_SECS: u64 = 28;
 
 impl Settings {
-    /// Reads `TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_DOWNLOAD_URL_TTL_SECS`,
+    /// Reads `TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_MULTIPART_UPLOAD_TTL_SECS`,
+    /// `TROVE_DOWNLOAD_URL_TTL_SECS`,
     /// `TROVE_MAX_FILE_SIZE`, `TROVE_STALE_ACCESS_DAYS`, `TROVE_TABLE_BREAKER_FAILURES`,
     /// `TROVE_TABLE_BREAKER_WINDOW_SECS`, `TROVE_TABLE_BREAKER_COOLDOWN_SECS`,
     /// `TROVE_TABLE_CALL_TIMEOUT_MS`, `TROVE_WEBHOOK_ALLOW_HOSTS` (comma-separated);
@@ -74,6 +83,14 @@ impl Settings {
         let mut s = Self::default();
         if let Some(v) = env_u64("TROVE_UPLOAD_URL_TTL_SECS")? {
             s.upload_url_ttl = Duration::from_secs(v);
+        }
+        if let Some(v) = env_u64("TROVE_MULTIPART_UPLOAD_TTL_SECS")? {
+            if !(60..=MAX_MULTIPART_UPLOAD_TTL_SECS).contains(&v) {
+                return Err(format!(
+                    "TROVE_MULTIPART_UPLOAD_TTL_SECS must be 60 to {MAX_MULTIPART_UPLOAD_TTL_SECS}, got {v}"
+                ));
+            }
+            s.multipart_upload_ttl = Duration::from_secs(v);
         }
         if let Some(v) = env_u64("TROVE_DOWNLOAD_URL_TTL_SECS")? {
             s.download_url_ttl = Duration::from_secs(v);

@@ -17,13 +17,14 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
 use super::file_blobs::{FileBlobs, READ_CHUNK, open_object};
+use super::file_multipart::part_file_name;
 use super::fs_atomic::{self, TempFile};
 use super::url_signing::{SignedOp, SignedRequest};
 use axum::response::IntoResponse as _;
 
 use trove_core::http::problem::Problem;
 use trove_core::ports::blobs::content_disposition;
-use trove_core::ports::{BlobError, PutConstraints};
+use trove_core::ports::{BlobError, PartConstraints, PutConstraints};
 
 impl FileBlobs {
     /// `PUT`, `GET` and `HEAD` on `/_blobs/{key}`: the URLs of `presign_put`/`presign_get`.
@@ -102,26 +103,55 @@ async fn receive(
     body: Body,
 ) -> Result<Response, Refusal> {
     let request = authorize(blobs, key, method, query, headers)?;
-    let SignedOp::Put {
-        size,
-        sha256,
-        content_type,
-    } = &request.op
-    else {
-        return Err(refuse(StatusCode::FORBIDDEN, "URL not signed for PUT"));
+    // Where the bytes go once whole, and what the URL bound them to.
+    let (size, declared, dest, part_dir) = match &request.op {
+        SignedOp::Put {
+            size,
+            sha256,
+            content_type,
+        } => {
+            PutConstraints {
+                size: *size,
+                sha256: sha256.clone(),
+                content_type: content_type.clone(),
+            }
+            .check_put_headers(headers)
+            .map_err(|why| refuse(why.status(), why.to_string()))?;
+            let dest = blobs
+                .path_of(&request.key)
+                .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "invalid key"))?;
+            (*size, sha256.clone(), dest, None)
+        }
+        SignedOp::Part {
+            upload,
+            number,
+            size,
+            sha256,
+        } => {
+            PartConstraints {
+                number: *number,
+                size: *size,
+                sha256: sha256.clone(),
+            }
+            .check_put_headers(headers)
+            .map_err(|why| refuse(why.status(), why.to_string()))?;
+            let dir = match blobs.dirs().upload_dir(&request.key, upload) {
+                Ok(dir) => dir,
+                Err(BlobError::NotFound) => {
+                    return Err(refuse(
+                        StatusCode::NOT_FOUND,
+                        "no such upload: it was completed or aborted",
+                    ));
+                }
+                Err(e) => return Err(storage_error("cannot read a multipart upload", e)),
+            };
+            let dest = dir.join(part_file_name(*number, sha256));
+            (*size, sha256.clone(), dest, Some((dir, *number)))
+        }
+        SignedOp::Get { .. } => {
+            return Err(refuse(StatusCode::FORBIDDEN, "URL not signed for PUT"));
+        }
     };
-    let (size, declared) = (*size, sha256.as_str());
-    let dest = blobs
-        .path_of(&request.key)
-        .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "invalid key"))?;
-    let signed = PutConstraints {
-        size,
-        sha256: sha256.clone(),
-        content_type: content_type.clone(),
-    };
-    signed
-        .check_put_headers(headers)
-        .map_err(|why| refuse(why.status(), why.to_string()))?;
 
     let tmp = TempFile::new(blobs.new_temp_path());
     let mut file = tokio::fs::OpenOptions::new()
@@ -155,7 +185,7 @@ async fn receive(
         ));
     }
     let actual = hex::encode(hasher.finalize());
-    if !actual.eq_ignore_ascii_case(declared) {
+    if !actual.eq_ignore_ascii_case(&declared) {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
             format!("checksum mismatch: declared {declared}, received {actual}"),
@@ -170,9 +200,14 @@ async fn receive(
     drop(file);
 
     let root = blobs.root.clone();
+    let is_part = part_dir.is_some();
     let placed = tokio::task::spawn_blocking(move || {
         fs_atomic::rename_into_place(tmp.path(), &root, &dest)?;
         tmp.keep();
+        if let Some((dir, number)) = part_dir {
+            // A part sent again replaces the earlier copy, as in S3.
+            remove_other_copies(&dir, number, &dest)?;
+        }
         Ok::<_, std::io::Error>(())
     })
     .await;
@@ -182,12 +217,39 @@ async fn receive(
         Err(e) => return Err(storage_error("blob store task failed", e)),
     }
 
-    blobs.notify_created(&request.key, size, &actual);
+    if !is_part {
+        blobs.notify_created(&request.key, size, &actual);
+    }
     let mut response = Response::new(Body::empty());
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{actual}\"")) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     Ok(response)
+}
+
+/// Removes every stored copy of part `number` but `keep`.
+fn remove_other_copies(
+    dir: &std::path::Path,
+    number: u32,
+    keep: &std::path::Path,
+) -> std::io::Result<()> {
+    let prefix = format!("{number:05}.");
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let is_copy = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix));
+        if is_copy && path != keep {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Also answers HEAD: axum runs a GET route for HEAD and drops the body.
@@ -222,16 +284,60 @@ async fn send(
         Err(BlobError::NotFound) => return Err(not_found()),
         Err(e) => return Err(storage_error("cannot open blob", e)),
     };
+    let mut file = file;
     let len = file
         .metadata()
         .await
         .map_err(|e| storage_error("cannot stat blob", e))?
         .len();
-    let mut response = Response::new(Body::from_stream(ReaderStream::with_capacity(
-        file, READ_CHUNK,
-    )));
+    // One byte range, as S3 serves one: what resumes an interrupted download.
+    let range = match headers.get(header::RANGE).map(|v| byte_range(v, len)) {
+        None | Some(RangeAsked::Ignored) => None,
+        Some(RangeAsked::Unsatisfiable) => {
+            let mut response = refuse(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("the range starts past the object's {len} bytes"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Err(response);
+        }
+        Some(RangeAsked::Bytes(first, last)) => Some((first, last)),
+    };
+    let (body, sent) = match range {
+        None => (
+            Body::from_stream(ReaderStream::with_capacity(file, READ_CHUNK)),
+            len,
+        ),
+        Some((first, last)) => {
+            use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+            file.seek(std::io::SeekFrom::Start(first))
+                .await
+                .map_err(|e| storage_error("cannot seek blob", e))?;
+            let count = last - first + 1;
+            (
+                Body::from_stream(ReaderStream::with_capacity(file.take(count), READ_CHUNK)),
+                count,
+            )
+        }
+    };
+    let mut response = Response::new(body);
     let h = response.headers_mut();
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(sent));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some((first, last)) = range
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {first}-{last}/{len}"))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    let status = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    *response.status_mut() = status;
+    let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
@@ -244,6 +350,59 @@ async fn send(
         h.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RangeAsked {
+    /// Inclusive first and last byte.
+    Bytes(u64, u64),
+    Unsatisfiable,
+    /// Malformed, several ranges, or another unit: answered whole (RFC 9110 allows it).
+    Ignored,
+}
+
+/// Reads `Range: bytes=a-b`, `bytes=a-` or `bytes=-n` against an object of `len` bytes.
+fn byte_range(value: &HeaderValue, len: u64) -> RangeAsked {
+    let Some(spec) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return RangeAsked::Ignored;
+    };
+    if spec.contains(',') {
+        return RangeAsked::Ignored;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeAsked::Ignored;
+    };
+    let number = |s: &str| s.trim().parse::<u64>().ok();
+    match (first.trim().is_empty(), last.trim().is_empty()) {
+        // The last n bytes.
+        (true, false) => match number(last) {
+            Some(0) => RangeAsked::Unsatisfiable,
+            Some(n) if len > 0 => RangeAsked::Bytes(len.saturating_sub(n), len - 1),
+            Some(_) => RangeAsked::Unsatisfiable,
+            None => RangeAsked::Ignored,
+        },
+        (false, open_end) => {
+            let Some(first) = number(first) else {
+                return RangeAsked::Ignored;
+            };
+            let last = if open_end {
+                Some(u64::MAX)
+            } else {
+                number(last)
+            };
+            match last {
+                Some(last) if last < first => RangeAsked::Ignored,
+                Some(_) if first >= len => RangeAsked::Unsatisfiable,
+                Some(last) => RangeAsked::Bytes(first, last.min(len - 1)),
+                None => RangeAsked::Ignored,
+            }
+        }
+        (true, true) => RangeAsked::Ignored,
+    }
 }
 
 #[cfg(test)]
@@ -592,5 +751,75 @@ mod tests {
             size
         );
         assert_eq!(f.events.lock().expect("events").len(), 1);
+    }
+
+    #[test]
+    fn byte_ranges_read_as_s3_reads_them() {
+        let r = |v: &str| byte_range(&HeaderValue::from_str(v).expect("header"), 100);
+        assert_eq!(r("bytes=0-9"), RangeAsked::Bytes(0, 9));
+        assert_eq!(r("bytes=90-"), RangeAsked::Bytes(90, 99));
+        assert_eq!(r("bytes=90-500"), RangeAsked::Bytes(90, 99));
+        assert_eq!(r("bytes=-10"), RangeAsked::Bytes(90, 99));
+        assert_eq!(r("bytes=-500"), RangeAsked::Bytes(0, 99));
+        assert_eq!(r("bytes=100-"), RangeAsked::Unsatisfiable);
+        assert_eq!(r("bytes=-0"), RangeAsked::Unsatisfiable);
+        for ignored in [
+            "bytes=5-1",
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=a-",
+            "bytes=-",
+            "0-1",
+        ] {
+            assert_eq!(r(ignored), RangeAsked::Ignored, "{ignored}");
+        }
+        let empty = byte_range(&HeaderValue::from_static("bytes=0-"), 0);
+        assert_eq!(empty, RangeAsked::Unsatisfiable);
+    }
+
+    #[tokio::test]
+    async fn a_range_request_gets_those_bytes_with_206() {
+        let f = fixture();
+        let key = BlobKey::scratch("ranged");
+        let body: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+        f.blobs
+            .put(&key, body.clone().into(), "application/octet-stream")
+            .await
+            .expect("put");
+        let get = f
+            .blobs
+            .presign_get(&key, Duration::from_secs(60), None)
+            .await
+            .expect("presign");
+        let ask = |range: &'static str| {
+            Request::builder()
+                .uri(path_and_query(&get.url))
+                .header(header::RANGE, range)
+                .body(Body::empty())
+                .expect("request")
+        };
+        let resp = f
+            .blobs
+            .clone()
+            .router()
+            .oneshot(ask("bytes=100000-"))
+            .await
+            .expect("response");
+        assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(
+            resp.headers()[header::CONTENT_RANGE],
+            "bytes 100000-299999/300000"
+        );
+        let got = resp.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(&got[..], &body[100_000..]);
+        let past = f
+            .blobs
+            .clone()
+            .router()
+            .oneshot(ask("bytes=300000-"))
+            .await
+            .expect("response");
+        assert_eq!(past.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(past.headers()[header::CONTENT_RANGE], "bytes */300000");
     }
 }

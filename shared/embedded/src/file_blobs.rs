@@ -23,12 +23,13 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_util::io::ReaderStream;
 
+use super::file_multipart::Dirs;
 use super::fs_atomic::{self, TempFile};
 use super::url_signing::{SignedOp, SignedRequest, UrlSigner};
 use trove_core::domain::keys::BlobKey;
 use trove_core::ports::{
-    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, Clock, PresignedRequest,
-    PutConstraints,
+    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, Clock, PartConstraints,
+    PresignedRequest, PutConstraints, StoredPart,
 };
 
 /// The bucket name the embedded store reports in its storage events.
@@ -50,6 +51,9 @@ pub struct FileBlobs {
     pub(super) signer: UrlSigner,
     pub(super) clock: Arc<dyn Clock>,
     hook: OnceLock<ObjectCreatedHook>,
+    /// One completion at a time: a second completion of the same upload then finds it
+    /// finished instead of racing it for its parts.
+    completing: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for FileBlobs {
@@ -81,14 +85,21 @@ impl FileBlobs {
             },
             Err(e) => tracing::warn!(error = %e, path = %tmp.display(), "cannot create blob dir"),
         }
-        FileBlobs {
+        let blobs = FileBlobs {
             root,
             tmp,
             base_url: base_url.trim_end_matches('/').to_owned(),
             signer: UrlSigner::new(signing_key),
             clock,
             hook: OnceLock::new(),
+            completing: tokio::sync::Mutex::new(()),
+        };
+        match blobs.dirs().remove_abandoned_uploads() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed abandoned multipart uploads"),
+            Err(e) => tracing::warn!(error = %e, "could not remove abandoned multipart uploads"),
         }
+        blobs
     }
 
     /// Sets the hook called after each object created through a presigned PUT. Set once;
@@ -99,13 +110,14 @@ impl FileBlobs {
         }
     }
 
-    /// The file of a key, refusing anything that could leave the root or reach `.tmp`.
-    /// `BlobKey`s are validated already; this is the defence in depth for a path on disk.
+    /// The file of a key, refusing anything that could leave the root or reach the store's
+    /// own folders (`.tmp`, `.multipart`). `BlobKey`s are validated already; this is the
+    /// defence in depth for a path on disk.
     pub(super) fn path_of(&self, key: &str) -> Option<PathBuf> {
         let safe = key
             .split('/')
             .all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains(['\\', '\0']));
-        if !safe || key.split('/').next() == Some(TMP_DIR) {
+        if !safe || key.starts_with('.') {
             return None;
         }
         Some(self.root.join(key))
@@ -114,6 +126,13 @@ impl FileBlobs {
     fn path_of_key(&self, key: &BlobKey) -> Result<PathBuf, BlobError> {
         self.path_of(key.as_str())
             .ok_or_else(|| BlobError::Other(format!("invalid blob key {key}")))
+    }
+
+    pub(super) fn dirs(&self) -> Dirs {
+        Dirs {
+            root: self.root.clone(),
+            tmp: self.tmp.clone(),
+        }
     }
 
     pub(super) fn new_temp_path(&self) -> PathBuf {
@@ -391,6 +410,107 @@ impl Blobs for FileBlobs {
         .await
     }
 
+    async fn create_multipart(
+        &self,
+        key: &BlobKey,
+        _content_type: &str,
+    ) -> Result<String, BlobError> {
+        self.path_of_key(key)?;
+        let this = self.dirs();
+        let key = key.clone();
+        blocking(move || this.create_upload_dir(&key)).await
+    }
+
+    async fn presign_part(
+        &self,
+        key: &BlobKey,
+        multipart_id: &str,
+        part: &PartConstraints,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        self.path_of_key(key)?;
+        if !super::file_multipart::is_upload_id(multipart_id) {
+            return Err(BlobError::NotFound);
+        }
+        let headers = part.signed_headers()?;
+        let (expires, expires_at) = self.expiry(ttl)?;
+        let request = SignedRequest {
+            key: key.as_str().to_owned(),
+            expires,
+            op: SignedOp::Part {
+                upload: multipart_id.to_owned(),
+                number: part.number,
+                size: part.size,
+                sha256: part.sha256.clone(),
+            },
+        };
+        let signature = self.sign(&request)?;
+        Ok(PresignedRequest {
+            url: self.url(key.as_str(), &request.to_query(&signature)),
+            method: "PUT".to_owned(),
+            headers,
+            expires_at,
+        })
+    }
+
+    async fn list_parts(
+        &self,
+        key: &BlobKey,
+        multipart_id: &str,
+    ) -> Result<Vec<StoredPart>, BlobError> {
+        let this = self.dirs();
+        let (key, id) = (key.as_str().to_owned(), multipart_id.to_owned());
+        blocking(move || {
+            let dir = this.upload_dir(&key, &id)?;
+            this.stored_parts(&dir)
+        })
+        .await
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &BlobKey,
+        multipart_id: &str,
+        parts: &[StoredPart],
+    ) -> Result<(), BlobError> {
+        let dest = self.path_of_key(key)?;
+        let _one_at_a_time = self.completing.lock().await;
+        let this = self.dirs();
+        let (key_text, id, parts) = (
+            key.as_str().to_owned(),
+            multipart_id.to_owned(),
+            parts.to_vec(),
+        );
+        let (size, etag) = blocking(move || {
+            let dir = this.upload_dir(&key_text, &id)?;
+            let joined = this.join_parts(&dir, &dest, &parts)?;
+            // The object is in place: the upload is over even if removing its parts fails
+            // (the store removes abandoned folders when it opens).
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(error = %e, upload = %id, "cannot remove a completed upload's parts");
+            }
+            Ok(joined)
+        })
+        .await?;
+        self.notify_created(key.as_str(), size, &etag);
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &BlobKey, multipart_id: &str) -> Result<(), BlobError> {
+        let this = self.dirs();
+        let (key, id) = (key.as_str().to_owned(), multipart_id.to_owned());
+        blocking(move || match this.upload_dir(&key, &id) {
+            Ok(dir) => match std::fs::remove_dir_all(&dir) {
+                Ok(()) => Ok(()),
+                Err(e) if is_absent(&e) => Ok(()),
+                Err(e) => Err(other(e)),
+            },
+            Err(BlobError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+
     async fn put(&self, key: &BlobKey, body: Bytes, _content_type: &str) -> Result<(), BlobError> {
         let dest = self.path_of_key(key)?;
         let tmp = self.new_temp_path();
@@ -433,7 +553,8 @@ fn walk(root: &Path, prefix: &str, after: Option<&str>) -> io::Result<Vec<(Strin
             } else {
                 format!("{rel}/{name}")
             };
-            if key == TMP_DIR {
+            // The store's own folders (`.tmp`, `.multipart`) hold no objects.
+            if rel.is_empty() && key.starts_with('.') {
                 continue;
             }
             let meta = match entry.metadata() {

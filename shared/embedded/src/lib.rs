@@ -19,6 +19,7 @@ pub mod compose;
 pub mod dispatcher;
 mod events;
 mod file_blobs;
+mod file_multipart;
 mod file_secrets;
 mod fs_atomic;
 pub mod prometheus;

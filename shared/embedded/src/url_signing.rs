@@ -4,6 +4,7 @@
 //! ```text
 //! {base}/_blobs/{key}?X-Trove-Op=put&X-Trove-Expires=<unix>&X-Trove-Size=<n>&X-Trove-Sha256=<hex>&X-Trove-Signature=<hex>
 //! {base}/_blobs/{key}?X-Trove-Op=get&X-Trove-Expires=<unix>[&X-Trove-Download-Name=<name>]&X-Trove-Signature=<hex>
+//! {base}/_blobs/{key}?X-Trove-Op=part&X-Trove-Expires=<unix>&X-Trove-Size=<n>&X-Trove-Sha256=<hex>&X-Trove-Upload=<id>&X-Trove-Part=<n>&X-Trove-Signature=<hex>
 //! ```
 //! A PUT's Content-Type is signed but travels as its header, as with S3's signed headers.
 //!
@@ -23,14 +24,18 @@ pub(crate) const P_SIZE: &str = "X-Trove-Size";
 pub(crate) const P_SHA256: &str = "X-Trove-Sha256";
 pub(crate) const P_DOWNLOAD_NAME: &str = "X-Trove-Download-Name";
 pub(crate) const P_SIGNATURE: &str = "X-Trove-Signature";
+pub(crate) const P_UPLOAD: &str = "X-Trove-Upload";
+pub(crate) const P_PART: &str = "X-Trove-Part";
 
-const ALL_PARAMS: [&str; 6] = [
+const ALL_PARAMS: [&str; 8] = [
     P_OP,
     P_EXPIRES,
     P_SIZE,
     P_SHA256,
     P_DOWNLOAD_NAME,
     P_SIGNATURE,
+    P_UPLOAD,
+    P_PART,
 ];
 
 /// What a URL allows, beyond its key and expiry.
@@ -46,6 +51,13 @@ pub(crate) enum SignedOp {
     Get {
         download_name: Option<String>,
     },
+    /// Upload exactly these bytes as part `number` of the unfinished upload `upload`.
+    Part {
+        upload: String,
+        number: u32,
+        size: u64,
+        sha256: String,
+    },
 }
 
 impl SignedOp {
@@ -53,6 +65,7 @@ impl SignedOp {
         match self {
             SignedOp::Put { .. } => "put",
             SignedOp::Get { .. } => "get",
+            SignedOp::Part { .. } => "part",
         }
     }
 }
@@ -96,6 +109,16 @@ impl SignedRequest {
                 None => out.push_str("-\n"),
                 Some(name) => push_field(&mut out, name),
             },
+            SignedOp::Part {
+                upload,
+                number,
+                size,
+                sha256,
+            } => {
+                push_field(&mut out, upload);
+                out.push_str(&format!("{number}\n{size}\n"));
+                push_field(&mut out, sha256);
+            }
         }
         out
     }
@@ -115,6 +138,17 @@ impl SignedRequest {
                     q.append_pair(P_DOWNLOAD_NAME, name);
                 }
             }
+            SignedOp::Part {
+                upload,
+                number,
+                size,
+                sha256,
+            } => {
+                q.append_pair(P_SIZE, &size.to_string());
+                q.append_pair(P_SHA256, sha256);
+                q.append_pair(P_UPLOAD, upload);
+                q.append_pair(P_PART, &number.to_string());
+            }
         }
         q.append_pair(P_SIGNATURE, signature);
         q.finish()
@@ -129,7 +163,7 @@ impl SignedRequest {
         query: &str,
         content_type: Option<&str>,
     ) -> Result<(SignedRequest, String), &'static str> {
-        let mut found: [Option<String>; 6] = Default::default();
+        let mut found: [Option<String>; 8] = Default::default();
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             if let Some(i) = ALL_PARAMS.iter().position(|p| *p == name) {
                 if found[i].is_some() {
@@ -138,20 +172,41 @@ impl SignedRequest {
                 found[i] = Some(value.into_owned());
             }
         }
-        let [op, expires, size, sha256, download_name, signature] = found;
+        let [
+            op,
+            expires,
+            size,
+            sha256,
+            download_name,
+            signature,
+            upload,
+            part,
+        ] = found;
         let signature = signature.ok_or("missing signature")?;
         let expires = expires
             .ok_or("missing expiry")?
             .parse::<i64>()
             .map_err(|_| "malformed expiry")?;
+        let size = || {
+            size.as_deref()
+                .ok_or("missing size")?
+                .parse::<u64>()
+                .map_err(|_| "malformed size")
+        };
         let op = match (op.as_deref(), is_put) {
             (Some("put"), true) => SignedOp::Put {
-                size: size
-                    .ok_or("missing size")?
-                    .parse::<u64>()
-                    .map_err(|_| "malformed size")?,
+                size: size()?,
                 sha256: sha256.ok_or("missing sha256")?,
                 content_type: content_type.unwrap_or_default().to_owned(),
+            },
+            (Some("part"), true) => SignedOp::Part {
+                upload: upload.ok_or("missing upload id")?,
+                number: part
+                    .ok_or("missing part number")?
+                    .parse::<u32>()
+                    .map_err(|_| "malformed part number")?,
+                size: size()?,
+                sha256: sha256.ok_or("missing sha256")?,
             },
             (Some("get"), false) => SignedOp::Get { download_name },
             (None, _) => return Err("missing operation"),
@@ -319,6 +374,45 @@ mod tests {
     }
 
     #[test]
+    fn a_part_grant_round_trips_and_binds_its_upload_and_number() {
+        let signer = UrlSigner::new(b"secret".to_vec());
+        let part = SignedRequest {
+            key: "incoming/acme/01h".into(),
+            expires: 7,
+            op: SignedOp::Part {
+                upload: "ab".repeat(16),
+                number: 3,
+                size: 5,
+                sha256: "cd".repeat(32),
+            },
+        };
+        let sig = signer.sign(&part).expect("signs");
+        let (parsed, _) =
+            SignedRequest::from_query(&part.key, true, &part.to_query(&sig), None).expect("parses");
+        assert_eq!(parsed, part);
+        for change in 0..2 {
+            let mut other = part.clone();
+            if let SignedOp::Part { upload, number, .. } = &mut other.op {
+                match change {
+                    0 => *upload = "ef".repeat(16),
+                    _ => *number = 4,
+                }
+            }
+            assert!(!signer.verify(&other, &sig), "accepted {other:?}");
+        }
+        // A part URL is no object PUT, and the reverse.
+        let as_put = SignedRequest {
+            op: SignedOp::Put {
+                size: 5,
+                sha256: "cd".repeat(32),
+                content_type: String::new(),
+            },
+            ..part.clone()
+        };
+        assert!(!signer.verify(&as_put, &sig));
+    }
+
+    #[test]
     fn malformed_queries_are_refused() {
         let key = "k";
         for (query, is_put) in [
@@ -346,6 +440,14 @@ mod tests {
             (
                 "X-Trove-Op=get&X-Trove-Expires=1&X-Trove-Expires=2&X-Trove-Signature=ab",
                 false,
+            ),
+            (
+                "X-Trove-Op=part&X-Trove-Expires=1&X-Trove-Size=1&X-Trove-Sha256=a&X-Trove-Part=1&X-Trove-Signature=ab",
+                true,
+            ),
+            (
+                "X-Trove-Op=part&X-Trove-Expires=1&X-Trove-Size=1&X-Trove-Sha256=a&X-Trove-Upload=u&X-Trove-Part=-1&X-Trove-Signature=ab",
+                true,
             ),
         ] {
             assert!(

@@ -89,6 +89,7 @@ impl Env {
             updated_at: now,
             scan: None,
             digests: Default::default(),
+            multipart: None,
         };
         let item = uploads::upload_item(&upload).expect("item");
         ctx.table.put(item, None).await.expect("stored");
@@ -337,6 +338,36 @@ impl Blobs for FlakyBlobs {
         Ok(())
     }
     async fn put(&self, _: &BlobKey, _: Bytes, _: &str) -> Result<(), BlobError> {
+        Ok(())
+    }
+    async fn create_multipart(&self, _: &BlobKey, _: &str) -> Result<String, BlobError> {
+        Err(BlobError::Other("not here".into()))
+    }
+    async fn presign_part(
+        &self,
+        _: &BlobKey,
+        _: &str,
+        _: &trove_core::ports::PartConstraints,
+        _: Duration,
+    ) -> Result<PresignedRequest, BlobError> {
+        Err(BlobError::Other("not here".into()))
+    }
+    async fn list_parts(
+        &self,
+        _: &BlobKey,
+        _: &str,
+    ) -> Result<Vec<trove_core::ports::StoredPart>, BlobError> {
+        Err(BlobError::NotFound)
+    }
+    async fn complete_multipart(
+        &self,
+        _: &BlobKey,
+        _: &str,
+        _: &[trove_core::ports::StoredPart],
+    ) -> Result<(), BlobError> {
+        Err(BlobError::NotFound)
+    }
+    async fn abort_multipart(&self, _: &BlobKey, _: &str) -> Result<(), BlobError> {
         Ok(())
     }
     async fn list(

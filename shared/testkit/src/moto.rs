@@ -68,13 +68,25 @@ fn start() -> Result<Moto, String> {
     Err(last_error)
 }
 
+/// moto runs through `moto_server.py` (a fix moto 5.2's S3 needs; see that file) with the
+/// virtualenv's Python beside `moto_server`; a `moto_server` without one runs as it is.
+fn launcher(moto_server: &std::path::Path) -> (PathBuf, Option<String>) {
+    let python = moto_server.with_file_name("python");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto_server.py");
+    if python.exists() && script.exists() {
+        (python, Some(script.display().to_string()))
+    } else {
+        (moto_server.to_path_buf(), None)
+    }
+}
+
 /// Beside the test binary, one fixed name, so runs do not pile up logs: the last run's
 /// requests are there (cargo runs test binaries one at a time).
 fn log_path() -> PathBuf {
     crate::target_tmp().join("moto.log")
 }
 
-fn spawn(path: &PathBuf) -> Result<Moto, String> {
+fn spawn(path: &std::path::Path) -> Result<Moto, String> {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))?
@@ -86,11 +98,13 @@ fn spawn(path: &PathBuf) -> Result<Moto, String> {
     // The static that holds moto is never dropped, so `Drop` alone would leave moto running
     // after the test binary exits. The wrapper waits for its stdin to close — which happens
     // however this process ends — then kills exactly the moto it started.
+    let (program, script) = launcher(path);
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(r#""$0" -H 127.0.0.1 -p "$1" & moto=$!; cat >/dev/null; kill "$moto"; wait "$moto""#)
-        .arg(path)
+        .arg(r#""$0" ${2:+"$2"} -H 127.0.0.1 -p "$1" & moto=$!; cat >/dev/null; kill "$moto"; wait "$moto""#)
+        .arg(&program)
         .arg(port.to_string())
+        .arg(script.unwrap_or_default())
         .stdin(Stdio::piped())
         .stdout(log)
         .stderr(log_err)

@@ -9,6 +9,9 @@ super::vocabulary! {
         RepositoryRetentionUpdate = "repository.retention.update",
         RepositoryScanPolicyUpdate = "repository.scan_policy.update",
         UploadCreate = "upload.create",
+        /// An upload in parts joined into its file (the pipeline takes it from there).
+        UploadComplete = "upload.complete",
+        UploadCancel = "upload.cancel",
         /// A package manager's own upload (twine's): the bytes come with the request.
         UploadPublish = "upload.publish",
         VersionDelete = "version.delete",

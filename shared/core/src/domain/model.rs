@@ -110,6 +110,8 @@ pub enum UploadStatus {
     Scanning,
     Published,
     Rejected,
+    /// Called off by a writer before its bytes arrived (`DELETE …/uploads/{id}`).
+    Cancelled,
 }
 
 impl Upload {
@@ -158,6 +160,19 @@ pub struct Upload {
     /// `shasum`), computed by Validate from the stored bytes; Persist keeps them on the file.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub digests: std::collections::BTreeMap<String, String>,
+    /// Present when the bytes come in parts (`services::catalog::multipart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<MultipartUpload>,
+}
+
+/// An upload in parts, as storage knows it. Which parts arrived is storage's to say
+/// (`Blobs::list_parts`); the record keeps only what cuts the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultipartUpload {
+    /// Storage's id of the unfinished upload (S3's `UploadId`).
+    pub storage_id: String,
+    pub part_size: u64,
+    pub part_count: u32,
 }
 
 /// The outcome of the Scan step, kept on the upload so a person (and a later re-scan with

@@ -105,6 +105,18 @@ pub const RULES: &[Rule] = &[
         AuditAction::UploadCreate,
     ),
     read("get_upload", InRepository(Some(Reader))),
+    // Issues URLs and changes nothing stored: not audited.
+    read("presign_upload_parts", InRepository(Some(Writer))),
+    write(
+        "complete_upload",
+        InRepository(Some(Writer)),
+        AuditAction::UploadComplete,
+    ),
+    write(
+        "cancel_upload",
+        InRepository(Some(Writer)),
+        AuditAction::UploadCancel,
+    ),
     read("list_packages", InRepository(None)),
     read("get_package", Package(Reader)),
     read("list_versions", Package(Reader)),

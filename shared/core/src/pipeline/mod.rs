@@ -86,6 +86,10 @@ pub async fn claim(ctx: &Context, input: &StepInput) -> Result<Option<Upload>, S
         UploadStatus::Rejected => {
             return Err(StepError::Rejected(upload.reason.unwrap_or_default()));
         }
+        // Quarantine leaves a settled upload as it is: the status stays `cancelled`.
+        UploadStatus::Cancelled => {
+            return Err(StepError::Rejected("upload cancelled".into()));
+        }
         UploadStatus::Pending => {
             upload.status = UploadStatus::Scanning;
             upload.execution_id = input.execution_id.clone().or(upload.execution_id);

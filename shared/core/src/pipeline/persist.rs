@@ -37,7 +37,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     };
     match upload.status {
         UploadStatus::Published => return finish(ctx, &upload).await,
-        UploadStatus::Rejected => {
+        UploadStatus::Rejected | UploadStatus::Cancelled => {
             return Err(StepError::Rejected(upload.reason.unwrap_or_default()));
         }
         UploadStatus::Pending | UploadStatus::Scanning => {}

@@ -12,7 +12,12 @@ use time::OffsetDateTime;
 
 use crate::domain::keys::BlobKey;
 
+mod multipart;
 mod presigned;
+pub use multipart::{
+    MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MAX_SINGLE_PUT, MIN_PART_SIZE, PartConstraints,
+    PartLayout, StoredPart,
+};
 pub use presigned::{CHECKSUM_HEADER, PutRefusal, content_disposition};
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
@@ -99,6 +104,42 @@ pub trait Blobs: Send + Sync {
     /// Objects whose key starts with `prefix`, in key order, a page at a time (cleanup
     /// walks `incoming/` and `quarantine/` with it). Keys of an unknown shape are skipped.
     async fn list(&self, prefix: &str, cursor: Option<String>) -> Result<BlobPage, BlobError>;
+    /// Starts an upload in parts of the object `key`; answers storage's id for it. Each
+    /// part must then carry its SHA-256, which storage checks.
+    async fn create_multipart(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+    ) -> Result<String, BlobError>;
+    /// A PUT of one part of the upload `multipart_id`, bound to the part's length and
+    /// checksum. Sending a part again replaces it.
+    async fn presign_part(
+        &self,
+        key: &BlobKey,
+        multipart_id: &str,
+        part: &PartConstraints,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, BlobError>;
+    /// The parts stored so far, by number. `NotFound` once the upload was completed or
+    /// aborted, or if it never existed.
+    async fn list_parts(
+        &self,
+        key: &BlobKey,
+        multipart_id: &str,
+    ) -> Result<Vec<StoredPart>, BlobError>;
+    /// Joins `parts` (as `list_parts` gave them, in order) into the object `key`, which
+    /// appears whole or not at all, with the storage event of a new object. `NotFound` when
+    /// there is no such unfinished upload (a completion retried after it succeeded may also
+    /// succeed again, as S3's may); `Other` when a part is not what storage holds, or a part
+    /// before the last is under [`MIN_PART_SIZE`].
+    async fn complete_multipart(
+        &self,
+        key: &BlobKey,
+        multipart_id: &str,
+        parts: &[StoredPart],
+    ) -> Result<(), BlobError>;
+    /// Drops the upload and its parts; an unknown or finished upload is fine.
+    async fn abort_multipart(&self, key: &BlobKey, multipart_id: &str) -> Result<(), BlobError>;
     /// Writes a small object directly (reports, fixtures); never used for uploads.
     async fn put(&self, key: &BlobKey, body: Bytes, content_type: &str) -> Result<(), BlobError>;
     /// Writes an object from a stream (a package manager's upload received by the API

@@ -11,7 +11,8 @@ pub mod table;
 pub mod workflow;
 
 pub use blobs::{
-    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PresignedRequest, PutConstraints,
+    BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, MIN_PART_SIZE, PartConstraints,
+    PartLayout, PresignedRequest, PutConstraints, StoredPart,
 };
 pub use clock::{Clock, SystemClock};
 pub use delivery::{DeliveryQueue, QueueError};

@@ -176,7 +176,7 @@ fn success(op: &str) -> StatusCode {
         | "create_api_key"
         | "create_oidc_provider"
         | "create_webhook" => StatusCode::CREATED,
-        "ping_webhook" | "redeliver_webhook_delivery" => StatusCode::ACCEPTED,
+        "ping_webhook" | "redeliver_webhook_delivery" | "complete_upload" => StatusCode::ACCEPTED,
         "delete_version"
         | "delete_repository"
         | "add_group_member"
@@ -184,7 +184,8 @@ fn success(op: &str) -> StatusCode {
         | "delete_grant"
         | "revoke_api_key"
         | "delete_oidc_provider"
-        | "delete_webhook" => StatusCode::NO_CONTENT,
+        | "delete_webhook"
+        | "cancel_upload" => StatusCode::NO_CONTENT,
         _ => StatusCode::OK,
     }
 }
@@ -364,6 +365,38 @@ async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Val
             format!("/v1/repositories/libs/uploads/{}", f.upload_id),
             None,
         ),
+        "presign_upload_parts" => {
+            let id = upload_in_parts(app, n, false).await;
+            (
+                Method::POST,
+                format!("/v1/repositories/libs/uploads/{id}/parts"),
+                Some(json!({"parts": [{"number": 1, "sha256": ONE_PART_SHA}]})),
+            )
+        }
+        "complete_upload" => {
+            let id = upload_in_parts(app, n, true).await;
+            (
+                Method::POST,
+                format!("/v1/repositories/libs/uploads/{id}/complete"),
+                None,
+            )
+        }
+        "cancel_upload" => {
+            let ticket = post(
+                app,
+                "/v1/repositories/libs/uploads",
+                json!({"package": "acme-core", "version": format!("5.0.{n}"), "filename": "e.bin", "size": 3, "sha256": "c".repeat(64)}),
+            )
+            .await;
+            (
+                Method::DELETE,
+                format!(
+                    "/v1/repositories/libs/uploads/{}",
+                    ticket["upload_id"].as_str().expect("id")
+                ),
+                None,
+            )
+        }
         "list_packages" => (Method::GET, "/v1/repositories/libs/packages".into(), None),
         "get_package" => (Method::GET, pkg.into(), None),
         "list_versions" => (Method::GET, format!("{pkg}/versions"), None),
@@ -537,6 +570,28 @@ async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Val
         ),
         other => panic!("the matrix has no request for route {other}: add one"),
     }
+}
+
+const ONE_PART: &[u8] = b"one";
+/// sha256("one")
+const ONE_PART_SHA: &str = "7692c3ad3540bb803c020b3aee66cd8887123234ea0c6e7143c0add73ff431ed";
+
+/// An upload in parts of acme-core (version `4.0.{n}`) made by the admin: one small part,
+/// sent when `send`, so it can be completed.
+async fn upload_in_parts(app: &TestApp, n: usize, send: bool) -> String {
+    let ticket = post(
+        app,
+        "/v1/repositories/libs/uploads",
+        json!({"package": "acme-core", "version": format!("4.0.{n}"), "filename": "d.bin",
+            "size": ONE_PART.len(), "sha256": ONE_PART_SHA, "part_size": 5 << 20,
+            "parts": [{"number": 1, "sha256": ONE_PART_SHA}]}),
+    )
+    .await;
+    if send {
+        app.put_ticket(&ticket["multipart"]["parts"][0], ONE_PART)
+            .await;
+    }
+    ticket["upload_id"].as_str().expect("id").to_owned()
 }
 
 /// A webhook on libs; the address is public (documentation range) and nothing listens.

@@ -70,6 +70,7 @@ async fn landed(ctx: &Context, version: &str) -> StepInput {
         updated_at: now,
         scan: None,
         digests: Default::default(),
+        multipart: None,
     };
     ctx.table
         .put(uploads::upload_item(&upload).expect("item"), None)

@@ -15,6 +15,7 @@ mod input;
 mod job_lease;
 mod lookalike;
 mod metrics;
+mod multipart;
 mod npm;
 mod persist;
 mod pii;

@@ -72,6 +72,7 @@ async fn checked_as(
         updated_at: now,
         scan: None,
         digests: Default::default(),
+        multipart: None,
     };
     ctx.table
         .put(uploads::upload_item(&upload).expect("item"), None)

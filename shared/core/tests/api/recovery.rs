@@ -94,6 +94,7 @@ async fn open_upload(ctx: &Context, landed: bool) -> Upload {
         updated_at: now,
         scan: None,
         digests: Default::default(),
+        multipart: None,
     };
     ctx.table
         .put(uploads::upload_item(&upload).expect("item"), None)

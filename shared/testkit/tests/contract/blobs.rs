@@ -14,6 +14,9 @@ use trove_embedded::FileBlobs;
 
 use crate::Fixture;
 
+mod multipart;
+pub use multipart::*;
+
 const TTL: Duration = Duration::from_secs(300);
 
 /// System time plus an offset the test moves, so expiry is tested without sleeping.
@@ -66,6 +69,11 @@ mod aws {
     use crate::cases;
     cases!(crate::moto::blobs =>
         put_head_read_round_trip,
+        multipart_round_trip,
+        completing_with_a_part_storage_does_not_hold_is_refused,
+        a_small_part_before_the_last_is_refused,
+        abort_then_complete_finds_no_upload,
+        a_part_sent_again_replaces_the_first,
         put_stream_stores_all_or_nothing,
         list_filters_by_prefix_in_key_order,
         list_pages_with_a_cursor,
@@ -89,6 +97,11 @@ mod local {
     use crate::cases;
     cases!(super::local_blobs =>
         put_head_read_round_trip,
+        multipart_round_trip,
+        completing_with_a_part_storage_does_not_hold_is_refused,
+        a_small_part_before_the_last_is_refused,
+        abort_then_complete_finds_no_upload,
+        a_part_sent_again_replaces_the_first,
         put_stream_stores_all_or_nothing,
         list_filters_by_prefix_in_key_order,
         list_pages_with_a_cursor,
@@ -108,6 +121,12 @@ mod local {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn presigned_put_refuses_a_wrong_body() {
         super::presigned_put_refuses_a_wrong_body(super::local_blobs().await.port).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_part_url_is_bound_to_its_bytes_upload_and_number() {
+        super::a_part_url_is_bound_to_its_bytes_upload_and_number(super::local_blobs().await.port)
+            .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,20 +45,35 @@ pub(super) async fn expire_uploads(
             }
             if !options.dry_run {
                 let from = upload.status;
+                let deadline = upload
+                    .expires_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
                 upload.status = UploadStatus::Rejected;
-                upload.reason = Some(format!(
-                    "upload expired: no bytes arrived before {}; request a new upload",
-                    upload
-                        .expires_at
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default()
-                ));
+                upload.reason = Some(match &upload.multipart {
+                    None => format!(
+                        "upload expired: no bytes arrived before {deadline}; request a new upload"
+                    ),
+                    Some(_) => format!(
+                        "upload expired: its parts were not completed before {deadline}; start a new upload"
+                    ),
+                });
                 upload.updated_at = now;
                 match uploads::transition(ctx, from, &upload).await {
                     Ok(()) => {}
                     // It moved on meanwhile: not abandoned after all.
                     Err(Error::Conflict(_)) => continue,
                     Err(e) => return Err(e),
+                }
+                // Parts are billed until dropped; their upload can no longer complete.
+                // The bucket's lifecycle rule drops them if this fails.
+                if let Some(multipart) = &upload.multipart
+                    && let Err(e) = ctx
+                        .blobs
+                        .abort_multipart(&incoming, &multipart.storage_id)
+                        .await
+                {
+                    tracing::warn!(error = %e, key = %incoming, "expired upload's parts not dropped");
                 }
             }
             tenant_entry(tenants, &upload.tenant)

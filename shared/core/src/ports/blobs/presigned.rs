@@ -15,15 +15,7 @@ pub const CHECKSUM_HEADER: &str = "x-amz-checksum-sha256";
 impl PutConstraints {
     /// `x-amz-checksum-sha256` wants the base64 of the raw digest; the port carries hex.
     pub fn checksum_base64(&self) -> Result<String, BlobError> {
-        let is_lower_hex =
-            |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if !is_lower_hex(&self.sha256) {
-            return Err(BlobError::Other(
-                "sha256 must be 64 lower-case hex digits".into(),
-            ));
-        }
-        let raw = hex::decode(&self.sha256).map_err(|e| BlobError::Other(e.to_string()))?;
-        Ok(STANDARD.encode(raw))
+        checksum_base64(&self.sha256)
     }
 
     /// The headers the client must send with the presigned PUT, lower-case names: storage
@@ -44,28 +36,47 @@ impl PutConstraints {
     /// Checks the headers of a PUT that arrived against the constraints its URL signed, as
     /// S3 checks signed headers; the body is then checked against them as it streams.
     pub fn check_put_headers(&self, headers: &http::HeaderMap) -> Result<(), PutRefusal> {
-        let size = self.size;
-        let length = headers
-            .get(http::header::CONTENT_LENGTH)
-            .ok_or(PutRefusal::LengthRequired)?
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .ok_or(PutRefusal::MalformedLength)?;
-        if length > size {
-            return Err(PutRefusal::TooLarge { length, size });
-        }
-        if length < size {
-            return Err(PutRefusal::WrongLength { length, size });
-        }
-        let expected = self
-            .checksum_base64()
-            .map_err(|_| PutRefusal::MalformedSignedChecksum)?;
-        match headers.get(CHECKSUM_HEADER).map(|v| v.as_bytes()) {
-            None => Err(PutRefusal::ChecksumRequired),
-            Some(v) if v == expected.as_bytes() => Ok(()),
-            Some(_) => Err(PutRefusal::ChecksumMismatch),
-        }
+        check_length_and_checksum(self.size, &self.sha256, headers)
+    }
+}
+
+/// The base64 of the raw digest whose lower-case hex is `sha256`.
+pub(super) fn checksum_base64(sha256: &str) -> Result<String, BlobError> {
+    let is_lower_hex =
+        |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !is_lower_hex(sha256) {
+        return Err(BlobError::Other(
+            "sha256 must be 64 lower-case hex digits".into(),
+        ));
+    }
+    let raw = hex::decode(sha256).map_err(|e| BlobError::Other(e.to_string()))?;
+    Ok(STANDARD.encode(raw))
+}
+
+/// A received PUT (an object or a part) must declare the signed length and checksum.
+pub(super) fn check_length_and_checksum(
+    size: u64,
+    sha256: &str,
+    headers: &http::HeaderMap,
+) -> Result<(), PutRefusal> {
+    let length = headers
+        .get(http::header::CONTENT_LENGTH)
+        .ok_or(PutRefusal::LengthRequired)?
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or(PutRefusal::MalformedLength)?;
+    if length > size {
+        return Err(PutRefusal::TooLarge { length, size });
+    }
+    if length < size {
+        return Err(PutRefusal::WrongLength { length, size });
+    }
+    let expected = checksum_base64(sha256).map_err(|_| PutRefusal::MalformedSignedChecksum)?;
+    match headers.get(CHECKSUM_HEADER).map(|v| v.as_bytes()) {
+        None => Err(PutRefusal::ChecksumRequired),
+        Some(v) if v == expected.as_bytes() => Ok(()),
+        Some(_) => Err(PutRefusal::ChecksumMismatch),
     }
 }
 

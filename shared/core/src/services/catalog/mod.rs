@@ -6,6 +6,7 @@ pub mod cargo;
 pub mod dist_tags;
 pub mod index;
 pub mod lookalikes;
+pub mod multipart;
 pub mod npm;
 pub mod packages;
 pub mod page_cache;

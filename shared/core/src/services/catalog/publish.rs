@@ -173,7 +173,9 @@ async fn wait(ctx: &Context, upload: Upload) -> Result<Outcome, Error> {
         }
         match last.status {
             UploadStatus::Published => return Ok(Outcome::Published(last)),
-            UploadStatus::Rejected => return Ok(Outcome::Rejected(last)),
+            UploadStatus::Rejected | UploadStatus::Cancelled => {
+                return Ok(Outcome::Rejected(last));
+            }
             UploadStatus::Pending | UploadStatus::Scanning => {}
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());

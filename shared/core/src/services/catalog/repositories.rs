@@ -9,6 +9,7 @@ use crate::domain::model::{
 };
 use crate::domain::names::{RepoName, TenantName};
 use crate::pipeline::events;
+use crate::ports::blobs::MAX_OBJECT_SIZE;
 use crate::ports::table::query_all;
 use crate::ports::{Condition, Query, TableError, Write};
 use crate::services::access::caller::Caller;
@@ -48,13 +49,13 @@ pub async fn create(
     if let Some(r) = &req.retention {
         r.check().map_err(Error::Invalid)?;
     }
+    // Up to what storage keeps in one object; files over 5 GiB come in parts.
     let max_file_size = match req.max_file_size {
         None => ctx.settings.default_max_file_size,
-        Some(n) if n >= 1 && n <= ctx.settings.default_max_file_size => n,
+        Some(n) if (1..=MAX_OBJECT_SIZE).contains(&n) => n,
         Some(n) => {
             return Err(Error::Invalid(format!(
-                "invalid max_file_size {n}: use 1 to {} bytes",
-                ctx.settings.default_max_file_size
+                "invalid max_file_size {n}: use 1 to {MAX_OBJECT_SIZE} bytes (5 TiB)"
             )));
         }
     };

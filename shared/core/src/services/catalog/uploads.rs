@@ -14,6 +14,7 @@ use crate::domain::model::{
     FileRecord, Repository, ScanResult, Upload, UploadStatus, Version, from_item, to_item,
 };
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
+use crate::ports::blobs::MAX_SINGLE_PUT;
 use crate::ports::table::{GSI1_PK, GSI1_SK};
 use crate::ports::{Condition, ExecutionStatus, Item, PutConstraints, TableError, Write};
 use crate::services::access::caller::Caller;
@@ -35,19 +36,48 @@ pub struct CreateUpload {
     /// Lower-case hex SHA-256 of the file.
     #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-fA-F]{64}$")]
     pub sha256: String,
+    /// Upload in parts of this many bytes (5 MiB to 5 GiB, at most 10,000 parts; every
+    /// part but the last is this long). Needed for files over 5 GiB.
+    #[serde(default)]
+    #[schema(example = 16777216)]
+    pub part_size: Option<u64>,
+    /// With `part_size`: the parts whose URLs to issue now (at most 100; the others
+    /// through `POST …/uploads/{upload_id}/parts`).
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub parts: Option<Vec<PartRequest>>,
+}
+
+/// A part whose URL is wanted, bound to its SHA-256.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartRequest {
+    /// 1 for the first part.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub number: u32,
+    /// Lower-case hex SHA-256 of the part's bytes.
+    #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-fA-F]{64}$")]
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UploadTicket {
     pub upload_id: String,
-    /// Where to send the bytes.
-    pub url: String,
+    /// Where to send the bytes (a single PUT; absent for an upload in parts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "PUT")]
-    pub method: String,
+    pub method: Option<String>,
     /// Send exactly these headers with the bytes.
-    pub headers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// When the URL (a single PUT) or the whole upload in parts expires.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// For an upload in parts: how it is cut, and the URLs of the parts asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<crate::services::catalog::multipart::MultipartTicket>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -79,6 +109,9 @@ pub struct UploadView {
     /// What the Scan step found, once it has run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanResult>,
+    /// For an upload in parts: how it is cut, and the parts storage holds so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multipart: Option<crate::services::catalog::multipart::MultipartView>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -278,8 +311,17 @@ impl Admitted {
             updated_at: now,
             scan: None,
             digests: Default::default(),
+            multipart: None,
         }
     }
+}
+
+/// What the audit trail names an upload by.
+pub fn target_of(upload: &Upload) -> String {
+    format!(
+        "upload/{}/{}/{}/{}",
+        upload.repository, upload.package, upload.version, upload.filename
+    )
 }
 
 /// Stores a new upload with its audit record (`action`), in one transaction.
@@ -312,11 +354,25 @@ pub async fn request(
     repo: &str,
     req: CreateUpload,
 ) -> Result<UploadTicket, Error> {
+    if req.part_size.is_some() {
+        return crate::services::catalog::multipart::start(ctx, caller, repo, req).await;
+    }
+    if req.parts.is_some() {
+        return Err(Error::Invalid(
+            "parts: only an upload in parts (with part_size) has parts".into(),
+        ));
+    }
     let sha256 = Sha256Hex::parse(&req.sha256)?;
     if req.size == 0 {
         return Err(Error::Invalid(
             "invalid size 0: files must not be empty".into(),
         ));
+    }
+    if req.size > MAX_SINGLE_PUT {
+        return Err(Error::Invalid(format!(
+            "a file of {} bytes is over the {MAX_SINGLE_PUT} bytes (5 GiB) of one PUT: upload it in parts (give part_size)",
+            req.size
+        )));
     }
     let proposal = Proposal {
         package: &req.package,
@@ -343,11 +399,48 @@ pub async fn request(
     record(ctx, caller, &upload, AuditAction::UploadCreate, &target).await?;
     Ok(UploadTicket {
         upload_id: upload.upload_id.to_string(),
-        url: presigned.url,
-        method: presigned.method,
-        headers: presigned.headers,
+        url: Some(presigned.url),
+        method: Some(presigned.method),
+        headers: Some(presigned.headers),
         expires_at: presigned.expires_at,
+        multipart: None,
     })
+}
+
+/// The upload `upload_id` of `repo`, if the caller holds `role` on its package: 404 for
+/// whoever may not read it (or when it belongs to an earlier repository of that name). A
+/// refusal for want of the role is audited as `denied_as`, when the caller means a change.
+pub async fn find(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    upload_id: &str,
+    role: Role,
+    denied_as: Option<AuditAction>,
+) -> Result<Upload, Error> {
+    let repo = RepoName::parse(repo)?;
+    let not_found =
+        || Error::NotFound(format!("upload {upload_id} not found in repository {repo}"));
+    let id = UploadId::parse(upload_id).ok_or_else(not_found)?;
+    let upload = load(ctx, &caller.tenant, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    if upload.repository != repo {
+        return Err(not_found());
+    }
+    if let Err(e) = caller.require(role, &Target::Package(&repo, &upload.package), not_found) {
+        if let Some(action) = denied_as {
+            audit::denied(ctx, caller, action, &target_of(&upload)).await;
+        }
+        return Err(e);
+    }
+    // An upload belongs to the repository it was accepted for: once that one is deleted,
+    // a repository created again under its name does not show it.
+    match repositories::find(ctx, &caller.tenant, &repo).await {
+        Ok(current) if upload.belongs_to(&current) => Ok(upload),
+        Ok(_) | Err(Error::NotFound(_)) => Err(not_found()),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn get(
@@ -356,31 +449,18 @@ pub async fn get(
     repo: &str,
     upload_id: &str,
 ) -> Result<UploadView, Error> {
-    let repo = RepoName::parse(repo)?;
-    let not_found =
-        || Error::NotFound(format!("upload {upload_id} not found in repository {repo}"));
-    let id = UploadId::parse(upload_id).ok_or_else(not_found)?;
-    let upload = load(ctx, &caller.tenant, &id)
-        .await?
-        .ok_or_else(not_found)?;
-    if upload.repository != repo
-        || !caller
-            .rights
-            .can(Role::Reader, &Target::Package(&repo, &upload.package))
-    {
-        return Err(not_found());
-    }
-    // An upload belongs to the repository it was accepted for: once that one is deleted,
-    // a repository created again under its name does not show it.
-    match repositories::find(ctx, &caller.tenant, &repo).await {
-        Ok(current) if upload.belongs_to(&current) => {}
-        Ok(_) | Err(Error::NotFound(_)) => return Err(not_found()),
-        Err(e) => return Err(e),
-    }
+    let upload = find(ctx, caller, repo, upload_id, Role::Reader, None).await?;
+    view(ctx, upload).await
+}
+
+/// What a client is shown of an upload: its state, its execution's steps, and for an
+/// upload in parts the parts storage holds.
+pub async fn view(ctx: &Context, upload: Upload) -> Result<UploadView, Error> {
     let execution = match &upload.execution_id {
         Some(id) => ctx_execution(ctx, id).await,
         None => None,
     };
+    let multipart = crate::services::catalog::multipart::view(ctx, &upload).await?;
     Ok(UploadView {
         upload_id: upload.upload_id.to_string(),
         status: upload.status,
@@ -396,6 +476,7 @@ pub async fn get(
         updated_at: upload.updated_at,
         execution,
         scan: upload.scan,
+        multipart,
     })
 }
 
