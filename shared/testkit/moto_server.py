@@ -1,16 +1,39 @@
-"""moto's server, with the one fix Trove's S3 adapter needs from moto 5.2.
+"""moto's server, with the two fixes Trove's adapters need from moto 5.2.
 
-moto 5.2 answers S3 ListParts through its generic REST-XML serializer, which names every
+1. moto's server answers requests on several threads, and its DynamoDB checks a write's
+condition and then writes, unlocked: two conditional puts of one key can both succeed,
+which DynamoDB never allows (the Table contract's race test catches it). Every DynamoDB
+write here runs under one lock, as DynamoDB serialises writes to an item.
+
+2. moto 5.2 answers S3 ListParts through its generic REST-XML serializer, which names every
 document's root "{Operation}Response": <ListPartsResponse>. S3 sends <ListPartsResult>,
 and the AWS SDK for Rust refuses any other root (boto3 does not look at it). This renames
 that root only; every other answer is moto's own. Started by `trove_testkit::moto` with
 the Python of the virtualenv that holds moto_server; arguments are moto_server's.
 """
 
+import functools
 import sys
+import threading
 
 from moto.core import serialize
+from moto.dynamodb.models import DynamoDBBackend
 from moto.server import main
+
+_dynamodb_writes = threading.RLock()
+
+
+def _one_write_at_a_time(method):
+    @functools.wraps(method)
+    def locked(*args, **kwargs):
+        with _dynamodb_writes:
+            return method(*args, **kwargs)
+
+    return locked
+
+
+for _name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+    setattr(DynamoDBBackend, _name, _one_write_at_a_time(getattr(DynamoDBBackend, _name)))
 
 _original = serialize.S3Serializer._serialized_result_to_response
 

@@ -434,6 +434,8 @@ impl Blobs for S3Blobs {
                 Some(hex) => Some(
                     PartConstraints {
                         number: part.number,
+                        // Only the checksum is wanted here; S3 places parts by number.
+                        offset: 0,
                         size: part.size,
                         sha256: hex.clone(),
                     }

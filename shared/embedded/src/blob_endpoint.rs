@@ -13,11 +13,10 @@ use axum::response::Response;
 use axum::routing::put;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 use tokio_util::io::ReaderStream;
 
 use super::file_blobs::{FileBlobs, READ_CHUNK, open_object};
-use super::file_multipart::part_file_name;
 use super::fs_atomic::{self, TempFile};
 use super::url_signing::{SignedOp, SignedRequest};
 use axum::response::IntoResponse as _;
@@ -39,6 +38,9 @@ impl FileBlobs {
 }
 
 type Refusal = Box<Response>;
+
+/// Bytes gathered before each write to disk.
+const WRITE_BUFFER: usize = 1 << 20;
 
 fn refuse(status: StatusCode, detail: impl Into<String>) -> Refusal {
     Box::new(Problem::new(status, detail).into_response())
@@ -103,8 +105,7 @@ async fn receive(
     body: Body,
 ) -> Result<Response, Refusal> {
     let request = authorize(blobs, key, method, query, headers)?;
-    // Where the bytes go once whole, and what the URL bound them to.
-    let (size, declared, dest, part_dir) = match &request.op {
+    let actual = match &request.op {
         SignedOp::Put {
             size,
             sha256,
@@ -117,49 +118,138 @@ async fn receive(
             }
             .check_put_headers(headers)
             .map_err(|why| refuse(why.status(), why.to_string()))?;
-            let dest = blobs
-                .path_of(&request.key)
-                .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "invalid key"))?;
-            (*size, sha256.clone(), dest, None)
+            receive_object(blobs, &request.key, *size, sha256, body).await?
         }
         SignedOp::Part {
             upload,
             number,
+            offset,
             size,
             sha256,
         } => {
-            PartConstraints {
+            let part = PartConstraints {
                 number: *number,
+                offset: *offset,
                 size: *size,
                 sha256: sha256.clone(),
-            }
-            .check_put_headers(headers)
-            .map_err(|why| refuse(why.status(), why.to_string()))?;
-            let dir = match blobs.dirs().upload_dir(&request.key, upload) {
-                Ok(dir) => dir,
-                Err(BlobError::NotFound) => {
-                    return Err(refuse(
-                        StatusCode::NOT_FOUND,
-                        "no such upload: it was completed or aborted",
-                    ));
-                }
-                Err(e) => return Err(storage_error("cannot read a multipart upload", e)),
             };
-            let dest = dir.join(part_file_name(*number, sha256));
-            (*size, sha256.clone(), dest, Some((dir, *number)))
+            part.check_put_headers(headers)
+                .map_err(|why| refuse(why.status(), why.to_string()))?;
+            receive_part(blobs, &request.key, upload, &part, body).await?
         }
         SignedOp::Get { .. } => {
             return Err(refuse(StatusCode::FORBIDDEN, "URL not signed for PUT"));
         }
     };
+    let mut response = Response::new(Body::empty());
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{actual}\"")) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(response)
+}
 
+/// A whole object: into a temporary file, synced, renamed into place, announced.
+async fn receive_object(
+    blobs: &FileBlobs,
+    key: &str,
+    size: u64,
+    declared: &str,
+    body: Body,
+) -> Result<String, Refusal> {
+    let dest = blobs
+        .path_of(key)
+        .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "invalid key"))?;
     let tmp = TempFile::new(blobs.new_temp_path());
-    let mut file = tokio::fs::OpenOptions::new()
+    let file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(tmp.path())
         .await
         .map_err(|e| storage_error("cannot create temporary blob file", e))?;
+    let (file, actual) = copy_body(body, file, size, declared).await?;
+    file.sync_all()
+        .await
+        .map_err(|e| storage_error("cannot sync blob", e))?;
+    drop(file);
+    let root = blobs.root.clone();
+    let placed = tokio::task::spawn_blocking(move || {
+        fs_atomic::rename_into_place(tmp.path(), &root, &dest)?;
+        tmp.keep();
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    match placed {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(storage_error("cannot store blob", e)),
+        Err(e) => return Err(storage_error("blob store task failed", e)),
+    }
+    blobs.notify_created(key, size, &actual);
+    Ok(actual)
+}
+
+/// A part: written in place in the upload's file, then recorded as stored (see
+/// `file_multipart.rs`). Completion waits for parts being written, so no byte of a
+/// finished object changes after it was announced.
+async fn receive_part(
+    blobs: &FileBlobs,
+    key: &str,
+    upload: &str,
+    part: &PartConstraints,
+    body: Body,
+) -> Result<String, Refusal> {
+    let _writing = blobs.upload_gates().writing(upload).await;
+    let dirs = blobs.dirs();
+    let dir = match dirs.upload_dir(key, upload) {
+        Ok(dir) => dir,
+        Err(BlobError::NotFound) => {
+            return Err(refuse(
+                StatusCode::NOT_FOUND,
+                "no such upload: it was completed or aborted",
+            ));
+        }
+        Err(e) => return Err(storage_error("cannot read a multipart upload", e)),
+    };
+    let number = part.number;
+    let (opened_dir, opened) = (dir.clone(), dirs.clone());
+    let file = tokio::task::spawn_blocking(move || opened.open_part_range(&opened_dir, number))
+        .await
+        .map_err(|e| storage_error("blob store task failed", e))?
+        .map_err(|e| storage_error("cannot open a multipart upload's file", e))?;
+    let mut file = tokio::fs::File::from_std(file);
+    file.seek(std::io::SeekFrom::Start(part.offset))
+        .await
+        .map_err(|e| storage_error("cannot write blob", e))?;
+    let (file, actual) = copy_body(body, file, part.size, &part.sha256).await?;
+    file.sync_data()
+        .await
+        .map_err(|e| storage_error("cannot sync blob", e))?;
+    drop(file);
+    let (offset, size, sha) = (part.offset, part.size, actual.clone());
+    let recorded =
+        tokio::task::spawn_blocking(move || dirs.record_part(&dir, number, &sha, offset, size))
+            .await;
+    match recorded {
+        Ok(Ok(())) => Ok(actual),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(refuse(
+            StatusCode::NOT_FOUND,
+            "no such upload: it was completed or aborted",
+        )),
+        Ok(Err(e)) => Err(storage_error("cannot store blob", e)),
+        Err(e) => Err(storage_error("blob store task failed", e)),
+    }
+}
+
+/// Streams `body` into `file`, refusing more or fewer bytes than `size` and any other
+/// SHA-256 than `declared`; answers the file, flushed, and the body's digest.
+async fn copy_body(
+    body: Body,
+    file: tokio::fs::File,
+    size: u64,
+    declared: &str,
+) -> Result<(tokio::fs::File, String), Refusal> {
+    // Requests arrive in chunks of a few KiB: gathering them spares a blocking-pool
+    // round trip per chunk.
+    let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
     let mut hasher = Sha256::new();
     let mut received: u64 = 0;
     let mut stream = body.into_data_stream();
@@ -174,7 +264,7 @@ async fn receive(
             ));
         }
         hasher.update(&chunk);
-        file.write_all(&chunk)
+        out.write_all(&chunk)
             .await
             .map_err(|e| storage_error("cannot write blob", e))?;
     }
@@ -185,71 +275,16 @@ async fn receive(
         ));
     }
     let actual = hex::encode(hasher.finalize());
-    if !actual.eq_ignore_ascii_case(&declared) {
+    if !actual.eq_ignore_ascii_case(declared) {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
             format!("checksum mismatch: declared {declared}, received {actual}"),
         ));
     }
-    file.flush()
+    out.flush()
         .await
         .map_err(|e| storage_error("cannot write blob", e))?;
-    file.sync_all()
-        .await
-        .map_err(|e| storage_error("cannot sync blob", e))?;
-    drop(file);
-
-    let root = blobs.root.clone();
-    let is_part = part_dir.is_some();
-    let placed = tokio::task::spawn_blocking(move || {
-        fs_atomic::rename_into_place(tmp.path(), &root, &dest)?;
-        tmp.keep();
-        if let Some((dir, number)) = part_dir {
-            // A part sent again replaces the earlier copy, as in S3.
-            remove_other_copies(&dir, number, &dest)?;
-        }
-        Ok::<_, std::io::Error>(())
-    })
-    .await;
-    match placed {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(storage_error("cannot store blob", e)),
-        Err(e) => return Err(storage_error("blob store task failed", e)),
-    }
-
-    if !is_part {
-        blobs.notify_created(&request.key, size, &actual);
-    }
-    let mut response = Response::new(Body::empty());
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{actual}\"")) {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    Ok(response)
-}
-
-/// Removes every stored copy of part `number` but `keep`.
-fn remove_other_copies(
-    dir: &std::path::Path,
-    number: u32,
-    keep: &std::path::Path,
-) -> std::io::Result<()> {
-    let prefix = format!("{number:05}.");
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let is_copy = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(&prefix));
-        if is_copy && path != keep {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
+    Ok((out.into_inner(), actual))
 }
 
 /// Also answers HEAD: axum runs a GET route for HEAD and drops the body.

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_util::io::ReaderStream;
 
-use super::file_multipart::Dirs;
+use super::file_multipart::{Dirs, UploadGates};
 use super::fs_atomic::{self, TempFile};
 use super::url_signing::{SignedOp, SignedRequest, UrlSigner};
 use trove_core::domain::keys::BlobKey;
@@ -43,6 +43,8 @@ pub(super) const READ_CHUNK: usize = 64 * 1024;
 /// Objects per listing page, as S3 answers.
 const LIST_PAGE: usize = 1000;
 const TMP_DIR: &str = ".tmp";
+/// How long a completion waits for parts still being written.
+const COMPLETION_WAIT: Duration = Duration::from_secs(10);
 
 pub struct FileBlobs {
     pub(super) root: PathBuf,
@@ -51,9 +53,9 @@ pub struct FileBlobs {
     pub(super) signer: UrlSigner,
     pub(super) clock: Arc<dyn Clock>,
     hook: OnceLock<ObjectCreatedHook>,
-    /// One completion at a time: a second completion of the same upload then finds it
-    /// finished instead of racing it for its parts.
-    completing: tokio::sync::Mutex<()>,
+    /// Between the parts of an upload being written and its completion (and a second
+    /// completion of the same upload, which then finds it finished).
+    gates: UploadGates,
 }
 
 impl fmt::Debug for FileBlobs {
@@ -92,7 +94,7 @@ impl FileBlobs {
             signer: UrlSigner::new(signing_key),
             clock,
             hook: OnceLock::new(),
-            completing: tokio::sync::Mutex::new(()),
+            gates: UploadGates::default(),
         };
         match blobs.dirs().remove_abandoned_uploads() {
             Ok(0) => {}
@@ -133,6 +135,10 @@ impl FileBlobs {
             root: self.root.clone(),
             tmp: self.tmp.clone(),
         }
+    }
+
+    pub(super) fn upload_gates(&self) -> &UploadGates {
+        &self.gates
     }
 
     pub(super) fn new_temp_path(&self) -> PathBuf {
@@ -333,14 +339,26 @@ impl Blobs for FileBlobs {
                 Err(e) if is_absent(&e) => return Err(BlobError::NotFound),
                 Err(e) => return Err(other(e)),
             }
-            match std::fs::copy(&source, guard.path()) {
-                Ok(_) => {}
+            // Objects are never written in place (every write renames a new file in), so a
+            // second name for the same file is a copy no later write can change: O(1)
+            // whatever the size, and the bytes are durable already. Where links are refused
+            // (some filesystems), the bytes are copied and synced.
+            match std::fs::hard_link(&source, guard.path()) {
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BlobError::NotFound),
-                Err(e) => return Err(other(e)),
+                Err(_) => {
+                    match std::fs::copy(&source, guard.path()) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            return Err(BlobError::NotFound);
+                        }
+                        Err(e) => return Err(other(e)),
+                    }
+                    std::fs::File::open(guard.path())
+                        .and_then(|f| f.sync_all())
+                        .map_err(other)?;
+                }
             }
-            std::fs::File::open(guard.path())
-                .and_then(|f| f.sync_all())
-                .map_err(other)?;
             fs_atomic::rename_into_place(guard.path(), &root, &dest).map_err(other)?;
             guard.keep();
             Ok(())
@@ -440,6 +458,7 @@ impl Blobs for FileBlobs {
             op: SignedOp::Part {
                 upload: multipart_id.to_owned(),
                 number: part.number,
+                offset: part.offset,
                 size: part.size,
                 sha256: part.sha256.clone(),
             },
@@ -474,7 +493,12 @@ impl Blobs for FileBlobs {
         parts: &[StoredPart],
     ) -> Result<(), BlobError> {
         let dest = self.path_of_key(key)?;
-        let _one_at_a_time = self.completing.lock().await;
+        let Some(_alone) = self.gates.finishing(multipart_id, COMPLETION_WAIT).await else {
+            return Err(BlobError::Unavailable(
+                "parts of this upload are still being received: complete it once they are stored"
+                    .into(),
+            ));
+        };
         let this = self.dirs();
         let (key_text, id, parts) = (
             key.as_str().to_owned(),
@@ -492,6 +516,7 @@ impl Blobs for FileBlobs {
             Ok(joined)
         })
         .await?;
+        self.gates.forget(multipart_id);
         self.notify_created(key.as_str(), size, &etag);
         Ok(())
     }

@@ -1,13 +1,21 @@
 //! Uploads in parts on the embedded store, with S3's rules: each unfinished upload is a
-//! folder `.multipart/{id}/` holding the object's key and one file per part,
-//! `{number:05}.{sha256}` (the name is the part's number, ETag and checksum at once).
-//! Completion concatenates the parts into a temporary file by kernel copies (memory stays
-//! flat whatever the size), syncs it and renames it into place: a crash leaves the upload
-//! unfinished or the object whole, never half of it.
+//! folder `.multipart/{id}/` holding the object's key, one file `data` that every part is
+//! written into at its signed offset, and one record per stored part,
+//! `{number:05}.{sha256}` (the name is the part's number, ETag and checksum at once; the
+//! content its offset and length). A record is written only once its bytes are synced, and
+//! removed before a part is written again, so it never names bytes that are not there.
+//! Completion checks the records, trims `data` to the object's length, syncs it and
+//! renames it into place: no byte is copied, and a crash leaves the upload unfinished or
+//! the object whole, never half of it. Completion waits for parts being written (see
+//! [`UploadGates`]), so no byte of an object changes once it is announced.
 
-use std::io;
+use std::collections::HashMap;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 use sha2::{Digest, Sha256};
 
@@ -18,6 +26,9 @@ use trove_core::ports::{BlobError, MIN_PART_SIZE, StoredPart};
 
 pub(crate) const MULTIPART_DIR: &str = ".multipart";
 const KEY_FILE: &str = "key";
+const DATA_FILE: &str = "data";
+/// Gates kept before the idle ones (uploads nobody finished) are dropped.
+const GATES_KEPT: usize = 1024;
 /// Unfinished uploads older than this are removed when the store opens: the embedded
 /// twin of the bucket's `AbortIncompleteMultipartUpload` lifecycle rule.
 const ABANDONED_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -42,6 +53,50 @@ fn parse_part_file_name(name: &str) -> Option<(u32, &str)> {
         .then(|| number.parse().ok())
         .flatten()
         .map(|n| (n, sha))
+}
+
+/// Whether one stored-part record says where its bytes are: `"{offset} {length}"`.
+fn parse_record(text: &str) -> Option<(u64, u64)> {
+    let (offset, length) = text.trim_end().split_once(' ')?;
+    Some((offset.parse().ok()?, length.parse().ok()?))
+}
+
+/// One gate per unfinished upload in this process: part writes pass it shared, completion
+/// alone, so an object is never renamed into place while a part is still being written
+/// into its file.
+#[derive(Debug, Default)]
+pub(crate) struct UploadGates(Mutex<HashMap<String, Arc<RwLock<()>>>>);
+
+impl UploadGates {
+    fn gate(&self, id: &str) -> Arc<RwLock<()>> {
+        let mut gates = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if gates.len() >= GATES_KEPT {
+            gates.retain(|_, gate| Arc::strong_count(gate) > 1);
+        }
+        gates.entry(id.to_owned()).or_default().clone()
+    }
+
+    /// Held while a part of `id` is written.
+    pub(crate) async fn writing(&self, id: &str) -> OwnedRwLockReadGuard<()> {
+        self.gate(id).read_owned().await
+    }
+
+    /// Held while `id` completes; `None` if parts are still being written after `wait`
+    /// (a stalled sender must not hold the completion forever).
+    pub(crate) async fn finishing(
+        &self,
+        id: &str,
+        wait: Duration,
+    ) -> Option<OwnedRwLockWriteGuard<()>> {
+        tokio::time::timeout(wait, self.gate(id).write_owned())
+            .await
+            .ok()
+    }
+
+    /// The upload is over: later writers find no folder and are refused.
+    pub(crate) fn forget(&self, id: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
 }
 
 /// The store's folders, owned, for work on a blocking thread.
@@ -102,8 +157,11 @@ impl Dirs {
             let Some((number, sha)) = name.to_str().and_then(parse_part_file_name) else {
                 continue;
             };
-            let size = match entry.metadata() {
-                Ok(meta) => meta.len(),
+            let size = match std::fs::read_to_string(entry.path()) {
+                Ok(text) => match parse_record(&text) {
+                    Some((_, size)) => size,
+                    None => continue,
+                },
                 // Replaced by a newer copy of the part meanwhile.
                 Err(e) if is_absent(&e) => continue,
                 Err(e) => return Err(other(e)),
@@ -119,7 +177,45 @@ impl Dirs {
         Ok(parts)
     }
 
-    /// Joins the named parts into `dest`; see the module's comment for the guarantees.
+    /// Opens the upload's file to write part `number` into, after removing the records of
+    /// the part's earlier copies (their bytes are about to be overwritten).
+    pub(crate) fn open_part_range(&self, dir: &Path, number: u32) -> io::Result<std::fs::File> {
+        remove_records(dir, number, None)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(DATA_FILE))
+    }
+
+    /// Records part `number` as stored, once its bytes are synced. `NotFound` when the
+    /// upload was completed or aborted meanwhile.
+    pub(crate) fn record_part(
+        &self,
+        dir: &Path,
+        number: u32,
+        sha256: &str,
+        offset: u64,
+        size: u64,
+    ) -> io::Result<()> {
+        let tmp = TempFile::new(self.new_temp_path());
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp.path())?;
+        writeln!(file, "{offset} {size}")?;
+        file.sync_all()?;
+        drop(file);
+        let record = dir.join(part_file_name(number, sha256));
+        // A plain rename: into the upload's folder only if it still exists.
+        std::fs::rename(tmp.path(), &record)?;
+        tmp.keep();
+        fs_atomic::sync_dir(dir)?;
+        remove_records(dir, number, Some(&record))
+    }
+
+    /// Makes the named parts the object `dest`; see the module's comment for the
+    /// guarantees. The caller holds the upload's gate alone.
     pub(crate) fn join_parts(
         &self,
         dir: &Path,
@@ -131,7 +227,7 @@ impl Dirs {
                 "a multipart upload needs at least one part".into(),
             ));
         }
-        let mut files = Vec::with_capacity(parts.len());
+        let mut end = 0u64;
         let mut last = 0;
         for (i, part) in parts.iter().enumerate() {
             if part.number <= last {
@@ -140,10 +236,11 @@ impl Dirs {
                     part.number
                 )));
             }
-            last = part.number;
-            let path = dir.join(part_file_name(part.number, &part.etag));
-            let file = match std::fs::File::open(&path) {
-                Ok(f) => f,
+            let record = dir.join(part_file_name(part.number, &part.etag));
+            let (offset, size) = match std::fs::read_to_string(&record) {
+                Ok(text) => parse_record(&text).ok_or_else(|| {
+                    BlobError::Other(format!("part {}'s record is unreadable", part.number))
+                })?,
                 Err(e) if is_absent(&e) => {
                     return Err(BlobError::Other(format!(
                         "part {} with ETag {} is not stored",
@@ -152,37 +249,39 @@ impl Dirs {
                 }
                 Err(e) => return Err(other(e)),
             };
-            let size = file.metadata().map_err(other)?.len();
+            if offset != end {
+                return Err(BlobError::Other(format!(
+                    "part {} starts at byte {offset}, not where part {last} ends (byte {end}): \
+                     the parts of an upload must follow one another",
+                    part.number
+                )));
+            }
             if i + 1 < parts.len() && size < MIN_PART_SIZE {
                 return Err(BlobError::Other(format!(
                     "part {} is {size} bytes; every part but the last must be at least {MIN_PART_SIZE}",
                     part.number
                 )));
             }
-            files.push(file);
+            last = part.number;
+            end = offset + size;
         }
-        let tmp = TempFile::new(self.new_temp_path());
-        let mut out = std::fs::OpenOptions::new()
+        let data = dir.join(DATA_FILE);
+        let file = std::fs::OpenOptions::new()
             .write(true)
-            .create_new(true)
-            .open(tmp.path())
+            .open(&data)
             .map_err(other)?;
-        let mut total = 0u64;
-        for mut file in files {
-            // File to file: the kernel copies (copy_file_range), nothing passes through here.
-            total += io::copy(&mut file, &mut out).map_err(other)?;
-        }
-        out.sync_all().map_err(other)?;
-        drop(out);
-        fs_atomic::rename_into_place(tmp.path(), &self.root, dest).map_err(other)?;
-        tmp.keep();
+        // A part sent again shorter, or a later part left out, leaves bytes past the end.
+        file.set_len(end).map_err(other)?;
+        file.sync_all().map_err(other)?;
+        drop(file);
+        fs_atomic::rename_into_place(&data, &self.root, dest).map_err(other)?;
         // S3's multipart ETag is a digest of the parts' digests and their count.
         let mut digest = Sha256::new();
         for part in parts {
             digest.update(part.etag.as_bytes());
         }
         let etag = format!("{}-{}", hex::encode(digest.finalize()), parts.len());
-        Ok((total, etag))
+        Ok((end, etag))
     }
 
     /// Removes unfinished uploads nobody touched for `ABANDONED_AFTER`.
@@ -211,6 +310,27 @@ impl Dirs {
     }
 }
 
+/// Removes the records of part `number` but `keep`.
+fn remove_records(dir: &Path, number: u32, keep: Option<&Path>) -> io::Result<()> {
+    let prefix = format!("{number:05}.");
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let is_record = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix));
+        if is_record && keep != Some(path.as_path()) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if is_absent(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +353,10 @@ mod tests {
         assert!(is_upload_id(&"0f".repeat(16)));
         assert!(!is_upload_id("../../etc"));
         assert!(!is_upload_id(&"0F".repeat(16)));
+        assert_eq!(parse_record("0 5\n"), Some((0, 5)));
+        assert_eq!(parse_record("5242880 17"), Some((5_242_880, 17)));
+        for bad in ["", "5", "x 5", "5 -1", "1 2 3"] {
+            assert_eq!(parse_record(bad), None, "{bad}");
+        }
     }
 }

@@ -26,8 +26,9 @@ pub(crate) const P_DOWNLOAD_NAME: &str = "X-Trove-Download-Name";
 pub(crate) const P_SIGNATURE: &str = "X-Trove-Signature";
 pub(crate) const P_UPLOAD: &str = "X-Trove-Upload";
 pub(crate) const P_PART: &str = "X-Trove-Part";
+pub(crate) const P_OFFSET: &str = "X-Trove-Offset";
 
-const ALL_PARAMS: [&str; 8] = [
+const ALL_PARAMS: [&str; 9] = [
     P_OP,
     P_EXPIRES,
     P_SIZE,
@@ -36,6 +37,7 @@ const ALL_PARAMS: [&str; 8] = [
     P_SIGNATURE,
     P_UPLOAD,
     P_PART,
+    P_OFFSET,
 ];
 
 /// What a URL allows, beyond its key and expiry.
@@ -55,6 +57,8 @@ pub(crate) enum SignedOp {
     Part {
         upload: String,
         number: u32,
+        /// Where the part's bytes go in the upload's file.
+        offset: u64,
         size: u64,
         sha256: String,
     },
@@ -112,11 +116,12 @@ impl SignedRequest {
             SignedOp::Part {
                 upload,
                 number,
+                offset,
                 size,
                 sha256,
             } => {
                 push_field(&mut out, upload);
-                out.push_str(&format!("{number}\n{size}\n"));
+                out.push_str(&format!("{number}\n{offset}\n{size}\n"));
                 push_field(&mut out, sha256);
             }
         }
@@ -141,6 +146,7 @@ impl SignedRequest {
             SignedOp::Part {
                 upload,
                 number,
+                offset,
                 size,
                 sha256,
             } => {
@@ -148,6 +154,7 @@ impl SignedRequest {
                 q.append_pair(P_SHA256, sha256);
                 q.append_pair(P_UPLOAD, upload);
                 q.append_pair(P_PART, &number.to_string());
+                q.append_pair(P_OFFSET, &offset.to_string());
             }
         }
         q.append_pair(P_SIGNATURE, signature);
@@ -163,7 +170,7 @@ impl SignedRequest {
         query: &str,
         content_type: Option<&str>,
     ) -> Result<(SignedRequest, String), &'static str> {
-        let mut found: [Option<String>; 8] = Default::default();
+        let mut found: [Option<String>; 9] = Default::default();
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             if let Some(i) = ALL_PARAMS.iter().position(|p| *p == name) {
                 if found[i].is_some() {
@@ -181,6 +188,7 @@ impl SignedRequest {
             signature,
             upload,
             part,
+            offset,
         ] = found;
         let signature = signature.ok_or("missing signature")?;
         let expires = expires
@@ -205,6 +213,10 @@ impl SignedRequest {
                     .ok_or("missing part number")?
                     .parse::<u32>()
                     .map_err(|_| "malformed part number")?,
+                offset: offset
+                    .ok_or("missing part offset")?
+                    .parse::<u64>()
+                    .map_err(|_| "malformed part offset")?,
                 size: size()?,
                 sha256: sha256.ok_or("missing sha256")?,
             },
@@ -374,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn a_part_grant_round_trips_and_binds_its_upload_and_number() {
+    fn a_part_grant_round_trips_and_binds_its_upload_number_and_offset() {
         let signer = UrlSigner::new(b"secret".to_vec());
         let part = SignedRequest {
             key: "incoming/acme/01h".into(),
@@ -382,6 +394,7 @@ mod tests {
             op: SignedOp::Part {
                 upload: "ab".repeat(16),
                 number: 3,
+                offset: 10 << 20,
                 size: 5,
                 sha256: "cd".repeat(32),
             },
@@ -390,12 +403,19 @@ mod tests {
         let (parsed, _) =
             SignedRequest::from_query(&part.key, true, &part.to_query(&sig), None).expect("parses");
         assert_eq!(parsed, part);
-        for change in 0..2 {
+        for change in 0..3 {
             let mut other = part.clone();
-            if let SignedOp::Part { upload, number, .. } = &mut other.op {
+            if let SignedOp::Part {
+                upload,
+                number,
+                offset,
+                ..
+            } = &mut other.op
+            {
                 match change {
                     0 => *upload = "ef".repeat(16),
-                    _ => *number = 4,
+                    1 => *number = 4,
+                    _ => *offset = 0,
                 }
             }
             assert!(!signer.verify(&other, &sig), "accepted {other:?}");
@@ -446,7 +466,15 @@ mod tests {
                 true,
             ),
             (
-                "X-Trove-Op=part&X-Trove-Expires=1&X-Trove-Size=1&X-Trove-Sha256=a&X-Trove-Upload=u&X-Trove-Part=-1&X-Trove-Signature=ab",
+                "X-Trove-Op=part&X-Trove-Expires=1&X-Trove-Size=1&X-Trove-Sha256=a&X-Trove-Upload=u&X-Trove-Part=-1&X-Trove-Offset=0&X-Trove-Signature=ab",
+                true,
+            ),
+            (
+                "X-Trove-Op=part&X-Trove-Expires=1&X-Trove-Size=1&X-Trove-Sha256=a&X-Trove-Upload=u&X-Trove-Part=1&X-Trove-Signature=ab",
+                true,
+            ),
+            (
+                "X-Trove-Op=part&X-Trove-Expires=1&X-Trove-Size=1&X-Trove-Sha256=a&X-Trove-Upload=u&X-Trove-Part=1&X-Trove-Offset=x&X-Trove-Signature=ab",
                 true,
             ),
         ] {

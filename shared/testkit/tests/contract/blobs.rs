@@ -124,9 +124,25 @@ mod local {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_part_url_is_bound_to_its_bytes_upload_and_number() {
-        super::a_part_url_is_bound_to_its_bytes_upload_and_number(super::local_blobs().await.port)
+    async fn a_part_url_is_bound_to_its_bytes_upload_number_and_offset() {
+        super::a_part_url_is_bound_to_its_bytes_upload_number_and_offset(
+            super::local_blobs().await.port,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_embedded_store_joins_consecutive_parts_only() {
+        super::the_embedded_store_joins_consecutive_parts_only(super::local_blobs().await.port)
             .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn completion_waits_for_parts_in_flight_and_then_closes_the_upload() {
+        super::completion_waits_for_parts_in_flight_and_then_closes_the_upload(
+            super::local_blobs().await.port,
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,6 +346,11 @@ pub async fn copy_then_read_equals(blobs: Arc<dyn Blobs>) {
         .put(&from, Bytes::from_static(b"second"), "text/plain")
         .await
         .expect("put");
+    // A copy is its own object: writing the source again leaves it as it was.
+    assert!(
+        read_all(&*blobs, &to).await.0 == body,
+        "copy follows its source"
+    );
     blobs.copy(&from, &to).await.expect("copy");
     assert_eq!(read_all(&*blobs, &to).await.0, b"second");
 }

@@ -71,6 +71,12 @@ impl PartLayout {
         self.count
     }
 
+    /// Where part `number` (1-based) starts in the file, or `None` past the last part.
+    pub fn offset_of(&self, number: u32) -> Option<u64> {
+        self.length_of(number)
+            .map(|_| u64::from(number - 1) * self.part_size)
+    }
+
     /// The length of part `number` (1-based), or `None` past the last part.
     pub fn length_of(&self, number: u32) -> Option<u64> {
         if number == 0 || number > self.count {
@@ -86,6 +92,9 @@ impl PartLayout {
 pub struct PartConstraints {
     /// 1-based, as S3 numbers parts.
     pub number: u32,
+    /// Where the part starts in the object. S3 places parts by number alone; the embedded
+    /// store writes each part in place in one file, so completing needs no copy.
+    pub offset: u64,
     pub size: u64,
     /// Lower-case hex SHA-256 of the part's exact bytes.
     pub sha256: String,
@@ -134,6 +143,9 @@ mod tests {
         assert_eq!(layout.length_of(3), Some(2 * MIB + 1));
         assert_eq!(layout.length_of(0), None);
         assert_eq!(layout.length_of(4), None);
+        assert_eq!(layout.offset_of(1), Some(0));
+        assert_eq!(layout.offset_of(3), Some(10 * MIB));
+        assert_eq!((layout.offset_of(0), layout.offset_of(4)), (None, None));
         let exact = PartLayout::new(10 * MIB, 5 * MIB).expect("valid");
         assert_eq!((exact.count(), exact.length_of(2)), (2, Some(5 * MIB)));
         // One part may be smaller than the minimum: it is also the last.
@@ -161,6 +173,7 @@ mod tests {
     fn a_part_signs_its_length_and_checksum_only() {
         let part = PartConstraints {
             number: 2,
+            offset: 5 * MIB,
             size: 7,
             sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
         };

@@ -445,6 +445,7 @@ fn checked_parts(
                 .to_string();
             Ok(PartConstraints {
                 number: p.number,
+                offset: layout.offset_of(p.number).unwrap_or_default(),
                 size,
                 sha256,
             })

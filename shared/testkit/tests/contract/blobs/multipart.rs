@@ -9,9 +9,11 @@ use trove_core::ports::{BlobError, Blobs, MIN_PART_SIZE, PartConstraints, Stored
 
 use super::{TTL, assert_refused, payload, read_all, send, sha256_hex};
 
+/// Part `number` of an upload cut in parts of `MIN_PART_SIZE`.
 fn part(number: u32, bytes: &[u8]) -> PartConstraints {
     PartConstraints {
         number,
+        offset: u64::from(number - 1) * MIN_PART_SIZE,
         size: bytes.len() as u64,
         sha256: sha256_hex(bytes),
     }
@@ -189,8 +191,8 @@ pub async fn a_part_sent_again_replaces_the_first(blobs: Arc<dyn Blobs>) {
 }
 
 /// moto takes any body on a presigned URL (see `blobs.rs`): the embedded endpoint alone
-/// shows that a part's URL is bound to its length, checksum, upload and number.
-pub async fn a_part_url_is_bound_to_its_bytes_upload_and_number(blobs: Arc<dyn Blobs>) {
+/// shows that a part's URL is bound to its length, checksum, upload, number and offset.
+pub async fn a_part_url_is_bound_to_its_bytes_upload_number_and_offset(blobs: Arc<dyn Blobs>) {
     let key = BlobKey::scratch("multipart-bound");
     let id = blobs
         .create_multipart(&key, "application/octet-stream")
@@ -214,6 +216,11 @@ pub async fn a_part_url_is_bound_to_its_bytes_upload_and_number(blobs: Arc<dyn B
     let mut moved = req.clone();
     moved.url = renumbered;
     assert_refused(send(&moved, Some(declared.clone())).await, "other part").await;
+    let shifted = req.url.replace("X-Trove-Offset=0", "X-Trove-Offset=4096");
+    assert_ne!(shifted, req.url);
+    let mut moved = req.clone();
+    moved.url = shifted;
+    assert_refused(send(&moved, Some(declared.clone())).await, "other offset").await;
     assert!(blobs.list_parts(&key, &id).await.expect("list").is_empty());
 
     blobs.abort_multipart(&key, &id).await.expect("abort");
@@ -223,4 +230,98 @@ pub async fn a_part_url_is_bound_to_its_bytes_upload_and_number(blobs: Arc<dyn B
         reqwest::StatusCode::NOT_FOUND,
         "aborted upload"
     );
+}
+
+/// The embedded store writes parts in place in one file: it joins parts that follow one
+/// another (the only kind Trove's uploads have), where S3 also takes gaps.
+pub async fn the_embedded_store_joins_consecutive_parts_only(blobs: Arc<dyn Blobs>) {
+    let key = BlobKey::scratch("multipart-gap");
+    let id = blobs
+        .create_multipart(&key, "application/octet-stream")
+        .await
+        .expect("create");
+    let (first, third) = (min_part(71), payload(100, 73));
+    put_part(blobs.as_ref(), &key, &id, 1, &first).await;
+    put_part(blobs.as_ref(), &key, &id, 3, &third).await;
+    let parts = blobs.list_parts(&key, &id).await.expect("list");
+    let refused = blobs.complete_multipart(&key, &id, &parts).await;
+    assert!(
+        matches!(&refused, Err(BlobError::Other(why)) if why.contains("follow one another")),
+        "{refused:?}"
+    );
+    assert_eq!(blobs.head(&key).await.expect("head"), None);
+    let second = min_part(72);
+    put_part(blobs.as_ref(), &key, &id, 2, &second).await;
+    let parts = blobs.list_parts(&key, &id).await.expect("list");
+    blobs
+        .complete_multipart(&key, &id, &parts)
+        .await
+        .expect("complete");
+    let stored = read_all(blobs.as_ref(), &key).await.0;
+    assert!(stored == [first, second, third].concat(), "bytes differ");
+}
+
+/// A part still arriving holds the completion back, and a part sent after the completion
+/// is refused: no byte of a finished object changes.
+pub async fn completion_waits_for_parts_in_flight_and_then_closes_the_upload(
+    blobs: Arc<dyn Blobs>,
+) {
+    let key = BlobKey::scratch("multipart-in-flight");
+    let id = blobs
+        .create_multipart(&key, "application/octet-stream")
+        .await
+        .expect("create");
+    let (first, last) = (min_part(81), payload(4096, 82));
+    put_part(blobs.as_ref(), &key, &id, 1, &first).await;
+    put_part(blobs.as_ref(), &key, &id, 2, &last).await;
+    let parts = blobs.list_parts(&key, &id).await.expect("list");
+
+    // Part 2 again, the same bytes, its first half now and its second half later.
+    let req = blobs
+        .presign_part(&key, &id, &part(2, &last), TTL)
+        .await
+        .expect("presign");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    let body = reqwest::Body::wrap_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
+    let resend = {
+        let req = req.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .put(&req.url)
+                .headers(super::header_map(req.headers.clone()))
+                .body(body)
+                .send()
+                .await
+                .expect("HTTP request")
+                .status()
+        })
+    };
+    tx.send(Ok(last.slice(..2048))).await.expect("first half");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let completing = {
+        let (blobs, key, id) = (blobs.clone(), key.clone(), id.clone());
+        tokio::spawn(async move { blobs.complete_multipart(&key, &id, &parts).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !completing.is_finished(),
+        "completed while a part was arriving"
+    );
+    assert_eq!(blobs.head(&key).await.expect("head"), None);
+    tx.send(Ok(last.slice(2048..))).await.expect("second half");
+    drop(tx);
+    assert!(resend.await.expect("resend").is_success());
+    completing.await.expect("task").expect("complete");
+    let stored = read_all(blobs.as_ref(), &key).await.0;
+    assert!(
+        stored == [first.clone(), last.clone()].concat(),
+        "bytes differ"
+    );
+
+    // The upload is over: its part URLs are refused and the object stays as it is.
+    let late = send(&req, Some(last.clone())).await;
+    assert_eq!(late.status(), reqwest::StatusCode::NOT_FOUND);
+    assert!(read_all(blobs.as_ref(), &key).await.0 == stored);
 }
