@@ -2,7 +2,7 @@
 # The `trove` client moving big files against `trove serve` on 127.0.0.1: `trove push`
 # (hash, parts in parallel, the pipeline's scan and publish) and `trove pull` (download and
 # verify) of 1 GiB and 5 GiB files, next to the same push done by hand with `sha256sum` and
-# one `curl -T` PUT to the presigned URL. Prints seconds, MB/s, the client's peak RSS
+# one `curl -T` PUT to the presigned URL, and the same download by `curl -o`. Prints seconds, MB/s, the client's peak RSS
 # (GNU time's "Maximum resident set size") and the server's (VmHWM, a high-water mark since
 # it started).
 #
@@ -89,6 +89,8 @@ for gib in $SIZES; do
     bytes=$((gib * 1024 * 1024 * 1024))
     log "writing $gib GiB of random bytes"
     head -c "$bytes" /dev/urandom >"$file"
+    # Written back now, not while the runs below read and write.
+    sync
     row() { # WHAT
         printf '| %s GiB | %s | %s | %s | %s | %s |\n' "$gib" "$1" "$SECS" \
             "$(awk -v b="$bytes" -v s="$SECS" 'BEGIN { printf "%.0f", b / 1e6 / s }')" "$RSS_MB" "$(server_hwm_mb)"
@@ -106,6 +108,17 @@ for gib in $SIZES; do
     log "trove pull of $gib GiB"
     rm -f "$file"
     timed "pull-$gib" "$BIN" pull bench by-trove "$gib.0.0" -o "$WORK/pulled-$gib.bin" --quiet --json
-    row "trove pull (download, verify)"
+    row "trove pull (download, verify, fsync)"
     rm -f "$WORK/pulled-$gib.bin"
+
+    # The floor a download to disk has on this machine: the same presigned URL fetched by
+    # curl into a file (no hash, no fsync), and into /dev/null (the server alone).
+    link=$(curl -fsS -H "$AUTH" "$BASE/v1/repositories/bench/packages/by-trove/versions/$gib.0.0/files/file-$gib.bin?redirect=false" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["url"])')
+    case $link in http*) ;; *) link="$BASE$link" ;; esac
+    timed "curl-get-$gib" curl -fsS -o "$WORK/pulled-$gib.bin" "$link"
+    row "curl -o FILE of the presigned GET"
+    rm -f "$WORK/pulled-$gib.bin"
+    timed "curl-null-$gib" curl -fsS -o /dev/null "$link"
+    row "curl -o /dev/null of the presigned GET"
 done
