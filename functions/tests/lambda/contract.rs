@@ -1710,3 +1710,108 @@ fn shared_roles_are_lambdas_and_carry_what_sams_own_roles_would() {
         }
     }
 }
+
+/// Uploads in parts: what each function's code asks of S3, on the objects it may touch.
+/// S3 authorises CreateMultipartUpload, UploadPart (the presigned part URLs are signed with
+/// the function's own rights) and CompleteMultipartUpload as `s3:PutObject`, ListParts as
+/// `s3:ListMultipartUploadParts`.
+const MULTIPART_CALLS: &[(&str, &[&str])] = &[
+    ("CreateUploadFunction", &["s3:PutObject"]),
+    (
+        "PresignUploadPartsFunction",
+        &["s3:PutObject", "s3:ListMultipartUploadParts"],
+    ),
+    ("GetUploadFunction", &["s3:ListMultipartUploadParts"]),
+    (
+        "CompleteUploadFunction",
+        &["s3:ListMultipartUploadParts", "s3:PutObject"],
+    ),
+    ("CancelUploadFunction", &["s3:AbortMultipartUpload"]),
+    // Expired uploads in parts are aborted by the hourly cleanup.
+    ("CleanupFunction", &["s3:AbortMultipartUpload"]),
+];
+
+#[test]
+fn uploads_in_parts_are_allowed_on_incoming_objects_only() {
+    let transformed = template::transformed();
+    for (function, calls) in MULTIPART_CALLS {
+        let allowed = template::role_actions(transformed, function);
+        for call in *calls {
+            let on: Vec<&String> = allowed
+                .iter()
+                .filter(|(action, _)| like(action, call))
+                .map(|(_, resource)| resource)
+                .collect();
+            assert!(!on.is_empty(), "{function} may not {call}: {allowed:?}");
+            for resource in on {
+                assert!(
+                    resource.contains("/incoming/*"),
+                    "{function} may {call} on {resource}, beyond incoming/"
+                );
+            }
+        }
+    }
+}
+
+/// Parts nobody completed or cancelled are billed until aborted: the bucket aborts them
+/// itself after the cleanup job's window (24 h, at most 48 h) has passed.
+#[test]
+fn the_bucket_aborts_abandoned_uploads_in_parts() {
+    let tpl = template::template();
+    let rules = tpl["Resources"]["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    let aborting: Vec<&Value> = rules
+        .iter()
+        .filter(|rule| string(&rule["Status"]) == "Enabled")
+        .filter(|rule| !rule["AbortIncompleteMultipartUpload"].is_null())
+        .collect();
+    assert_eq!(aborting.len(), 1, "{rules:?}");
+    let rule = aborting[0];
+    let days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        .as_u64()
+        .expect("DaysAfterInitiation");
+    assert!((2..=7).contains(&days), "aborted after {days} days");
+    // Uploads land under incoming/: a rule for another prefix would abort none of them.
+    let prefix = string(&rule["Prefix"]);
+    assert!(
+        prefix.is_empty() || "incoming/".starts_with(&prefix),
+        "the rule covers {prefix:?} only"
+    );
+}
+
+/// A browser uploads straight to the bucket: the console's origin may PUT with the signed
+/// checksum header, and reads the part's ETag from the answer.
+#[test]
+fn browsers_may_put_parts_with_their_checksum_and_read_the_etag() {
+    let tpl = template::template();
+    let rules = tpl["Resources"]["ArtifactBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    let lower = |v: &Value| -> Vec<String> {
+        v.as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|s| string(s).to_ascii_lowercase())
+            .collect()
+    };
+    let usable = rules.iter().any(|rule| {
+        let origins = &rule["AllowedOrigins"];
+        let from_console = matches!(
+            origins.as_sequence().map(Vec::as_slice),
+            Some([Value::Tagged(origin)]) if string(&origin.value) == "ConsoleOrigin"
+        );
+        from_console
+            && lower(&rule["AllowedMethods"]).contains(&"put".to_owned())
+            && ["content-type", "x-amz-checksum-sha256"]
+                .iter()
+                .all(|h| lower(&rule["AllowedHeaders"]).contains(&(*h).to_owned()))
+            && lower(&rule["ExposedHeaders"]).contains(&"etag".to_owned())
+    });
+    assert!(
+        usable,
+        "no CORS rule lets the console PUT a part: {rules:?}"
+    );
+}
