@@ -100,6 +100,7 @@ async fn run_job(args: RunJobArgs) -> anyhow::Result<()> {
     let options = schedule::RunOptions {
         dry_run: args.dry_run,
         date: args.date,
+        deadline: None,
     };
     let summary = schedule::run(&host.ctx, job, options)
         .await

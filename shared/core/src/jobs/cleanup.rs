@@ -5,6 +5,11 @@
 //!
 //! Every step is idempotent and decided from what is stored, so a run that stops midway is
 //! finished by the next one. A dry run reads the same things and changes nothing.
+//!
+//! A run given a deadline (the function's own, less a margin) walks tenants for at most half
+//! of the time left, from where the last run stopped (`jobs::cursor`), and keeps the other
+//! half for the phases after the walk; a phase that would start past the deadline is left to
+//! the next run, which the walk's order and the phases' stored state make progress.
 
 mod retention;
 mod storage;
@@ -17,6 +22,8 @@ use time::OffsetDateTime;
 use crate::domain::keys;
 use crate::domain::model::{Repository, from_item};
 use crate::domain::names::{PackageName, RepoName, Sha256Hex, TenantName, VersionName};
+use crate::jobs::cursor;
+use crate::jobs::schedule::Job;
 use crate::ports::Query;
 use crate::services::catalog::blob_refs;
 use crate::services::tenants::TenantRecord;
@@ -29,6 +36,8 @@ pub const ACTOR: &str = "cleanup";
 pub struct CleanupOptions {
     /// Report what would go; change nothing.
     pub dry_run: bool,
+    /// When the run must have stopped starting new work (none: it goes to the end).
+    pub deadline: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,6 +54,10 @@ pub struct CleanupReport {
     pub bytes_freed: u64,
     /// What went wrong without stopping the run; the next run tries again.
     pub errors: Vec<String>,
+    /// The run ran out of time after this tenant: the next run goes on with the one after.
+    pub resume_after: Option<TenantName>,
+    /// Phases left to the next run for want of time.
+    pub deferred: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,15 +137,36 @@ pub async fn run(ctx: &Context, options: CleanupOptions) -> Result<CleanupReport
         blob_bytes_freed: 0,
         bytes_freed: 0,
         errors: Vec::new(),
+        resume_after: None,
+        deferred: Vec::new(),
     };
     // References a dry run would have dropped, so its blob count says what would go.
     let mut pending: BTreeMap<Sha256Hex, u64> = BTreeMap::new();
     let mut tenants: BTreeMap<TenantName, TenantCleanup> = BTreeMap::new();
+    let walk_until = options
+        .deadline
+        .map(|deadline| cursor::walk_until(ctx.clock.now(), deadline));
+    let job = Job::Cleanup.name();
+    let resume_after = cursor::load(ctx.table.as_ref(), job).await?;
+    let mut last_cleaned: Option<TenantName> = None;
     let mut query = Query::new(keys::tenants_partition()).limit(100);
-    loop {
+    'walk: loop {
         let page = ctx.table.query(&query).await?;
         for item in page.items {
             let tenant: TenantRecord = from_item(item)?;
+            if resume_after
+                .as_deref()
+                .is_some_and(|after| tenant.name.as_str() <= after)
+            {
+                continue;
+            }
+            // At least one tenant per run, so a run always moves the walk on.
+            if let (Some(until), Some(last)) = (walk_until, &last_cleaned)
+                && ctx.clock.now() >= until
+            {
+                report.resume_after = Some(last.clone());
+                break 'walk;
+            }
             let mut done = TenantCleanup::new(tenant.name.clone());
             if let Err(e) = clean_tenant(
                 ctx,
@@ -146,6 +180,7 @@ pub async fn run(ctx: &Context, options: CleanupOptions) -> Result<CleanupReport
             {
                 report.errors.push(format!("tenant {}: {e}", tenant.name));
             }
+            last_cleaned = Some(tenant.name.clone());
             tenants.insert(tenant.name, done);
         }
         match page.cursor {
@@ -153,18 +188,45 @@ pub async fn run(ctx: &Context, options: CleanupOptions) -> Result<CleanupReport
             None => break,
         }
     }
-    if let Err(e) = storage::expire_uploads(ctx, options, &mut tenants).await {
+    if !options.dry_run {
+        let moved = match &report.resume_after {
+            Some(after) => {
+                cursor::save(ctx.table.as_ref(), job, after.as_str(), ctx.clock.now()).await
+            }
+            None if resume_after.is_some() => cursor::clear(ctx.table.as_ref(), job).await,
+            None => Ok(()),
+        };
+        if let Err(e) = moved {
+            report.errors.push(format!("resume cursor: {e}"));
+        }
+    }
+    let out_of_time = |report: &mut CleanupReport, phase: &str| {
+        let late = options
+            .deadline
+            .is_some_and(|deadline| ctx.clock.now() >= deadline);
+        if late {
+            report.deferred.push(phase.to_owned());
+        }
+        late
+    };
+    if !out_of_time(&mut report, "abandoned uploads")
+        && let Err(e) = storage::expire_uploads(ctx, options, &mut tenants).await
+    {
         report.errors.push(format!("abandoned uploads: {e}"));
     }
-    if let Err(e) = storage::stale_incoming(ctx, options, &mut tenants).await {
+    if !out_of_time(&mut report, "incoming objects")
+        && let Err(e) = storage::stale_incoming(ctx, options, &mut tenants).await
+    {
         report.errors.push(format!("incoming objects: {e}"));
     }
-    match blob_refs::collect(ctx, options.dry_run, &pending).await {
-        Ok(collected) => {
-            report.blobs_collected = collected.blobs;
-            report.blob_bytes_freed = collected.bytes;
+    if !out_of_time(&mut report, "blob collection") {
+        match blob_refs::collect(ctx, options.dry_run, &pending).await {
+            Ok(collected) => {
+                report.blobs_collected = collected.blobs;
+                report.blob_bytes_freed = collected.bytes;
+            }
+            Err(e) => report.errors.push(format!("blob collection: {e}")),
         }
-        Err(e) => report.errors.push(format!("blob collection: {e}")),
     }
     for (_, mut t) in tenants {
         t.repositories.retain(|r| !r.is_empty());
@@ -179,6 +241,8 @@ pub async fn run(ctx: &Context, options: CleanupOptions) -> Result<CleanupReport
         dry_run = options.dry_run,
         blobs = report.blobs_collected,
         bytes = report.bytes_freed,
+        resume_after = ?report.resume_after,
+        deferred = ?report.deferred,
         "cleanup finished"
     );
     Ok(report)

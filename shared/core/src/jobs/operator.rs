@@ -47,18 +47,21 @@ impl Invocation {
 }
 
 /// Runs the invocation: the function's own job, or the operator's request. `webhooks` is the
-/// dispatcher whose pending deliveries the cleanup sweeps (see `jobs::recovery`).
+/// dispatcher whose pending deliveries the cleanup sweeps (see `jobs::recovery`); a job
+/// starts no new work past `deadline` (see `jobs::cursor`).
 pub async fn handle(
     ctx: &Context,
     job: Job,
     invocation: Invocation,
     webhooks: Option<&Dispatcher>,
+    deadline: Option<time::OffsetDateTime>,
 ) -> Result<serde_json::Value, Error> {
     match invocation {
         Invocation::Scheduled { dry_run } => {
             let options = RunOptions {
                 dry_run,
                 date: None,
+                deadline,
             };
             schedule::run_with_webhooks(ctx, job, options, webhooks).await
         }

@@ -19,6 +19,8 @@ use crate::domain::event_kind::EventKind;
 use crate::domain::keys::{self, BlobKey};
 use crate::domain::model::{FileRecord, Package, Repository, Version, from_item, to_item};
 use crate::domain::names::{PackageName, RepoName, TenantName};
+use crate::jobs::cursor;
+use crate::jobs::schedule::Job;
 use crate::pipeline::events;
 use crate::ports::table::query_all;
 use crate::ports::{Index, Query};
@@ -45,6 +47,9 @@ pub struct ReportOptions {
     pub date: Option<Date>,
     /// Grants and keys unused for more than this many days are stale.
     pub stale_after_days: u32,
+    /// When the run must stop starting another tenant's report (none: it goes to the end);
+    /// the next run goes on with the tenant after the last one written (`jobs::cursor`).
+    pub deadline: Option<OffsetDateTime>,
 }
 
 impl ReportOptions {
@@ -54,6 +59,7 @@ impl ReportOptions {
             dry_run: false,
             date: None,
             stale_after_days: settings.stale_access_days,
+            deadline: None,
         }
     }
 }
@@ -67,6 +73,9 @@ pub struct ReportSummary {
     pub reports: Vec<Report>,
     /// Tenants whose report failed (logged); the others were still written.
     pub failed: Vec<String>,
+    /// The run ran out of time after this tenant's report: the next run of the same day
+    /// goes on with the tenant after it.
+    pub resume_after: Option<TenantName>,
 }
 
 /// One tenant's report, exactly as `report.json` holds it.
@@ -152,8 +161,30 @@ pub async fn run(ctx: &Context, options: ReportOptions) -> Result<ReportSummary,
         dry_run: options.dry_run,
         reports: Vec::with_capacity(tenants.len()),
         failed: Vec::new(),
+        resume_after: None,
     };
+    // The cursor names the day with the tenant: a run for another day starts over.
+    let job = Job::Report.name();
+    let day = format_date(date);
+    let resume_after = cursor::load(ctx.table.as_ref(), job)
+        .await?
+        .and_then(|c| Some(c.strip_prefix(&format!("{day} "))?.to_owned()));
+    let mut last_done: Option<TenantName> = None;
     for tenant in tenants {
+        if resume_after
+            .as_deref()
+            .is_some_and(|after| tenant.name.as_str() <= after)
+        {
+            continue;
+        }
+        // At least one tenant per run, so a run always moves the walk on.
+        if let (Some(deadline), Some(last)) = (options.deadline, &last_done)
+            && ctx.clock.now() >= deadline
+        {
+            summary.resume_after = Some(last.clone());
+            break;
+        }
+        last_done = Some(tenant.name.clone());
         let result = async {
             let report = compute(ctx, &tenant.name, date, now, options.stale_after_days).await?;
             if !options.dry_run {
@@ -170,11 +201,21 @@ pub async fn run(ctx: &Context, options: ReportOptions) -> Result<ReportSummary,
             }
         }
     }
+    if !options.dry_run {
+        match &summary.resume_after {
+            Some(after) => {
+                cursor::save(ctx.table.as_ref(), job, &format!("{day} {after}"), now).await?;
+            }
+            None if resume_after.is_some() => cursor::clear(ctx.table.as_ref(), job).await?,
+            None => {}
+        }
+    }
     tracing::info!(
         date = %summary.date,
         dry_run = options.dry_run,
         tenants = summary.reports.len(),
         failed = summary.failed.len(),
+        resume_after = ?summary.resume_after,
         "report run finished"
     );
     Ok(summary)

@@ -92,6 +92,9 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// The report's day (default yesterday, UTC); the cleanup has no day.
     pub date: Option<time::Date>,
+    /// When the run must stop starting new work: the function's own deadline, less a
+    /// margin (none: it goes to the end).
+    pub deadline: Option<OffsetDateTime>,
 }
 
 /// How long a run may hold its job's lease: longer than the functions' 15-minute timeout,
@@ -157,12 +160,27 @@ async fn run_job(
                 ctx,
                 super::cleanup::CleanupOptions {
                     dry_run: options.dry_run,
+                    deadline: options.deadline,
                 },
             )
             .await?;
-            let recovered = super::recovery::run(ctx, options.dry_run, webhooks).await;
+            let late = options
+                .deadline
+                .is_some_and(|deadline| ctx.clock.now() >= deadline);
+            let recovered = if late {
+                None
+            } else {
+                Some(super::recovery::run(ctx, options.dry_run, webhooks).await)
+            };
             let summary = serde_json::to_value(report).and_then(|mut summary| {
-                summary["recovered"] = serde_json::to_value(recovered)?;
+                match recovered {
+                    Some(recovered) => summary["recovered"] = serde_json::to_value(recovered)?,
+                    None => {
+                        if let Some(deferred) = summary["deferred"].as_array_mut() {
+                            deferred.push("recovery".into());
+                        }
+                    }
+                }
                 Ok(summary)
             });
             (summary, Vec::new())
@@ -171,11 +189,17 @@ async fn run_job(
             let report_options = super::report::ReportOptions {
                 dry_run: options.dry_run,
                 date: options.date,
+                deadline: options.deadline,
                 ..super::report::ReportOptions::from_settings(&ctx.settings)
             };
             let summary = super::report::run(ctx, report_options).await?;
-            let failed = summary.failed.clone();
-            (serde_json::to_value(summary), failed)
+            let mut undone = summary.failed.clone();
+            // An error, so the platform invokes the job again: the retry goes on from the
+            // cursor the same day, not tomorrow.
+            if let Some(after) = &summary.resume_after {
+                undone.push(format!("the tenants after {after} (out of time)"));
+            }
+            (serde_json::to_value(summary), undone)
         }
     };
     let summary = summary.map_err(|e| Error::Internal(format!("job summary: {e}")))?;

@@ -277,6 +277,7 @@ async fn fixture() -> Fixture {
         dry_run: false,
         date: Some(today),
         stale_after_days: 90,
+        deadline: None,
     };
     trove_core::jobs::report::run(&app.host.ctx, options)
         .await

@@ -77,9 +77,15 @@ impl Env {
     }
 
     async fn run(&self, dry_run: bool) -> CleanupReport {
-        let report = cleanup::run(&self.app.host.ctx, CleanupOptions { dry_run })
-            .await
-            .expect("cleanup runs");
+        let report = cleanup::run(
+            &self.app.host.ctx,
+            CleanupOptions {
+                dry_run,
+                deadline: None,
+            },
+        )
+        .await
+        .expect("cleanup runs");
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         report
     }
@@ -490,4 +496,74 @@ async fn unpinning_lets_retention_remove_the_version() {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(env.live_versions().await, ["3.0.0"]);
+}
+
+/// A run that must stop early cleans one tenant at least, records where it stopped and
+/// leaves the phases after the walk to a later run; the next runs go on from there (not
+/// from the first tenant again), and once the walk reached the end it starts over.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_out_of_time_goes_on_where_the_last_one_stopped() {
+    let env = env().await;
+    for tenant in ["t1", "t2"] {
+        env.app.tenant_key(tenant).await;
+    }
+    env.publish("1.0.0", b"one").await;
+    env.clock.advance(Duration::minutes(1));
+    env.publish("2.0.0", b"two").await;
+    let (status, _) = env
+        .call(Method::DELETE, &format!("{PKG}/versions/2.0.0"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let ctx = &env.app.host.ctx;
+    let late = CleanupOptions {
+        dry_run: false,
+        deadline: Some(ctx.clock.now() - Duration::seconds(1)),
+    };
+    let mut walked = Vec::new();
+    for expected_resume in [Some("default"), Some("t1"), None] {
+        let report = cleanup::run(ctx, late).await.expect("cleanup runs");
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let tenants: Vec<String> = report
+            .tenants
+            .iter()
+            .map(|t| t.tenant.to_string())
+            .collect();
+        assert_eq!(
+            tenants.len(),
+            1,
+            "one tenant per run out of time: {tenants:?}"
+        );
+        walked.push(tenants[0].clone());
+        assert_eq!(
+            report
+                .resume_after
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            expected_resume
+        );
+        assert_eq!(
+            report.deferred,
+            ["abandoned uploads", "incoming objects", "blob collection"]
+        );
+        assert_eq!(report.blobs_collected, 0);
+        assert!(
+            env.stored(b"two").await,
+            "collection was left to a later run"
+        );
+    }
+    assert_eq!(walked, ["default", "t1", "t2"]);
+
+    // The walk starts over, and a run with time does every phase.
+    let report = env.run(false).await;
+    let tenants: Vec<String> = report
+        .tenants
+        .iter()
+        .map(|t| t.tenant.to_string())
+        .collect();
+    assert_eq!(tenants, ["default", "t1", "t2"]);
+    assert_eq!((report.resume_after, report.deferred.len()), (None, 0));
+    assert_eq!(report.blobs_collected, 1);
+    assert!(!env.stored(b"two").await);
 }

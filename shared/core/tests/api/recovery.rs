@@ -140,6 +140,7 @@ async fn a_dry_run_of_the_cleanup_starts_nothing() {
     let options = RunOptions {
         dry_run: true,
         date: None,
+        deadline: None,
     };
     let summary = schedule::run(&ctx, Job::Cleanup, options)
         .await

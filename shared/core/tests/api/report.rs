@@ -272,6 +272,7 @@ async fn report_figures_equal_what_happened() {
         dry_run,
         date: Some(date!(2026 - 03 - 10)),
         stale_after_days: 90,
+        deadline: None,
     };
     let before = app.host.events.published().len();
     let dry = report::run(ctx, options(true)).await.expect("dry run");
@@ -544,4 +545,73 @@ async fn report_routes_refuse_bad_dates_unknown_days_and_non_admins() {
     let key = key["key"].as_str().expect("key");
     let (status, _, _) = app.call(Method::GET, "/v1/reports", Some(key), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// A run that must stop early writes one tenant's report at least and records where it
+/// stopped, for that day: the next run of the day goes on with the next tenant, a run for
+/// another day starts from the first, and a finished walk leaves no cursor behind.
+#[tokio::test]
+async fn a_report_run_out_of_time_goes_on_where_the_last_one_stopped() {
+    let app = TestApp::new().await;
+    for tenant in ["acme", "zeta"] {
+        app.tenant_key(tenant).await;
+    }
+    let ctx = &app.host.ctx;
+    let late = |day| ReportOptions {
+        dry_run: false,
+        date: Some(day),
+        stale_after_days: 90,
+        deadline: Some(ctx.clock.now() - Duration::seconds(1)),
+    };
+    let reported = |summary: &report::ReportSummary| -> Vec<String> {
+        assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+        summary
+            .reports
+            .iter()
+            .map(|r| r.tenant.to_string())
+            .collect()
+    };
+    let day = date!(2026 - 03 - 10);
+    let first = report::run(ctx, late(day)).await.expect("report runs");
+    assert_eq!(reported(&first), ["acme"]);
+    assert_eq!(
+        first.resume_after.as_ref().map(|t| t.as_str()),
+        Some("acme")
+    );
+
+    // Another day is a walk of its own.
+    let other = report::run(ctx, late(date!(2026 - 03 - 11)))
+        .await
+        .expect("report runs");
+    assert_eq!(reported(&other), ["acme"]);
+
+    let second = report::run(ctx, late(date!(2026 - 03 - 11)))
+        .await
+        .expect("report runs");
+    assert_eq!(reported(&second), ["default"]);
+    let third = report::run(ctx, late(date!(2026 - 03 - 11)))
+        .await
+        .expect("report runs");
+    assert_eq!(reported(&third), ["zeta"]);
+    assert_eq!(third.resume_after, None);
+    let again = report::run(ctx, late(date!(2026 - 03 - 11)))
+        .await
+        .expect("report runs");
+    assert_eq!(reported(&again), ["acme"], "the walk starts over");
+
+    // Scheduled, a run that stopped early fails, so the platform invokes it again at once.
+    let stopped = trove_core::jobs::schedule::run(
+        ctx,
+        trove_core::jobs::schedule::Job::Report,
+        trove_core::jobs::schedule::RunOptions {
+            dry_run: false,
+            date: Some(date!(2026 - 03 - 11)),
+            deadline: Some(ctx.clock.now() - Duration::seconds(1)),
+        },
+    )
+    .await;
+    assert!(
+        matches!(&stopped, Err(trove_core::services::Error::Unavailable(why)) if why.contains("after default (out of time)")),
+        "{stopped:?}"
+    );
 }
