@@ -8,11 +8,38 @@ use crate::domain::canonical::Canonical;
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName};
 use crate::ports::table::Key;
 
-/// Partition of items that are open uploads (secondary index, sparse).
-pub const OPEN_UPLOADS: &str = "OPEN_UPLOADS";
-/// Partition of content blobs cleanup may collect: no file references them, or their
-/// collection has begun (secondary index, sparse).
-pub const COLLECTABLE_BLOBS: &str = "COLLECTABLE_BLOBS";
+/// A sparse index partition that every tenant writes to, cut into [`INDEX_SHARDS`]
+/// partitions (`NAME#0` to `NAME#f`): one DynamoDB partition takes about 1,000 writes a
+/// second, and an index that falls behind throttles writes to the table itself, for every
+/// tenant at once. A writer puts an item in the shard its id picks; readers walk every shard,
+/// and the unsharded name as well (items written before the index was cut).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardedIndex(&'static str);
+
+/// Shards of each [`ShardedIndex`].
+pub const INDEX_SHARDS: u8 = 16;
+
+impl ShardedIndex {
+    /// The partition of the item of `id`: the first hex digit of the id's SHA-256, so ids
+    /// with a common prefix or a time order still spread evenly, and always to the same one.
+    pub fn shard_of(self, id: &str) -> String {
+        use sha2::Digest as _;
+        let first = sha2::Sha256::digest(id.as_bytes())[0] >> 4;
+        format!("{}#{first:x}", self.0)
+    }
+
+    /// Every partition a reader walks, the unsharded one first.
+    pub fn partitions(self) -> impl Iterator<Item = String> {
+        std::iter::once(self.0.to_owned())
+            .chain((0..INDEX_SHARDS).map(move |shard| format!("{}#{shard:x}", self.0)))
+    }
+}
+
+/// Items that are open uploads (secondary index, sparse).
+pub const OPEN_UPLOADS: ShardedIndex = ShardedIndex("OPEN_UPLOADS");
+/// Content blobs cleanup may collect: no file references them, or their collection has
+/// begun (secondary index, sparse).
+pub const COLLECTABLE_BLOBS: ShardedIndex = ShardedIndex("COLLECTABLE_BLOBS");
 /// Partition of running local workflow executions (secondary index, sparse).
 pub const RUNNING_EXECUTIONS: &str = "RUNNING_EXECUTIONS";
 
@@ -248,9 +275,9 @@ pub fn delivery(t: &TenantName, webhook_id: &str, delivery_id: &str) -> Key {
     )
 }
 
-/// Partition of deliveries still to be attempted (secondary index, sparse), sorted by when
-/// their next attempt is due; the embedded dispatcher sweeps it on start.
-pub const PENDING_DELIVERIES: &str = "PENDING_DELIVERIES";
+/// Deliveries still to be attempted (secondary index, sparse), sorted by when their next
+/// attempt is due within each shard; the sweeps walk it.
+pub const PENDING_DELIVERIES: ShardedIndex = ShardedIndex("PENDING_DELIVERIES");
 
 /// Sort key in [`PENDING_DELIVERIES`]: due time first (zero-padded milliseconds).
 pub fn pending_delivery_sk(due_unix_ms: i64, delivery_id: &str) -> String {
@@ -366,6 +393,29 @@ impl fmt::Display for UploadId {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sharded_index_items_spread_over_every_shard_and_stay_put() {
+        let mut counts = std::collections::BTreeMap::new();
+        for i in 0..1600 {
+            let id = format!("01jd{i:022}");
+            let shard = OPEN_UPLOADS.shard_of(&id);
+            assert_eq!(shard, OPEN_UPLOADS.shard_of(&id), "stable");
+            *counts.entry(shard).or_insert(0) += 1;
+        }
+        let partitions: Vec<String> = OPEN_UPLOADS.partitions().collect();
+        assert_eq!(partitions.len(), usize::from(INDEX_SHARDS) + 1);
+        assert_eq!(
+            partitions[0], "OPEN_UPLOADS",
+            "items written before the cut"
+        );
+        // Every shard used, none with more than twice its share, and readers walk them all.
+        assert_eq!(counts.len(), usize::from(INDEX_SHARDS));
+        for (shard, n) in &counts {
+            assert!(partitions.contains(shard), "{shard} is never read");
+            assert!((50..=200).contains(n), "{shard}: {n} of 1600");
+        }
+    }
     use super::*;
 
     #[test]

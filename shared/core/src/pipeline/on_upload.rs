@@ -49,9 +49,13 @@ pub async fn handle(ctx: &Context, event: &S3Event) -> Result<Vec<String>, Error
 /// After a crash, an object may have landed without its event being handled: start the
 /// pipeline of every open upload whose object is present (starting is idempotent).
 pub async fn reconcile_open_uploads(ctx: &Context) -> Result<usize, Error> {
-    let query = Query::new(OPEN_UPLOADS).index(Index::Gsi1).limit(500);
+    let mut open = Vec::new();
+    for partition in OPEN_UPLOADS.partitions() {
+        let query = Query::new(partition).index(Index::Gsi1).limit(500);
+        open.extend(query_all(ctx.table.as_ref(), query).await?);
+    }
     let mut started = 0;
-    for item in query_all(ctx.table.as_ref(), query).await? {
+    for item in open {
         let upload: Upload = from_item(item)?;
         if !upload.status.is_open() {
             continue;

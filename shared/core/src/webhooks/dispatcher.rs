@@ -493,10 +493,11 @@ impl Dispatcher {
         let now = self.ctx.clock.now();
         // All of them, not only the due ones: a claim sorts under its lease's end, and an
         // abandoned one is due now.
-        let query = Query::new(keys::PENDING_DELIVERIES)
-            .index(Index::Gsi1)
-            .between("0", "~");
-        let items = query_all(self.ctx.table.as_ref(), query).await?;
+        let mut items = Vec::new();
+        for partition in keys::PENDING_DELIVERIES.partitions() {
+            let query = Query::new(partition).index(Index::Gsi1).between("0", "~");
+            items.extend(query_all(self.ctx.table.as_ref(), query).await?);
+        }
         let mut queued = 0;
         for item in items {
             let rec: DeliveryRecord = from_item(item)?;

@@ -56,7 +56,10 @@ pub fn delivery_item(rec: &DeliveryRecord) -> Result<Item, TableError> {
     let mut item = to_item(&keys::delivery(&tenant, &d.webhook_id, &d.id), rec)?;
     if d.status == DeliveryStatus::Pending {
         let due = d.next_attempt_at.map(unix_ms).unwrap_or(0);
-        item.insert(GSI1_PK.into(), keys::PENDING_DELIVERIES.into());
+        item.insert(
+            GSI1_PK.into(),
+            keys::PENDING_DELIVERIES.shard_of(&d.id).into(),
+        );
         item.insert(GSI1_SK.into(), keys::pending_delivery_sk(due, &d.id).into());
     } else {
         // A finished delivery is history: DynamoDB's TTL drops it after a while, which also
@@ -140,6 +143,8 @@ mod tests {
         }
         let pending = delivery_item(&record(DeliveryStatus::Pending)).expect("item");
         assert!(!pending.contains_key("expires_at_epoch"));
-        assert_eq!(pending[GSI1_PK], keys::PENDING_DELIVERIES);
+        let shard = keys::PENDING_DELIVERIES.shard_of(&record(DeliveryStatus::Pending).delivery.id);
+        assert_eq!(pending[GSI1_PK], shard.as_str());
+        assert!(keys::PENDING_DELIVERIES.partitions().any(|p| p == shard));
     }
 }

@@ -230,7 +230,10 @@ async fn a_claim_left_by_a_dead_run_is_finished_after_its_lease() {
     claim.state = blob_refs::BlobState::Collecting;
     let mut item =
         trove_core::domain::model::to_item(&keys::blob_ref(&sha()), &claim).expect("item");
-    item.insert("gsi1pk".into(), keys::COLLECTABLE_BLOBS.into());
+    item.insert(
+        "gsi1pk".into(),
+        keys::COLLECTABLE_BLOBS.shard_of(sha().as_str()).into(),
+    );
     item.insert("gsi1sk".into(), sha().to_string().into());
     ctx.table.put(item, None).await.expect("claimed");
     // A publish of the same bytes waits rather than count on bytes being deleted.

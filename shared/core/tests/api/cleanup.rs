@@ -567,3 +567,38 @@ async fn a_run_out_of_time_goes_on_where_the_last_one_stopped() {
     assert_eq!(report.blobs_collected, 1);
     assert!(!env.stored(b"two").await);
 }
+
+/// An open upload indexed before the index was cut into shards (under the bare
+/// `OPEN_UPLOADS`) is still found, and expires like any other.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_indexed_before_the_shards_still_expires() {
+    let env = env().await;
+    let (status, ticket) = env
+        .call(
+            Method::POST,
+            "/v1/repositories/libs/uploads",
+            Some(json!({"package": "widget", "version": "1.0.0", "filename": "w.bin", "size": 3, "sha256": "a".repeat(64)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let id = UploadId::parse(ticket["upload_id"].as_str().expect("id")).expect("upload id");
+    let ctx = &env.app.host.ctx;
+    let tenant = TenantName::parse("default").expect("tenant");
+    let key = trove_core::domain::keys::upload(&tenant, id.as_str());
+    let mut item = ctx.table.get(&key).await.expect("get").expect("stored");
+    assert_eq!(
+        item["gsi1pk"],
+        trove_core::domain::keys::OPEN_UPLOADS
+            .shard_of(id.as_str())
+            .as_str()
+    );
+    item.insert("gsi1pk".into(), json!("OPEN_UPLOADS"));
+    ctx.table
+        .put(item, None)
+        .await
+        .expect("indexed the old way");
+
+    env.clock.advance(Duration::hours(1));
+    let report = env.run(false).await;
+    assert_eq!(report.tenants[0].repositories[0].uploads_expired, 1);
+}

@@ -25,66 +25,69 @@ pub(super) async fn expire_uploads(
     tenants: &mut BTreeMap<TenantName, TenantCleanup>,
 ) -> Result<(), Error> {
     let now = ctx.clock.now();
-    let mut query = Query::new(OPEN_UPLOADS).index(Index::Gsi1).limit(200);
-    loop {
-        let page = ctx.table.query(&query).await?;
-        for item in page.items {
-            let found: Upload = from_item(item)?;
-            // The index may lag: decide on the upload as stored.
-            let Some(mut upload) = uploads::load(ctx, &found.tenant, &found.upload_id).await?
-            else {
-                continue;
-            };
-            if !upload.status.is_open() || upload.expires_at > now {
-                continue;
-            }
-            let incoming = BlobKey::incoming(&upload.tenant, &upload.upload_id);
-            if ctx.blobs.head(&incoming).await?.is_some() {
-                // The bytes came: the pipeline (or the restart reconciler) owns it.
-                continue;
-            }
-            if !options.dry_run {
-                let from = upload.status;
-                let deadline = upload
-                    .expires_at
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
-                upload.status = UploadStatus::Rejected;
-                upload.reason = Some(match &upload.multipart {
-                    None => format!(
-                        "upload expired: no bytes arrived before {deadline}; request a new upload"
-                    ),
-                    Some(_) => format!(
-                        "upload expired: its parts were not completed before {deadline}; start a new upload"
-                    ),
-                });
-                upload.updated_at = now;
-                match uploads::transition(ctx, from, &upload).await {
-                    Ok(()) => {}
-                    // It moved on meanwhile: not abandoned after all.
-                    Err(Error::Conflict(_)) => continue,
-                    Err(e) => return Err(e),
+    for partition in OPEN_UPLOADS.partitions() {
+        let mut query = Query::new(partition).index(Index::Gsi1).limit(200);
+        loop {
+            let page = ctx.table.query(&query).await?;
+            for item in page.items {
+                let found: Upload = from_item(item)?;
+                // The index may lag: decide on the upload as stored.
+                let Some(mut upload) = uploads::load(ctx, &found.tenant, &found.upload_id).await?
+                else {
+                    continue;
+                };
+                if !upload.status.is_open() || upload.expires_at > now {
+                    continue;
                 }
-                // Parts are billed until dropped; their upload can no longer complete.
-                // The bucket's lifecycle rule drops them if this fails.
-                if let Some(multipart) = &upload.multipart
-                    && let Err(e) = ctx
-                        .blobs
-                        .abort_multipart(&incoming, &multipart.storage_id)
-                        .await
-                {
-                    tracing::warn!(error = %e, key = %incoming, "expired upload's parts not dropped");
+                let incoming = BlobKey::incoming(&upload.tenant, &upload.upload_id);
+                if ctx.blobs.head(&incoming).await?.is_some() {
+                    // The bytes came: the pipeline (or the restart reconciler) owns it.
+                    continue;
                 }
+                if !options.dry_run {
+                    let from = upload.status;
+                    let deadline = upload
+                        .expires_at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    upload.status = UploadStatus::Rejected;
+                    upload.reason = Some(match &upload.multipart {
+                        None => format!(
+                            "upload expired: no bytes arrived before {deadline}; request a new upload"
+                        ),
+                        Some(_) => format!(
+                            "upload expired: its parts were not completed before {deadline}; start a new upload"
+                        ),
+                    });
+                    upload.updated_at = now;
+                    match uploads::transition(ctx, from, &upload).await {
+                        Ok(()) => {}
+                        // It moved on meanwhile: not abandoned after all.
+                        Err(Error::Conflict(_)) => continue,
+                        Err(e) => return Err(e),
+                    }
+                    // Parts are billed until dropped; their upload can no longer complete.
+                    // The bucket's lifecycle rule drops them if this fails.
+                    if let Some(multipart) = &upload.multipart
+                        && let Err(e) = ctx
+                            .blobs
+                            .abort_multipart(&incoming, &multipart.storage_id)
+                            .await
+                    {
+                        tracing::warn!(error = %e, key = %incoming, "expired upload's parts not dropped");
+                    }
+                }
+                tenant_entry(tenants, &upload.tenant)
+                    .repository(&upload.repository)
+                    .uploads_expired += 1;
             }
-            tenant_entry(tenants, &upload.tenant)
-                .repository(&upload.repository)
-                .uploads_expired += 1;
-        }
-        match page.cursor {
-            Some(c) => query.cursor = Some(c),
-            None => return Ok(()),
+            match page.cursor {
+                Some(c) => query.cursor = Some(c),
+                None => break,
+            }
         }
     }
+    Ok(())
 }
 
 /// Objects under `incoming/` older than `STALE_INCOMING` whose upload is settled, unknown

@@ -81,7 +81,10 @@ impl BlobRef {
     fn item(&self) -> Result<Item, TableError> {
         let mut item = to_item(&keys::blob_ref(&self.sha256), self)?;
         if !self.kept && (self.refs == 0 || self.state == BlobState::Collecting) {
-            item.insert(GSI1_PK.into(), COLLECTABLE_BLOBS.into());
+            item.insert(
+                GSI1_PK.into(),
+                COLLECTABLE_BLOBS.shard_of(self.sha256.as_str()).into(),
+            );
             item.insert(GSI1_SK.into(), self.sha256.to_string().into());
         }
         Ok(item)
@@ -205,26 +208,28 @@ pub async fn collect(
 ) -> Result<Collected, Error> {
     let mut done = Collected::default();
     let mut seen = std::collections::BTreeSet::new();
-    let mut query = Query::new(COLLECTABLE_BLOBS).index(Index::Gsi1).limit(200);
-    loop {
-        let page = ctx.table.query(&query).await?;
-        for item in page.items {
-            let found: BlobRef = from_item(item)?;
-            seen.insert(found.sha256.clone());
-            let size = found.size;
-            let collected = if dry_run {
-                !found.kept && (found.refs == 0 || found.state == BlobState::Collecting)
-            } else {
-                collect_one(ctx, found).await?
-            };
-            if collected {
-                done.blobs += 1;
-                done.bytes += size;
+    for partition in COLLECTABLE_BLOBS.partitions() {
+        let mut query = Query::new(partition).index(Index::Gsi1).limit(200);
+        loop {
+            let page = ctx.table.query(&query).await?;
+            for item in page.items {
+                let found: BlobRef = from_item(item)?;
+                seen.insert(found.sha256.clone());
+                let size = found.size;
+                let collected = if dry_run {
+                    !found.kept && (found.refs == 0 || found.state == BlobState::Collecting)
+                } else {
+                    collect_one(ctx, found).await?
+                };
+                if collected {
+                    done.blobs += 1;
+                    done.bytes += size;
+                }
             }
-        }
-        match page.cursor {
-            Some(c) => query.cursor = Some(c),
-            None => break,
+            match page.cursor {
+                Some(c) => query.cursor = Some(c),
+                None => break,
+            }
         }
     }
     if dry_run {

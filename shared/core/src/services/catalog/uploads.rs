@@ -524,7 +524,10 @@ pub fn upload_item(upload: &Upload) -> Result<Item, Error> {
         upload,
     )?;
     if upload.status.is_open() {
-        item.insert(GSI1_PK.into(), OPEN_UPLOADS.into());
+        item.insert(
+            GSI1_PK.into(),
+            OPEN_UPLOADS.shard_of(upload.upload_id.as_str()).into(),
+        );
         item.insert(
             GSI1_SK.into(),
             format!(
