@@ -118,7 +118,13 @@ pub async fn ensure(
     keep(&key).map_err(|e| Error::Internal(format!("cannot keep the admin key: {e}")))?;
     match ctx.table.transact(writes).await {
         Ok(()) => Ok(Some(key)),
-        Err(TableError::TransactionCanceled { .. }) => Ok(None),
+        // Only the tenant's own record says it exists (written first, index 0).
+        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Ok(None),
+        // Something else of that name is in the way: nothing was stored, so the key just
+        // kept would open nothing; saying "exists" would leave it looking valid.
+        Err(TableError::TransactionCanceled { failed }) => Err(Error::Conflict(format!(
+            "tenant {tenant} cannot be created: records of that name are in the way (writes {failed:?} refused)"
+        ))),
         Err(e) => Err(e.into()),
     }
 }

@@ -500,3 +500,47 @@ async fn a_change_that_lost_the_guard_to_a_concurrent_one_is_checked_again() {
         StatusCode::OK
     );
 }
+
+/// Creating a tenant whose first admin's name is already claimed (records left behind)
+/// stores nothing: it must say so, not answer "the tenant exists" for a tenant that does not,
+/// with a key that opens nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_that_cannot_be_created_is_not_reported_as_existing() {
+    let app = TestApp::new().await;
+    let ctx = &app.host.ctx;
+    let ghost = TenantName::parse("ghost").expect("tenant");
+    let claim = trove_core::domain::keys::principal_name(&ghost, "user", "admin");
+    let mut item = trove_core::ports::table::Item::new();
+    item.insert("pk".into(), json!(claim.pk));
+    item.insert("sk".into(), json!(claim.sk));
+    item.insert("id".into(), json!("user_left_behind"));
+    ctx.table.put(item, None).await.expect("left behind");
+
+    let kept = std::sync::Mutex::new(None);
+    let ensured = trove_core::services::tenants::ensure(ctx, &ghost, |key| {
+        *kept.lock().expect("lock") = Some(key.to_owned());
+        Ok(())
+    })
+    .await;
+    assert!(
+        matches!(&ensured, Err(trove_core::services::Error::Conflict(why)) if why.contains("in the way")),
+        "{ensured:?}"
+    );
+    assert!(
+        ctx.table
+            .get(&trove_core::domain::keys::tenant(&ghost))
+            .await
+            .expect("get")
+            .is_none(),
+        "nothing stored"
+    );
+    let key = kept
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("a key was handed out first");
+    assert_eq!(
+        status(&app, Method::GET, "/v1/me", &key, None).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
