@@ -27,6 +27,8 @@ pub struct Settings {
     pub auth_failure_limit: crate::services::access::rate_limit::Limit,
     /// The daily report lists grants and API keys unused for more than this many days.
     pub stale_access_days: u32,
+    /// Audit records are kept this many days, then the table's TTL drops them.
+    pub audit_retention_days: u32,
     /// How long the links to a report's files stay valid.
     pub report_url_ttl: Duration,
     /// When the table's circuit opens, how long it stays open, how long one call may take.
@@ -56,6 +58,7 @@ impl Default for Settings {
             },
             auth_failure_limit: crate::services::access::rate_limit::AUTH_FAILURES,
             stale_access_days: 90,
+            audit_retention_days: 365,
             report_url_ttl: Duration::from_secs(5 * 60),
             table_breaker: crate::breaker::BreakerSettings::default(),
             webhook_allow_hosts: Vec::new(),
@@ -75,7 +78,8 @@ pub const MAX_PUBLISH_WAIT_SECS: u64 = 28;
 impl Settings {
     /// Reads `TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_MULTIPART_UPLOAD_TTL_SECS`,
     /// `TROVE_DOWNLOAD_URL_TTL_SECS`,
-    /// `TROVE_MAX_FILE_SIZE`, `TROVE_STALE_ACCESS_DAYS`, `TROVE_TABLE_BREAKER_FAILURES`,
+    /// `TROVE_MAX_FILE_SIZE`, `TROVE_STALE_ACCESS_DAYS`, `TROVE_AUDIT_RETENTION_DAYS`,
+    /// `TROVE_TABLE_BREAKER_FAILURES`,
     /// `TROVE_TABLE_BREAKER_WINDOW_SECS`, `TROVE_TABLE_BREAKER_COOLDOWN_SECS`,
     /// `TROVE_TABLE_CALL_TIMEOUT_MS`, `TROVE_WEBHOOK_ALLOW_HOSTS` (comma-separated);
     /// anything unset keeps its default.
@@ -111,6 +115,12 @@ impl Settings {
                 .ok()
                 .filter(|d| (1..=3650).contains(d))
                 .ok_or_else(|| format!("TROVE_STALE_ACCESS_DAYS must be 1 to 3650, got {v}"))?;
+        }
+        if let Some(v) = env_u64("TROVE_AUDIT_RETENTION_DAYS")? {
+            s.audit_retention_days = u32::try_from(v)
+                .ok()
+                .filter(|d| (30..=3650).contains(d))
+                .ok_or_else(|| format!("TROVE_AUDIT_RETENTION_DAYS must be 30 to 3650, got {v}"))?;
         }
         if let Some(v) = env_u64("TROVE_AUTH_FAILURES_PER_MINUTE")? {
             s.auth_failure_limit.per_second = v as f64 / 60.0;

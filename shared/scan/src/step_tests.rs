@@ -90,6 +90,7 @@ impl Env {
             scan: None,
             digests: Default::default(),
             multipart: None,
+            created_by: None,
         };
         let item = uploads::upload_item(&upload).expect("item");
         ctx.table.put(item, None).await.expect("stored");

@@ -14,6 +14,11 @@ super::vocabulary! {
         UploadCancel = "upload.cancel",
         /// A package manager's own upload (twine's): the bytes come with the request.
         UploadPublish = "upload.publish",
+        /// The pipeline published an upload's file (actor: the system, on behalf of the
+        /// uploader; no route records it).
+        FilePublish = "file.publish",
+        /// The pipeline refused an upload, with the reason (no route records it).
+        UploadReject = "upload.reject",
         VersionDelete = "version.delete",
         VersionPin = "version.pin",
         VersionUnpin = "version.unpin",

@@ -163,6 +163,9 @@ pub struct Upload {
     /// Present when the bytes come in parts (`services::catalog::multipart`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multipart: Option<MultipartUpload>,
+    /// The principal who asked for the upload (absent on uploads stored before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 /// An upload in parts, as storage knows it. Which parts arrived is storage's to say

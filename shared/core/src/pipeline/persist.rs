@@ -4,6 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::domain::audit_action::AuditAction;
 use crate::domain::canonical;
 use crate::domain::event_kind::EventKind;
 use crate::domain::keys::{self, BlobKey};
@@ -17,7 +18,7 @@ use crate::ports::{Condition, TableError, Write};
 use crate::services::Context;
 use crate::services::catalog::blob_refs::{self, Counting};
 use crate::services::catalog::{lookalikes, repositories, uploads};
-use crate::services::records::usage;
+use crate::services::records::{audit, usage};
 
 /// Transactions lost to concurrent publishes of sibling files are retried this often.
 const MAX_ATTEMPTS: usize = 8;
@@ -86,6 +87,13 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         };
         let mut writes = publish_writes(ctx, &upload).await?;
         writes.push(count);
+        writes.push(audit::by_pipeline(
+            ctx,
+            &upload,
+            AuditAction::FilePublish,
+            audit::Outcome::Success,
+            None,
+        )?);
         match ctx.table.transact(writes).await {
             Ok(()) => {
                 tracing::info!(tenant = %upload.tenant, upload_id = %upload.upload_id, "published");

@@ -1,6 +1,7 @@
 //! Quarantine: the upload is refused. Its object moves under `quarantine/` and the upload
 //! records a reason the uploader can act on.
 
+use crate::domain::audit_action::AuditAction;
 use crate::domain::event_kind::EventKind;
 use crate::domain::keys::BlobKey;
 use crate::domain::model::UploadStatus;
@@ -8,7 +9,7 @@ use crate::pipeline::{StepError, StepInput, events};
 use crate::ports::BlobError;
 use crate::services::Context;
 use crate::services::catalog::uploads;
-use crate::services::records::usage;
+use crate::services::records::{audit, usage};
 
 pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let Some(mut upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
@@ -38,7 +39,14 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     upload.status = UploadStatus::Rejected;
     upload.reason = Some(reason.clone());
     upload.updated_at = ctx.clock.now();
-    uploads::transition(ctx, from, &upload).await?;
+    let record = audit::by_pipeline(
+        ctx,
+        &upload,
+        AuditAction::UploadReject,
+        audit::Outcome::Success,
+        Some(&reason),
+    )?;
+    uploads::transition_recorded(ctx, from, &upload, record).await?;
     usage::count(
         ctx,
         &upload.tenant,

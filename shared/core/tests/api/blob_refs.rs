@@ -71,6 +71,7 @@ async fn landed(ctx: &Context, version: &str) -> StepInput {
         scan: None,
         digests: Default::default(),
         multipart: None,
+        created_by: None,
     };
     ctx.table
         .put(uploads::upload_item(&upload).expect("item"), None)

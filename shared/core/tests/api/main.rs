@@ -19,6 +19,7 @@ mod multipart;
 mod npm;
 mod persist;
 mod pii;
+mod pipeline_audit;
 mod pypi;
 mod rate_limit;
 mod recovery;

@@ -73,6 +73,7 @@ async fn checked_as(
         scan: None,
         digests: Default::default(),
         multipart: None,
+        created_by: None,
     };
     ctx.table
         .put(uploads::upload_item(&upload).expect("item"), None)

@@ -95,6 +95,7 @@ async fn open_upload(ctx: &Context, landed: bool) -> Upload {
         scan: None,
         digests: Default::default(),
         multipart: None,
+        created_by: None,
     };
     ctx.table
         .put(uploads::upload_item(&upload).expect("item"), None)

@@ -312,6 +312,7 @@ impl Admitted {
             scan: None,
             digests: Default::default(),
             multipart: None,
+            created_by: Some(caller.principal.clone()),
         }
     }
 }
@@ -554,6 +555,29 @@ pub async fn transition(ctx: &Context, from: UploadStatus, upload: &Upload) -> R
             "upload {} changed concurrently",
             upload.upload_id
         ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// As [`transition`], with `record` (its audit record) in the same transaction.
+pub async fn transition_recorded(
+    ctx: &Context,
+    from: UploadStatus,
+    upload: &Upload,
+    record: Write,
+) -> Result<(), Error> {
+    let writes = vec![
+        Write::Put {
+            item: upload_item(upload)?,
+            condition: Some(status_is(from)),
+        },
+        record,
+    ];
+    match ctx.table.transact(writes).await {
+        Ok(()) => Ok(()),
+        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(
+            Error::Conflict(format!("upload {} changed concurrently", upload.upload_id)),
+        ),
         Err(e) => Err(e.into()),
     }
 }

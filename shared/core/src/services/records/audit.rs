@@ -1,6 +1,9 @@
 //! The audit trail: one record per mutation, written in the same transaction as the change
 //! (a change without its record, or a record without its change, cannot happen), and one per
-//! denied attempt at a mutation. Records are append-only: no route updates or deletes them.
+//! denied attempt at a mutation. The pipeline's own changes (a file published, an upload
+//! refused) are recorded the same way, by the system on behalf of the uploader. Records are
+//! append-only: no route updates or deletes them; the table's TTL drops them after
+//! `Settings::audit_retention_days`.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -8,11 +11,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::audit_action::AuditAction;
 use crate::domain::keys;
-use crate::domain::model::{from_item, to_item};
+use crate::domain::model::{Upload, from_item, to_item};
+use crate::domain::names::TenantName;
+use crate::ports::table::{Item, TTL_ATTR};
 use crate::ports::{Condition, Query, Write};
 use crate::services::access::caller::Caller;
 use crate::services::pagination::PageOf;
 use crate::services::{Context, Error};
+use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -36,7 +42,19 @@ pub struct AuditRecord {
     pub source_ip: Option<String>,
     pub request_id: String,
     pub outcome: Outcome,
+    /// The upload a pipeline record is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// For a pipeline record: the principal whose upload it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    /// For a refusal by the pipeline: the reason the uploader reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
+
+/// The actor of the pipeline's records.
+pub const PIPELINE_ACTOR: &str = "system:pipeline";
 
 fn record(
     ctx: &Context,
@@ -46,14 +64,8 @@ fn record(
     outcome: Outcome,
 ) -> AuditRecord {
     let at = ctx.clock.now();
-    // The id is a ULID at the record's time, so the partition sorts by time and a time range
-    // is a key range.
-    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-    let id = ulid::Ulid::from_parts(millis, rand::random::<u128>())
-        .to_string()
-        .to_ascii_lowercase();
     AuditRecord {
-        id,
+        id: record_id(at),
         actor: caller.principal.clone(),
         action: action.as_str().to_owned(),
         target: target.to_owned(),
@@ -61,7 +73,27 @@ fn record(
         source_ip: caller.source_ip.map(|ip| ip.to_string()),
         request_id: caller.request_id.clone(),
         outcome,
+        upload_id: None,
+        on_behalf_of: None,
+        reason: None,
     }
+}
+
+/// A ULID at the record's time, so the partition sorts by time and a time range is a key
+/// range.
+fn record_id(at: OffsetDateTime) -> String {
+    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    ulid::Ulid::from_parts(millis, rand::random::<u128>())
+        .to_string()
+        .to_ascii_lowercase()
+}
+
+/// The stored item of a record, with the time the table drops it.
+fn item_of(ctx: &Context, tenant: &TenantName, rec: &AuditRecord) -> Result<Item, Error> {
+    let mut item = to_item(&keys::audit(tenant, &rec.id), rec)?;
+    let kept = i64::from(ctx.settings.audit_retention_days) * 86_400;
+    item.insert(TTL_ATTR.into(), json!(rec.at.unix_timestamp() + kept));
+    Ok(item)
 }
 
 /// The write that records a successful change; put it in the change's transaction.
@@ -73,7 +105,37 @@ pub fn success(
 ) -> Result<Write, Error> {
     let rec = record(ctx, caller, action, target, Outcome::Success);
     Ok(Write::Put {
-        item: to_item(&keys::audit(&caller.tenant, &rec.id), &rec)?,
+        item: item_of(ctx, &caller.tenant, &rec)?,
+        condition: Some(Condition::NotExists),
+    })
+}
+
+/// The write that records what the pipeline did with `upload` (published it, or refused it
+/// for `reason`); put it in the transaction of that change. The actor is the system, on
+/// behalf of the principal who uploaded.
+pub fn by_pipeline(
+    ctx: &Context,
+    upload: &Upload,
+    action: AuditAction,
+    outcome: Outcome,
+    reason: Option<&str>,
+) -> Result<Write, Error> {
+    let at = ctx.clock.now();
+    let rec = AuditRecord {
+        id: record_id(at),
+        actor: PIPELINE_ACTOR.to_owned(),
+        action: action.as_str().to_owned(),
+        target: crate::services::catalog::uploads::target_of(upload),
+        at,
+        source_ip: None,
+        request_id: format!("pipeline:{}", upload.upload_id),
+        outcome,
+        upload_id: Some(upload.upload_id.to_string()),
+        on_behalf_of: upload.created_by.clone(),
+        reason: reason.map(str::to_owned),
+    };
+    Ok(Write::Put {
+        item: item_of(ctx, &upload.tenant, &rec)?,
         condition: Some(Condition::NotExists),
     })
 }
@@ -82,7 +144,7 @@ pub fn success(
 /// record cannot be written, and the failure is logged.
 pub async fn denied(ctx: &Context, caller: &Caller, action: AuditAction, target: &str) {
     let rec = record(ctx, caller, action, target, Outcome::Denied);
-    let item = match to_item(&keys::audit(&caller.tenant, &rec.id), &rec) {
+    let item = match item_of(ctx, &caller.tenant, &rec) {
         Ok(item) => item,
         Err(e) => {
             tracing::error!(error = %e, "audit record not built");
