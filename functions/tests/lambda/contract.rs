@@ -1003,6 +1003,7 @@ const READ_ACTIONS: &[&str] = &[
     "s3:ListBucket",
     "s3:ListMultipartUploadParts",
     "states:DescribeExecution",
+    "states:GetExecutionHistory",
     "secretsmanager:GetSecretValue",
 ];
 const READ_POLICIES: &[&str] = &[

@@ -48,6 +48,47 @@ async fn started_execution_is_described(workflow: Arc<dyn Workflow>) {
     }
 }
 
+/// `describe` reports the states an execution entered, in order, each with its times and,
+/// when it failed, why (what an upload's status shows on both hosts). moto answers every
+/// history with the same recorded one; the embedded host runs the pipeline.
+async fn a_described_execution_lists_the_states_it_entered(workflow: Arc<dyn Workflow>) {
+    let name = unique("exec");
+    let id = workflow.start(&name, input(&name)).await.expect("started");
+    let mut steps = Vec::new();
+    for _ in 0..100 {
+        steps = workflow
+            .describe(&id)
+            .await
+            .expect("described")
+            .expect("exists")
+            .steps;
+        if !steps.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!steps.is_empty(), "no state reported");
+    for step in &steps {
+        assert!(!step.state.is_empty());
+        if let Some(ended) = step.ended_at {
+            assert!(ended >= step.started_at, "{step:?}");
+        }
+        match step.status {
+            ExecutionStatus::Failed => {
+                assert!(step.error.is_some(), "failed without why: {step:?}")
+            }
+            ExecutionStatus::Succeeded => assert!(step.ended_at.is_some(), "{step:?}"),
+            ExecutionStatus::Running => {}
+        }
+    }
+    for pair in steps.windows(2) {
+        assert!(
+            pair[0].started_at <= pair[1].started_at,
+            "out of order: {pair:?}"
+        );
+    }
+}
+
 /// A second start of one name, with the same input or another, answers the first
 /// execution's id and changes nothing about it; another name is another execution.
 async fn start_is_idempotent_by_name(workflow: Arc<dyn Workflow>) {
@@ -201,6 +242,7 @@ mod aws {
 
     cases!(fixture =>
         started_execution_is_described,
+        a_described_execution_lists_the_states_it_entered,
         start_is_idempotent_by_name,
         unknown_id_is_none,
         hostile_names_are_refused,
@@ -220,6 +262,7 @@ mod local {
 
     cases!(fixture =>
         started_execution_is_described,
+        a_described_execution_lists_the_states_it_entered,
         start_is_idempotent_by_name,
         unknown_id_is_none,
         hostile_names_are_refused,
