@@ -783,9 +783,14 @@ fn every_route_but_the_public_ones_is_behind_the_authorizer() {
     let ttl = identity["ReauthorizeEvery"]
         .as_u64()
         .unwrap_or_else(|| panic!("{default}: Identity.ReauthorizeEvery"));
+    // The gateway's cache and the authorizer's own stack: a revoked key is answered from
+    // the first for `ttl`, and the authorizer behind it may still trust it for CACHE_TTL.
+    let authn = trove_core::services::access::authn::CACHE_TTL.as_secs();
+    let bound = trove_core::services::access::authn::REVOCATION_BOUND.as_secs();
     assert!(
-        ttl <= trove_core::services::access::authn::CACHE_TTL.as_secs(),
-        "{default}: API Gateway caches {ttl} s, longer than the authorizer trusts a credential"
+        ttl + authn <= bound,
+        "{default}: API Gateway caches {ttl} s on top of the authorizer's {authn} s: a revocation may take {} s, more than {bound}",
+        ttl + authn
     );
 
     for f in all.values() {

@@ -19,9 +19,14 @@ use crate::services::access::{api_keys, oidc_providers, tokens};
 use crate::services::tenants::PolicyCache;
 use crate::services::{Context, Error};
 
-/// How long a verified credential is trusted without reading the table again: a revoked key
-/// or grant keeps working at most this long (the API Gateway authorizer caches as long).
-pub const CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long a verified credential is trusted without reading the table again. On AWS the
+/// gateway caches the authorizer's answer on top of it (`ReauthorizeEvery`), so the two
+/// together, not each, make the longest a revoked key or deleted grant keeps working:
+/// [`REVOCATION_BOUND`].
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The longest a revocation takes to reach every request, end to end.
+pub const REVOCATION_BOUND: Duration = Duration::from_secs(10);
 const CACHE_MAX: usize = 10_000;
 /// Longer bearer strings are refused before any parsing.
 const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
