@@ -43,6 +43,22 @@ impl User {
         self.home.path().join(name)
     }
 
+    /// Writes `bytes` as `name` in the user's folder: its path, and the path as text.
+    fn write(&self, name: &str, bytes: &[u8]) -> (PathBuf, String) {
+        let path = self.file(name);
+        write_file(&path, bytes);
+        let text = path.to_str().expect("utf-8 path").to_owned();
+        (path, text)
+    }
+
+    /// A user of `server` logged in with its admin key, with repository `repo` created.
+    async fn with_repo(server: &TestServer, repo: &str) -> Self {
+        server.create_repo(repo).await;
+        let user = User::new(server);
+        user.login(server);
+        user
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_trove"));
         for (key, _) in std::env::vars_os() {
@@ -250,15 +266,12 @@ async fn cli_login_refuses_a_wrong_key_and_keeps_a_good_one_for_the_owner_only()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_push_and_pull_of_300_mb_through_multipart_give_back_the_same_bytes() {
     let server = TestServer::start().await;
-    server.create_repo("big").await;
-    let user = User::new(&server);
-    user.login(&server);
+    let user = User::with_repo(&server, "big").await;
 
     let bytes = pseudo_random_bytes(7, 300_000_000);
     let sha = sha256_hex(&bytes);
-    let path = user.file("data.bin");
-    write_file(&path, &bytes);
-    let file = path.to_str().expect("utf-8 path");
+    let (_, file) = user.write("data.bin", &bytes);
+    let file = file.as_str();
 
     let pushed = user.json(&[
         "push",
@@ -322,14 +335,11 @@ async fn cli_push_and_pull_of_300_mb_through_multipart_give_back_the_same_bytes(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_push_killed_midway_sends_only_the_missing_parts_when_run_again() {
     let server = TestServer::start().await;
-    server.create_repo("resume").await;
-    let user = User::new(&server);
-    user.login(&server);
+    let user = User::with_repo(&server, "resume").await;
 
     let bytes = pseudo_random_bytes(11, 200 * MIB);
-    let path = user.file("big.bin");
-    write_file(&path, &bytes);
-    let file = path.to_str().expect("utf-8 path");
+    let (_, file) = user.write("big.bin", &bytes);
+    let file = file.as_str();
     let args = [
         "push",
         "resume",
@@ -414,13 +424,10 @@ async fn cli_push_killed_midway_sends_only_the_missing_parts_when_run_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_push_rides_out_a_server_restart_midway() {
     let mut server = TestServer::start().await;
-    server.create_repo("bumpy").await;
-    let user = User::new(&server);
-    user.login(&server);
+    let user = User::with_repo(&server, "bumpy").await;
     let bytes = pseudo_random_bytes(23, 150 * MIB);
-    let path = user.file("b.bin");
-    write_file(&path, &bytes);
-    let file = path.to_str().expect("utf-8 path");
+    let (_, file) = user.write("b.bin", &bytes);
+    let file = file.as_str();
     let args = [
         "push",
         "bumpy",
@@ -474,13 +481,10 @@ async fn cli_push_rides_out_a_server_restart_midway() {
 async fn cli_push_of_an_upload_that_expired_meanwhile_starts_over_once() {
     // The shortest lifetime an upload in parts may have.
     let server = TestServer::start_with_env(&[("TROVE_MULTIPART_UPLOAD_TTL_SECS", "60")]).await;
-    server.create_repo("late").await;
-    let user = User::new(&server);
-    user.login(&server);
+    let user = User::with_repo(&server, "late").await;
     let bytes = pseudo_random_bytes(29, 30 * MIB);
-    let path = user.file("l.bin");
-    write_file(&path, &bytes);
-    let file = path.to_str().expect("utf-8 path");
+    let (_, file) = user.write("l.bin", &bytes);
+    let file = file.as_str();
     let args = [
         "push",
         "late",
@@ -522,14 +526,11 @@ async fn cli_push_of_an_upload_that_expired_meanwhile_starts_over_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_push_of_a_file_changed_since_an_interrupted_push_is_refused() {
     let server = TestServer::start().await;
-    server.create_repo("changing").await;
-    let user = User::new(&server);
-    user.login(&server);
+    let user = User::with_repo(&server, "changing").await;
 
     let mut bytes = pseudo_random_bytes(13, 60 * MIB);
-    let path = user.file("c.bin");
-    write_file(&path, &bytes);
-    let file = path.to_str().expect("utf-8 path");
+    let (path, file) = user.write("c.bin", &bytes);
+    let file = file.as_str();
     let args = [
         "push",
         "changing",
@@ -581,12 +582,9 @@ async fn cli_push_of_a_file_changed_since_an_interrupted_push_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_push_of_eicar_exits_non_zero_with_the_reason() {
     let server = TestServer::start().await;
-    server.create_repo("scanned").await;
-    let user = User::new(&server);
-    user.login(&server);
-    let path = user.file("eicar.com");
-    write_file(&path, EICAR.as_bytes());
-    let file = path.to_str().expect("utf-8 path");
+    let user = User::with_repo(&server, "scanned").await;
+    let (_, file) = user.write("eicar.com", EICAR.as_bytes());
+    let file = file.as_str();
 
     let run = user.run(&[
         "push",
@@ -629,14 +627,11 @@ async fn cli_push_of_eicar_exits_non_zero_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_pull_of_a_corrupted_blob_fails_its_checksum() {
     let server = TestServer::start().await;
-    server.create_repo("rot").await;
-    let user = User::new(&server);
-    user.login(&server);
+    let user = User::with_repo(&server, "rot").await;
     let bytes = pseudo_random_bytes(17, 2 * MIB);
     let sha = sha256_hex(&bytes);
-    let path = user.file("r.bin");
-    write_file(&path, &bytes);
-    let file = path.to_str().expect("utf-8 path");
+    let (_, file) = user.write("r.bin", &bytes);
+    let file = file.as_str();
     user.json(&["push", "rot", file, "--package", "r", "--version", "1.0.0"]);
 
     let blob =
@@ -666,13 +661,10 @@ async fn cli_pull_of_a_corrupted_blob_fails_its_checksum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_pull_continues_a_partial_download() {
     let server = TestServer::start().await;
-    server.create_repo("partial").await;
-    let user = User::new(&server);
-    user.login(&server);
+    let user = User::with_repo(&server, "partial").await;
     let bytes = pseudo_random_bytes(19, 12 * MIB + 5);
-    let path = user.file("p.bin");
-    write_file(&path, &bytes);
-    let file = path.to_str().expect("utf-8 path");
+    let (_, file) = user.write("p.bin", &bytes);
+    let file = file.as_str();
     user.json(&[
         "push",
         "partial",
