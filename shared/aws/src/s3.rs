@@ -174,14 +174,7 @@ impl Blobs for S3Blobs {
             .presigned(config)
             .await
             .map_err(|e| blob_error(&fault(&e)))?;
-        let mut headers = presigned_headers(&presigned);
-        headers.extend(signed);
-        Ok(PresignedRequest {
-            url: presigned.uri().to_owned(),
-            method: "PUT".to_owned(),
-            headers,
-            expires_at,
-        })
+        Ok(presigned_put(&presigned, signed, expires_at))
     }
 
     async fn presign_get(
@@ -369,14 +362,7 @@ impl Blobs for S3Blobs {
             .presigned(config)
             .await
             .map_err(|e| blob_error(&fault(&e)))?;
-        let mut headers = presigned_headers(&presigned);
-        headers.extend(signed);
-        Ok(PresignedRequest {
-            url: presigned.uri().to_owned(),
-            method: "PUT".to_owned(),
-            headers,
-            expires_at,
-        })
+        Ok(presigned_put(&presigned, signed, expires_at))
     }
 
     async fn list_parts(
@@ -507,6 +493,23 @@ fn presigning(ttl: Duration) -> Result<(PresigningConfig, OffsetDateTime), BlobE
         .build()
         .map_err(|e| BlobError::Other(format!("presigning: {e}")))?;
     Ok((config, OffsetDateTime::from(now) + ttl))
+}
+
+/// A presigned PUT as the port describes it: the SDK's signed headers with the ones the
+/// body must carry (`signed`).
+fn presigned_put(
+    presigned: &SdkPresigned,
+    signed: BTreeMap<String, String>,
+    expires_at: OffsetDateTime,
+) -> PresignedRequest {
+    let mut headers = presigned_headers(presigned);
+    headers.extend(signed);
+    PresignedRequest {
+        url: presigned.uri().to_owned(),
+        method: "PUT".to_owned(),
+        headers,
+        expires_at,
+    }
 }
 
 fn presigned_headers(presigned: &SdkPresigned) -> BTreeMap<String, String> {
