@@ -1091,6 +1091,30 @@ fn every_route_function_can_write_its_rate_limit_bucket() {
     }
 }
 
+/// The calls `rate_limit::lease` makes on a bucket: a conditional put, a conditional update,
+/// and a read when both are refused. Without one of them every limited route fails open or
+/// answers 500.
+#[test]
+fn the_rate_limit_policy_allows_every_call_of_a_lease() {
+    let tpl = template::template();
+    let statements =
+        tpl["Resources"]["RateLimitBucketsPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+    let allowed: BTreeSet<String> = statements.iter().flat_map(actions).collect();
+    for call in [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ] {
+        assert!(
+            allowed.contains(call),
+            "RateLimitBucketsPolicy lacks {call}: {allowed:?}"
+        );
+    }
+}
+
 /// The authorizer reads, and writes exactly: failed-attempt buckets, API keys' and grants'
 /// last use.
 #[test]
@@ -1112,7 +1136,9 @@ fn the_authorizer_writes_only_rate_buckets_and_last_use() {
     for statement in &grants.statements {
         for action in actions(statement) {
             assert!(
-                READ_ACTIONS.contains(&action.as_str()) || action == "dynamodb:PutItem",
+                READ_ACTIONS.contains(&action.as_str())
+                    || action == "dynamodb:PutItem"
+                    || action == "dynamodb:UpdateItem",
                 "{} may {action}",
                 f.logical_id
             );

@@ -263,6 +263,41 @@ impl Table for DynamoTable {
             .map_err(|e| write_error(&fault(&e)))?;
         Ok(())
     }
+
+    async fn add_if(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+        condition: Condition,
+    ) -> Result<(), TableError> {
+        let mut update = AddExpr::build(counters, &attrs)?;
+        // The condition's placeholders (`#a`, `:v`, `:lo`, `:hi`) never meet the update's
+        // (`#s0`, `#c0`, ...).
+        let cond = CondExpr::build(&condition)?;
+        update.names.extend(cond.names);
+        update.values.extend(cond.values);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .update_expression(update.expression)
+            .condition_expression(cond.expression)
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception())
+                {
+                    TableError::ConditionFailed
+                } else {
+                    write_error(&fault(&e))
+                }
+            })?;
+        Ok(())
+    }
 }
 
 /// The update expression of `Table::add`: `SET` each attribute `if_not_exists`, `ADD` each
@@ -431,6 +466,19 @@ impl CondExpr {
                     values: HashMap::from([(":v".to_owned(), value)]),
                 }
             }
+            Condition::Between(attr, low, high) => Self {
+                expression: "#a BETWEEN :lo AND :hi".to_owned(),
+                names: HashMap::from([("#a".to_owned(), attr.clone())]),
+                values: HashMap::from([
+                    (":lo".to_owned(), AttributeValue::N(low.to_string())),
+                    (":hi".to_owned(), AttributeValue::N(high.to_string())),
+                ]),
+            },
+            Condition::AbsentOrBelow(attr, limit) => Self {
+                expression: "attribute_not_exists(#a) OR #a < :v".to_owned(),
+                names: HashMap::from([("#a".to_owned(), attr.clone())]),
+                values: HashMap::from([(":v".to_owned(), AttributeValue::N(limit.to_string()))]),
+            },
         })
     }
 

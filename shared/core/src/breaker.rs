@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::ports::{Clock, Item, Key, Page, Query, Table, TableError, Write};
+use crate::ports::{Clock, Condition, Item, Key, Page, Query, Table, TableError, Write};
 
 /// Gauge `trove_table_circuit_state`: 0 closed, 1 half-open, 2 open.
 pub const STATE_GAUGE: &str = "trove_table_circuit_state";
@@ -233,5 +233,15 @@ impl Table for BreakerTable {
         attrs: Item,
     ) -> Result<(), TableError> {
         self.call(self.inner.add(key, counters, attrs)).await
+    }
+    async fn add_if(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+        condition: Condition,
+    ) -> Result<(), TableError> {
+        self.call(self.inner.add_if(key, counters, attrs, condition))
+            .await
     }
 }

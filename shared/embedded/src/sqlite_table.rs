@@ -374,7 +374,31 @@ fn holds(conn: &Connection, key: &Key, condition: Option<&Condition>) -> Result<
                 .get(attr)
                 .is_some_and(|v| values_equal(v, expected)),
         },
+        Condition::Between(attr, low, high) => match current {
+            None => false,
+            Some(body) => number(&parse_body(&body)?, attr).is_some_and(|n| {
+                #[allow(clippy::cast_precision_loss)]
+                let (low, high) = (*low as f64, *high as f64);
+                (low..=high).contains(&n)
+            }),
+        },
+        Condition::AbsentOrBelow(attr, limit) => match current {
+            None => true,
+            Some(body) => {
+                let item = parse_body(&body)?;
+                match item.get(attr) {
+                    None => true,
+                    #[allow(clippy::cast_precision_loss)]
+                    Some(_) => number(&item, attr).is_some_and(|n| n < *limit as f64),
+                }
+            }
+        },
     })
+}
+
+/// The attribute as a number, if it is one (DynamoDB compares numbers only with numbers).
+fn number(item: &Item, attr: &str) -> Option<f64> {
+    item.get(attr)?.as_f64()
 }
 
 /// A transaction's write, validated before anything is touched.
@@ -675,6 +699,28 @@ impl Table for SqliteTable {
         counters: &[(&str, i64)],
         attrs: Item,
     ) -> Result<(), TableError> {
+        self.add_where(key, counters, attrs, None).await
+    }
+
+    async fn add_if(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+        condition: Condition,
+    ) -> Result<(), TableError> {
+        self.add_where(key, counters, attrs, Some(condition)).await
+    }
+}
+
+impl SqliteTable {
+    async fn add_where(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+        condition: Option<Condition>,
+    ) -> Result<(), TableError> {
         check_key(key)?;
         check_add(counters, &attrs)?;
         let key = key.clone();
@@ -686,6 +732,9 @@ impl Table for SqliteTable {
         // come between, which is what makes the add atomic.
         self.run(move |db| {
             db.write(|tx| {
+                if !holds(tx, &key, condition.as_ref())? {
+                    return Err(TableError::ConditionFailed);
+                }
                 let mut item = match load(tx, &key)? {
                     Some(body) => parse_body(&body)?,
                     None => {

@@ -43,6 +43,10 @@ pub enum Condition {
     Exists,
     /// An item is stored and its attribute equals the value.
     Equals(String, Value),
+    /// An item is stored and its attribute is a number from `.1` to `.2`, both included.
+    Between(String, i64, i64),
+    /// No item is stored, or it lacks the attribute, or the attribute is a number below `.1`.
+    AbsentOrBelow(String, i64),
 }
 
 /// One write of a transaction.
@@ -190,6 +194,16 @@ pub trait Table: Send + Sync {
     /// item's key.
     async fn add(&self, key: &Key, counters: &[(&str, i64)], attrs: Item)
     -> Result<(), TableError>;
+    /// As [`Table::add`], if the condition holds for the item as stored (one atomic update:
+    /// no read first, so concurrent writers never lose to each other's reads); else
+    /// `ConditionFailed`.
+    async fn add_if(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+        condition: Condition,
+    ) -> Result<(), TableError>;
 }
 
 /// Checks an `add`'s arguments as DynamoDB would refuse them, so both adapters agree.

@@ -43,6 +43,16 @@ impl Table for Counting {
     ) -> Result<(), TableError> {
         self.inner.add(key, counters, attrs).await
     }
+    async fn add_if(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+        condition: Condition,
+    ) -> Result<(), TableError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.inner.add_if(key, counters, attrs, condition).await
+    }
 }
 
 impl Counting {
@@ -218,9 +228,8 @@ async fn unspent_leases_are_dropped_after_a_second() {
     let (_dir, table) = open();
     let a = RateLimiter::new();
     let b = RateLimiter::new();
-    // Lease size 5, no meaningful refill.
+    // Leases of 5; the bucket holds 20 and refills in 400 ms.
     let lim = limit(50.0, 20);
-    let slow = limit(0.001, 20);
     assert_eq!(lim.lease_size(), 5);
     assert_eq!(
         a.take(&table, "b", lim, t0()).await.expect("take"),
@@ -237,12 +246,13 @@ async fn unspent_leases_are_dropped_after_a_second() {
     // After it, the three left are gone and the next request leases anew.
     let late = t0() + Duration::milliseconds(1000);
     assert_eq!(
-        a.take(&table, "b", slow, late).await.expect("take"),
+        a.take(&table, "b", lim, late).await.expect("take"),
         Decision::Allowed
     );
     assert_eq!(table.puts(), 2);
-    // The dropped tokens did not return to the shared bucket: 20 - 5 - 1 remain.
-    assert_eq!(allowed(&b, &table, slow, late, 30).await, 14);
+    // A lease leaves the shared bucket whole, spent or not: of the full 20, `a` holds 5
+    // (one spent) and `b` gets the other 15.
+    assert_eq!(allowed(&b, &table, lim, late, 30).await, 15);
 }
 
 #[tokio::test]
@@ -311,4 +321,48 @@ async fn invalid_limits_are_refused_before_the_table() {
             .is_err()
     );
     assert_eq!(table.puts(), 0);
+}
+
+/// Many processes taking from one bucket with room for all of them at once: every one is
+/// allowed (a lease is one conditional write the table applies atomically, so contention
+/// never turns into a refusal), and none needs more than its two writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn contending_processes_are_never_refused_while_the_bucket_has_room() {
+    let (_dir, table) = open();
+    let table = Arc::new(table);
+    // Leases of 100 tokens; room for exactly 32 of them.
+    let lim = limit(1000.0, 3200);
+    assert_eq!(lim.lease_size(), 100);
+    let processes = 32;
+    let tasks: Vec<_> = (0..processes)
+        .map(|_| {
+            let table = Arc::clone(&table);
+            tokio::spawn(async move {
+                RateLimiter::new()
+                    .take(table.as_ref(), "hot", lim, t0())
+                    .await
+                    .expect("take")
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("task"), Decision::Allowed);
+    }
+    assert!(
+        table.puts() <= 2 * processes,
+        "{} writes for {processes} leases",
+        table.puts()
+    );
+    // Every lease took its whole 100 from the shared bucket: nothing is left, and the next
+    // process is told when a token comes back (in a millisecond: Retry-After 1).
+    let next = RateLimiter::new()
+        .take(table.as_ref(), "hot", lim, t0())
+        .await
+        .expect("take");
+    assert_eq!(
+        next,
+        Decision::Limited {
+            retry_after_secs: 1
+        }
+    );
 }

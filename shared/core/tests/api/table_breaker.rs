@@ -95,6 +95,16 @@ impl Table for FaultyTable {
         self.fault().await?;
         self.inner.add(key, counters, attrs).await
     }
+    async fn add_if(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+        condition: Condition,
+    ) -> Result<(), TableError> {
+        self.fault().await?;
+        self.inner.add_if(key, counters, attrs, condition).await
+    }
 }
 
 pub(crate) struct ManualClock(Mutex<OffsetDateTime>);

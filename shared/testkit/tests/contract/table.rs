@@ -34,6 +34,8 @@ mod aws {
         concurrent_adds_sum_exactly,
         add_creates_the_item_and_sets_attributes_once,
         add_refuses_bad_arguments,
+        a_conditional_add_applies_only_when_its_condition_holds,
+        concurrent_conditional_adds_never_pass_their_bound,
     );
 }
 
@@ -57,6 +59,8 @@ mod local {
         concurrent_adds_sum_exactly,
         add_creates_the_item_and_sets_attributes_once,
         add_refuses_bad_arguments,
+        a_conditional_add_applies_only_when_its_condition_holds,
+        concurrent_conditional_adds_never_pass_their_bound,
     );
 }
 
@@ -718,6 +722,140 @@ pub async fn add_creates_the_item_and_sets_attributes_once(table: Arc<dyn Table>
         (stored["name"].as_str(), stored["n"].as_i64()),
         (Some("n"), Some(5))
     );
+}
+
+/// `add_if` and the numeric conditions a token bucket needs: `Between` holds only for a
+/// stored number in range, `AbsentOrBelow` for no item, no attribute or a smaller number;
+/// a refused add changes nothing.
+pub async fn a_conditional_add_applies_only_when_its_condition_holds(table: Arc<dyn Table>) {
+    let key = Key::new("C#cond-add", "S");
+    let stored = |table: Arc<dyn Table>| {
+        let key = key.clone();
+        async move {
+            table
+                .get(&key)
+                .await
+                .expect("get")
+                .and_then(|i| i.get("tat").and_then(Value::as_i64))
+        }
+    };
+    let refused = table
+        .add_if(
+            &key,
+            &[("tat", 5)],
+            Item::new(),
+            Condition::Between("tat".into(), 0, 10),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(TableError::ConditionFailed)),
+        "{refused:?}"
+    );
+    assert_eq!(table.get(&key).await.expect("get"), None, "nothing created");
+
+    table
+        .add_if(
+            &key,
+            &[("tat", 5)],
+            Item::new(),
+            Condition::AbsentOrBelow("tat".into(), 1),
+        )
+        .await
+        .expect("absent: holds");
+    assert_eq!(stored(table.clone()).await, Some(5));
+    table
+        .add_if(
+            &key,
+            &[("tat", 3)],
+            Item::new(),
+            Condition::Between("tat".into(), 5, 5),
+        )
+        .await
+        .expect("in range, bounds included");
+    assert_eq!(stored(table.clone()).await, Some(8));
+    for condition in [
+        Condition::Between("tat".into(), 0, 7),
+        Condition::Between("tat".into(), 9, 20),
+        Condition::AbsentOrBelow("tat".into(), 8),
+        Condition::Between("other".into(), 0, 100),
+    ] {
+        let refused = table
+            .add_if(&key, &[("tat", 1)], Item::new(), condition.clone())
+            .await;
+        assert!(
+            matches!(refused, Err(TableError::ConditionFailed)),
+            "{condition:?}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        stored(table.clone()).await,
+        Some(8),
+        "refusals changed nothing"
+    );
+    // An item without the attribute is "absent or below", and so is a put's condition.
+    table
+        .add_if(
+            &key,
+            &[("n", 1)],
+            Item::new(),
+            Condition::AbsentOrBelow("other".into(), 0),
+        )
+        .await
+        .expect("no such attribute: holds");
+    table
+        .put(
+            item(json!({"pk": "C#cond-add", "sk": "S", "tat": 100})),
+            Some(Condition::AbsentOrBelow("tat".into(), 9)),
+        )
+        .await
+        .expect("8 is below 9");
+    assert_eq!(stored(table.clone()).await, Some(100));
+    let refused = table
+        .put(
+            item(json!({"pk": "C#cond-add", "sk": "S", "tat": 1})),
+            Some(Condition::AbsentOrBelow("tat".into(), 100)),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(TableError::ConditionFailed)),
+        "{refused:?}"
+    );
+}
+
+/// Many writers adding to one item under a bound: each add is checked and applied as one
+/// step, so the item ends exactly at the bound and no writer is refused below it.
+pub async fn concurrent_conditional_adds_never_pass_their_bound(table: Arc<dyn Table>) {
+    let key = Key::new("C#bounded", "S");
+    table
+        .put(item(json!({"pk": "C#bounded", "sk": "S", "tat": 0})), None)
+        .await
+        .expect("put");
+    let tasks: Vec<_> = (0..24)
+        .map(|_| {
+            let (table, key) = (table.clone(), key.clone());
+            tokio::spawn(async move {
+                table
+                    .add_if(
+                        &key,
+                        &[("tat", 1)],
+                        Item::new(),
+                        Condition::Between("tat".into(), 0, 9),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for task in tasks {
+        match task.await.expect("task completes") {
+            Ok(()) => applied += 1,
+            Err(TableError::ConditionFailed) => {}
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!(applied, 10, "0 to 9 each let one add through");
+    let stored = table.get(&key).await.expect("get").expect("stored");
+    assert_eq!(stored["tat"].as_i64(), Some(10));
 }
 
 pub async fn add_refuses_bad_arguments(table: Arc<dyn Table>) {

@@ -1,7 +1,8 @@
 //! Token buckets shared by every instance through the `Table`.
 //!
 //! A table round trip per request would halve throughput, so each process leases tokens from
-//! the shared bucket in batches (one conditional write per lease) and spends them locally.
+//! the shared bucket in batches (one conditional write per lease, never a read first: see
+//! [`lease`]) and spends them locally.
 //! Leases are small for low limits, so those stay exact, and about 100 ms worth of tokens for
 //! high ones. A lease left unspent for a second is dropped: a quiet process must not sit on
 //! tokens that a busy one could use. Tokens only ever leave the shared bucket through a
@@ -16,7 +17,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::domain::keys;
-use crate::domain::model::{from_item, to_item};
+use crate::ports::table::{Item, PK, SK, TTL_ATTR};
 use crate::ports::{Condition, Table, TableError};
 
 const MAX_PER_SECOND: f64 = 1e6;
@@ -164,17 +165,12 @@ const LEASE_ATTEMPTS: usize = 5;
 /// Buckets remembered per process; beyond it, settled ones are forgotten first.
 const MAX_BUCKETS: usize = 100_000;
 
-/// The shared bucket as stored.
-#[derive(Debug, Serialize, Deserialize)]
-struct Stored {
-    tokens: f64,
-    at_ms: i64,
-    version: u64,
-    /// The table's TTL attribute: by then the bucket would be full again, so dropping it
-    /// changes nothing and idle buckets do not pile up.
-    #[serde(default)]
-    expires_at_epoch: i64,
-}
+/// The attribute of the shared bucket's item: its "theoretical arrival time" (GCRA), in
+/// microseconds since the epoch. The bucket is full when it is not after now; each token
+/// taken moves it on by one emission interval.
+const TAT: &str = "tat_us";
+/// A bucket nobody touched for this long is dropped by the table's TTL (it would be full).
+const IDLE_TTL_SECS: i64 = 24 * 3600;
 
 /// What this process knows about one bucket.
 struct LocalState {
@@ -183,6 +179,9 @@ struct LocalState {
     lease_until_ms: i64,
     /// The shared bucket had no token; it has one again at this time.
     empty_until_ms: i64,
+    /// The bucket's `TAT` as this process last saw or wrote it (a lower bound): tells which
+    /// of the two writes of a lease to try first.
+    tat_hint_us: Option<i64>,
     /// Held while leasing, so that concurrent requests of this process wait for one lease
     /// instead of racing each other (and other processes) on the same item.
     gate: Arc<tokio::sync::Mutex<()>>,
@@ -194,6 +193,7 @@ impl LocalState {
             leased: 0,
             lease_until_ms: 0,
             empty_until_ms: 0,
+            tat_hint_us: None,
             gate: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -207,8 +207,11 @@ impl LocalState {
 }
 
 enum Lease {
-    Granted(u32),
-    Empty { until_ms: i64 },
+    /// Tokens taken, and the bucket's time after them (a lower bound).
+    Granted(u32, i64),
+    Empty {
+        until_ms: i64,
+    },
     Contended,
 }
 
@@ -250,11 +253,13 @@ impl RateLimiter {
         if let Ok(decision) = self.take_local(bucket, now_ms) {
             return Ok(decision);
         }
-        let lease = lease(table, bucket, limit, now_ms).await?;
+        let hint = self.lock().get(bucket).and_then(|s| s.tat_hint_us);
+        let lease = lease(table, bucket, limit, now_ms, hint).await?;
         let mut buckets = self.lock();
         let state = entry(&mut buckets, bucket, now_ms);
         Ok(match lease {
-            Lease::Granted(tokens) => {
+            Lease::Granted(tokens, tat_us) => {
+                state.tat_hint_us = Some(tat_us);
                 state.leased = tokens - 1;
                 state.lease_until_ms = now_ms.saturating_add(LEASE_MS);
                 state.empty_until_ms = 0;
@@ -330,54 +335,89 @@ fn entry<'a>(
         .or_insert_with(LocalState::new)
 }
 
-/// Takes up to a lease of tokens from the shared bucket with an optimistic conditional write.
+/// Takes up to a lease of tokens from the shared bucket (GCRA): with emission interval `T`
+/// and room for `burst` tokens, `n` tokens may be taken while
+/// `max(tat, now) + n·T ≤ now + burst·T`, which is one conditional write:
+/// - a bucket in use (`tat ≥ now`): add `n·T` to `tat` if `tat ≤ now + (burst − n)·T`;
+/// - an idle or new one (`tat < now`, or no item): store `tat = now + n·T`.
+///
+/// The table checks and applies each write as one step, so concurrent takers never lose to
+/// each other's reads (no spurious refusals under contention). The item is read only when
+/// both writes are refused: the bucket lacks `n` tokens (take fewer, or say when the next
+/// one comes), or it went idle meanwhile.
 async fn lease(
     table: &dyn Table,
     bucket: &str,
     limit: Limit,
     now_ms: i64,
+    tat_hint_us: Option<i64>,
 ) -> Result<Lease, TableError> {
     let key = keys::rate_bucket(bucket);
-    let burst = f64::from(limit.burst);
-    let want = f64::from(limit.lease_size());
+    let now_us = now_ms.saturating_mul(1000);
+    let interval = emission_interval_us(limit);
+    let capacity = interval.saturating_mul(i64::from(limit.burst));
+    let mut n = limit.lease_size();
+    let mut idle_first = tat_hint_us.is_none_or(|tat| tat < now_us);
     for _ in 0..LEASE_ATTEMPTS {
-        let stored: Option<Stored> = table.get(&key).await?.map(from_item).transpose()?;
-        let (available, at_ms, version, condition) = match stored {
-            None => (burst, now_ms, 1, Condition::NotExists),
-            Some(s) => {
-                // A clock behind the one that last wrote refills nothing, rather than
-                // moving the bucket's time backwards and refilling the same interval twice.
-                let elapsed = now_ms.saturating_sub(s.at_ms).max(0) as f64 / 1000.0;
-                (
-                    (s.tokens.max(0.0) + elapsed * limit.per_second).min(burst),
-                    s.at_ms.max(now_ms),
-                    s.version.wrapping_add(1),
-                    Condition::Equals("version".into(), json!(s.version)),
-                )
+        let cost = interval.saturating_mul(i64::from(n));
+        if idle_first {
+            let mut item = Item::new();
+            item.insert(PK.into(), key.pk.clone().into());
+            item.insert(SK.into(), key.sk.clone().into());
+            item.insert(TAT.into(), json!(now_us.saturating_add(cost)));
+            item.insert(TTL_ATTR.into(), json!(now_ms / 1000 + IDLE_TTL_SECS));
+            match table
+                .put(item, Some(Condition::AbsentOrBelow(TAT.into(), now_us)))
+                .await
+            {
+                Ok(()) => return Ok(Lease::Granted(n, now_us.saturating_add(cost))),
+                Err(TableError::ConditionFailed) => {}
+                Err(e) => return Err(e),
             }
-        };
-        let taken = available.floor().min(want);
-        if taken < 1.0 {
-            // Nothing to write: the stored state already refills towards the next token.
-            let wait_ms = ((1.0 - available) / limit.per_second * 1000.0).ceil() as i64;
-            return Ok(Lease::Empty {
-                until_ms: now_ms.saturating_add(wait_ms.max(1)),
-            });
         }
-        let refill_secs = (f64::from(limit.burst) / limit.per_second).ceil() as i64;
-        let record = Stored {
-            tokens: available - taken,
-            at_ms,
-            version,
-            expires_at_epoch: at_ms / 1000 + refill_secs + 3600,
-        };
-        match table.put(to_item(&key, &record)?, Some(condition)).await {
-            Ok(()) => return Ok(Lease::Granted(taken as u32)),
-            Err(TableError::ConditionFailed) => continue,
+        let latest = now_us.saturating_add(capacity).saturating_sub(cost);
+        match table
+            .add_if(
+                &key,
+                &[(TAT, cost)],
+                Item::new(),
+                Condition::Between(TAT.into(), now_us, latest),
+            )
+            .await
+        {
+            Ok(()) => return Ok(Lease::Granted(n, now_us.saturating_add(cost))),
+            Err(TableError::ConditionFailed) => {}
             Err(e) => return Err(e),
+        }
+        let tat = table
+            .get(&key)
+            .await?
+            .and_then(|item| item.get(TAT).and_then(serde_json::Value::as_i64));
+        match tat {
+            // Idle (or its item gone): the put of the next attempt takes it.
+            None => idle_first = true,
+            Some(tat) if tat < now_us => idle_first = true,
+            Some(tat) => {
+                let available = now_us.saturating_add(capacity).saturating_sub(tat) / interval;
+                if available < 1 {
+                    // The next token comes when `tat` is back within the bucket's room.
+                    let next_us = tat.saturating_sub(capacity).saturating_add(interval);
+                    let until_ms = next_us.saturating_add(999) / 1000;
+                    return Ok(Lease::Empty {
+                        until_ms: until_ms.max(now_ms.saturating_add(1)),
+                    });
+                }
+                n = n.min(u32::try_from(available).unwrap_or(u32::MAX));
+                idle_first = false;
+            }
         }
     }
     Ok(Lease::Contended)
+}
+
+/// Microseconds between two tokens, at least one.
+fn emission_interval_us(limit: Limit) -> i64 {
+    ((1e6 / limit.per_second).ceil() as i64).max(1)
 }
 
 fn unix_ms(t: OffsetDateTime) -> i64 {
