@@ -126,15 +126,7 @@ impl Table for DynamoTable {
             .set_expression_attribute_values(values)
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception())
-                {
-                    TableError::ConditionFailed
-                } else {
-                    write_error(&fault(&e))
-                }
-            })?;
+            .map_err(|e| conditional_error(&fault(&e), write_error))?;
         Ok(())
     }
 
@@ -150,15 +142,7 @@ impl Table for DynamoTable {
             .set_expression_attribute_values(values)
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception())
-                {
-                    TableError::ConditionFailed
-                } else {
-                    general_error(&fault(&e))
-                }
-            })?;
+            .map_err(|e| conditional_error(&fault(&e), general_error))?;
         Ok(())
     }
 
@@ -287,15 +271,7 @@ impl Table for DynamoTable {
             .set_expression_attribute_values(Some(update.values))
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception())
-                {
-                    TableError::ConditionFailed
-                } else {
-                    write_error(&fault(&e))
-                }
-            })?;
+            .map_err(|e| conditional_error(&fault(&e), write_error))?;
         Ok(())
     }
 }
@@ -607,6 +583,16 @@ fn general_error(f: &Fault) -> TableError {
 
 /// As `general_error`, but an item DynamoDB refuses (too large, bad attribute) is the
 /// caller's mistake.
+/// The error of a conditional write: its condition did not hold, or what `otherwise` makes
+/// of the fault.
+fn conditional_error(f: &Fault, otherwise: fn(&Fault) -> TableError) -> TableError {
+    if f.code.as_deref() == Some("ConditionalCheckFailedException") {
+        TableError::ConditionFailed
+    } else {
+        otherwise(f)
+    }
+}
+
 fn write_error(f: &Fault) -> TableError {
     if f.code.as_deref() == Some("ValidationException") {
         TableError::InvalidItem(f.summary.clone())

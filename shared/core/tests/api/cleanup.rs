@@ -90,6 +90,19 @@ impl Env {
         report
     }
 
+    /// An upload of widget 1.0.0 whose bytes never come.
+    async fn request_upload(&self) -> Value {
+        let (status, ticket) = self
+            .call(
+                Method::POST,
+                "/v1/repositories/libs/uploads",
+                Some(json!({"package": "widget", "version": "1.0.0", "filename": "w.bin", "size": 3, "sha256": "a".repeat(64)})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{ticket}");
+        ticket
+    }
+
     async fn stored(&self, bytes: &[u8]) -> bool {
         let sha = Sha256Hex::parse(&hex::encode(Sha256::digest(bytes))).expect("sha");
         self.app
@@ -289,14 +302,7 @@ async fn deleting_a_version_moves_latest_and_frees_its_bytes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn abandoned_uploads_expire_with_a_reason() {
     let env = env().await;
-    let (status, ticket) = env
-        .call(
-            Method::POST,
-            "/v1/repositories/libs/uploads",
-            Some(json!({"package": "widget", "version": "1.0.0", "filename": "w.bin", "size": 3, "sha256": "a".repeat(64)})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let ticket = env.request_upload().await;
     let id = ticket["upload_id"].as_str().expect("id");
     let uri = format!("/v1/repositories/libs/uploads/{id}");
     assert_eq!(
@@ -573,14 +579,7 @@ async fn a_run_out_of_time_goes_on_where_the_last_one_stopped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upload_indexed_before_the_shards_still_expires() {
     let env = env().await;
-    let (status, ticket) = env
-        .call(
-            Method::POST,
-            "/v1/repositories/libs/uploads",
-            Some(json!({"package": "widget", "version": "1.0.0", "filename": "w.bin", "size": 3, "sha256": "a".repeat(64)})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    let ticket = env.request_upload().await;
     let id = UploadId::parse(ticket["upload_id"].as_str().expect("id")).expect("upload id");
     let ctx = &env.app.host.ctx;
     let tenant = TenantName::parse("default").expect("tenant");
