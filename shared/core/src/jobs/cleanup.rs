@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use crate::domain::keys;
 use crate::domain::model::{Repository, from_item};
 use crate::domain::names::{PackageName, RepoName, Sha256Hex, TenantName, VersionName};
-use crate::jobs::cursor;
+use crate::jobs::cursor::{self, Step, TenantWalk};
 use crate::jobs::schedule::Job;
 use crate::ports::Query;
 use crate::services::catalog::blob_refs;
@@ -146,26 +146,17 @@ pub async fn run(ctx: &Context, options: CleanupOptions) -> Result<CleanupReport
     let walk_until = options
         .deadline
         .map(|deadline| cursor::walk_until(ctx.clock.now(), deadline));
-    let job = Job::Cleanup.name();
-    let resume_after = cursor::load(ctx.table.as_ref(), job).await?;
-    let mut last_cleaned: Option<TenantName> = None;
+    let mut walk =
+        TenantWalk::resume(ctx.table.as_ref(), Job::Cleanup.name(), "", walk_until).await?;
     let mut query = Query::new(keys::tenants_partition()).limit(100);
     'walk: loop {
         let page = ctx.table.query(&query).await?;
         for item in page.items {
             let tenant: TenantRecord = from_item(item)?;
-            if resume_after
-                .as_deref()
-                .is_some_and(|after| tenant.name.as_str() <= after)
-            {
-                continue;
-            }
-            // At least one tenant per run, so a run always moves the walk on.
-            if let (Some(until), Some(last)) = (walk_until, &last_cleaned)
-                && ctx.clock.now() >= until
-            {
-                report.resume_after = Some(last.clone());
-                break 'walk;
+            match walk.step(&tenant.name, ctx.clock.now()) {
+                Step::Skip => continue,
+                Step::Stop => break 'walk,
+                Step::Take => {}
             }
             let mut done = TenantCleanup::new(tenant.name.clone());
             if let Err(e) = clean_tenant(
@@ -180,7 +171,6 @@ pub async fn run(ctx: &Context, options: CleanupOptions) -> Result<CleanupReport
             {
                 report.errors.push(format!("tenant {}: {e}", tenant.name));
             }
-            last_cleaned = Some(tenant.name.clone());
             tenants.insert(tenant.name, done);
         }
         match page.cursor {
@@ -188,22 +178,14 @@ pub async fn run(ctx: &Context, options: CleanupOptions) -> Result<CleanupReport
             None => break,
         }
     }
-    if !options.dry_run {
-        let moved = match &report.resume_after {
-            Some(after) => {
-                cursor::save(ctx.table.as_ref(), job, after.as_str(), ctx.clock.now()).await
-            }
-            None if resume_after.is_some() => cursor::clear(ctx.table.as_ref(), job).await,
-            None => Ok(()),
-        };
-        if let Err(e) = moved {
-            report.errors.push(format!("resume cursor: {e}"));
-        }
+    report.resume_after = walk.stopped_after().cloned();
+    if !options.dry_run
+        && let Err(e) = walk.save(ctx.table.as_ref(), ctx.clock.now()).await
+    {
+        report.errors.push(format!("resume cursor: {e}"));
     }
     let out_of_time = |report: &mut CleanupReport, phase: &str| {
-        let late = options
-            .deadline
-            .is_some_and(|deadline| ctx.clock.now() >= deadline);
+        let late = cursor::past(options.deadline, ctx.clock.now());
         if late {
             report.deferred.push(phase.to_owned());
         }

@@ -5,10 +5,13 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::ports::table::{Item, Key, TTL_ATTR, Table};
+use crate::domain::names::TenantName;
+use crate::ports::table::{Item, Key, PK, SK, TTL_ATTR, Table};
 use crate::services::Error;
 
 const AFTER: &str = "after";
+/// What the walk is of, beyond the job (the report's day); a cursor of another is ignored.
+const SCOPE: &str = "scope";
 /// A cursor nobody picked up for a week is forgotten: the walk starts over.
 const KEPT_SECS: i64 = 7 * 24 * 3600;
 
@@ -17,35 +20,9 @@ pub fn key(job: &str) -> Key {
     Key::new(format!("JOB#{job}"), "CURSOR")
 }
 
-/// The last tenant an earlier run finished, if it stopped before the end.
-pub async fn load(table: &dyn Table, job: &str) -> Result<Option<String>, Error> {
-    Ok(table
-        .get(&key(job))
-        .await?
-        .and_then(|item| item.get(AFTER)?.as_str().map(str::to_owned)))
-}
-
-/// Records that the walk stopped after `after`.
-pub async fn save(
-    table: &dyn Table,
-    job: &str,
-    after: &str,
-    now: OffsetDateTime,
-) -> Result<(), Error> {
-    let key = key(job);
-    let mut item = Item::new();
-    item.insert("pk".into(), key.pk.into());
-    item.insert("sk".into(), key.sk.into());
-    item.insert(AFTER.into(), after.into());
-    item.insert(TTL_ATTR.into(), json!(now.unix_timestamp() + KEPT_SECS));
-    table.put(item, None).await?;
-    Ok(())
-}
-
-/// The walk reached the end: the next run starts from the first tenant.
-pub async fn clear(table: &dyn Table, job: &str) -> Result<(), Error> {
-    table.delete(&key(job), None).await?;
-    Ok(())
+/// Whether a run that must stop starting work by `deadline` is past it.
+pub fn past(deadline: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
+    deadline.is_some_and(|deadline| now >= deadline)
 }
 
 /// Until when a run that must stop by `deadline` may go on walking tenants: half of the time
@@ -55,6 +32,95 @@ pub fn walk_until(now: OffsetDateTime, deadline: OffsetDateTime) -> OffsetDateTi
         return deadline;
     }
     now + (deadline - now) / 2
+}
+
+/// What to do with the next tenant of a walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// An earlier run of this walk did it.
+    Skip,
+    Take,
+    /// Out of time: this tenant and the rest are the next run's.
+    Stop,
+}
+
+/// One run's part of a walk over the tenants in name order: it begins after the last
+/// tenant an earlier run finished, and stops starting tenants at `until` (one tenant at
+/// least, so every run moves the walk on).
+#[derive(Debug)]
+pub struct TenantWalk {
+    job: &'static str,
+    scope: String,
+    resumed_after: Option<String>,
+    until: Option<OffsetDateTime>,
+    last: Option<TenantName>,
+    stopped: bool,
+}
+
+impl TenantWalk {
+    /// The walk of `job` over `scope` ("" when the job has one walk), as the last run left it.
+    pub async fn resume(
+        table: &dyn Table,
+        job: &'static str,
+        scope: &str,
+        until: Option<OffsetDateTime>,
+    ) -> Result<Self, Error> {
+        let resumed_after = table.get(&key(job)).await?.and_then(|item| {
+            let same_scope = item.get(SCOPE).and_then(|v| v.as_str()).unwrap_or("") == scope;
+            same_scope
+                .then(|| item.get(AFTER)?.as_str().map(str::to_owned))
+                .flatten()
+        });
+        Ok(Self {
+            job,
+            scope: scope.to_owned(),
+            resumed_after,
+            until,
+            last: None,
+            stopped: false,
+        })
+    }
+
+    pub fn step(&mut self, tenant: &TenantName, now: OffsetDateTime) -> Step {
+        if self
+            .resumed_after
+            .as_deref()
+            .is_some_and(|after| tenant.as_str() <= after)
+        {
+            return Step::Skip;
+        }
+        if self.last.is_some() && past(self.until, now) {
+            self.stopped = true;
+            return Step::Stop;
+        }
+        self.last = Some(tenant.clone());
+        Step::Take
+    }
+
+    /// The last tenant this run took, when it stopped before the end.
+    pub fn stopped_after(&self) -> Option<&TenantName> {
+        self.stopped.then_some(self.last.as_ref()).flatten()
+    }
+
+    /// Records where the next run begins: after this run's last tenant if it stopped, at the
+    /// first tenant if it reached the end.
+    pub async fn save(&self, table: &dyn Table, now: OffsetDateTime) -> Result<(), Error> {
+        let key = key(self.job);
+        match self.stopped_after() {
+            Some(after) => {
+                let mut item = Item::new();
+                item.insert(PK.into(), key.pk.into());
+                item.insert(SK.into(), key.sk.into());
+                item.insert(AFTER.into(), after.as_str().into());
+                item.insert(SCOPE.into(), self.scope.as_str().into());
+                item.insert(TTL_ATTR.into(), json!(now.unix_timestamp() + KEPT_SECS));
+                table.put(item, None).await?;
+            }
+            None if self.resumed_after.is_some() => table.delete(&key, None).await?,
+            None => {}
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

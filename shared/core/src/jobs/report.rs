@@ -19,7 +19,7 @@ use crate::domain::event_kind::EventKind;
 use crate::domain::keys::{self, BlobKey};
 use crate::domain::model::{FileRecord, Package, Repository, Version, from_item, to_item};
 use crate::domain::names::{PackageName, RepoName, TenantName};
-use crate::jobs::cursor;
+use crate::jobs::cursor::{Step, TenantWalk};
 use crate::jobs::schedule::Job;
 use crate::pipeline::events;
 use crate::ports::table::query_all;
@@ -163,28 +163,20 @@ pub async fn run(ctx: &Context, options: ReportOptions) -> Result<ReportSummary,
         failed: Vec::new(),
         resume_after: None,
     };
-    // The cursor names the day with the tenant: a run for another day starts over.
-    let job = Job::Report.name();
-    let day = format_date(date);
-    let resume_after = cursor::load(ctx.table.as_ref(), job)
-        .await?
-        .and_then(|c| Some(c.strip_prefix(&format!("{day} "))?.to_owned()));
-    let mut last_done: Option<TenantName> = None;
+    // Each day is a walk of its own: a run for another day starts from the first tenant.
+    let mut walk = TenantWalk::resume(
+        ctx.table.as_ref(),
+        Job::Report.name(),
+        &summary.date,
+        options.deadline,
+    )
+    .await?;
     for tenant in tenants {
-        if resume_after
-            .as_deref()
-            .is_some_and(|after| tenant.name.as_str() <= after)
-        {
-            continue;
+        match walk.step(&tenant.name, ctx.clock.now()) {
+            Step::Skip => continue,
+            Step::Stop => break,
+            Step::Take => {}
         }
-        // At least one tenant per run, so a run always moves the walk on.
-        if let (Some(deadline), Some(last)) = (options.deadline, &last_done)
-            && ctx.clock.now() >= deadline
-        {
-            summary.resume_after = Some(last.clone());
-            break;
-        }
-        last_done = Some(tenant.name.clone());
         let result = async {
             let report = compute(ctx, &tenant.name, date, now, options.stale_after_days).await?;
             if !options.dry_run {
@@ -201,14 +193,9 @@ pub async fn run(ctx: &Context, options: ReportOptions) -> Result<ReportSummary,
             }
         }
     }
+    summary.resume_after = walk.stopped_after().cloned();
     if !options.dry_run {
-        match &summary.resume_after {
-            Some(after) => {
-                cursor::save(ctx.table.as_ref(), job, &format!("{day} {after}"), now).await?;
-            }
-            None if resume_after.is_some() => cursor::clear(ctx.table.as_ref(), job).await?,
-            None => {}
-        }
+        walk.save(ctx.table.as_ref(), now).await?;
     }
     tracing::info!(
         date = %summary.date,

@@ -164,10 +164,7 @@ async fn run_job(
                 },
             )
             .await?;
-            let late = options
-                .deadline
-                .is_some_and(|deadline| ctx.clock.now() >= deadline);
-            let recovered = if late {
+            let recovered = if super::cursor::past(options.deadline, ctx.clock.now()) {
                 None
             } else {
                 Some(super::recovery::run(ctx, options.dry_run, webhooks).await)
