@@ -18,7 +18,7 @@ use super::{Fault, fault};
 use trove_core::domain::keys::BlobKey;
 use trove_core::ports::blobs::{
     BlobError, BlobInfo, BlobListing, BlobPage, Blobs, ByteStream, PartConstraints,
-    PresignedRequest, PutConstraints, StoredPart, content_disposition,
+    PresignedRequest, PutConstraints, StoredPart, checksum_base64, content_disposition,
 };
 
 /// CopyObject refuses sources larger than this; larger objects are copied part by part.
@@ -416,19 +416,7 @@ impl Blobs for S3Blobs {
         for part in parts {
             let number = i32::try_from(part.number)
                 .map_err(|_| BlobError::Other("part number out of range".to_owned()))?;
-            let checksum = match &part.sha256 {
-                Some(hex) => Some(
-                    PartConstraints {
-                        number: part.number,
-                        // Only the checksum is wanted here; S3 places parts by number.
-                        offset: 0,
-                        size: part.size,
-                        sha256: hex.clone(),
-                    }
-                    .checksum_base64()?,
-                ),
-                None => None,
-            };
+            let checksum = part.sha256.as_deref().map(checksum_base64).transpose()?;
             completed.push(
                 CompletedPart::builder()
                     .part_number(number)

@@ -18,7 +18,7 @@ pub use multipart::{
     MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MAX_SINGLE_PUT, MIN_PART_SIZE, PartConstraints,
     PartLayout, StoredPart,
 };
-pub use presigned::{CHECKSUM_HEADER, PutRefusal, content_disposition};
+pub use presigned::{CHECKSUM_HEADER, PutRefusal, checksum_base64, content_disposition};
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
 

@@ -40,8 +40,9 @@ impl PutConstraints {
     }
 }
 
-/// The base64 of the raw digest whose lower-case hex is `sha256`.
-pub(super) fn checksum_base64(sha256: &str) -> Result<String, BlobError> {
+/// The base64 of the raw digest whose lower-case hex is `sha256` (what
+/// `x-amz-checksum-sha256` carries).
+pub fn checksum_base64(sha256: &str) -> Result<String, BlobError> {
     let is_lower_hex =
         |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if !is_lower_hex(sha256) {
