@@ -235,7 +235,7 @@ fn encode_path(key: &str) -> String {
     out
 }
 
-fn other(e: impl fmt::Display) -> BlobError {
+pub(crate) fn other(e: impl fmt::Display) -> BlobError {
     BlobError::Other(e.to_string())
 }
 

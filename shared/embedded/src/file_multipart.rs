@@ -19,7 +19,7 @@ use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 use sha2::{Digest, Sha256};
 
-use super::file_blobs::is_absent;
+use super::file_blobs::{is_absent, other};
 use super::fs_atomic::{self, TempFile};
 use trove_core::domain::keys::BlobKey;
 use trove_core::ports::{BlobError, MIN_PART_SIZE, StoredPart};
@@ -33,16 +33,12 @@ const GATES_KEPT: usize = 1024;
 /// twin of the bucket's `AbortIncompleteMultipartUpload` lifecycle rule.
 const ABANDONED_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
-fn other(e: impl std::fmt::Display) -> BlobError {
-    BlobError::Other(e.to_string())
-}
-
 /// Ids are 32 lower-case hex digits; anything else names no upload (and no path).
 pub(crate) fn is_upload_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-pub(crate) fn part_file_name(number: u32, sha256: &str) -> String {
+fn part_file_name(number: u32, sha256: &str) -> String {
     format!("{number:05}.{sha256}")
 }
 
