@@ -5,8 +5,9 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::domain::model::to_item;
 use crate::domain::names::TenantName;
-use crate::ports::table::{Item, Key, PK, SK, TTL_ATTR, Table};
+use crate::ports::table::{Key, TTL_ATTR, Table};
 use crate::services::Error;
 
 const AFTER: &str = "after";
@@ -108,12 +109,14 @@ impl TenantWalk {
         let key = key(self.job);
         match self.stopped_after() {
             Some(after) => {
-                let mut item = Item::new();
-                item.insert(PK.into(), key.pk.into());
-                item.insert(SK.into(), key.sk.into());
-                item.insert(AFTER.into(), after.as_str().into());
-                item.insert(SCOPE.into(), self.scope.as_str().into());
-                item.insert(TTL_ATTR.into(), json!(now.unix_timestamp() + KEPT_SECS));
+                let item = to_item(
+                    &key,
+                    &json!({
+                        AFTER: after,
+                        SCOPE: self.scope,
+                        TTL_ATTR: now.unix_timestamp() + KEPT_SECS,
+                    }),
+                )?;
                 table.put(item, None).await?;
             }
             None if self.resumed_after.is_some() => table.delete(&key, None).await?,

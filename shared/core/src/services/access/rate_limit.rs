@@ -17,7 +17,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::domain::keys;
-use crate::ports::table::{Item, PK, SK, TTL_ATTR};
+use crate::domain::model::to_item;
+use crate::ports::table::{Item, TTL_ATTR};
 use crate::ports::{Condition, Table, TableError};
 
 const MAX_PER_SECOND: f64 = 1e6;
@@ -159,8 +160,9 @@ pub enum Decision {
 
 /// How long an unspent lease stays usable.
 const LEASE_MS: i64 = 1000;
-/// Conditional writes tried per lease before answering Limited: each failure means another
-/// process took tokens in between, so persistent failure means the bucket is hot anyway.
+/// Rounds of a lease (its conditional writes, then a read when both are refused) before
+/// answering Limited: a round fails only when the bucket changed between its writes (it went
+/// idle, or others took what was left), so persistent failure means it is hot anyway.
 const LEASE_ATTEMPTS: usize = 5;
 /// Buckets remembered per process; beyond it, settled ones are forgotten first.
 const MAX_BUCKETS: usize = 100_000;
@@ -361,11 +363,13 @@ async fn lease(
     for _ in 0..LEASE_ATTEMPTS {
         let cost = interval.saturating_mul(i64::from(n));
         if idle_first {
-            let mut item = Item::new();
-            item.insert(PK.into(), key.pk.clone().into());
-            item.insert(SK.into(), key.sk.clone().into());
-            item.insert(TAT.into(), json!(now_us.saturating_add(cost)));
-            item.insert(TTL_ATTR.into(), json!(now_ms / 1000 + IDLE_TTL_SECS));
+            let item = to_item(
+                &key,
+                &json!({
+                    TAT: now_us.saturating_add(cost),
+                    TTL_ATTR: now_ms / 1000 + IDLE_TTL_SECS,
+                }),
+            )?;
             match table
                 .put(item, Some(Condition::AbsentOrBelow(TAT.into(), now_us)))
                 .await
