@@ -284,6 +284,21 @@ pub fn pending_delivery_sk(due_unix_ms: i64, delivery_id: &str) -> String {
     format!("{:016}#{delivery_id}", due_unix_ms.max(0))
 }
 
+/// The search index of a tenant (`services::search::index`): one partition per way in
+/// (`NAME`, `REPO#<repo>`, `PUB`, `BY#<principal>`, `WORD`, `SHA`, `TAG#<tag>`,
+/// `LABEL#<key>`), each item an entry of one version (of one file, under `SHA`) written in
+/// the transaction that publishes or labels it, so every query starts from a key range.
+pub fn search_partition(t: &TenantName, way: &str) -> String {
+    format!("T#{t}#SEARCH#{way}")
+}
+
+/// Milliseconds since the epoch, counted down from the year 2286, so that an ascending
+/// range query meets the newest first.
+pub fn newest_first(unix_ms: i64) -> String {
+    const LAST_MS: i64 = 9_999_999_999_999;
+    format!("{:013}", (LAST_MS - unix_ms.clamp(0, LAST_MS)))
+}
+
 /// An object key in blob storage. Built only here, or parsed from a storage event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlobKey(String);

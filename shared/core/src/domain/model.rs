@@ -317,6 +317,12 @@ pub struct Version {
     /// by its exact version (PEP 592); every file of it counts as yanked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yanked: Option<Yanked>,
+    /// Words set on the version through the API (`stable`, `lts`), found by `tag:`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub tags: std::collections::BTreeSet<String>,
+    /// Key-value pairs set on the version through the API, found by `label:key=value`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
     pub file_count: u64,
     /// Optimistic-concurrency revision, bumped on every change.
     #[serde(default)]

@@ -86,6 +86,14 @@ pub trait PackageFormat: Send + Sync {
         None
     }
 
+    /// A one-line description of the package, read from the manifest the scan kept (PyPI's
+    /// `Summary`, npm's `description`, Cargo's `package.description`), for search; `None`
+    /// when the manifest has none. At most [`SUMMARY_MAX`] bytes (cut at a char boundary),
+    /// whitespace runs (including newlines) collapsed to one space, trimmed; empty → None.
+    fn summary(&self, _manifest: &Manifest) -> Option<String> {
+        None
+    }
+
     /// Digests of the whole file that the format's index shows, computed by Validate as it
     /// streams the stored bytes, and kept in the published file's attributes. None: the
     /// format needs none.
@@ -128,3 +136,65 @@ pub fn check_upload(
 
 /// The largest manifest prefix the scan keeps (and stores on the upload).
 pub const MANIFEST_MAX: usize = 32 * 1024;
+
+/// The longest [`PackageFormat::summary`], in bytes: a line for search results, not the
+/// package's whole description.
+pub const SUMMARY_MAX: usize = 256;
+
+/// `text` as a [`PackageFormat::summary`]: whitespace runs made one space, trimmed, cut to
+/// [`SUMMARY_MAX`] bytes at a char boundary; `None` when nothing is left.
+pub(crate) fn summary_line(text: &str) -> Option<String> {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        // The manifest may hold kilobytes of it: stop once the line is long enough to cut.
+        if line.len() > SUMMARY_MAX {
+            break;
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if line.len() > SUMMARY_MAX {
+        let mut end = SUMMARY_MAX;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        // A cut right after a word leaves its separating space at the end.
+        line.truncate(line.trim_end().len());
+    }
+    (!line.is_empty()).then_some(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_line_is_one_trimmed_line() {
+        assert_eq!(
+            summary_line("  A\twidget,\r\n  for   widgets \n").as_deref(),
+            Some("A widget, for widgets")
+        );
+        assert_eq!(summary_line(" \n\t "), None);
+        assert_eq!(summary_line(""), None);
+    }
+
+    #[test]
+    fn a_long_summary_line_is_cut_at_a_char_boundary() {
+        // 'é' is two bytes: byte SUMMARY_MAX falls inside one.
+        let long = format!("x{}", "é".repeat(SUMMARY_MAX));
+        let cut = summary_line(&long).expect("a line");
+        assert_eq!(cut.len(), SUMMARY_MAX - 1);
+        assert!(long.starts_with(&cut));
+        let exact = "a".repeat(SUMMARY_MAX);
+        assert_eq!(summary_line(&exact).as_deref(), Some(exact.as_str()));
+        // Cut just after a word: the space before the next one does not stay.
+        let spaced = format!("{} b", "a".repeat(SUMMARY_MAX - 1));
+        assert_eq!(
+            summary_line(&spaced).map(|s| s.len()),
+            Some(SUMMARY_MAX - 1)
+        );
+    }
+}

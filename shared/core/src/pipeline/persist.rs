@@ -19,6 +19,7 @@ use crate::services::Context;
 use crate::services::catalog::blob_refs::{self, Counting};
 use crate::services::catalog::{lookalikes, repositories, uploads};
 use crate::services::records::{audit, usage};
+use crate::services::search;
 
 /// Transactions lost to concurrent publishes of sibling files are retried this often.
 const MAX_ATTEMPTS: usize = 8;
@@ -184,6 +185,8 @@ pub async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>
                 deleted: false,
                 pinned: false,
                 yanked: None,
+                tags: Default::default(),
+                labels: Default::default(),
                 file_count: 1,
                 rev: 1,
                 created_at: now,
@@ -273,6 +276,9 @@ pub async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>
         yanked: None,
         created_at: now,
     };
+    let entry =
+        search::index::Entry::of_publish(&repo, upload, &version, summary_of(&repo, upload));
+    let found_by = search::index::publish_writes(t, &entry, new_version, &file).map_err(retry)?;
     let mut published = upload.clone();
     published.status = UploadStatus::Published;
     published.reason = None;
@@ -304,6 +310,8 @@ pub async fn publish_writes(ctx: &Context, upload: &Upload) -> Result<Vec<Write>
     ];
     debug_assert_eq!(writes.len(), NAME_CLAIM);
     writes.extend(claim);
+    // Found by search from the moment it is published.
+    writes.extend(found_by);
     Ok(writes)
 }
 
@@ -312,6 +320,12 @@ fn core_metadata_of<'u>(repo: &Repository, upload: &'u Upload) -> Option<&'u str
     let format = crate::formats::for_format(repo.format)?;
     let manifest = upload.scan.as_ref()?.manifest.as_ref()?;
     format.core_metadata(upload.filename.as_str(), manifest)
+}
+
+/// The one line search shows for the version, from the manifest its first file carries.
+fn summary_of(repo: &Repository, upload: &Upload) -> Option<String> {
+    let format = crate::formats::for_format(repo.format)?;
+    format.summary(upload.scan.as_ref()?.manifest.as_ref()?)
 }
 
 /// Another upload published this file first (or this very upload did, in an earlier run).

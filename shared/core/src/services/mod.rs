@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod error;
 pub mod pagination;
 pub mod records;
+pub mod search;
 pub mod tenants;
 
 use std::sync::Arc;

@@ -101,6 +101,15 @@ pub fn check(
     Ok(FileAttributes::from([(INDEX_ENTRY.to_owned(), json)]))
 }
 
+/// `[package] description`, made one line for search ([`crate::formats::summary_line`]).
+/// `None` when it is missing or no string (`description.workspace = true`, which
+/// `cargo package` would have resolved, is a table), or when the manifest is no TOML.
+pub fn summary(manifest: &Manifest) -> Option<String> {
+    let toml: Table = manifest.text.parse().ok()?;
+    let description = toml.get("package")?.get("description")?.as_str()?;
+    crate::formats::summary_line(description)
+}
+
 fn index_entry(toml: &Table, package: &Table, expected: &ArtifactName) -> Result<Entry, String> {
     let mut deps = Vec::new();
     dependencies(toml, None, &mut deps)?;

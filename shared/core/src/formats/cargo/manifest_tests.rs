@@ -3,9 +3,9 @@
 use serde_json::{Value, json};
 
 use super::INDEX_ENTRY;
-use super::manifest::{CRATES_IO_INDEX, MAX_ENTRY, check};
+use super::manifest::{CRATES_IO_INDEX, MAX_ENTRY, check, summary};
 use crate::domain::model::Manifest;
-use crate::formats::ArtifactName;
+use crate::formats::{ArtifactName, SUMMARY_MAX};
 
 const FILE: &str = "widget-1.0.0.crate";
 const OWN_INDEX: &str = "sparse+https://trove.example/cargo/acme/libs/index/";
@@ -332,4 +332,51 @@ fn an_index_entry_stays_small_enough_to_store() {
         ),
         "{err}"
     );
+}
+
+/// The summary of a Cargo.toml whose `[package]` table has `fields` besides name and version.
+fn described(fields: &str) -> Option<String> {
+    summary(&manifest(&format!(
+        "[package]\nname = \"widget\"\nversion = \"1.0.0\"\n{fields}\n"
+    )))
+}
+
+#[test]
+fn the_summary_is_the_package_description() {
+    assert_eq!(summary(&manifest(NORMALISED)).as_deref(), Some("A widget"));
+    assert_eq!(described(""), None);
+    assert_eq!(described("description = \"\""), None);
+    assert_eq!(described("description = 42"), None);
+    assert_eq!(described("description.workspace = true"), None);
+    // A description outside [package] is not the package's.
+    let elsewhere = "description = \"A widget\"\n[package]\nname = \"widget\"\n";
+    assert_eq!(summary(&manifest(elsewhere)), None);
+    assert_eq!(summary(&manifest("package = \"widget\"")), None);
+}
+
+#[test]
+fn a_multi_line_description_is_one_line() {
+    let fields = "description = \"\"\"\n  A widget,\r\n\tfor   widgets.\n\"\"\"";
+    assert_eq!(described(fields).as_deref(), Some("A widget, for widgets."));
+}
+
+#[test]
+fn a_long_description_is_cut_at_a_char_boundary() {
+    // 'ß' is two bytes: after one ASCII byte, byte SUMMARY_MAX falls inside one.
+    let long = format!("a{}", "ß".repeat(SUMMARY_MAX));
+    let cut = described(&format!("description = \"{long}\"")).expect("a summary");
+    assert_eq!(cut.len(), SUMMARY_MAX - 1);
+    assert!(long.starts_with(&cut));
+}
+
+#[test]
+fn a_manifest_that_is_no_toml_has_no_summary() {
+    for text in [
+        "[package]\ndescription = \"A widget",
+        "[package\ndescription = \"A widget\"",
+        "[package]\ndescription = \"A widget\"\ndescription = \"Another\"",
+        "{\"package\": {\"description\": \"A widget\"}}",
+    ] {
+        assert_eq!(summary(&manifest(text)), None, "{text}");
+    }
 }

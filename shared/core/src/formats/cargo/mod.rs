@@ -84,6 +84,10 @@ impl PackageFormat for Cargo {
     ) -> Result<FileAttributes, String> {
         manifest::check(filename, expected, manifest)
     }
+
+    fn summary(&self, manifest: &Manifest) -> Option<String> {
+        manifest::summary(manifest)
+    }
 }
 
 #[cfg(test)]

@@ -144,6 +144,14 @@ pub fn check(
     Ok(FileAttributes::from([(MANIFEST.to_owned(), json)]))
 }
 
+/// package.json's `description`, made one line for search
+/// ([`crate::formats::summary_line`]). `None` when it is missing or no string, or when the
+/// manifest is no JSON object (a cut one never is).
+pub fn summary(manifest: &Manifest) -> Option<String> {
+    let package: Map<String, Value> = serde_json::from_str(&manifest.text).ok()?;
+    crate::formats::summary_line(package.get("description")?.as_str()?)
+}
+
 /// The fields installers read as maps must be maps: a registry that served
 /// `"dependencies": "x"` would break every client resolving the package.
 fn check_shapes(package: &Map<String, Value>) -> Result<(), String> {
@@ -356,6 +364,59 @@ mod tests {
         }
         let bin_path = json!({"name": "@acme/widget", "version": "1.0.0", "bin": "cli.js"});
         assert_eq!(document(&bin_path).expect("valid")["bin"], "cli.js");
+    }
+
+    fn description(package: &Value) -> Option<String> {
+        summary(&manifest(package))
+    }
+
+    #[test]
+    fn the_summary_is_the_description() {
+        let package = json!({"name": "widget", "version": "1.0.0", "description": "A widget"});
+        assert_eq!(description(&package).as_deref(), Some("A widget"));
+        assert_eq!(
+            description(&json!({"name": "widget", "version": "1.0.0"})),
+            None
+        );
+        for not_text in [json!(null), json!(42), json!(["A widget"]), json!(" \n ")] {
+            let package = json!({"name": "widget", "description": not_text});
+            assert_eq!(description(&package), None, "{not_text}");
+        }
+    }
+
+    #[test]
+    fn a_multi_line_description_is_one_line() {
+        let package = json!({"description": "\n  A widget,\r\n\tfor   widgets.\n\n"});
+        assert_eq!(
+            description(&package).as_deref(),
+            Some("A widget, for widgets.")
+        );
+    }
+
+    #[test]
+    fn a_long_description_is_cut_at_a_char_boundary() {
+        use crate::formats::SUMMARY_MAX;
+        // '🧩' is four bytes: with one ASCII byte first, byte SUMMARY_MAX falls inside one.
+        let long = format!("a{}", "🧩".repeat(SUMMARY_MAX));
+        let cut = description(&json!({"description": long})).expect("a summary");
+        assert_eq!(cut.len(), 253);
+        assert!(long.starts_with(&cut));
+    }
+
+    #[test]
+    fn a_manifest_that_is_no_json_object_has_no_summary() {
+        for text in [
+            "{\"description\": \"A widget\"",
+            "[\"description\", \"A widget\"]",
+            "\"A widget\"",
+            "",
+        ] {
+            let m = Manifest {
+                text: text.into(),
+                ..manifest(&json!({}))
+            };
+            assert_eq!(summary(&m), None, "{text}");
+        }
     }
 
     #[test]

@@ -81,6 +81,10 @@ impl PackageFormat for Npm {
         manifest::check(filename, expected, manifest)
     }
 
+    fn summary(&self, manifest: &Manifest) -> Option<String> {
+        manifest::summary(manifest)
+    }
+
     fn byte_digests(&self) -> Option<Box<dyn ByteDigests>> {
         Some(Box::new(digests::TarballDigests::default()))
     }

@@ -16,6 +16,45 @@ pub struct CoreMetadata {
 /// scan keeps only a prefix): the header section must end within it.
 pub fn parse(text: &str, complete: bool) -> Result<CoreMetadata, String> {
     let mut meta = CoreMetadata::default();
+    for (field, value) in headers(text, complete)? {
+        let slot = match field.as_str() {
+            "metadata-version" => &mut meta.metadata_version,
+            "name" => &mut meta.name,
+            "version" => &mut meta.version,
+            "requires-python" => &mut meta.requires_python,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(format!("it has more than one {field} header"));
+        }
+        *slot = Some(value);
+    }
+    if let Some(rp) = &meta.requires_python
+        && (rp.len() > MAX_REQUIRES_PYTHON || rp.chars().any(char::is_control))
+    {
+        return Err(format!(
+            "its Requires-Python is longer than {MAX_REQUIRES_PYTHON} characters or holds control characters"
+        ));
+    }
+    Ok(meta)
+}
+
+/// The `Summary` header, made one line for search ([`crate::formats::summary_line`]).
+/// `None` when the headers cannot be read as [`parse`] reads them, or when there is no
+/// `Summary` or more than one: which of two would be the package's is anyone's guess.
+pub fn summary(text: &str, complete: bool) -> Option<String> {
+    let headers = headers(text, complete).ok()?;
+    let mut summaries = headers.into_iter().filter(|(field, _)| field == "summary");
+    let (_, summary) = summaries.next()?;
+    if summaries.next().is_some() {
+        return None;
+    }
+    crate::formats::summary_line(&summary)
+}
+
+/// The headers up to the first blank line, as (lower-case field, value), continuation lines
+/// joined to their header's value with a space.
+fn headers(text: &str, complete: bool) -> Result<Vec<(String, String)>, String> {
     let mut ended = false;
     // (field, value) of the header being read, continuation lines appended.
     let mut current: Option<(String, String)> = None;
@@ -49,27 +88,7 @@ pub fn parse(text: &str, complete: bool) -> Result<CoreMetadata, String> {
             crate::formats::MANIFEST_MAX / 1024
         ));
     }
-    for (field, value) in headers {
-        let slot = match field.as_str() {
-            "metadata-version" => &mut meta.metadata_version,
-            "name" => &mut meta.name,
-            "version" => &mut meta.version,
-            "requires-python" => &mut meta.requires_python,
-            _ => continue,
-        };
-        if slot.is_some() {
-            return Err(format!("it has more than one {field} header"));
-        }
-        *slot = Some(value);
-    }
-    if let Some(rp) = &meta.requires_python
-        && (rp.len() > MAX_REQUIRES_PYTHON || rp.chars().any(char::is_control))
-    {
-        return Err(format!(
-            "its Requires-Python is longer than {MAX_REQUIRES_PYTHON} characters or holds control characters"
-        ));
-    }
-    Ok(meta)
+    Ok(headers)
 }
 
 fn shorten(s: &str) -> String {

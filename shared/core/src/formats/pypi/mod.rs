@@ -135,6 +135,11 @@ impl PackageFormat for Pypi {
         (wheel && manifest.complete && manifest.others == 0 && !manifest.text.contains('\u{FFFD}'))
             .then_some(manifest.text.as_str())
     }
+
+    /// The `Summary` header of the METADATA or PKG-INFO.
+    fn summary(&self, manifest: &Manifest) -> Option<String> {
+        metadata::summary(&manifest.text, manifest.complete)
+    }
 }
 
 /// An sdist's top-level directory is its filename's stem (`foo_bar-1.0`), compared as
@@ -250,6 +255,60 @@ mod tests {
             Pypi.check_manifest(WHEEL, &expected("foo-bar", "1.0"), Some(&twice))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_summary_is_the_summary_header() {
+        let path = "foo_bar-1.0.dist-info/METADATA";
+        let meta = |headers: &str| manifest(path, &format!("Name: foo-bar\n{headers}\n"));
+        let summary = |headers: &str| Pypi.summary(&meta(headers));
+        assert_eq!(
+            summary("Summary: Bars for foos\nVersion: 1.0\n").as_deref(),
+            Some("Bars for foos")
+        );
+        assert_eq!(summary("Version: 1.0\n"), None);
+        assert_eq!(summary("Summary:   \n"), None);
+        // The description after the headers is not the summary.
+        assert_eq!(summary("Version: 1.0\n\nSummary: not a header\n"), None);
+        // Which of two is the package's cannot be told.
+        assert_eq!(summary("Summary: one\nSummary: two\n"), None);
+    }
+
+    #[test]
+    fn a_folded_summary_is_one_line() {
+        let text = "Name: foo-bar\r\nSummary:  Bars \t for\r\n   foos,\r\n\tfast \r\n\r\n";
+        let m = manifest("foo_bar-1.0/PKG-INFO", text);
+        assert_eq!(Pypi.summary(&m).as_deref(), Some("Bars for foos, fast"));
+    }
+
+    #[test]
+    fn a_long_summary_is_cut_at_a_char_boundary() {
+        use crate::formats::SUMMARY_MAX;
+        // '€' is three bytes: byte SUMMARY_MAX (256) falls inside the 86th.
+        let long = "€".repeat(SUMMARY_MAX);
+        let m = manifest(
+            "foo_bar-1.0.dist-info/METADATA",
+            &format!("Summary: {long}\n\n"),
+        );
+        let cut = Pypi.summary(&m).expect("a summary");
+        assert_eq!(cut.len(), 255);
+        assert!(cut.len() <= SUMMARY_MAX && long.starts_with(&cut));
+    }
+
+    #[test]
+    fn unreadable_metadata_has_no_summary() {
+        let path = "foo_bar-1.0.dist-info/METADATA";
+        assert_eq!(
+            Pypi.summary(&manifest(path, "Summary: x\nno colon\n\n")),
+            None
+        );
+        assert_eq!(Pypi.summary(&manifest(path, " Summary: x\n\n")), None);
+        // Cut before its headers end: the summary may be a cut one.
+        let cut = Manifest {
+            complete: false,
+            ..manifest(path, "Name: foo-bar\nSummary: Bars for")
+        };
+        assert_eq!(Pypi.summary(&cut), None);
     }
 
     #[test]

@@ -156,6 +156,8 @@ mod tests {
             deleted,
             pinned,
             yanked: None,
+            tags: Default::default(),
+            labels: Default::default(),
             file_count: 1,
             rev: 1,
             created_at: at,

@@ -33,6 +33,12 @@ pub struct VersionView {
     /// Set while the release is yanked (PEP 592): installers skip it unless pinned to it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub yanked: Option<Yanked>,
+    /// Set through `PUT …/labels`; found by search's `tag:`.
+    #[serde(skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub tags: std::collections::BTreeSet<String>,
+    /// Set through `PUT …/labels`; found by search's `label:key=value`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     pub file_count: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -48,6 +54,8 @@ impl From<Version> for VersionView {
             status: v.status,
             pinned: v.pinned,
             yanked: v.yanked,
+            tags: v.tags,
+            labels: v.labels,
             file_count: v.file_count,
             created_at: v.created_at,
             updated_at: v.updated_at,
