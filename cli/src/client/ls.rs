@@ -171,15 +171,15 @@ async fn list_all(api: &Api, url: Url) -> anyhow::Result<Vec<Value>> {
     }
 }
 
-fn cells(names: &[&str]) -> Vec<String> {
+pub(super) fn cells(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn fields(item: &Value, names: &[&str]) -> Vec<String> {
+pub(super) fn fields(item: &Value, names: &[&str]) -> Vec<String> {
     names.iter().map(|name| text(item, name)).collect()
 }
 
-fn text(item: &Value, name: &str) -> String {
+pub(super) fn text(item: &Value, name: &str) -> String {
     match item.get(name) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),

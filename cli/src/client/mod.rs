@@ -1,4 +1,4 @@
-//! The client commands: `login`, `push`, `pull`, `ls`, `status`, `token`, each speaking the
+//! The client commands: `login`, `push`, `pull`, `ls`, `search`, `status`, `token`, each speaking the
 //! server's HTTP API like any other client would.
 
 mod api;
@@ -14,6 +14,7 @@ mod progress;
 mod pull;
 mod push;
 mod retry;
+mod search;
 mod status;
 mod storage;
 mod token;
@@ -36,6 +37,10 @@ pub enum Command {
     Pull(pull::Args),
     /// List repositories, packages, versions or files.
     Ls(ls::Args),
+    /// Search the catalogue: `trove search name:acme-* version:>=2`, `trove search
+    /// sha256:3f2a9c41d0be`, `trove search 'by:sa_… published:<7d'` (the README has the
+    /// query language).
+    Search(search::Args),
     /// Show an upload's state.
     Status(status::Args),
     /// Print a short-lived access token made with the stored API key.
@@ -53,6 +58,7 @@ pub async fn run(command: Command) -> ExitCode {
         Command::Push(a) => a.out,
         Command::Pull(a) => a.out,
         Command::Ls(a) => a.out,
+        Command::Search(a) => a.out,
         Command::Status(a) => a.out,
         Command::Token(a) => a.out,
     };
@@ -63,6 +69,7 @@ pub async fn run(command: Command) -> ExitCode {
             Command::Push(args) => push::run(args).await,
             Command::Pull(args) => pull::run(args).await,
             Command::Ls(args) => ls::run(args).await,
+            Command::Search(args) => search::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Token(args) => token::run(args).await,
         }

@@ -22,6 +22,8 @@ super::vocabulary! {
         VersionDelete = "version.delete",
         VersionPin = "version.pin",
         VersionUnpin = "version.unpin",
+        /// The version's tags and labels replaced (`PUT …/labels`).
+        VersionLabel = "version.labels.update",
         /// A release or one file of it (the record's target names the file).
         VersionYank = "version.yank",
         VersionUnyank = "version.unyank",

@@ -63,7 +63,8 @@ impl Modify for BearerAuth {
 /// Every route with its OpenAPI description; the router and the document come from here.
 fn api() -> OpenApiRouter<AppState> {
     use routes::{
-        access, cargo, health, npm, packages, pypi, reports, repositories, uploads, webhooks,
+        access, cargo, health, npm, packages, pypi, reports, repositories, search, uploads,
+        webhooks,
     };
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
@@ -82,6 +83,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(packages::list_versions))
         .routes(routes!(packages::get_version, packages::delete_version))
         .routes(routes!(packages::pin_version, packages::unpin_version))
+        .routes(routes!(packages::put_version_labels))
+        .routes(routes!(search::search))
         .routes(routes!(packages::yank_version, packages::unyank_version))
         .routes(routes!(packages::download))
         .routes(routes!(pypi::simple_index))

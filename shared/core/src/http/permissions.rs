@@ -118,6 +118,8 @@ pub const RULES: &[Rule] = &[
         AuditAction::UploadCancel,
     ),
     read("list_packages", InRepository(None)),
+    // Results are filtered to what the caller may read.
+    read("search", Authenticated),
     read("get_package", Package(Reader)),
     read("list_versions", Package(Reader)),
     read("get_version", Package(Reader)),
@@ -127,6 +129,11 @@ pub const RULES: &[Rule] = &[
         AuditAction::VersionDelete,
     ),
     write("pin_version", Package(Maintainer), AuditAction::VersionPin),
+    write(
+        "put_version_labels",
+        Package(Writer),
+        AuditAction::VersionLabel,
+    ),
     write(
         "unpin_version",
         Package(Maintainer),

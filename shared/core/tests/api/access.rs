@@ -411,6 +411,12 @@ async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Val
         }
         "pin_version" => (Method::PUT, format!("{pkg}/versions/1.0.0/pin"), None),
         "unpin_version" => (Method::DELETE, format!("{pkg}/versions/1.0.0/pin"), None),
+        "put_version_labels" => (
+            Method::PUT,
+            format!("{pkg}/versions/1.0.0/labels"),
+            Some(json!({"tags": [format!("t{n}")], "labels": {"case": format!("n{n}")}})),
+        ),
+        "search" => (Method::GET, "/v1/search?q=name:acme-core".into(), None),
         "yank_version" => (
             Method::PUT,
             format!("{pkg}/versions/1.0.0/yank"),

@@ -26,6 +26,7 @@ mod recovery;
 mod report;
 mod repository;
 mod scan_policy;
+mod search;
 mod steps;
 mod table_breaker;
 mod tokens;

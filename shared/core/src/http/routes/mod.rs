@@ -10,5 +10,6 @@ pub mod problems;
 pub mod pypi;
 pub mod reports;
 pub mod repositories;
+pub mod search;
 pub mod uploads;
 pub mod webhooks;

@@ -9,6 +9,7 @@ use crate::http::extract::{Json, Path, Query};
 use crate::http::problem::ApiError;
 use crate::http::routes::problems::problems;
 use crate::services::access::caller::Caller;
+use crate::services::catalog::labels::{self, LabelsRequest};
 use crate::services::catalog::packages::{
     self, DownloadLink, PackageListParams, PackageView, VersionDetail,
 };
@@ -116,6 +117,25 @@ pub async fn pin_version(
 ) -> Result<Json<VersionView>, ApiError> {
     Ok(Json(
         versions::set_pinned(&state.ctx, &caller, &repo, &package, &version, true).await?,
+    ))
+}
+
+problems!(PutLabelsProblems: 400 "Invalid tags or labels", 401, 403 "Not a writer of the package", 404 "No such version", 409 "Changed concurrently");
+#[utoipa::path(operation_id = "put_version_labels", put, path = "/v1/repositories/{repo}/packages/{package}/versions/{version}/labels", tag = "packages",
+    params(("repo" = String, Path, description = "Repository name", max_length = 64), ("package" = String, Path, description = "Package name", max_length = 128), ("version" = String, Path, description = "Version", max_length = 64)),
+    request_body = LabelsRequest,
+    responses(
+        (status = 200, description = "The version with its new tags and labels (search finds it by them at once)", body = VersionView),
+        PutLabelsProblems,
+    ))]
+pub async fn put_version_labels(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((repo, package, version)): Path<(String, String, String)>,
+    Json(request): Json<LabelsRequest>,
+) -> Result<Json<VersionView>, ApiError> {
+    Ok(Json(
+        labels::put(&state.ctx, &caller, &repo, &package, &version, request).await?,
     ))
 }
 

@@ -5,6 +5,7 @@ pub mod blob_refs;
 pub mod cargo;
 pub mod dist_tags;
 pub mod index;
+pub mod labels;
 pub mod lookalikes;
 pub mod multipart;
 pub mod npm;

@@ -211,6 +211,11 @@ pub async fn delete(
         }),
     );
     crate::pipeline::events::publish(ctx, event).await;
+    // Before the files go: their records say which checksum entries to remove.
+    if let Ok(repository) = crate::services::catalog::repositories::find(ctx, tenant, &r.repo).await
+    {
+        crate::services::search::maintain::forget(ctx, tenant, &repository, seen).await;
+    }
     match release_files(ctx, tenant, &r.repo, &r.package, &r.version).await {
         Ok(released) => Ok(released),
         Err(e) => {

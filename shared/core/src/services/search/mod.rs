@@ -3,6 +3,7 @@
 //! (`index`), and the bounded read that answers a page (`run`).
 
 pub mod index;
+pub mod maintain;
 pub mod plan;
 pub mod query;
 pub mod run;

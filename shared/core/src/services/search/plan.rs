@@ -276,8 +276,9 @@ pub fn version_order(format: Format, a: &str, b: &str) -> Ordering {
 }
 
 /// Generic versions: parts split at `.`, `-`, `+` and `_`, compared in turn, numerically
-/// when both are numbers (`1.10` > `1.9`), else as text, a number before text; a version
-/// that is a prefix of another comes first (`1.0` < `1.0.1`).
+/// when both are numbers (`1.10` > `1.9`), else as text; text before a number, as a
+/// pre-release before its release. Where one runs out, missing numbers count as 0:
+/// `1.0-rc1` < `1.0` = `1.0.0` < `1.0.1`.
 pub fn generic_order(a: &str, b: &str) -> Ordering {
     let parts = |s: &str| {
         s.split(['.', '-', '+', '_'])
@@ -288,15 +289,27 @@ pub fn generic_order(a: &str, b: &str) -> Ordering {
     for (x, y) in pa.iter().zip(pb.iter()) {
         let order = match (x.parse::<u128>(), y.parse::<u128>()) {
             (Ok(m), Ok(n)) => m.cmp(&n),
-            (Ok(_), Err(_)) => Ordering::Less,
-            (Err(_), Ok(_)) => Ordering::Greater,
+            (Ok(_), Err(_)) => Ordering::Greater,
+            (Err(_), Ok(_)) => Ordering::Less,
             (Err(_), Err(_)) => x.cmp(y),
         };
         if order != Ordering::Equal {
             return order;
         }
     }
-    pa.len().cmp(&pb.len())
+    let (rest, longer) = match pa.len().cmp(&pb.len()) {
+        Ordering::Equal => return Ordering::Equal,
+        Ordering::Greater => (&pa[pb.len()..], Ordering::Greater),
+        Ordering::Less => (&pb[pa.len()..], Ordering::Less),
+    };
+    for part in rest {
+        match part.parse::<u128>() {
+            Ok(0) => continue,
+            Ok(_) => return longer,
+            Err(_) => return longer.reverse(),
+        }
+    }
+    Ordering::Equal
 }
 
 #[cfg(test)]
@@ -393,8 +406,11 @@ mod tests {
         use Ordering::*;
         assert_eq!(generic_order("1.10", "1.9"), Greater);
         assert_eq!(generic_order("1.0", "1.0.1"), Less);
+        assert_eq!(generic_order("1.0", "1.0.0"), Equal);
+        assert_eq!(generic_order("1.0-rc1", "1.0"), Less, "a pre-release");
+        assert_eq!(generic_order("1.0.0", "1.0-rc1"), Greater);
         assert_eq!(generic_order("2024.01.5", "2024.1.5"), Equal);
-        assert_eq!(generic_order("1.0-rc1", "1.0-1"), Greater, "numbers first");
+        assert_eq!(generic_order("1.0-rc1", "1.0-1"), Less);
         assert_eq!(generic_order("build-a", "build-b"), Less);
         assert_eq!(
             version_order(Format::Pypi, "1.0rc1", "1.0"),

@@ -1,0 +1,200 @@
+//! Tags (`stable`) and labels (`env=prod`) a writer sets on a published version, for people
+//! and for search (`tag:`, `label:`). The version and its search entries change in one
+//! transaction, so search never finds a version by a label it no longer carries.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::domain::audit_action::AuditAction;
+use crate::domain::keys;
+use crate::domain::model::to_item;
+use crate::ports::{Condition, Key, TableError, Write};
+use crate::services::access::caller::Caller;
+use crate::services::catalog::repositories;
+use crate::services::catalog::versions::{self, VersionRef, VersionView};
+use crate::services::records::audit;
+use crate::services::search::index::Entry;
+use crate::services::search::maintain;
+use crate::services::{Context, Error};
+
+pub const MAX_TAGS: usize = 16;
+pub const MAX_LABELS: usize = 16;
+const MAX_NAME: usize = 64;
+const MAX_VALUE: usize = 128;
+
+/// The version's whole set of tags and labels (what is left out is removed).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsRequest {
+    /// Up to 16 words of lower-case letters, digits, `.`, `_` and `-` (1–64 characters).
+    #[serde(default)]
+    #[schema(schema_with = tag_list, example = json!(["stable", "lts"]))]
+    pub tags: BTreeSet<String>,
+    /// Up to 16 pairs: keys as tags, values of 1–128 printable characters without `#`.
+    #[serde(default)]
+    #[schema(schema_with = label_map, example = json!({"env": "prod", "team": "payments"}))]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn tag_list() -> utoipa::openapi::schema::Array {
+    crate::domain::bounds::string_list(MAX_TAGS, MAX_NAME)
+}
+
+fn label_map() -> utoipa::openapi::schema::Object {
+    crate::domain::bounds::string_map(MAX_LABELS, MAX_VALUE)
+}
+
+impl LabelsRequest {
+    fn check(&self) -> Result<(), Error> {
+        if self.tags.len() > MAX_TAGS {
+            return Err(Error::Invalid(format!(
+                "too many tags ({}): at most {MAX_TAGS}",
+                self.tags.len()
+            )));
+        }
+        if self.labels.len() > MAX_LABELS {
+            return Err(Error::Invalid(format!(
+                "too many labels ({}): at most {MAX_LABELS}",
+                self.labels.len()
+            )));
+        }
+        for tag in &self.tags {
+            check_word("tag", tag)?;
+        }
+        for (key, value) in &self.labels {
+            check_word("label key", key)?;
+            let printable = value.chars().all(|c| !c.is_control() && c != '#');
+            if value.is_empty() || value.chars().count() > MAX_VALUE || !printable {
+                return Err(Error::Invalid(format!(
+                    "invalid value of label {key}: use 1 to {MAX_VALUE} printable characters without '#'"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_word(what: &str, word: &str) -> Result<(), Error> {
+    let ok = (1..=MAX_NAME).contains(&word.len())
+        && word
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "invalid {what} {}: use 1 to {MAX_NAME} lower-case letters, digits, '.', '_' or '-'",
+            crate::domain::echo::echo(word)
+        )))
+    }
+}
+
+/// Replaces the version's tags and labels (idempotent; each call is one audited change).
+pub async fn put(
+    ctx: &Context,
+    caller: &Caller,
+    repo: &str,
+    package: &str,
+    version: &str,
+    request: LabelsRequest,
+) -> Result<VersionView, Error> {
+    let r = VersionRef::parse(repo, package, version)?;
+    request.check()?;
+    let t = &caller.tenant;
+    let repository = repositories::find(ctx, t, &r.repo).await?;
+    let mut v = versions::live(ctx, t, &r).await?;
+    let entry = maintain::entry_of(ctx, t, &repository, &v)
+        .await?
+        .map(|(entry, _)| entry);
+    let before = entry
+        .as_ref()
+        .map(|e| keys_of(e, t, &v.tags, &v.labels))
+        .unwrap_or_default();
+    let rev = v.rev;
+    v.tags = request.tags;
+    v.labels = request.labels;
+    v.rev += 1;
+    v.updated_at = ctx.clock.now();
+    let mut writes = vec![Write::Put {
+        item: to_item(&keys::version(t, &r.repo, &r.package, &r.version), &v)?,
+        condition: Some(Condition::Equals("rev".into(), rev.into())),
+    }];
+    if let Some(entry) = &entry {
+        let after = keys_of(entry, t, &v.tags, &v.labels);
+        for key in before.iter().filter(|k| !after.contains(k)) {
+            writes.push(Write::Delete {
+                key: key.clone(),
+                condition: None,
+            });
+        }
+        for key in after.iter().filter(|k| !before.contains(k)) {
+            writes.push(entry.put(key)?);
+        }
+    }
+    match audit::transact(ctx, caller, AuditAction::VersionLabel, &r.target(), writes).await {
+        Ok(()) => Ok(v.into()),
+        Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(
+            Error::Conflict(format!("version {} changed concurrently; retry", r.version)),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn keys_of(
+    entry: &Entry,
+    t: &crate::domain::names::TenantName,
+    tags: &BTreeSet<String>,
+    labels: &BTreeMap<String, String>,
+) -> Vec<Key> {
+    tags.iter()
+        .map(|tag| entry.tag_key(t, tag))
+        .chain(labels.iter().map(|(k, v)| entry.label_key(t, k, v)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_and_labels_are_bounded_words() {
+        let ok = LabelsRequest {
+            tags: ["stable".into(), "v1.x".into()].into(),
+            labels: [("env".into(), "Prod EU-1".into())].into(),
+        };
+        assert!(ok.check().is_ok());
+        for (tags, labels) in [
+            (vec!["Stable"], vec![]),
+            (vec!["a#b"], vec![]),
+            (vec![""], vec![]),
+            (vec![], vec![("env", "a#b")]),
+            (vec![], vec![("env", "")]),
+            (vec![], vec![("env", "line\nbreak")]),
+            (vec![], vec![("Env", "x")]),
+        ] {
+            let request = LabelsRequest {
+                tags: tags.into_iter().map(str::to_owned).collect(),
+                labels: labels
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            };
+            assert!(
+                matches!(request.check(), Err(Error::Invalid(_))),
+                "{request:?}"
+            );
+        }
+        let many = LabelsRequest {
+            tags: (0..=MAX_TAGS).map(|i| format!("t{i}")).collect(),
+            labels: BTreeMap::new(),
+        };
+        assert!(many.check().is_err());
+        let long = LabelsRequest {
+            tags: BTreeSet::new(),
+            labels: [("k".into(), "v".repeat(MAX_VALUE + 1))].into(),
+        };
+        assert!(long.check().is_err());
+    }
+}
