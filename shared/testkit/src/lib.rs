@@ -4,6 +4,7 @@
 //! embedded host on a temporary directory, scanner included, as `trove serve` composes it.
 
 pub mod archives;
+pub mod catalogue;
 pub mod lambda;
 pub mod moto;
 

@@ -5,6 +5,7 @@
 mod blobs;
 mod delivery;
 mod events;
+mod search;
 mod secrets;
 mod sqs;
 mod table;

@@ -27,6 +27,8 @@ pub const EXAMINE_BUDGET: usize = 2_000;
 const PARALLEL_READS: usize = 16;
 /// Above every character a key holds: the end of a prefix's range.
 const LAST: &str = "\u{10FFFF}";
+/// Below every key: DynamoDB refuses an empty string as a range's end.
+const FIRST: &str = "\u{1}";
 
 /// Where a search stopped: the way it was reading and the last key it examined there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,7 +80,11 @@ impl Range {
     fn prefix(pk: String, prefix: &str) -> Self {
         Self {
             pk,
-            from: prefix.to_owned(),
+            from: if prefix.is_empty() {
+                FIRST.to_owned()
+            } else {
+                prefix.to_owned()
+            },
             to: format!("{prefix}{LAST}"),
         }
     }
@@ -107,8 +113,7 @@ fn range_of(t: &TenantName, way: &Way) -> Option<Range> {
                 // Newest first: the end of the period is the start of the range.
                 from: range
                     .to
-                    .map(|to| keys::newest_first(ms(to) - 1))
-                    .unwrap_or_default(),
+                    .map_or_else(|| FIRST.to_owned(), |to| keys::newest_first(ms(to) - 1)),
                 to: range.from.map_or_else(
                     || LAST.to_owned(),
                     |from| format!("{}#{LAST}", keys::newest_first(ms(from))),
