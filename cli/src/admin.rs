@@ -19,11 +19,14 @@ pub enum Command {
     /// the admin role on the tenant and a new API key (valid 7 days), printed once as JSON.
     /// Works on the data dir, so it needs the machine, not the API. Audited.
     ResetAdmin(ResetAdminArgs),
+    /// Writes the search entries of every live version of a tenant (a catalogue published
+    /// before search existed); idempotent, safe beside publishes. Prints the count as JSON.
+    ReindexSearch(ResetAdminArgs),
 }
 
 #[derive(clap::Args, Debug)]
 pub struct ResetAdminArgs {
-    /// The tenant whose admin access to restore.
+    /// The tenant (whose admin access to restore, or whose catalogue to reindex).
     #[arg(long, default_value = trove_core::services::bootstrap::DEFAULT_TENANT)]
     tenant: String,
     /// The data dir of the installation (as given to `trove serve`).
@@ -58,6 +61,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::RunJob(args) => run_job(args).await,
         Command::ResetAdmin(args) => reset_admin(args).await,
+        Command::ReindexSearch(args) => reindex_search(args).await,
     }
 }
 
@@ -89,6 +93,19 @@ async fn reset_admin(args: ResetAdminArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot reset the admin of tenant {tenant}"))?;
     println!("{}", serde_json::to_string_pretty(&reset)?);
+    Ok(())
+}
+
+async fn reindex_search(args: ResetAdminArgs) -> anyhow::Result<()> {
+    let tenant = TenantName::parse(&args.tenant)?;
+    let host = open(&args.data_dir, "http://127.0.0.1:8080").await?;
+    let versions = trove_core::services::search::maintain::reindex(&host.ctx, &tenant)
+        .await
+        .with_context(|| format!("cannot reindex tenant {tenant}"))?;
+    println!(
+        "{}",
+        serde_json::json!({ "tenant": tenant, "versions": versions })
+    );
     Ok(())
 }
 

@@ -759,3 +759,178 @@ fn find_file_named(dir: &Path, name: &str) -> Option<PathBuf> {
     }
     None
 }
+
+/// Search over a real `trove serve`: generic, PyPI and npm repositories published through
+/// the pipeline, each field over HTTP and through `trove search`, a reader of one
+/// repository, another tenant, and the same bytes found under two names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_each_field_and_only_what_the_caller_may_read() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    use trove_testkit::archives::fixtures::{PythonProject, TarEntry, tar_gz};
+
+    use crate::harness::{assert_problem, encode_query, expect_json};
+
+    let server = TestServer::start().await;
+    server.create_repo("libs").await;
+    for (name, format) in [("py", "pypi"), ("js", "npm")] {
+        let resp = server
+            .api(Method::POST, "/v1/repositories")
+            .json(&json!({"name": name, "format": format}))
+            .send()
+            .await
+            .expect("POST /v1/repositories");
+        expect_json(resp, StatusCode::CREATED, "create repository").await;
+    }
+    let shared = b"the same bytes under two names".to_vec();
+    server
+        .publish("libs", "acme-core", "1.0.0", "core.bin", &shared)
+        .await;
+    server
+        .publish("libs", "acme-core", "1.2.0", "core.bin", b"core 1.2")
+        .await;
+    server
+        .publish("libs", "mirror", "1.0.0", "core.bin", &shared)
+        .await;
+    let wheel = PythonProject {
+        dist: "fast_widgets",
+        name: "fast-widgets",
+        version: "2.0.1",
+        extra_metadata: "Summary: Widgets that render quickly\n",
+        files: &[("fast_widgets/__init__.py", b"X = 1\n")],
+    };
+    server
+        .publish(
+            "py",
+            "fast-widgets",
+            "2.0.1",
+            &wheel.wheel_name(),
+            &wheel.wheel(),
+        )
+        .await;
+    let manifest =
+        br#"{"name":"left-pad","version":"1.3.0","description":"Pads strings on the left"}"#;
+    let tarball = tar_gz(&[TarEntry::File("package/package.json", manifest)]);
+    server
+        .publish("js", "left-pad", "1.3.0", "left-pad-1.3.0.tgz", &tarball)
+        .await;
+
+    let search = |key: String, q: &str| {
+        let url = format!("/v1/search?q={}", encode_query(q));
+        let request = server.anon(Method::GET, &url).bearer_auth(key);
+        async move {
+            let resp = request.send().await.expect("GET /v1/search");
+            expect_json(resp, StatusCode::OK, "search").await
+        }
+    };
+    let names = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|h| {
+                format!(
+                    "{}/{}/{}",
+                    h["repository"].as_str().unwrap_or(""),
+                    h["package"].as_str().unwrap_or(""),
+                    h["version"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    let admin = server.token.clone();
+    assert_eq!(
+        names(&search(admin.clone(), "format:pypi").await),
+        ["py/fast-widgets/2.0.1"]
+    );
+    // Free words reach the descriptions the formats' manifests carry.
+    let body = search(admin.clone(), "render").await;
+    assert_eq!(names(&body), ["py/fast-widgets/2.0.1"]);
+    assert_eq!(
+        body["items"][0]["description"],
+        "Widgets that render quickly"
+    );
+    assert_eq!(
+        names(&search(admin.clone(), "pads").await),
+        ["js/left-pad/1.3.0"]
+    );
+    assert_eq!(
+        names(&search(admin.clone(), "name:acme-core version:>=1.1").await),
+        ["libs/acme-core/1.2.0"]
+    );
+    assert_eq!(
+        names(&search(admin.clone(), "format:npm OR format:pypi").await),
+        ["js/left-pad/1.3.0", "py/fast-widgets/2.0.1"]
+    );
+    let body = search(
+        admin.clone(),
+        &format!("sha256:{}", &sha256_hex(&shared)[..14]),
+    )
+    .await;
+    assert_eq!(body["results"], "files");
+    assert_eq!(names(&body), ["libs/acme-core/1.0.0", "libs/mirror/1.0.0"]);
+    let resp = server
+        .api(
+            Method::GET,
+            &format!("/v1/search?q={}", encode_query("name:x colour:red")),
+        )
+        .send()
+        .await
+        .expect("GET /v1/search");
+    let problem = assert_problem(resp, &[400], "a bad query").await;
+    let detail = problem["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("at character 8") && detail.contains("fields are name"),
+        "{detail}"
+    );
+
+    // A reader of py alone.
+    let post = |path: &'static str, body: Value| {
+        let request = server.api(Method::POST, path).json(&body);
+        async move {
+            let resp = request.send().await.expect("POST");
+            expect_json(resp, StatusCode::CREATED, path).await
+        }
+    };
+    let sa = post("/v1/service-accounts", json!({"name": "py-reader"})).await;
+    let id = sa["id"].as_str().expect("id");
+    post(
+        "/v1/grants",
+        json!({"principal": id, "role": "reader", "scope": {"repository": "py"}}),
+    )
+    .await;
+    let key = post("/v1/api-keys", json!({"owner": id, "name": "py"})).await;
+    let reader = key["key"].as_str().expect("key").to_owned();
+    assert_eq!(
+        names(&search(reader.clone(), "published:<1d").await),
+        ["py/fast-widgets/2.0.1"]
+    );
+    assert!(
+        names(&search(reader.clone(), &format!("sha256:{}", sha256_hex(&shared))).await).is_empty()
+    );
+
+    // Another tenant finds nothing.
+    let other = post("/v1/tenants", json!({"name": "other"})).await;
+    let stranger = other["admin_api_key"].as_str().expect("key").to_owned();
+    for q in ["format:pypi", "render", "name:acme-*", "published:<1d"] {
+        assert!(names(&search(stranger.clone(), q).await).is_empty(), "{q}");
+    }
+
+    // The CLI: a table for people, the hits for scripts, a clear failure for a bad query.
+    let user = User::new(&server);
+    user.login(&server);
+    let run = user.run(&["search", "name:acme-*"]);
+    run.ok("search");
+    assert!(
+        run.stdout.contains("REPOSITORY") && run.stdout.contains("acme-core"),
+        "{}",
+        run.stdout
+    );
+    let doc = user.json(&["search", "--limit", "1", "name:acme-core"]);
+    let hits = doc.as_array().expect("the hits");
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["version"], "1.2.0", "newest first");
+    let run = user.run(&["search", "version:>>1"]);
+    assert_ne!(run.code, Some(0));
+    assert!(run.stderr.contains("at character"), "{}", run.stderr);
+}

@@ -467,3 +467,42 @@ async fn pages_cover_every_result_once_in_order() {
     }
     assert_eq!(paged, whole, "every result once, in the same order");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_catalogue_without_entries_is_found_again_after_a_reindex() {
+    let c = catalogue().await;
+    let (app, admin) = (&c.app, c.app.admin.as_str());
+    let tenant = TenantName::parse("default").expect("valid");
+    let table = &app.host.ctx.table;
+    // As a catalogue published before search: no entries at all.
+    let mut ways: Vec<String> = ["NAME", "PUB", "WORD", "SHA", "REPO#libs", "REPO#tools"]
+        .map(str::to_owned)
+        .to_vec();
+    ways.push(format!("BY#{}", c.ci_principal));
+    ways.push(format!("BY#{}", principal_of(app, admin).await));
+    for way in &ways {
+        let query = Query::new(keys::search_partition(&tenant, way)).limit(1000);
+        for item in trove_core::ports::table::query_all(table.as_ref(), query)
+            .await
+            .expect("query")
+        {
+            let key = trove_core::ports::Key::of(&item).expect("key");
+            table.delete(&key, None).await.expect("delete");
+        }
+    }
+    assert!(found(&search(app, admin, "name:acme-*").await).is_empty());
+    let versions = trove_core::services::search::maintain::reindex(&app.host.ctx, &tenant)
+        .await
+        .expect("reindex");
+    assert_eq!(versions, 6);
+    assert_eq!(found(&search(app, admin, "name:acme-*").await).len(), 4);
+    let by_ci = found(&search(app, admin, &format!("by:{}", c.ci_principal)).await);
+    assert_eq!(by_ci.len(), 2, "who published, from the uploads");
+    let body = search(app, admin, &format!("sha256:{}", c.shared_sha)).await;
+    assert_eq!(found(&body).len(), 2);
+    // Again: the same entries, nothing doubled.
+    trove_core::services::search::maintain::reindex(&app.host.ctx, &tenant)
+        .await
+        .expect("reindex again");
+    assert_eq!(found(&search(app, admin, "format:generic").await).len(), 6);
+}
