@@ -188,31 +188,25 @@ pub fn may_match(expr: &Expr, entry: &Entry) -> Option<bool> {
 /// Three-valued: `None` where a term needs the version and none was given.
 fn eval(expr: &Expr, entry: &Entry, version: Option<&Version>) -> Option<bool> {
     match expr {
-        Expr::And(xs) => {
-            let mut unknown = false;
-            for x in xs {
-                match eval(x, entry, version) {
-                    Some(false) => return Some(false),
-                    None => unknown = true,
-                    Some(true) => {}
-                }
-            }
-            (!unknown).then_some(true)
-        }
-        Expr::Or(xs) => {
-            let mut unknown = false;
-            for x in xs {
-                match eval(x, entry, version) {
-                    Some(true) => return Some(true),
-                    None => unknown = true,
-                    Some(false) => {}
-                }
-            }
-            (!unknown).then_some(false)
-        }
+        Expr::And(xs) => settle(xs, entry, version, false),
+        Expr::Or(xs) => settle(xs, entry, version, true),
         Expr::Not(x) => eval(x, entry, version).map(|b| !b),
         Expr::Term(term) => term_value(term, entry, version),
     }
+}
+
+/// An AND (`decides` false) or an OR (`decides` true): one child with the deciding value
+/// settles it; otherwise any unknown child leaves it unknown.
+fn settle(xs: &[Expr], entry: &Entry, version: Option<&Version>, decides: bool) -> Option<bool> {
+    let mut unknown = false;
+    for x in xs {
+        match eval(x, entry, version) {
+            Some(b) if b == decides => return Some(decides),
+            None => unknown = true,
+            Some(_) => {}
+        }
+    }
+    (!unknown).then_some(!decides)
 }
 
 fn term_value(term: &Term, entry: &Entry, version: Option<&Version>) -> Option<bool> {
