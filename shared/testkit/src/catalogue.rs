@@ -9,6 +9,7 @@ use trove_core::domain::names::{
     FileName, PackageName, RepoName, Sha256Hex, TenantName, VersionName,
 };
 use trove_core::pipeline::persist::publish_writes;
+use trove_core::ports::TableError;
 use trove_core::services::Context;
 use trove_core::services::catalog::{repositories, uploads};
 
@@ -49,11 +50,25 @@ pub async fn publish(ctx: &Context, tenant: &TenantName, p: &Publish<'_>) -> any
         created_by: Some(p.by.to_owned()),
     };
     ctx.table.put(uploads::upload_item(&upload)?, None).await?;
-    let writes = publish_writes(ctx, &upload)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    ctx.table.transact(writes).await?;
-    Ok(())
+    // As Persist does: a transaction lost to a concurrent publish of the same package reads
+    // again and retries.
+    for _ in 0..50 {
+        let writes = publish_writes(ctx, &upload)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        match ctx.table.transact(writes).await {
+            Ok(()) => return Ok(()),
+            Err(TableError::TransactionCanceled { .. } | TableError::Contended(_)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!(
+        "publish of {} {} kept losing to concurrent ones",
+        p.package,
+        p.version
+    )
 }
 
 /// A SHA-256 in hex made from `seed`, distinct per seed.
