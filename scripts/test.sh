@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the tests need into ./.venv (the
 # AWS emulator, the SAM translator the contract tests expand template.yaml with, offline,
-# and the Python clients the PyPI end-to-end tests drive) and pnpm into ./.tools, then
-# formatting, lints, unit, contract and end-to-end tests.
+# the Python clients the PyPI end-to-end tests drive, and Playwright for the console's
+# browser test), pnpm into ./.tools and Debian's Chromium, then formatting, lints, unit,
+# contract and end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # twine 6.1: from 6.2 on, --skip-existing is refused for any index but pypi.org.
+# Playwright drives the machine's Chromium (below): `playwright install` is never run.
 if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/twine ] || [ ! -x .venv/bin/uv ] \
-  || ! .venv/bin/python -c 'import samtranslator, yaml' 2>/dev/null; then
+  || ! .venv/bin/python -c 'import samtranslator, yaml' 2>/dev/null \
+  || ! .venv/bin/python -c 'import playwright.sync_api' 2>/dev/null; then
   [ -x .venv/bin/pip ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' \
-    'aws-sam-translator>=1.90,<2' 'PyYAML>=6,<7' 'pip>=25' 'twine>=6.1,<6.2' 'uv>=0.5,<1'
+    'aws-sam-translator>=1.90,<2' 'PyYAML>=6,<7' 'pip>=25' 'twine>=6.1,<6.2' 'uv>=0.5,<1' \
+    'playwright>=1.48,<2'
+fi
+# Chromium for the console's browser test (tests/console), from Debian.
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver
 fi
 # pnpm for the npm end-to-end tests (npm itself is the machine's), in a local folder.
 if [ ! -x .tools/pnpm/node_modules/.bin/pnpm ]; then
@@ -19,6 +31,7 @@ if [ ! -x .tools/pnpm/node_modules/.bin/pnpm ]; then
 fi
 export TROVE_MOTO_SERVER="$PWD/.venv/bin/moto_server"
 export TROVE_SAM_PYTHON="$PWD/.venv/bin/python"
+export TROVE_CONSOLE_PYTHON="$PWD/.venv/bin/python"
 
 # The deployment: cfn-lint, sam validate --lint, asl-validator (installs them when missing).
 scripts/lint-deploy.sh

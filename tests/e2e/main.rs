@@ -6,6 +6,7 @@ mod auth;
 mod big_archives;
 mod cargo;
 mod cli;
+mod console;
 mod crash;
 mod delete;
 mod events;

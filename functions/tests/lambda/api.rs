@@ -86,3 +86,49 @@ async fn a_route_function_refuses_every_other_route() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["items"], serde_json::json!([]), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_function_answers_its_pages_and_assets() {
+    let stack = Stack::new().await;
+    let mut console = stack
+        .function("api", trove_core::http::console::HANDLER)
+        .await;
+    let event = sample_event("api/console.json");
+    let response = console.invoke(&event).await.response();
+    let (status, body) = http_answer(&response);
+    assert_eq!(status, 200, "{body}");
+    let html = body.as_str().unwrap_or_default();
+    assert!(html.contains("id=\"sign-in\""), "{html}");
+    let csp = response["headers"]["content-security-policy"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(csp.contains("frame-ancestors 'none'"), "{response}");
+
+    // The stylesheet the page links, by its hashed name, kept for a year.
+    let css = html
+        .split("href=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|href| href.starts_with("/console/assets/") && href.ends_with(".css"))
+        .expect("a stylesheet link")
+        .to_owned();
+    let mut asset = event.clone();
+    asset["rawPath"] = css.clone().into();
+    asset["requestContext"]["http"]["path"] = css.into();
+    let response = console.invoke(&asset).await.response();
+    assert_eq!(response["statusCode"], 200, "{response}");
+    assert!(
+        response["headers"]["cache-control"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("immutable"),
+        "{response}"
+    );
+
+    // Not signed in, a page sends the person to sign in; the root leads to the console.
+    let mut home = event.clone();
+    home["rawPath"] = "/console/".into();
+    home["requestContext"]["http"]["path"] = "/console/".into();
+    let response = console.invoke(&home).await.response();
+    assert_eq!(response["statusCode"], 303, "{response}");
+    assert_eq!(response["headers"]["location"], "/console/sign-in");
+}

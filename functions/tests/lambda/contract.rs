@@ -127,6 +127,21 @@ fn every_route_has_exactly_one_function_and_every_http_event_is_a_route() {
     for gateway in &family_events {
         by_route.remove(gateway);
     }
+    // The console: one function of the api binary behind its own routes.
+    for (method, path) in trove_core::http::console::GATEWAY_ROUTES {
+        let serving = by_route
+            .remove(&((*method).to_owned(), (*path).to_owned()))
+            .unwrap_or_default();
+        assert_eq!(
+            serving
+                .iter()
+                .map(|f| f.handler.as_str())
+                .collect::<Vec<_>>(),
+            [trove_core::http::console::HANDLER],
+            "{method} {path}: the console's function, and it alone"
+        );
+        assert_eq!(serving[0].binary, API_BINARY);
+    }
     assert!(
         by_route.is_empty(),
         "HttpApi events for routes the router does not have: {:?}",
@@ -135,6 +150,15 @@ fn every_route_has_exactly_one_function_and_every_http_event_is_a_route() {
     // Every function of the api binary serves a route (none idles with the whole API), and
     // a family's function has exactly the family's events.
     for f in all.values().filter(|f| f.binary == API_BINARY) {
+        if f.handler == trove_core::http::console::HANDLER {
+            assert_eq!(
+                f.http_routes().len(),
+                trove_core::http::console::GATEWAY_ROUTES.len(),
+                "{}",
+                f.logical_id
+            );
+            continue;
+        }
         match families::family(&f.handler) {
             Some(family) => {
                 let events: BTreeSet<(String, String)> = f.http_routes().into_iter().collect();
@@ -1287,7 +1311,8 @@ fn the_table_expires_the_attribute_the_code_writes() {
 const EVENT_ANNOUNCERS: &[&str] = &[
     "create_repository",
     "delete_repository",
-    "delete_version",
+    // Deleting a version: version.deleted.
+    "version_write",
     // npm unpublish deletes versions: version.deleted.
     "npm_write",
     // cargo owner --add/--remove changes grants: grant.changed.

@@ -237,6 +237,17 @@ impl Rights {
         touches(&self.grants) && self.cap.as_deref().is_none_or(touches)
     }
 
+    /// Whether some grant (and the credential's cap) gives at least `role` somewhere in the
+    /// repository: on all of it, or on some of its packages.
+    pub fn may_in_repository(&self, role: Role, repo: &RepoName) -> bool {
+        let reaches = |perms: &[Permission]| {
+            perms
+                .iter()
+                .any(|p| p.role >= role && p.scope.touches(repo))
+        };
+        reaches(&self.grants) && self.cap.as_deref().is_none_or(reaches)
+    }
+
     /// Holds admin on the whole tenant.
     pub fn is_tenant_admin(&self) -> bool {
         self.can(Role::Admin, &Target::Tenant)

@@ -50,6 +50,14 @@ pub const FAMILIES: &[RouteFamily] = &[
         prefix: "/cargo/{tenant}/{repo}/",
         methods: &["PUT", "DELETE"],
     },
+    // Changes to a published version: pin, yank, tags and labels, delete. Not for a
+    // package manager's sake: one function for six routes keeps the stack's resource count
+    // below CloudFormation's limit.
+    RouteFamily {
+        handler: "version_write",
+        prefix: "/v1/repositories/{repo}/packages/",
+        methods: &["PUT", "DELETE"],
+    },
 ];
 
 impl RouteFamily {
@@ -96,6 +104,9 @@ pub fn family(handler: &str) -> Option<&'static RouteFamily> {
 
 /// A route's rule, or a family's (see [`RouteFamily::rule`]).
 pub fn rule_of_handler(handler: &str) -> Option<Rule> {
+    if handler == crate::http::console::HANDLER {
+        return Some(crate::http::console::RULE);
+    }
     permissions::rule(handler)
         .copied()
         .or_else(|| family(handler).map(RouteFamily::rule))

@@ -33,7 +33,7 @@ pub const IDENTITY_CONTEXT_KEY: &str = "identity";
 #[derive(Debug, Clone, Copy)]
 pub struct SourceIp(pub Option<IpAddr>);
 
-fn source_ip(req: &Request) -> Option<IpAddr> {
+pub(crate) fn source_ip(req: &Request) -> Option<IpAddr> {
     if let Some(SourceIp(ip)) = req.extensions().get::<SourceIp>() {
         return *ip;
     }
@@ -193,6 +193,18 @@ fn check(caller: &Caller, need: Need, params: &RawPathParams) -> Result<(), Erro
         let what = repo.map_or_else(|| "repository".to_owned(), |r| format!("repository {r}"));
         return Err(Error::NotFound(format!("{what} not found")));
     }
+    let (repo, package) = path_names(params)?;
+    permits(caller, need, repo.as_ref(), package.as_ref())
+}
+
+/// Whether the caller meets `need` on the named repository and package: what the guard
+/// decides for a route, and what the console asks before it shows an action.
+pub fn permits(
+    caller: &Caller,
+    need: Need,
+    repo: Option<&RepoName>,
+    package: Option<&PackageName>,
+) -> Result<(), Error> {
     match need {
         Need::Public | Need::Authenticated => Ok(()),
         Need::PlatformAdmin => {
@@ -208,31 +220,28 @@ fn check(caller: &Caller, need: Need, params: &RawPathParams) -> Result<(), Erro
             Error::Forbidden(format!("this needs the {role} role on the tenant"))
         }),
         Need::InRepository(_) => {
-            let (repo, _) = path_names(params)?;
             let repo = repo.ok_or_else(|| Error::Internal("rule needs {repo}".into()))?;
-            if caller.rights.sees_repository(&repo) {
+            if caller.rights.sees_repository(repo) {
                 Ok(())
             } else {
-                Err(repo_not_found(&repo))
+                Err(repo_not_found(repo))
             }
         }
         Need::Repository(role) => {
-            let (repo, _) = path_names(params)?;
             let repo = repo.ok_or_else(|| Error::Internal("rule needs {repo}".into()))?;
-            if !caller.rights.sees_repository(&repo) {
-                return Err(repo_not_found(&repo));
+            if !caller.rights.sees_repository(repo) {
+                return Err(repo_not_found(repo));
             }
-            caller.require(role, &Target::Repository(&repo), || repo_not_found(&repo))
+            caller.require(role, &Target::Repository(repo), || repo_not_found(repo))
         }
         Need::Package(role) => {
-            let (repo, package) = path_names(params)?;
             let (repo, package) = repo
                 .zip(package)
                 .ok_or_else(|| Error::Internal("rule needs {repo} and {package}".into()))?;
-            if !caller.rights.sees_repository(&repo) {
-                return Err(repo_not_found(&repo));
+            if !caller.rights.sees_repository(repo) {
+                return Err(repo_not_found(repo));
             }
-            caller.require(role, &Target::Package(&repo, &package), || {
+            caller.require(role, &Target::Package(repo, package), || {
                 Error::NotFound(format!("package {package} not found in {repo}"))
             })
         }

@@ -1,6 +1,7 @@
 //! The HTTP API: one router, hosted by `lambda_http` in AWS and by `axum::serve` in
 //! `trove serve`. No handler knows its host.
 
+pub mod console;
 pub mod extract;
 pub mod families;
 pub mod guard;
@@ -199,6 +200,9 @@ pub fn route_table() -> Vec<RouteSpec> {
 /// (`families`), as one function serves them: anything else answers 404 even if API
 /// Gateway were misconfigured to send it.
 pub fn router_for_route(state: AppState, operation_id: &str) -> Option<Router> {
+    if operation_id == console::HANDLER {
+        return Some(console_router(state));
+    }
     let served: Vec<RouteSpec> = match families::family(operation_id) {
         Some(family) => family.routes(),
         None => route_table()
@@ -230,12 +234,20 @@ pub fn router_for_route(state: AppState, operation_id: &str) -> Option<Router> {
     };
     Some(hosted(
         routes(state).route_layer(axum::middleware::from_fn(only)),
+        None,
     ))
 }
 
-/// The whole API, ready for any host.
+/// The whole API and the console, ready for any host.
 pub fn router(state: AppState) -> Router {
-    hosted(routes(state))
+    let api = routes(state.clone());
+    hosted(api.clone(), Some(console::router(state, api)))
+}
+
+/// The console's function: its pages, and the API its pages and the browser's bridge call
+/// in-process (so the guard decides there as for any client).
+pub fn console_router(state: AppState) -> Router {
+    router(state)
 }
 
 /// Every route behind the guard, with the per-route layers.
@@ -262,11 +274,11 @@ fn routes(state: AppState) -> Router {
 
 /// The routes as a host serves them: request ids, and paths normalised before routing
 /// (a layer of the router itself would run after the route was chosen).
-fn hosted(routes: Router) -> Router {
+fn hosted(routes: Router, console: Option<Router>) -> Router {
     let normalised = tower::ServiceBuilder::new()
         .map_request(routes::npm::scoped_paths)
         .service(routes);
-    with_request_ids(Router::new().fallback_service(normalised))
+    with_request_ids(console.unwrap_or_default().fallback_service(normalised))
 }
 
 /// Every request gets an `x-request-id` (the client's, or a fresh ULID), carried by the

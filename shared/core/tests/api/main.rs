@@ -9,6 +9,7 @@ mod blob_refs;
 mod breaker;
 mod cargo;
 mod cleanup;
+mod console;
 mod credential;
 mod identity;
 mod input;

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{Role, Target};
-use crate::domain::keys::{self, BlobKey};
+use crate::domain::keys::{self, BlobKey, UploadId};
 use crate::domain::model::{FileRecord, Package, ScanResult, Version, Yanked, from_item};
 use crate::domain::names::{FileName, PackageName, RepoName, Sha256Hex, VersionName};
 use crate::ports::Query;
@@ -80,6 +80,12 @@ pub struct FileView {
     pub yanked: Option<Yanked>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The upload that published it.
+    #[schema(value_type = String)]
+    pub upload_id: UploadId,
+    /// The principal whose upload published it, while the upload's record is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploaded_by: Option<String>,
 }
 
 impl From<FileRecord> for FileView {
@@ -91,6 +97,8 @@ impl From<FileRecord> for FileView {
             scan: f.scan,
             yanked: f.yanked,
             created_at: f.created_at,
+            upload_id: f.upload_id,
+            uploaded_by: None,
         }
     }
 }
@@ -216,11 +224,17 @@ pub async fn get_version(
         &r.version,
     ))
     .limit(1000);
-    let files = query_all(ctx.table.as_ref(), query)
+    let mut files = query_all(ctx.table.as_ref(), query)
         .await?
         .into_iter()
         .map(|item| from_item::<FileRecord>(item).map(FileView::from))
         .collect::<Result<Vec<_>, _>>()?;
+    for file in &mut files {
+        file.uploaded_by =
+            crate::services::catalog::uploads::load(ctx, &caller.tenant, &file.upload_id)
+                .await?
+                .and_then(|u| u.created_by);
+    }
     Ok(VersionDetail {
         version: version.into(),
         files,
