@@ -332,7 +332,7 @@ async fn changes_need_the_csrf_token_and_the_bridge_carries_the_session() {
         )
         .await;
     assert_eq!(made.status, StatusCode::SEE_OTHER);
-    assert_eq!(made.location(), "/console/r/libs");
+    assert_eq!(made.location(), "/console/");
     // A refusal of the API reads as a page with its detail.
     let again = b
         .post(

@@ -28,6 +28,8 @@ pub fn page(session: Option<&Session>, section: Section, title: &str, body: Mark
                     meta name="csrf-token" content=(s.csrf);
                 }
                 title { (title) " · Trove" }
+                // No favicon request that would only answer 404.
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href=(assets::path("console", "css"));
                 script src=(assets::path("sha256", "js")) defer {}
                 script src=(assets::path("console", "js")) defer {}

@@ -231,7 +231,7 @@ fn repositories_page(session: &Session, list: &Value, problem: Option<&str>) -> 
                     div.row {
                         div {
                             label for="repo-name" { "Name" }
-                            input #repo-name name="name" required maxlength="64" pattern="[a-z0-9][a-z0-9._-]*";
+                            input #repo-name name="name" required maxlength="64" pattern="[a-z0-9][a-z0-9._\\-]*";
                         }
                         div {
                             label for="repo-format" { "Format" }
@@ -272,7 +272,8 @@ pub async fn create_repository(
     )
     .await
     {
-        Ok(_) => Redirect::to(&format!("/console/r/{}", seg(&name))).into_response(),
+        // Back to the list, where the new repository now stands.
+        Ok(_) => Redirect::to("/console/").into_response(),
         Err(r) => {
             let list = api::call(
                 &console.api,
@@ -854,6 +855,9 @@ async fn keys_page(
                 input #key-name name="name" required maxlength="100" placeholder="laptop";
                 label for="key-days" { "Valid for (days)" }
                 input #key-days name="days" type="number" min="1" max="730" value="90";
+                label for="confirm-key" { "Your current API key, to confirm" }
+                input #confirm-key name="confirm_key" type="password" autocomplete="current-password" required;
+                p.hint { "A key is made with a key: a session lasts hours, and a credential never makes a key that outlives it." }
                 button type="submit" { "Create key" }
             }
         },
@@ -877,9 +881,19 @@ pub async fn create_key(
         "name": form.get("name").cloned().unwrap_or_default(),
         "expires_in": days.saturating_mul(86_400),
     });
+    // Made with the person's own key, given again: a session's token lives hours, and the
+    // API never lets a credential make a key that outlives it.
+    let confirm = form
+        .get("confirm_key")
+        .map(|k| k.trim())
+        .unwrap_or_default();
+    let Some(confirming) = confirming_session(&console, &session, confirm).await else {
+        let problem = "That is not a live key of yours: give the API key you signed in with, or another of your own.";
+        return keys_page(&console, &session, None, Some(problem)).await;
+    };
     match api::call(
         &console.api,
-        &session,
+        &confirming,
         Method::POST,
         "/v1/api-keys",
         Some(body),
@@ -890,6 +904,32 @@ pub async fn create_key(
         Err(r) if r.status == StatusCode::UNAUTHORIZED => refused(&session, "API keys", &r),
         Err(r) => keys_page(&console, &session, None, Some(&r.detail)).await,
     }
+}
+
+/// `key` as a session of the same person, if it is one of their live API keys.
+async fn confirming_session(console: &Console, session: &Session, key: &str) -> Option<Session> {
+    use crate::services::access::authn::Decision;
+    use crate::services::access::caller::{Caller, Credential};
+    if key.is_empty() {
+        return None;
+    }
+    let ip = session.caller.source_ip;
+    let Ok(Decision::Allowed(identity)) = console
+        .app
+        .authorizer
+        .decide(&console.app.ctx, Some(key), ip)
+        .await
+    else {
+        return None;
+    };
+    let same = identity.tenant == session.caller.tenant
+        && identity.principal == session.caller.principal
+        && matches!(identity.credential, Credential::ApiKey { .. });
+    same.then(|| Session {
+        caller: Caller::new(&identity, ip, session.caller.request_id.clone()),
+        token: key.to_owned(),
+        csrf: session.csrf.clone(),
+    })
 }
 
 pub async fn revoke_key(

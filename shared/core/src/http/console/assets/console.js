@@ -231,6 +231,8 @@
       xhr.withCredentials = false;
       const headers = target.headers || {};
       Object.keys(headers).forEach((name) => {
+        // The browser sets these itself and refuses (noisily) to be told.
+        if (['content-length', 'host'].includes(name.toLowerCase())) return;
         try {
           xhr.setRequestHeader(name, String(headers[name]));
         } catch (_) {
@@ -265,6 +267,14 @@
       this.total = 0; // sum of `loaded`
       this.moved = 0; // only grows, retries included
       this.samples = [];
+      this.started = performance.now();
+    }
+
+    /** All bytes are sent: the average rate of the whole transfer, which a fast one (on a
+     * local network) would otherwise never show. */
+    finish() {
+      const elapsed = Math.max(performance.now() - this.started, 1);
+      this.show(100, `${humanBytes((this.size * 1000) / elapsed)}/s · 100 %`);
     }
 
     set(key, bytes) {
@@ -645,7 +655,7 @@
         const uploadId = plan
           ? await uploadParts(file, what, hashed, plan, meter, control)
           : await uploadSingle(file, what, hashed, meter, control);
-        setProgress(100);
+        meter.finish();
         await awaitOutcome(uploadId, pkg, version);
       } catch (e) {
         control.failed = control.failed || e;
