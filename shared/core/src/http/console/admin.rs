@@ -58,19 +58,19 @@ fn forbidden(session: &Session) -> Response {
     )
 }
 
-fn admin_only(viewer: &Viewer) -> Result<std::sync::Arc<Session>, Response> {
+fn admin_only(viewer: &Viewer) -> Result<std::sync::Arc<Session>, Box<Response>> {
     let session = signed_in(viewer)?;
     if session.caller.rights.is_tenant_admin() {
         Ok(session)
     } else {
-        Err(forbidden(&session))
+        Err(Box::new(forbidden(&session)))
     }
 }
 
 pub async fn index(Extension(viewer): Extension<Viewer>) -> Response {
     let session = match admin_only(&viewer) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     ok_page(page(
         Some(&session),
@@ -168,7 +168,7 @@ pub async fn section(
 ) -> Response {
     let session = match admin_only(&viewer) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     page_of(&console, &session, &slug, &filter).await
 }
@@ -293,7 +293,7 @@ fn reports(items: &[Value]) -> Markup {
                     tr {
                         td { (text(r, "date")) }
                         td { (when(text(r, "generated_at"))) }
-                        td { code { (r["summary"].to_string()) } }
+                        td { code.digest { (r["summary"].to_string()) } }
                     }
                 }
             }
@@ -308,7 +308,7 @@ pub async fn webhook(
 ) -> Response {
     let session = match admin_only(&viewer) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let hook = match api::call(
         &console.api,
@@ -387,7 +387,7 @@ pub async fn redeliver(
 ) -> Response {
     let session = match checked(&viewer, &form) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let path = format!(
         "/v1/webhooks/{}/deliveries/{}/redeliver",

@@ -27,20 +27,20 @@ use crate::services::search::plan::version_order;
 type Form_ = HashMap<String, String>;
 
 /// The signed-in session, or the answer that sends the person to sign in.
-pub(super) fn signed_in(viewer: &Viewer) -> Result<Arc<Session>, Response> {
+pub(super) fn signed_in(viewer: &Viewer) -> Result<Arc<Session>, Box<Response>> {
     viewer
         .0
         .clone()
-        .ok_or_else(|| Redirect::to("/console/sign-in").into_response())
+        .ok_or_else(|| Box::new(Redirect::to("/console/sign-in").into_response()))
 }
 
 /// A change's form must carry the session's CSRF token.
-pub(super) fn checked(viewer: &Viewer, form: &Form_) -> Result<Arc<Session>, Response> {
+pub(super) fn checked(viewer: &Viewer, form: &Form_) -> Result<Arc<Session>, Box<Response>> {
     let session = signed_in(viewer)?;
     if session.csrf_matches(form.get(CSRF_FIELD).map(String::as_str)) {
         Ok(session)
     } else {
-        Err(html_page(
+        Err(Box::new(html_page(
             StatusCode::FORBIDDEN,
             page(
                 Some(&session),
@@ -48,7 +48,7 @@ pub(super) fn checked(viewer: &Viewer, form: &Form_) -> Result<Arc<Session>, Res
                 "Refused",
                 layout::error("This form has expired; reload the page and try again."),
             ),
-        ))
+        )))
     }
 }
 
@@ -158,7 +158,7 @@ pub async fn sign_out(
     Form(form): Form<Form_>,
 ) -> Response {
     if let Err(refusal) = checked(&viewer, &form) {
-        return refusal;
+        return *refusal;
     }
     let mut response = Redirect::to("/console/sign-in").into_response();
     if let Some(cookie) = session::set_cookie("", 0, session::over_https(&headers)) {
@@ -175,7 +175,7 @@ pub async fn repositories(
 ) -> Response {
     let session = match signed_in(&viewer) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let list = match api::call(
         &console.api,
@@ -256,7 +256,7 @@ pub async fn create_repository(
 ) -> Response {
     let session = match checked(&viewer, &form) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let name = form.get("name").cloned().unwrap_or_default();
     let mut body = json!({"name": name, "format": form.get("format").cloned().unwrap_or_default()});
@@ -308,7 +308,7 @@ pub async fn repository(
 ) -> Response {
     let session = match signed_in(&viewer) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(name) = RepoName::parse(&repo) else {
         return refused(
@@ -466,7 +466,7 @@ pub async fn put_retention(
 ) -> Response {
     let session = match checked(&viewer, &form) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut body = json!({});
     for field in ["keep_last", "max_age_days", "quarantine_days"] {
@@ -502,7 +502,7 @@ pub async fn package_or_version(
 ) -> Response {
     let session = match signed_in(&viewer) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match rest.rsplit_once("/v/") {
         Some((package, version)) => version_page(&console, &session, &repo, package, version).await,
@@ -639,7 +639,7 @@ async fn version_page(
                             tr {
                                 td { (filename) }
                                 td { (human_bytes(f["size"].as_u64().unwrap_or(0))) }
-                                td { code { (sha) } " " (copy_button(sha, &format!("Copy the SHA-256 of {filename}"))) }
+                                td { code.digest { (sha) } " " (copy_button(sha, &format!("Copy the SHA-256 of {filename}"))) }
                                 td { (when(f["created_at"].as_str().unwrap_or_default())) }
                                 td { (f["uploaded_by"].as_str().unwrap_or("—")) }
                                 td { (scan_summary(&f["scan"])) }
@@ -674,7 +674,7 @@ pub async fn download(
 ) -> Response {
     let session = match signed_in(&viewer) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut parts = rest.rsplitn(3, '/');
     let (Some(filename), Some(version), Some(package)) = (parts.next(), parts.next(), parts.next())
@@ -714,7 +714,7 @@ pub async fn search(
 ) -> Response {
     let session = match signed_in(&viewer) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let q = filter.q.unwrap_or_default();
     let result = if q.trim().is_empty() {
@@ -779,7 +779,7 @@ pub async fn keys(
 ) -> Response {
     let session = match signed_in(&viewer) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     keys_page(&console, &session, None, None).await
 }
@@ -871,7 +871,7 @@ pub async fn create_key(
 ) -> Response {
     let session = match checked(&viewer, &form) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let days: u64 = form
         .get("days")
@@ -940,7 +940,7 @@ pub async fn revoke_key(
 ) -> Response {
     let session = match checked(&viewer, &form) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let path = format!("/v1/api-keys/{}", seg(&id));
     match api::call(&console.api, &session, Method::DELETE, &path, None).await {
