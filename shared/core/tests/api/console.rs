@@ -259,7 +259,14 @@ async fn each_role_sees_what_the_guard_allows_and_no_more() {
         !libs.body.contains("id=\"upload\""),
         "a reader has no upload widget"
     );
-    assert!(!libs.body.contains("id=\"retention\""));
+    assert!(
+        !libs.body.contains("id=\"retention\""),
+        "no retention form for a reader"
+    );
+    assert!(
+        libs.body.contains("id=\"retention-readonly\""),
+        "but the policy, read-only"
+    );
     assert!(libs.body.contains("widget"));
     assert_eq!(
         r.get("/console/r/secret").await.status,

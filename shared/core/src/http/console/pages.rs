@@ -381,6 +381,8 @@ pub async fn repository(
             (setup(&base, session.caller.tenant.as_str(), name.as_str(), &format))
             @if may(&session, "put_retention", Some(&name), None) {
                 (retention_form(&session, name.as_str(), &repository))
+            } @else {
+                (retention_summary(&repository))
             }
         },
     ))
@@ -454,6 +456,25 @@ fn retention_form(session: &Session, repo: &str, repository: &Value) -> Markup {
                 input #quarantine-days name="quarantine_days" type="number" min="1" max="100000" value=(value("quarantine_days"));
                 button type="submit" { "Save retention" }
             }
+        }
+    }
+}
+
+/// What the retention policy is, for whom may not change it.
+fn retention_summary(repository: &Value) -> Markup {
+    let r = &repository["retention"];
+    let rule = |k: &str, some: &dyn Fn(u64) -> String, none: &str| {
+        r[k].as_u64().map_or_else(|| none.to_owned(), some)
+    };
+    html! {
+        details #retention-readonly {
+            summary { "Retention " (badge("readonly", "read-only")) }
+            ul {
+                li { (rule("keep_last", &|n| format!("Keeps the newest {n} versions of each package"), "Keeps every version")) }
+                li { (rule("max_age_days", &|n| format!("Removes versions older than {n} days"), "Removes no version for its age")) }
+                li { (rule("quarantine_days", &|n| format!("Keeps refused uploads {n} days"), "Keeps refused uploads 30 days")) }
+            }
+            p.hint { "Pinned versions and each package's newest are never removed. Admins of the repository change this." }
         }
     }
 }

@@ -575,7 +575,7 @@
       const path = `${repoPath}/${encodeURIComponent(uploadId)}`;
       const until = Date.now() + POLL_FOR;
       let failures = 0;
-      say('scanning…');
+      say('scanning and validating…');
       while (Date.now() < until) {
         let state;
         try {
@@ -605,7 +605,7 @@
           say('cancelled');
           return;
         }
-        say('scanning…');
+        say('scanning and validating…');
         await sleep(POLL_EVERY);
       }
       say('still scanning after 10 minutes: look at the package page later');
