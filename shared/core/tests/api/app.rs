@@ -115,6 +115,32 @@ impl TestApp {
         )
     }
 
+    /// A service account with one grant (`role` on `scope`) and an API key of it.
+    pub(super) async fn key_with(&self, name: &str, role: &str, scope: Value) -> String {
+        let sa = self
+            .admin_post("/v1/service-accounts", json!({"name": name}))
+            .await;
+        let id = sa["id"].as_str().expect("id");
+        self.admin_post(
+            "/v1/grants",
+            json!({"principal": id, "role": role, "scope": scope}),
+        )
+        .await;
+        let key = self
+            .admin_post("/v1/api-keys", json!({"owner": id, "name": name}))
+            .await;
+        key["key"].as_str().expect("key").to_owned()
+    }
+
+    /// POSTs `body` as the admin; anything but a success fails the test.
+    async fn admin_post(&self, uri: &str, body: Value) -> Value {
+        let (status, _, v) = self
+            .call(Method::POST, uri, Some(&self.admin), Some(body))
+            .await;
+        assert!(status.is_success(), "POST {uri}: {status} {v}");
+        v
+    }
+
     /// Creates a generic repository as the admin; anything but 201 fails the test.
     pub(super) async fn create_repository(&self, name: &str) {
         let (status, _, body) = self

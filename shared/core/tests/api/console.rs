@@ -127,26 +127,6 @@ impl<'a> Browser<'a> {
     }
 }
 
-/// A service account with one grant and its key.
-async fn key_with(app: &TestApp, name: &str, role: &str, scope: serde_json::Value) -> String {
-    let post = |uri: &'static str, body: serde_json::Value| async move {
-        let (status, _, v) = app
-            .call(Method::POST, uri, Some(&app.admin), Some(body))
-            .await;
-        assert!(status.is_success(), "POST {uri}: {status} {v}");
-        v
-    };
-    let sa = post("/v1/service-accounts", json!({"name": name})).await;
-    let id = sa["id"].as_str().expect("id").to_owned();
-    post(
-        "/v1/grants",
-        json!({"principal": id, "role": role, "scope": scope}),
-    )
-    .await;
-    let key = post("/v1/api-keys", json!({"owner": id, "name": name})).await;
-    key["key"].as_str().expect("key").to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn signing_in_keeps_an_http_only_session_and_every_page_is_guarded() {
     let app = TestApp::new().await;
@@ -228,14 +208,16 @@ async fn each_role_sees_what_the_guard_allows_and_no_more() {
         )
         .await;
     assert_eq!(up["status"], "published");
-    let reader = key_with(&app, "reader", "reader", json!({"repository": "libs"})).await;
-    let writer = key_with(
-        &app,
-        "writer",
-        "writer",
-        json!({"repository": "libs", "package": "widget*"}),
-    )
-    .await;
+    let reader = app
+        .key_with("reader", "reader", json!({"repository": "libs"}))
+        .await;
+    let writer = app
+        .key_with(
+            "writer",
+            "writer",
+            json!({"repository": "libs", "package": "widget*"}),
+        )
+        .await;
 
     let mut admin = Browser::new(&app);
     admin.sign_in(&app.admin).await;

@@ -63,26 +63,6 @@ async fn principal_of(app: &TestApp, key: &str) -> String {
     me["principal"].as_str().expect("principal").to_owned()
 }
 
-/// A service account with one grant and its key.
-async fn key_with(app: &TestApp, name: &str, role: &str, scope: Value) -> String {
-    let post = |uri: &'static str, body: Value| async move {
-        let (status, _, v) = app
-            .call(Method::POST, uri, Some(&app.admin), Some(body))
-            .await;
-        assert!(status.is_success(), "POST {uri}: {status} {v}");
-        v
-    };
-    let sa = post("/v1/service-accounts", json!({"name": name})).await;
-    let id = sa["id"].as_str().expect("id").to_owned();
-    post(
-        "/v1/grants",
-        json!({"principal": id, "role": role, "scope": scope}),
-    )
-    .await;
-    let key = post("/v1/api-keys", json!({"owner": id, "name": name})).await;
-    key["key"].as_str().expect("key").to_owned()
-}
-
 /// libs: acme-widget 1.0.0, 2.0.0, 2.1.0 and acme-core 1.0.0 (by the admin); tools: widget
 /// 3.0.0 (by a CI account) and other 1.0.0 with the same bytes as acme-core 1.0.0.
 struct Catalogue {
@@ -109,7 +89,9 @@ async fn catalogue() -> Catalogue {
         .await;
     }
     published(&app, &admin, "libs", "acme-core", "1.0.0", b"shared bytes").await;
-    let ci = key_with(&app, "ci", "writer", json!({"repository": "tools"})).await;
+    let ci = app
+        .key_with("ci", "writer", json!({"repository": "tools"}))
+        .await;
     published(&app, &ci, "tools", "widget", "3.0.0", b"tool widget").await;
     published(&app, &ci, "tools", "other", "1.0.0", b"shared bytes").await;
     let ci_principal = principal_of(&app, &ci).await;
@@ -339,13 +321,13 @@ async fn a_caller_finds_only_what_it_may_read() {
     let body = search(app, &c.ci, &format!("sha256:{}", c.shared_sha)).await;
     assert_eq!(found(&body), [triple("tools", "other", "1.0.0")]);
     // A reader of one package pattern sees that package only.
-    let narrow = key_with(
-        app,
-        "narrow",
-        "reader",
-        json!({"repository": "libs", "package": "acme-core"}),
-    )
-    .await;
+    let narrow = app
+        .key_with(
+            "narrow",
+            "reader",
+            json!({"repository": "libs", "package": "acme-core"}),
+        )
+        .await;
     assert_eq!(
         found(&search(app, &narrow, "name:acme-*").await),
         [triple("libs", "acme-core", "1.0.0")]

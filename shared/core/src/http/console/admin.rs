@@ -3,10 +3,7 @@
 //! API route of the same name, so the guard decides who sees it; the navigation shows the
 //! section only to whom the guard would answer.
 
-use std::collections::HashMap;
-
-use axum::Extension;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -16,9 +13,9 @@ use crate::http::console::api;
 use crate::http::console::layout::{
     self, Section, badge, csrf_field, empty, page, seg, table_wrap, when,
 };
-use crate::http::console::pages::{checked, html_page, ok_page, refused, signed_in};
+use crate::http::console::pages::{html_page, ok_page, refused, signed_in};
 use crate::http::console::session::Session;
-use crate::http::console::{Console, Viewer, may};
+use crate::http::console::{Change, Console, Viewer, may};
 
 /// The admin pages: (path segment, title, the API route that feeds it, its path).
 const PAGES: &[(&str, &str, &str, &str)] = &[
@@ -58,6 +55,25 @@ fn forbidden(session: &Session) -> Response {
     )
 }
 
+/// An admin page's person: a tenant admin, or the request is answered 403 (or sent to sign in).
+pub struct Admin(pub std::sync::Arc<Session>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Response> {
+        let viewer = parts
+            .extensions
+            .get::<Viewer>()
+            .cloned()
+            .unwrap_or(Viewer(None));
+        admin_only(&viewer).map(Admin).map_err(|r| *r)
+    }
+}
+
 fn admin_only(viewer: &Viewer) -> Result<std::sync::Arc<Session>, Box<Response>> {
     let session = signed_in(viewer)?;
     if session.caller.rights.is_tenant_admin() {
@@ -67,11 +83,7 @@ fn admin_only(viewer: &Viewer) -> Result<std::sync::Arc<Session>, Box<Response>>
     }
 }
 
-pub async fn index(Extension(viewer): Extension<Viewer>) -> Response {
-    let session = match admin_only(&viewer) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+pub async fn index(Admin(session): Admin) -> Response {
     ok_page(page(
         Some(&session),
         Section::Admin,
@@ -162,14 +174,10 @@ async fn page_of(
 
 pub async fn section(
     State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
+    Admin(session): Admin,
     Path(slug): Path<String>,
     Query(filter): Query<AuditFilter>,
 ) -> Response {
-    let session = match admin_only(&viewer) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     page_of(&console, &session, &slug, &filter).await
 }
 
@@ -303,13 +311,9 @@ fn reports(items: &[Value]) -> Markup {
 
 pub async fn webhook(
     State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
+    Admin(session): Admin,
     Path(id): Path<String>,
 ) -> Response {
-    let session = match admin_only(&viewer) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let hook = match api::call(
         &console.api,
         &session,
@@ -381,14 +385,9 @@ pub async fn webhook(
 
 pub async fn redeliver(
     State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
     Path((id, delivery)): Path<(String, String)>,
-    Form(form): Form<HashMap<String, String>>,
+    Change(session, _): Change,
 ) -> Response {
-    let session = match checked(&viewer, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let path = format!(
         "/v1/webhooks/{}/deliveries/{}/redeliver",
         seg(&id),

@@ -12,6 +12,7 @@ pub mod layout;
 pub mod pages;
 pub mod session;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -59,6 +60,44 @@ pub struct ClientIp(pub Option<std::net::IpAddr>);
 /// The signed-in person of the request, if any (set by [`with_session`]).
 #[derive(Clone)]
 pub struct Viewer(pub Option<Arc<Session>>);
+
+fn viewer_of(extensions: &axum::http::Extensions) -> Viewer {
+    extensions.get::<Viewer>().cloned().unwrap_or(Viewer(None))
+}
+
+/// A page's signed-in person; without a session the request is sent to sign in.
+pub struct SignedIn(pub Arc<Session>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Response> {
+        pages::signed_in(&viewer_of(&parts.extensions))
+            .map(SignedIn)
+            .map_err(|r| *r)
+    }
+}
+
+/// A change a form asks for: the signed-in person, whose CSRF token the form carries, and
+/// the form's fields.
+pub struct Change(pub Arc<Session>, pub HashMap<String, String>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Change {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let viewer = viewer_of(request.extensions());
+        let axum::extract::Form(form) =
+            axum::extract::Form::<HashMap<String, String>>::from_request(request, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let session = pages::checked(&viewer, &form).map_err(|r| *r)?;
+        Ok(Change(session, form))
+    }
+}
 
 /// The console's routes; `api` is the JSON API router it calls.
 pub fn router(app: AppState, api: Router) -> Router {

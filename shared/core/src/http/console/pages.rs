@@ -20,7 +20,7 @@ use crate::http::console::layout::{
     self, Section, badge, copy_button, csrf_field, empty, human_bytes, page, seg, table_wrap, when,
 };
 use crate::http::console::session::{self, CSRF_FIELD, Session};
-use crate::http::console::{ClientIp, Console, Viewer, may};
+use crate::http::console::{Change, ClientIp, Console, SignedIn, Viewer, may};
 use crate::http::routes::client_pages::origin;
 use crate::services::search::plan::version_order;
 
@@ -152,14 +152,8 @@ pub async fn sign_in(
     }
 }
 
-pub async fn sign_out(
-    headers: HeaderMap,
-    Extension(viewer): Extension<Viewer>,
-    Form(form): Form<Form_>,
-) -> Response {
-    if let Err(refusal) = checked(&viewer, &form) {
-        return *refusal;
-    }
+/// Signing out needs the CSRF token too (`Change`): no other site can end a session.
+pub async fn sign_out(headers: HeaderMap, _: Change) -> Response {
     let mut response = Redirect::to("/console/sign-in").into_response();
     if let Some(cookie) = session::set_cookie("", 0, session::over_https(&headers)) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -169,14 +163,7 @@ pub async fn sign_out(
 
 // ---- repositories ----
 
-pub async fn repositories(
-    State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
-) -> Response {
-    let session = match signed_in(&viewer) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+pub async fn repositories(State(console): State<Console>, SignedIn(session): SignedIn) -> Response {
     let list = match api::call(
         &console.api,
         &session,
@@ -251,13 +238,8 @@ fn repositories_page(session: &Session, list: &Value, problem: Option<&str>) -> 
 
 pub async fn create_repository(
     State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
-    Form(form): Form<Form_>,
+    Change(session, form): Change,
 ) -> Response {
-    let session = match checked(&viewer, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let name = form.get("name").cloned().unwrap_or_default();
     let mut body = json!({"name": name, "format": form.get("format").cloned().unwrap_or_default()});
     if let Some(d) = form.get("description").filter(|d| !d.trim().is_empty()) {
@@ -301,15 +283,11 @@ pub struct Filter {
 
 pub async fn repository(
     State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
+    SignedIn(session): SignedIn,
     Path(repo): Path<String>,
     Query(filter): Query<Filter>,
     headers: HeaderMap,
 ) -> Response {
-    let session = match signed_in(&viewer) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let Ok(name) = RepoName::parse(&repo) else {
         return refused(
             &session,
@@ -481,14 +459,9 @@ fn retention_summary(repository: &Value) -> Markup {
 
 pub async fn put_retention(
     State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
     Path(repo): Path<String>,
-    Form(form): Form<Form_>,
+    Change(session, form): Change,
 ) -> Response {
-    let session = match checked(&viewer, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let mut body = json!({});
     for field in ["keep_last", "max_age_days", "quarantine_days"] {
         if let Some(v) = form.get(field).filter(|v| !v.trim().is_empty()) {
@@ -518,13 +491,9 @@ pub async fn put_retention(
 
 pub async fn package_or_version(
     State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
+    SignedIn(session): SignedIn,
     Path((repo, rest)): Path<(String, String)>,
 ) -> Response {
-    let session = match signed_in(&viewer) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     match rest.rsplit_once("/v/") {
         Some((package, version)) => version_page(&console, &session, &repo, package, version).await,
         None => package_page(&console, &session, &repo, rest.trim_end_matches('/')).await,
@@ -690,17 +659,13 @@ fn scan_summary(scan: &Value) -> Markup {
 
 pub async fn download(
     State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
+    SignedIn(session): SignedIn,
     Path((repo, rest)): Path<(String, String)>,
 ) -> Response {
-    let session = match signed_in(&viewer) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let mut parts = rest.rsplitn(3, '/');
     let (Some(filename), Some(version), Some(package)) = (parts.next(), parts.next(), parts.next())
     else {
-        return not_found(Extension(viewer.clone())).await;
+        return not_found(Extension(Viewer(Some(session)))).await;
     };
     let path = format!(
         "/v1/repositories/{}/packages/{}/versions/{}/files/{}",
@@ -730,13 +695,9 @@ pub async fn download(
 
 pub async fn search(
     State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
+    SignedIn(session): SignedIn,
     Query(filter): Query<Filter>,
 ) -> Response {
-    let session = match signed_in(&viewer) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let q = filter.q.unwrap_or_default();
     let result = if q.trim().is_empty() {
         None
@@ -794,14 +755,7 @@ pub async fn search(
 
 // ---- API keys ----
 
-pub async fn keys(
-    State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
-) -> Response {
-    let session = match signed_in(&viewer) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+pub async fn keys(State(console): State<Console>, SignedIn(session): SignedIn) -> Response {
     keys_page(&console, &session, None, None).await
 }
 
@@ -885,15 +839,7 @@ async fn keys_page(
     ))
 }
 
-pub async fn create_key(
-    State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
-    Form(form): Form<Form_>,
-) -> Response {
-    let session = match checked(&viewer, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
+pub async fn create_key(State(console): State<Console>, Change(session, form): Change) -> Response {
     let days: u64 = form
         .get("days")
         .and_then(|d| d.trim().parse().ok())
@@ -955,14 +901,9 @@ async fn confirming_session(console: &Console, session: &Session, key: &str) -> 
 
 pub async fn revoke_key(
     State(console): State<Console>,
-    Extension(viewer): Extension<Viewer>,
     Path(id): Path<String>,
-    Form(form): Form<Form_>,
+    Change(session, _): Change,
 ) -> Response {
-    let session = match checked(&viewer, &form) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let path = format!("/v1/api-keys/{}", seg(&id));
     match api::call(&console.api, &session, Method::DELETE, &path, None).await {
         Ok(_) => Redirect::to("/console/keys").into_response(),

@@ -116,15 +116,7 @@ pub async fn sign_in(
         return Ok(None);
     };
     // As `POST /v1/auth/token`: a token never outlives the key it is made with.
-    let ttl = match identity.expires_at {
-        Some(at) => {
-            let left = (at - state.ctx.clock.now()).whole_seconds();
-            SESSION_TTL.min(std::time::Duration::from_secs(
-                u64::try_from(left).unwrap_or(0),
-            ))
-        }
-        None => SESSION_TTL,
-    };
+    let ttl = tokens::ttl_within(SESSION_TTL, identity.expires_at, state.ctx.clock.now());
     if ttl.is_zero() {
         return Ok(None);
     }

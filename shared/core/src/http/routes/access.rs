@@ -72,14 +72,11 @@ pub async fn issue_token(
         return Err(Error::Invalid("exchange an API key for a token, not a token".into()).into());
     };
     // A token never outlives the key it is made with.
-    let ttl = match caller.expires_at {
-        Some(at) => {
-            let left = (at - state.ctx.clock.now()).whole_seconds();
-            let left = std::time::Duration::from_secs(u64::try_from(left).unwrap_or(0));
-            tokens::DEFAULT_TTL.min(left)
-        }
-        None => tokens::DEFAULT_TTL,
-    };
+    let ttl = tokens::ttl_within(
+        tokens::DEFAULT_TTL,
+        caller.expires_at,
+        state.ctx.clock.now(),
+    );
     if ttl.is_zero() {
         return Err(Error::Unauthenticated.into());
     }

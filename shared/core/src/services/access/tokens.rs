@@ -22,6 +22,22 @@ use crate::services::{Context, Error};
 pub const TOKEN_ISSUER: &str = "trove";
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 
+/// How long a token made now with a key that stops working at `key_expires` may live: up
+/// to `wanted`, never past the key (zero: the key is spent).
+pub fn ttl_within(
+    wanted: Duration,
+    key_expires: Option<time::OffsetDateTime>,
+    now: time::OffsetDateTime,
+) -> Duration {
+    match key_expires {
+        Some(at) => {
+            let left = u64::try_from((at - now).whole_seconds()).unwrap_or(0);
+            wanted.min(Duration::from_secs(left))
+        }
+        None => wanted,
+    }
+}
+
 /// Name of the root secret in the `Secrets` port.
 const SIGNING_SECRET: &str = "token-signing";
 pub const ROTATION_SECS: i64 = 24 * 60 * 60;
