@@ -150,6 +150,23 @@ async fn signing_in_keeps_an_http_only_session_and_every_page_is_guarded() {
     assert_eq!(page.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     assert!(!page.body.contains("<script>"), "no inline script");
 
+    // Another site's form cannot sign the person in, even with a good key.
+    let forged = browser
+        .request(
+            Method::POST,
+            "/console/sign-in",
+            Some(&[("api_key", app.admin.as_str())]),
+            &[
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(
+        browser.cookie.is_none(),
+        "no session from a cross-site form"
+    );
     let wrong = browser
         .post("/console/sign-in", &[("api_key", "trove_not_a_key")])
         .await;

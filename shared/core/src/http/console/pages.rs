@@ -126,6 +126,14 @@ pub async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<Form_>,
 ) -> Response {
+    // No other site may sign a person in (to an account of its choosing): the form must come
+    // from this origin. There is no session yet whose CSRF token could say so.
+    if !session::same_origin(&headers) {
+        return html_page(
+            StatusCode::FORBIDDEN,
+            sign_in_page(Some("Sign in from this site's own page.")),
+        );
+    }
     let key = form.get("api_key").map(|k| k.trim()).unwrap_or_default();
     match session::sign_in(&console.app, key, ip).await {
         Ok(Some((token, max_age))) => {

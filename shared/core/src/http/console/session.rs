@@ -146,6 +146,23 @@ pub fn set_cookie(token: &str, max_age: u64, secure: bool) -> Option<HeaderValue
     HeaderValue::from_str(&cookie.to_string()).ok()
 }
 
+/// Whether a form post comes from a page of this origin: browsers say where a request
+/// comes from (`Sec-Fetch-Site`, or at least `Origin`); a client that sends neither is no
+/// browser another site could drive.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
+    }
+    match (text("origin"), text("host")) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host)),
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
 /// Whether the person reached the console over HTTPS (API Gateway and proxies say so).
 pub fn over_https(headers: &HeaderMap) -> bool {
     headers
@@ -187,6 +204,37 @@ mod tests {
         let cleared = set_cookie("", 0, false).expect("header");
         assert!(cleared.to_str().expect("ascii").contains("Max-Age=0"));
         assert!(!cleared.to_str().expect("ascii").contains("Secure"));
+    }
+
+    #[test]
+    fn only_this_origin_may_post_the_sign_in_form() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            same_origin(&h)
+        };
+        assert!(with(&[("sec-fetch-site", "same-origin")]));
+        assert!(
+            with(&[("sec-fetch-site", "none")]),
+            "typed in or a bookmark"
+        );
+        assert!(!with(&[("sec-fetch-site", "cross-site")]));
+        assert!(
+            !with(&[("sec-fetch-site", "same-site")]),
+            "a sibling subdomain is another site"
+        );
+        assert!(with(&[
+            ("origin", "http://trove.test:8080"),
+            ("host", "trove.test:8080")
+        ]));
+        assert!(!with(&[
+            ("origin", "https://evil.example"),
+            ("host", "trove.test")
+        ]));
+        assert!(!with(&[("origin", "null"), ("host", "trove.test")]));
+        assert!(with(&[]), "no browser: curl, a test");
     }
 
     #[test]
