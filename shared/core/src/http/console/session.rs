@@ -13,7 +13,7 @@ use sha2::Sha256;
 use crate::http::AppState;
 use crate::services::Error;
 use crate::services::access::authn::Decision;
-use crate::services::access::caller::{Caller, Credential};
+use crate::services::access::caller::Caller;
 use crate::services::access::tokens;
 
 pub const COOKIE: &str = "trove_session";
@@ -112,22 +112,21 @@ pub async fn sign_in(
         Decision::Allowed(identity) => identity,
         Decision::Anonymous | Decision::Denied(_) => return Ok(None),
     };
-    let Credential::ApiKey { id } = &identity.credential else {
-        return Ok(None);
-    };
-    // As `POST /v1/auth/token`: a token never outlives the key it is made with.
-    let ttl = tokens::ttl_within(SESSION_TTL, identity.expires_at, state.ctx.clock.now());
-    if ttl.is_zero() {
-        return Ok(None);
-    }
-    let issued = tokens::issue(
+    // As `POST /v1/auth/token`: only a key makes a token, never one that outlives it.
+    let issued = match tokens::issue_with_key(
         &state.ctx,
         identity.tenant.as_str(),
         &identity.principal,
-        id,
-        ttl,
+        &identity.credential,
+        identity.expires_at,
+        SESSION_TTL,
     )
-    .await?;
+    .await
+    {
+        Ok(issued) => issued,
+        Err(Error::Invalid(_) | Error::Unauthenticated) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     Ok(Some((issued.access_token, issued.expires_in)))
 }
 

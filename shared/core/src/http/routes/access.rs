@@ -13,7 +13,6 @@ use crate::http::AppState;
 use crate::http::extract::{Json, Path, Query};
 use crate::http::problem::ApiError;
 use crate::http::routes::problems::problems;
-use crate::services::Error;
 use crate::services::access::api_keys::{self, ApiKey, ApiKeyCreated, CreateApiKey};
 use crate::services::access::caller::{Caller, Credential, PrincipalKind};
 use crate::services::access::grants::{self, CreateGrant, Grant, GrantCreated, GrantQuery};
@@ -68,24 +67,14 @@ pub async fn issue_token(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<IssuedToken>, ApiError> {
-    let Credential::ApiKey { id } = &caller.credential else {
-        return Err(Error::Invalid("exchange an API key for a token, not a token".into()).into());
-    };
     // A token never outlives the key it is made with.
-    let ttl = tokens::ttl_within(
-        tokens::DEFAULT_TTL,
-        caller.expires_at,
-        state.ctx.clock.now(),
-    );
-    if ttl.is_zero() {
-        return Err(Error::Unauthenticated.into());
-    }
-    let token = tokens::issue(
+    let token = tokens::issue_with_key(
         &state.ctx,
         caller.tenant.as_str(),
         &caller.principal,
-        id,
-        ttl,
+        &caller.credential,
+        caller.expires_at,
+        tokens::DEFAULT_TTL,
     )
     .await?;
     Ok(Json(token))

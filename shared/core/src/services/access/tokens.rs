@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
+use crate::services::access::caller::Credential;
 use crate::services::{Context, Error};
 
 pub const TOKEN_ISSUER: &str = "trove";
@@ -24,10 +25,10 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// How long a token made now with a key that stops working at `key_expires` may live: up
 /// to `wanted`, never past the key (zero: the key is spent).
-pub fn ttl_within(
+fn ttl_within(
     wanted: Duration,
-    key_expires: Option<time::OffsetDateTime>,
-    now: time::OffsetDateTime,
+    key_expires: Option<OffsetDateTime>,
+    now: OffsetDateTime,
 ) -> Duration {
     match key_expires {
         Some(at) => {
@@ -36,6 +37,29 @@ pub fn ttl_within(
         }
         None => wanted,
     }
+}
+
+/// A token for the caller who proved itself with `credential`, which must be an API key: up
+/// to `wanted`, and never past the key (`key_expires`). `Invalid` for any other credential
+/// (a token is not made with a token), `Unauthenticated` when the key is spent.
+pub async fn issue_with_key(
+    ctx: &Context,
+    tenant: &str,
+    principal: &str,
+    credential: &Credential,
+    key_expires: Option<OffsetDateTime>,
+    wanted: Duration,
+) -> Result<IssuedToken, Error> {
+    let Credential::ApiKey { id } = credential else {
+        return Err(Error::Invalid(
+            "exchange an API key for a token, not a token".into(),
+        ));
+    };
+    let ttl = ttl_within(wanted, key_expires, ctx.clock.now());
+    if ttl.is_zero() {
+        return Err(Error::Unauthenticated);
+    }
+    issue(ctx, tenant, principal, id, ttl).await
 }
 
 /// Name of the root secret in the `Secrets` port.
