@@ -65,12 +65,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Admin {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Response> {
-        let viewer = parts
-            .extensions
-            .get::<Viewer>()
-            .cloned()
-            .unwrap_or(Viewer(None));
-        admin_only(&viewer).map(Admin).map_err(|r| *r)
+        admin_only(&super::viewer_of(&parts.extensions))
+            .map(Admin)
+            .map_err(|r| *r)
     }
 }
 

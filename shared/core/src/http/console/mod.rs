@@ -61,7 +61,7 @@ pub struct ClientIp(pub Option<std::net::IpAddr>);
 #[derive(Clone)]
 pub struct Viewer(pub Option<Arc<Session>>);
 
-fn viewer_of(extensions: &axum::http::Extensions) -> Viewer {
+pub(super) fn viewer_of(extensions: &axum::http::Extensions) -> Viewer {
     extensions.get::<Viewer>().cloned().unwrap_or(Viewer(None))
 }
 
@@ -129,16 +129,17 @@ pub fn router(app: AppState, api: Router) -> Router {
             post(admin::redeliver),
         )
         .route("/console/admin/{page}", get(admin::section))
-        .route(
-            "/console/assets/{name}",
-            get(|Path(name): Path<String>| async move { assets::serve(&name) }),
-        )
         .route("/console/api/{*path}", any(bridge))
         .route("/console/{*rest}", any(pages::not_found))
         .layer(axum::middleware::from_fn_with_state(
             console.clone(),
             with_session,
         ))
+        // Assets need no session: served without looking for one.
+        .route(
+            "/console/assets/{name}",
+            get(|Path(name): Path<String>| async move { assets::serve(&name) }),
+        )
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(console)
 }

@@ -462,15 +462,18 @@
       }
     }
 
+    /** What the API is asked for an upload of this file (its parts, if any, added). */
+    const uploadRequest = (file, what, hashed) => ({
+      package: what.pkg,
+      version: what.version,
+      filename: file.name,
+      size: file.size,
+      sha256: hashed.sha256,
+    });
+
     async function uploadSingle(file, what, hashed, meter, control) {
       say('uploading…');
-      const created = await bridge('POST', repoPath, {
-        package: what.pkg,
-        version: what.version,
-        filename: file.name,
-        size: file.size,
-        sha256: hashed.sha256,
-      });
+      const created = await bridge('POST', repoPath, uploadRequest(file, what, hashed));
       if (!created || !created.upload_id || !created.url) {
         throw new ShownError('the server did not give an upload URL');
       }
@@ -486,11 +489,7 @@
       };
       say('uploading…');
       const created = await bridge('POST', repoPath, {
-        package: what.pkg,
-        version: what.version,
-        filename: file.name,
-        size: file.size,
-        sha256: hashed.sha256,
+        ...uploadRequest(file, what, hashed),
         part_size: plan.partSize,
         parts: list(1, Math.min(plan.count, URL_BATCH)),
       });
