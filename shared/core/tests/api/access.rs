@@ -1,10 +1,12 @@
 //! Access control end to end, in-process: the generated matrix (every route × role × scope ×
-//! same / other tenant, checked against `permissions::RULES` through an independent model),
-//! the audit walk (one record per mutation and per denied attempt), and the identity flows.
+//! same / other tenant, checked against the hand-written policy of `access_policy` through
+//! an independent model, never against the `permissions::RULES` the guard enforces), the
+//! audit walk (one record per mutation and per denied attempt), and the identity flows.
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::access_policy::need_of;
 use crate::app::TestApp;
 use trove_core::domain::audit_action::AuditAction;
 use trove_core::http::permissions::{Need, RULES, rule};
@@ -192,11 +194,12 @@ fn success(op: &str) -> StatusCode {
 
 /// The tenant `default` with: repository libs holding acme-core 1.0.0 (a.bin) and versions
 /// to delete, an open upload, a group, a target service account and a grant to it.
-struct Fixture {
-    app: TestApp,
+pub(super) struct Fixture {
+    pub(super) app: TestApp,
     upload_id: String,
     group: String,
-    target: String,
+    /// A service account nobody but the admin acts on.
+    pub(super) target: String,
     target_grant: String,
     admin_id: String,
     /// The day of the one report the fixture's tenant has.
@@ -218,7 +221,7 @@ async fn post(app: &TestApp, uri: &str, body: Value) -> Value {
     v
 }
 
-async fn fixture() -> Fixture {
+pub(super) async fn fixture() -> Fixture {
     let app = TestApp::new().await;
     // The matrix sends hundreds of requests per principal: lift the limits for it (the
     // limits have their own tests).
@@ -319,9 +322,14 @@ async fn subject(app: &TestApp, label: &str, grant: Option<(usize, Scope)>) -> S
     }
 }
 
+/// The API key of a service account without any grant: authenticated, and nothing more.
+pub(super) async fn key_without_grants(app: &TestApp, label: &str) -> String {
+    subject(app, label, None).await.key
+}
+
 /// The request that exercises `op` for case `n`: unique names for creations, and a fresh
 /// target (made by the admin) for each destructive call.
-async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Value>) {
+pub(super) async fn request(f: &Fixture, op: &str, n: usize) -> (Method, String, Option<Value>) {
     let app = &f.app;
     let pkg = "/v1/repositories/libs/packages/acme-core";
     match op {
@@ -616,8 +624,9 @@ fn oidc_config(audience: &str, principal: &str) -> Value {
 }
 
 /// Package managers' routes serve repositories of their format, which the fixture's generic
-/// `libs` is not: their own modules check them (`api::pypi`, `api::npm`, `api::cargo`).
-fn has_own_matrix(op: &str) -> bool {
+/// `libs` is not: their own modules (`api::pypi`, `api::npm`, `api::cargo`) and the policy
+/// walk of `access_policy` check them.
+pub(super) fn has_own_matrix(op: &str) -> bool {
     ["pypi_", "npm_", "cargo_"]
         .iter()
         .any(|p| op.starts_with(p))
@@ -650,9 +659,7 @@ async fn every_route_answers_every_role_and_scope_as_the_table_says() {
         if has_own_matrix(op) {
             continue;
         }
-        let need = rule(op)
-            .unwrap_or_else(|| panic!("{op} has no permission rule"))
-            .need;
+        let need = need_of(op);
         for s in &subjects {
             n += 1;
             let (method, uri, body) = request(&f, op, n).await;
@@ -708,7 +715,7 @@ async fn another_tenant_reaches_nothing_of_this_one() {
         if has_own_matrix(op) {
             continue;
         }
-        let need = rule(op).expect("rule").need;
+        let need = need_of(op);
         n += 1;
         let (method, uri, body) = request(&f, op, n).await;
         let (status, _, answer) = f.app.call(method, &uri, Some(&other), body).await;

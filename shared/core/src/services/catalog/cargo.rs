@@ -10,6 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::domain::access::{Role, Scope, Target};
+use crate::domain::audit_action::AuditAction;
 use crate::domain::keys;
 use crate::domain::model::{Format, Package, Repository, from_item};
 use crate::domain::names::PackageName;
@@ -23,6 +24,7 @@ use crate::services::catalog::page_cache::{Page, PageKey};
 use crate::services::catalog::publish::{self, Declared, Outcome};
 use crate::services::catalog::yanks::{self, YankRequest};
 use crate::services::catalog::{index, lookalikes};
+use crate::services::records::audit;
 use crate::services::{Context, Error};
 
 /// The index files' media type, and their key in the page cache.
@@ -332,6 +334,16 @@ pub async fn remove_owners(
     logins: &[String],
 ) -> Result<String, Error> {
     index::package(ctx, caller, repo, name).await?;
+    // A reader of the crate sees its owners (`owners`): one who may not remove them is
+    // refused, not told that an owner's grant is not there.
+    let crate_admin = caller.require(Role::Admin, &Target::Package(&repo.name, name), || {
+        Error::NotFound(format!("crate {name} not found in {}", repo.name))
+    });
+    if let Err(e) = crate_admin {
+        let target = format!("crate/{}/{name}", repo.name);
+        audit::denied(ctx, caller, AuditAction::GrantDelete, &target).await;
+        return Err(e);
+    }
     let grants = crate_grants(ctx, caller, repo, name).await?;
     for login in logins {
         let theirs: Vec<&Grant> = grants.iter().filter(|g| g.principal == *login).collect();
