@@ -4,7 +4,7 @@
 use crate::domain::audit_action::AuditAction;
 use crate::domain::event_kind::EventKind;
 use crate::domain::keys::BlobKey;
-use crate::domain::model::UploadStatus;
+use crate::domain::model::{Upload, UploadStatus};
 use crate::pipeline::{StepError, StepInput, events};
 use crate::ports::BlobError;
 use crate::services::Context;
@@ -15,21 +15,16 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     let Some(mut upload) = uploads::load(ctx, &input.tenant, &input.upload_id).await? else {
         return Ok(());
     };
+    if upload.status == UploadStatus::Rejected {
+        // Settled by a run that stopped before the object left `incoming/` (or refused
+        // before its bytes arrived): only the move is left to do.
+        set_aside(ctx, &upload).await?;
+        return drop_incoming(ctx, &upload).await;
+    }
     if !upload.status.is_open() {
         return Ok(());
     }
-    let incoming = BlobKey::incoming(&upload.tenant, &upload.upload_id);
-    match ctx
-        .blobs
-        .copy(
-            &incoming,
-            &BlobKey::quarantine(&upload.tenant, &upload.upload_id),
-        )
-        .await
-    {
-        Ok(()) | Err(BlobError::NotFound) => {}
-        Err(e) => return Err(StepError::Retryable(e.to_string())),
-    }
+    set_aside(ctx, &upload).await?;
     let from = upload.status;
     let reason = input
         .reason
@@ -55,10 +50,6 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         &[(usage::UPLOADS_REJECTED, 1)],
     )
     .await;
-    ctx.blobs
-        .delete(&incoming)
-        .await
-        .map_err(|e| StepError::Retryable(e.to_string()))?;
     tracing::info!(tenant = %upload.tenant, upload_id = %upload.upload_id, %reason, "upload rejected");
     crate::metrics::pipeline_outcome("rejected");
     let event = events::event(
@@ -72,7 +63,27 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         }),
     );
     events::publish(ctx, event).await;
-    Ok(())
+    // Last, after the event: a run that fails here finds the upload settled when it is run
+    // again, which announces nothing more.
+    drop_incoming(ctx, &upload).await
+}
+
+/// Copies the upload's object under `quarantine/`. One already gone is fine: an earlier
+/// run moved it, or it never arrived.
+async fn set_aside(ctx: &Context, upload: &Upload) -> Result<(), StepError> {
+    let incoming = BlobKey::incoming(&upload.tenant, &upload.upload_id);
+    let aside = BlobKey::quarantine(&upload.tenant, &upload.upload_id);
+    match ctx.blobs.copy(&incoming, &aside).await {
+        Ok(()) | Err(BlobError::NotFound) => Ok(()),
+        Err(e) => Err(StepError::Retryable(e.to_string())),
+    }
+}
+
+async fn drop_incoming(ctx: &Context, upload: &Upload) -> Result<(), StepError> {
+    ctx.blobs
+        .delete(&BlobKey::incoming(&upload.tenant, &upload.upload_id))
+        .await
+        .map_err(|e| StepError::Retryable(e.to_string()))
 }
 
 /// Under Step Functions a Lambda error's Cause is the runtime's JSON

@@ -1,19 +1,29 @@
 //! The cleanup job over the embedded host: retention with pins, age and dry runs, storage
-//! really freed, abandoned uploads, stale objects; and the retention and pin routes.
+//! really freed, abandoned uploads, stale objects, deletions a dead process left half done;
+//! and the retention and pin routes.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use time::Duration;
+use tower::ServiceExt as _;
 
 use crate::app::TestApp;
 use trove_core::config::Settings;
-use trove_core::domain::keys::{BlobKey, UploadId};
-use trove_core::domain::names::{Sha256Hex, TenantName};
+use trove_core::domain::keys::{self, BlobKey, UploadId};
+use trove_core::domain::names::{PackageName, RepoName, Sha256Hex, TenantName, VersionName};
+use trove_core::http::{self, AppState};
 use trove_core::jobs::cleanup::{self, CleanupOptions, CleanupReport};
 use trove_core::ports::clock::ShiftedClock;
+use trove_core::ports::table::query_all;
+use trove_core::ports::{Condition, Item, Key, Page, Query, Table, TableError, Write};
+use trove_core::services::Context;
+use trove_core::services::catalog::blob_refs;
+use trove_core::services::search::index::{NAME, PUB, SHA, WORD, repo_way};
 
 const PKG: &str = "/v1/repositories/libs/packages/widget";
 
@@ -39,11 +49,7 @@ async fn env() -> Env {
 
 impl Env {
     async fn publish(&self, version: &str, bytes: &[u8]) {
-        let up = self
-            .app
-            .publish(&self.app.admin, "libs", "widget", version, "w.bin", bytes)
-            .await;
-        assert_eq!(up["status"], "published", "{up}");
+        self.publish_file(version, "w.bin", bytes).await;
     }
 
     async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -104,12 +110,11 @@ impl Env {
     }
 
     async fn stored(&self, bytes: &[u8]) -> bool {
-        let sha = Sha256Hex::parse(&hex::encode(Sha256::digest(bytes))).expect("sha");
         self.app
             .host
             .ctx
             .blobs
-            .head(&BlobKey::content(&sha))
+            .head(&BlobKey::content(&sha_of(bytes)))
             .await
             .expect("head")
             .is_some()
@@ -600,4 +605,304 @@ async fn an_upload_indexed_before_the_shards_still_expires() {
     env.clock.advance(Duration::hours(1));
     let report = env.run(false).await;
     assert_eq!(report.tenants[0].repositories[0].uploads_expired, 1);
+}
+
+/// The default tenant's `libs`/`widget` `version`, as the table names it.
+fn widget(version: &str) -> (TenantName, RepoName, PackageName, VersionName) {
+    (
+        TenantName::parse("default").expect("tenant"),
+        RepoName::parse("libs").expect("repo"),
+        PackageName::parse("widget").expect("package"),
+        VersionName::parse(version).expect("version"),
+    )
+}
+
+fn sha_of(bytes: &[u8]) -> Sha256Hex {
+    Sha256Hex::parse(&hex::encode(Sha256::digest(bytes))).expect("sha")
+}
+
+impl Env {
+    async fn publish_file(&self, version: &str, file: &str, bytes: &[u8]) {
+        let up = self
+            .app
+            .publish(&self.app.admin, "libs", "widget", version, file, bytes)
+            .await;
+        assert_eq!(up["status"], "published", "{up}");
+    }
+
+    /// File records of widget `version` still in the table, deleted version or not.
+    async fn file_records(&self, version: &str) -> usize {
+        let (t, r, p, v) = widget(version);
+        let query = Query::new(keys::files_partition(&t, &r, &p, &v)).limit(1000);
+        query_all(self.app.host.ctx.table.as_ref(), query)
+            .await
+            .expect("files")
+            .len()
+    }
+
+    /// Search index items pointing at widget `version`, over every way a query starts from
+    /// that does not depend on who published.
+    async fn search_entries(&self, version: &str) -> usize {
+        let (t, ..) = widget(version);
+        let mut found = 0;
+        for way in [NAME, PUB, SHA, WORD, &repo_way("libs")] {
+            let query = Query::new(keys::search_partition(&t, way)).limit(1000);
+            found += query_all(self.app.host.ctx.table.as_ref(), query)
+                .await
+                .expect("search entries")
+                .iter()
+                .filter(|item| item["version"] == version)
+                .count();
+        }
+        found
+    }
+
+    /// How many files the blob item of `bytes` counts; `None` once the item is gone.
+    async fn refs(&self, bytes: &[u8]) -> Option<u64> {
+        blob_refs::load(&self.app.host.ctx, &sha_of(bytes))
+            .await
+            .expect("blob item")
+            .map(|b| b.refs)
+    }
+
+    /// What a deletion leaves when its process dies right after its transaction commits:
+    /// the version flagged deleted, everything under it untouched.
+    async fn flag_deleted(&self, version: &str) {
+        let (t, r, p, v) = widget(version);
+        let ctx = &self.app.host.ctx;
+        let key = keys::version(&t, &r, &p, &v);
+        let mut item = ctx.table.get(&key).await.expect("get").expect("version");
+        let rev = item["rev"].as_u64().expect("rev");
+        item.insert("deleted".into(), json!(true));
+        item.insert("rev".into(), json!(rev + 1));
+        ctx.table
+            .put(item, Some(Condition::Equals("rev".into(), rev.into())))
+            .await
+            .expect("flagged deleted");
+    }
+
+    async fn assert_version_gone(&self, version: &str) {
+        let (status, _) = self
+            .call(Method::GET, &format!("{PKG}/versions/{version}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{version}");
+        assert!(!self.live_versions().await.contains(&version.to_owned()));
+        assert_eq!(self.file_records(version).await, 0, "files of {version}");
+        assert_eq!(
+            self.search_entries(version).await,
+            0,
+            "entries of {version}"
+        );
+    }
+}
+
+fn files_released(report: &CleanupReport) -> u64 {
+    report
+        .tenants
+        .iter()
+        .flat_map(|t| &t.repositories)
+        .map(|r| r.files_released)
+        .sum()
+}
+
+/// A version deleted by a process that died right after the deletion's transaction
+/// committed: flagged deleted, with its file records, search entries and blob references
+/// all still there. The next cleanup removes them, collects the bytes no file references any
+/// more, keeps the bytes another version shares; the run after that finds nothing to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deletion_cut_short_after_its_commit_is_finished_by_the_next_run() {
+    let env = env().await;
+    env.publish("1.0.0", b"shared bytes").await;
+    env.clock.advance(Duration::minutes(1));
+    env.publish_file("2.0.0", "w.bin", b"shared bytes").await;
+    env.publish_file("2.0.0", "x.bin", b"bytes of 2.0.0 alone")
+        .await;
+    env.flag_deleted("2.0.0").await;
+    assert_eq!(env.file_records("2.0.0").await, 2);
+    assert!(
+        env.search_entries("2.0.0").await > 0,
+        "entries survive a crash"
+    );
+    assert_eq!(env.refs(b"shared bytes").await, Some(2));
+    assert_eq!(env.refs(b"bytes of 2.0.0 alone").await, Some(1));
+
+    let report = env.run(false).await;
+    assert_eq!(files_released(&report), 2);
+    assert!(
+        removed(&report).is_empty(),
+        "no retention policy removed it"
+    );
+    assert_eq!(report.blobs_collected, 1);
+    env.assert_version_gone("2.0.0").await;
+    assert_eq!(env.refs(b"shared bytes").await, Some(1), "1.0.0 keeps it");
+    assert_eq!(env.refs(b"bytes of 2.0.0 alone").await, None);
+    assert!(!env.stored(b"bytes of 2.0.0 alone").await);
+    assert!(env.stored(b"shared bytes").await);
+    assert_eq!(env.live_versions().await, ["1.0.0"]);
+    assert_eq!(
+        env.search_entries("1.0.0").await,
+        5,
+        "the live version's stay"
+    );
+
+    let again = env.run(false).await;
+    assert_eq!(files_released(&again), 0);
+    assert_eq!(again.blobs_collected, 0);
+    assert_eq!(env.refs(b"shared bytes").await, Some(1));
+}
+
+/// Files of a version with more of them than one transaction removes (versions'
+/// `FILES_PER_BATCH`, 40): 85 files, three batches.
+const MANY_FILES: usize = 85;
+
+/// The bytes of file `i` of the big version: seven distinct blobs, each counted by a dozen
+/// files, so every batch drops several references of the same blob.
+fn many_bytes(i: usize) -> Vec<u8> {
+    format!("one of seven bodies: {}", i % 7).into_bytes()
+}
+
+impl Env {
+    /// widget 1.0.0 with the first body, then 2.0.0 with `MANY_FILES` files.
+    async fn publish_many(&self) {
+        self.publish("1.0.0", &many_bytes(0)).await;
+        self.clock.advance(Duration::minutes(1));
+        for i in 0..MANY_FILES {
+            self.publish_file("2.0.0", &format!("f{i}.bin"), &many_bytes(i))
+                .await;
+        }
+        assert_eq!(self.file_records("2.0.0").await, MANY_FILES);
+    }
+
+    async fn assert_many_released(&self) {
+        self.assert_version_gone("2.0.0").await;
+        assert_eq!(self.refs(&many_bytes(0)).await, Some(1), "1.0.0 keeps it");
+        assert!(self.stored(&many_bytes(0)).await);
+        for body in 1..7 {
+            assert_eq!(self.refs(&many_bytes(body)).await, None, "body {body}");
+            assert!(!self.stored(&many_bytes(body)).await, "body {body}");
+        }
+    }
+}
+
+/// Deleting a version removes every file record and drops every reference across the
+/// batches; the cleanup then collects the bytes only it referenced.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_of_more_files_than_one_batch_is_deleted_whole() {
+    let env = env().await;
+    env.publish_many().await;
+    let (status, _) = env
+        .call(Method::DELETE, &format!("{PKG}/versions/2.0.0"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(env.file_records("2.0.0").await, 0);
+    assert_eq!(env.refs(&many_bytes(0)).await, Some(1));
+    for body in 1..7 {
+        assert_eq!(env.refs(&many_bytes(body)).await, Some(0), "body {body}");
+    }
+    let report = env.run(false).await;
+    assert_eq!(files_released(&report), 0, "the deletion left nothing");
+    assert_eq!(report.blobs_collected, 6);
+    env.assert_many_released().await;
+}
+
+/// The embedded table, until the process "dies": transactions that delete (the batches of
+/// a version's files) fail once `batches` of them went through.
+struct DiesAfterBatches {
+    inner: Arc<dyn Table>,
+    batches: AtomicUsize,
+}
+
+#[async_trait]
+impl Table for DiesAfterBatches {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), TableError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, TableError> {
+        self.inner.query(query).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
+        let deletes = writes.iter().any(|w| matches!(w, Write::Delete { .. }));
+        if deletes
+            && self
+                .batches
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_err()
+        {
+            return Err(TableError::Unavailable("the process died".into()));
+        }
+        self.inner.transact(writes).await
+    }
+    async fn add(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+    ) -> Result<(), TableError> {
+        self.inner.add(key, counters, attrs).await
+    }
+    async fn add_if(
+        &self,
+        key: &Key,
+        counters: &[(&str, i64)],
+        attrs: Item,
+        condition: Condition,
+    ) -> Result<(), TableError> {
+        self.inner.add_if(key, counters, attrs, condition).await
+    }
+}
+
+/// A deletion whose process dies after its first batch of files: the version is deleted,
+/// part of its files are not. The next cleanup releases the rest, each reference once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deletion_that_died_between_batches_is_finished_by_the_next_run() {
+    let env = env().await;
+    env.publish_many().await;
+    let dying = Context {
+        table: Arc::new(DiesAfterBatches {
+            inner: Arc::clone(&env.app.host.ctx.table),
+            batches: AtomicUsize::new(1),
+        }),
+        ..(*env.app.host.ctx).clone()
+    };
+    let router = http::router(AppState::new(Arc::new(dying)));
+    let request = axum::http::Request::builder()
+        .method(Method::DELETE)
+        .uri(format!("{PKG}/versions/2.0.0"))
+        .header("authorization", format!("Bearer {}", env.app.admin))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = router.oneshot(request).await.expect("infallible");
+    assert_eq!(
+        response.status(),
+        StatusCode::NO_CONTENT,
+        "the deletion stands"
+    );
+
+    let left = env.file_records("2.0.0").await;
+    assert!(left > 0 && left < MANY_FILES, "one batch went: {left} left");
+    let counted: u64 = {
+        let mut sum = 0;
+        for body in 0..7 {
+            sum += env.refs(&many_bytes(body)).await.expect("counted");
+        }
+        sum
+    };
+    assert_eq!(
+        counted,
+        left as u64 + 1,
+        "each released file dropped its reference"
+    );
+
+    let report = env.run(false).await;
+    assert_eq!(files_released(&report), left as u64);
+    assert_eq!(report.blobs_collected, 6);
+    env.assert_many_released().await;
+    let again = env.run(false).await;
+    assert_eq!((files_released(&again), again.blobs_collected), (0, 0));
 }

@@ -4,6 +4,7 @@
 //! a real socket, this suite drives without one, fast enough for every edge case.
 
 mod access;
+mod access_policy;
 mod app;
 mod blob_refs;
 mod breaker;
@@ -22,6 +23,7 @@ mod persist;
 mod pii;
 mod pipeline_audit;
 mod pypi;
+mod quarantine;
 mod rate_limit;
 mod recovery;
 mod report;

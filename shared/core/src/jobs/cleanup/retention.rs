@@ -13,6 +13,7 @@ use crate::ports::Query;
 use crate::ports::table::query_all;
 use crate::services::access::caller::Caller;
 use crate::services::catalog::versions;
+use crate::services::search;
 use crate::services::{Context, Error};
 
 /// The versions the policy removes, of one package's versions: never the newest, never a
@@ -107,7 +108,8 @@ pub(super) async fn apply(
     }
 }
 
-/// Deleted versions whose files are still there: release them now.
+/// Deleted versions whose files are still there: forget their search entries and release
+/// them now.
 async fn finish_deletions(
     ctx: &Context,
     options: CleanupOptions,
@@ -133,6 +135,9 @@ async fn finish_deletions(
             let files = versions::files(ctx, tenant, &repo.name, &v.package, &v.version).await?;
             done.files_released += files.len() as u64;
         } else {
+            // A deletion that died before its own `forget` left the entries too; their
+            // removal reads the files, so it goes first.
+            search::maintain::forget(ctx, tenant, repo, v).await;
             let released =
                 versions::release_files(ctx, tenant, &repo.name, &v.package, &v.version).await?;
             done.files_released += released.files;
