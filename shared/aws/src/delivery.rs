@@ -51,18 +51,25 @@ impl SqsDeliveryQueue {
             .string_value(KIND_DELIVERY_JOB)
             .build()
             .map_err(|e| QueueError::Unavailable(e.to_string()))?;
-        let delay = delay.min(MAX_DELAY).as_secs();
         self.client
             .send_message()
             .queue_url(url)
             .message_body(body)
-            .delay_seconds(i32::try_from(delay).unwrap_or(900))
+            .delay_seconds(delay_seconds(delay))
             .message_attributes(KIND_ATTRIBUTE, kind)
             .send()
             .await
             .map_err(|e| QueueError::Unavailable(DisplayErrorContext(&e).to_string()))?;
         Ok(())
     }
+}
+
+/// SQS counts a delay in whole seconds, at most 15 minutes. Rounded up: a job handed back a
+/// moment before its time is sent on with what is left of it, so rounding down would bring it
+/// back early again and again until the last second ran out.
+fn delay_seconds(delay: Duration) -> i32 {
+    let secs = delay.min(MAX_DELAY).as_millis().div_ceil(1000);
+    i32::try_from(secs).unwrap_or(i32::MAX).min(900)
 }
 
 #[async_trait]
@@ -164,6 +171,17 @@ mod tests {
     use aws_lambda_events::event::sqs::SqsMessageAttribute;
 
     use super::*;
+
+    #[test]
+    fn a_delay_is_rounded_up_to_whole_seconds_and_capped_at_fifteen_minutes() {
+        let ms = Duration::from_millis;
+        assert_eq!(delay_seconds(Duration::ZERO), 0);
+        assert_eq!(delay_seconds(ms(1)), 1, "never sent back at once early");
+        assert_eq!(delay_seconds(ms(899_600)), 900);
+        assert_eq!(delay_seconds(ms(5_000)), 5);
+        assert_eq!(delay_seconds(Duration::from_secs(7_200)), 900);
+        assert_eq!(delay_seconds(Duration::MAX), 900);
+    }
 
     fn message(body: &str, kind: Option<&str>) -> SqsMessage {
         let mut m = SqsMessage::default();

@@ -208,8 +208,11 @@ impl Dispatcher {
             return self.enqueue(later, (due - now).unsigned_abs()).await;
         }
         if rec.in_flight_since.is_none() && due > now {
-            if receipt.is_some_and(Receipt::is_redelivery) {
-                // Handed out again: its handler may have died after recording an attempt
+            // This due time's own job, come less than a millisecond early (a job carries
+            // whole milliseconds, the record finer), is sent on, not taken for a stale repeat.
+            let own_job = job.due_ms == unix_ms(due);
+            if own_job || receipt.is_some_and(Receipt::is_redelivery) {
+                // Or handed out again: its handler may have died after recording an attempt
                 // and before queueing the next one. A spare copy finds nothing to do.
                 let mut later = job.clone();
                 later.due_ms = unix_ms(due);

@@ -13,11 +13,19 @@ use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tokio::sync::watch;
 
 use crate::app::TestApp;
+use crate::table_breaker::ManualClock;
 use trove_core::config::Settings;
 use trove_core::domain::event_kind::EventKind;
+use trove_core::domain::names::TenantName;
+use trove_core::ports::{Clock, DeliveryQueue, DomainEvent, QueueError};
+use trove_core::webhooks::Dispatcher;
+use trove_core::webhooks::model::{DeliveryJob, DeliveryRecord, DeliveryStatus, unix_ms};
 use trove_core::webhooks::schedule::{DeliveryTuning, RetrySchedule, SNIPPET_BYTES};
+use trove_core::webhooks::store;
 
 /// What the receiver answers to one request.
 #[derive(Debug, Clone)]
@@ -44,6 +52,8 @@ struct Hit {
 struct Receiver {
     addr: SocketAddr,
     hits: Arc<Mutex<Vec<Hit>>>,
+    /// How many requests have arrived, for tests that wait for one.
+    arrived: Arc<watch::Sender<usize>>,
     /// Replies in order; when empty, `otherwise`.
     plan: Arc<Mutex<VecDeque<Reply>>>,
     otherwise: Arc<Mutex<Reply>>,
@@ -57,6 +67,7 @@ impl Receiver {
         let r = Receiver {
             addr: listener.local_addr().expect("addr"),
             hits: Arc::default(),
+            arrived: Arc::new(watch::Sender::new(0)),
             plan: Arc::default(),
             otherwise: Arc::new(Mutex::new(otherwise)),
         };
@@ -74,11 +85,16 @@ impl Receiver {
     }
 
     async fn answer(&self, path: String, headers: HeaderMap, body: Bytes) -> Response {
-        self.hits.lock().expect("hits").push(Hit {
-            path,
-            headers,
-            body,
-        });
+        let count = {
+            let mut hits = self.hits.lock().expect("hits");
+            hits.push(Hit {
+                path,
+                headers,
+                body,
+            });
+            hits.len()
+        };
+        self.arrived.send_replace(count);
         let reply = {
             let mut plan = self.plan.lock().expect("plan");
             plan.pop_front()
@@ -123,7 +139,20 @@ impl Receiver {
     fn set(&self, reply: Reply) {
         *self.otherwise.lock().expect("otherwise") = reply;
     }
+
+    /// Waits until `n` requests have arrived.
+    async fn wait_for_hits(&self, n: usize) {
+        let mut arrived = self.arrived.subscribe();
+        tokio::time::timeout(HANG_GUARD, arrived.wait_for(|count| *count >= n))
+            .await
+            .unwrap_or_else(|_| panic!("{n} requests never arrived: {:?}", self.hits()))
+            .expect("the receiver lives as long as the test");
+    }
 }
+
+/// Stops a test that waits for something that never happens; no expectation of how long
+/// anything takes.
+const HANG_GUARD: Duration = Duration::from_secs(60);
 
 fn settings() -> Settings {
     Settings {
@@ -190,6 +219,129 @@ fn header<'a>(hit: &'a Hit, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("header {name} missing"))
 }
 
+/// SQS holds a message at most this long (`DelaySeconds` ≤ 900).
+const SQS_MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+
+/// A message as the dispatcher sent it.
+#[derive(Debug, Clone)]
+struct Sent {
+    job: DeliveryJob,
+    delay: Duration,
+}
+
+/// A delivery queue whose messages the test hands over itself, with no timers: the test
+/// moves a manual clock by as long as the queue would hold each one, so the attempts of
+/// hours pass at once and nothing depends on how fast the machine is.
+#[derive(Default)]
+struct HandedQueue {
+    sent: Mutex<VecDeque<Sent>>,
+    dead: Mutex<Vec<DeliveryJob>>,
+}
+
+impl HandedQueue {
+    fn take(&self) -> Option<Sent> {
+        self.sent.lock().expect("sent").pop_front()
+    }
+
+    fn queued(&self) -> usize {
+        self.sent.lock().expect("sent").len()
+    }
+
+    fn dead_letters(&self) -> Vec<DeliveryJob> {
+        self.dead.lock().expect("dead").clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl DeliveryQueue for HandedQueue {
+    async fn send(&self, job: DeliveryJob, delay: Duration) -> Result<(), QueueError> {
+        self.sent
+            .lock()
+            .expect("sent")
+            .push_back(Sent { job, delay });
+        Ok(())
+    }
+
+    async fn dead_letter(&self, job: DeliveryJob) -> Result<(), QueueError> {
+        self.dead.lock().expect("dead").push(job);
+        Ok(())
+    }
+}
+
+/// An app whose every part reads `clock`.
+async fn app_on(clock: &Arc<ManualClock>) -> TestApp {
+    TestApp::with_clock(settings(), Arc::clone(clock) as Arc<dyn Clock>).await
+}
+
+fn dispatcher_on(app: &TestApp, queue: &Arc<HandedQueue>) -> Dispatcher {
+    Dispatcher::new(
+        Arc::clone(&app.host.ctx),
+        Arc::clone(queue) as Arc<dyn DeliveryQueue>,
+    )
+    .expect("dispatcher")
+}
+
+/// How many pending deliveries a dispatcher starting now would pick up.
+async fn pending_in(app: &TestApp) -> usize {
+    let queue = Arc::new(HandedQueue::default());
+    dispatcher_on(app, &queue)
+        .sweep_on_start()
+        .await
+        .expect("sweep")
+}
+
+fn published(app: &TestApp) -> DomainEvent {
+    let tenant = TenantName::parse("default").expect("tenant");
+    trove_core::pipeline::events::event(
+        &app.host.ctx,
+        &tenant,
+        EventKind::PackagePublished,
+        json!({"repository": "libs", "package": "p", "version": "1"}),
+    )
+}
+
+async fn record(app: &TestApp, job: &DeliveryJob) -> DeliveryRecord {
+    let tenant = TenantName::parse(&job.tenant).expect("tenant");
+    store::get_delivery(
+        app.host.ctx.table.as_ref(),
+        &tenant,
+        &job.webhook_id,
+        &job.delivery_id,
+    )
+    .await
+    .expect("read")
+    .expect("delivery exists")
+}
+
+/// Hands `queue`'s messages to `d`, each once `clock` has moved by as long as SQS would hold
+/// it, until the delivery of `of` is no longer pending. Returns the finished record and how
+/// far the clock moved meanwhile.
+async fn run_until_finished(
+    app: &TestApp,
+    clock: &ManualClock,
+    d: &Dispatcher,
+    queue: &HandedQueue,
+    of: &DeliveryJob,
+) -> (DeliveryRecord, Duration) {
+    let started = clock.now();
+    // Far more hand-overs than the longest schedule takes: a delivery never finishing.
+    for _ in 0..1000 {
+        let rec = record(app, of).await;
+        if rec.delivery.status != DeliveryStatus::Pending {
+            return (rec, (clock.now() - started).unsigned_abs());
+        }
+        let sent = queue
+            .take()
+            .unwrap_or_else(|| panic!("nothing queued for a pending delivery: {rec:?}"));
+        clock.advance(sent.delay.min(SQS_MAX_DELAY));
+        d.run_job(&sent.job).await.expect("job runs");
+    }
+    panic!(
+        "still pending after 1000 hand-overs: {:?}",
+        record(app, of).await
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_publish_reaches_the_receiver_signed_with_the_envelope() {
     let app = app_with_repo().await;
@@ -239,7 +391,7 @@ async fn a_publish_reaches_the_receiver_signed_with_the_envelope() {
     let timestamp: i64 = header(hit, "x-trove-timestamp")
         .parse()
         .expect("unix seconds");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
     assert!((now - timestamp).abs() < 60, "{timestamp}");
     // The receiver's own check: HMAC-SHA256 of "<timestamp>.<body>" with the secret.
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
@@ -297,8 +449,14 @@ async fn a_failing_receiver_is_retried_until_it_succeeds_once() {
     }
     assert_eq!(attempts[0]["error"], "answered 500 Internal Server Error");
     assert_eq!(attempts[0]["response"], "answered 500");
-    // Succeeded once: no further request however long we wait.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Succeeded once, and nothing of it is left to attempt (a job still on its way finds it
+    // finished): no further request however long we wait.
+    assert!(
+        deliveries[0].get("next_attempt_at").is_none(),
+        "{}",
+        deliveries[0]
+    );
+    assert_eq!(pending_in(&app).await, 0, "nothing left pending");
     assert_eq!(receiver.hits().len(), 3);
     // A version deleted elsewhere, or another event type, is not delivered.
     assert_eq!(deliveries.len(), 1);
@@ -683,7 +841,7 @@ async fn the_stored_secret_is_sealed() {
         json!({"url": "https://203.0.113.10/hook", "events": ["package.published"], "secret": "find-me-in-the-table-0123"}),
     )
     .await;
-    let tenant = trove_core::domain::names::TenantName::parse("default").expect("tenant");
+    let tenant = TenantName::parse("default").expect("tenant");
     let item = app
         .host
         .ctx
@@ -701,8 +859,6 @@ async fn the_stored_secret_is_sealed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn repeated_events_and_concurrent_jobs_never_send_twice() {
-    use trove_core::webhooks::Dispatcher;
-    use trove_core::webhooks::model::{DeliveryJob, DeliveryRecord, unix_ms};
     use trove_embedded::queue::LocalQueue;
 
     let app = app_with_repo().await;
@@ -745,7 +901,7 @@ async fn repeated_events_and_concurrent_jobs_never_send_twice() {
     other.run_job(&job).await.expect("repeat job");
 
     // Two dispatchers racing for one pending delivery: one claims it, one sends.
-    let now = time::OffsetDateTime::now_utc();
+    let now = OffsetDateTime::now_utc();
     let rec = DeliveryRecord::pending(
         trove_core::webhooks::model::delivery_id(now, None),
         &id,
@@ -755,10 +911,7 @@ async fn repeated_events_and_concurrent_jobs_never_send_twice() {
     app.host
         .ctx
         .table
-        .put(
-            trove_core::webhooks::store::delivery_item(&rec).expect("item"),
-            None,
-        )
+        .put(store::delivery_item(&rec).expect("item"), None)
         .await
         .expect("stored");
     let job = DeliveryJob {
@@ -771,7 +924,7 @@ async fn repeated_events_and_concurrent_jobs_never_send_twice() {
     let (a, b) = tokio::join!(other.run_job(&job), third.run_job(&job));
     a.expect("first");
     b.expect("second");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both jobs have returned: every request either of them made has been answered.
     assert_eq!(receiver.hits().len(), 2, "one more request, not two");
     let list = deliveries_until(&app, &id, |d| d.len() == 2 && d[0]["status"] == "succeeded").await;
     assert_eq!(list[0]["attempts"].as_array().expect("a").len(), 1);
@@ -779,7 +932,6 @@ async fn repeated_events_and_concurrent_jobs_never_send_twice() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_deliveries_survive_a_restart() {
-    use trove_core::webhooks::Dispatcher;
     use trove_embedded::queue::LocalQueue;
 
     let app = app_with_repo().await;
@@ -794,7 +946,7 @@ async fn pending_deliveries_survive_a_restart() {
     let (queue, jobs) = LocalQueue::new();
     drop(jobs);
     let dying = Dispatcher::new(Arc::clone(&app.host.ctx), Arc::new(queue)).expect("dispatcher");
-    let tenant = trove_core::domain::names::TenantName::parse("default").expect("tenant");
+    let tenant = TenantName::parse("default").expect("tenant");
     let event = trove_core::pipeline::events::event(
         &app.host.ctx,
         &tenant,
@@ -802,10 +954,10 @@ async fn pending_deliveries_survive_a_restart() {
         json!({"repository": "libs", "package": "p", "version": "1"}),
     );
     dying.on_event(&event).await.expect("fan-out");
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(receiver.hits().is_empty());
     let list = deliveries_until(&app, &id, |d| !d.is_empty()).await;
     assert_eq!(list[0]["status"], "pending");
+    assert_eq!(list[0]["attempts"], json!([]), "never attempted");
+    assert!(receiver.hits().is_empty());
     // The next start sweeps the pending partition.
     let (queue, mut jobs) = LocalQueue::new();
     let next = Dispatcher::new(Arc::clone(&app.host.ctx), Arc::new(queue)).expect("dispatcher");
@@ -824,8 +976,6 @@ async fn pending_deliveries_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_attempt_interrupted_by_a_crash_counts_as_failed_and_is_retried() {
-    use trove_core::webhooks::Dispatcher;
-    use trove_core::webhooks::model::DeliveryRecord;
     use trove_embedded::queue::LocalQueue;
 
     let app = app_with_repo().await;
@@ -836,7 +986,7 @@ async fn an_attempt_interrupted_by_a_crash_counts_as_failed_and_is_retried() {
     )
     .await;
     let id = hook["id"].as_str().expect("id").to_owned();
-    let tenant = trove_core::domain::names::TenantName::parse("default").expect("tenant");
+    let tenant = TenantName::parse("default").expect("tenant");
     let event = trove_core::pipeline::events::event(
         &app.host.ctx,
         &tenant,
@@ -844,7 +994,7 @@ async fn an_attempt_interrupted_by_a_crash_counts_as_failed_and_is_retried() {
         json!({"repository": "libs"}),
     );
     // Claimed two minutes ago by a process that never came back: its lease has ended.
-    let now = time::OffsetDateTime::now_utc();
+    let now = OffsetDateTime::now_utc();
     let claimed = now - time::Duration::minutes(2);
     let mut rec = DeliveryRecord::pending(
         trove_core::webhooks::model::delivery_id(claimed, None),
@@ -858,10 +1008,7 @@ async fn an_attempt_interrupted_by_a_crash_counts_as_failed_and_is_retried() {
     app.host
         .ctx
         .table
-        .put(
-            trove_core::webhooks::store::delivery_item(&rec).expect("item"),
-            None,
-        )
+        .put(store::delivery_item(&rec).expect("item"), None)
         .await
         .expect("stored");
     let (queue, mut jobs) = LocalQueue::new();
@@ -886,22 +1033,15 @@ async fn an_attempt_interrupted_by_a_crash_counts_as_failed_and_is_retried() {
 
 /// Crash safety of deliveries: a dispatcher "killed" at each point of an attempt (a fault
 /// stops it there with nothing more written, or its task is aborted), then a new one on
-/// the same table, as after a restart.
+/// the same table, as after a restart. The clock is manual: "at once after the restart"
+/// means without the clock moving, however slow the machine.
 mod crashes {
     use std::path::Path;
-    use std::time::Instant;
-
-    use tokio::sync::mpsc::UnboundedReceiver;
 
     use super::*;
-    use trove_core::domain::names::TenantName;
     use trove_core::faults::Faults;
-    use trove_core::webhooks::Dispatcher;
     use trove_core::webhooks::dispatcher::{INTERRUPTED, crash_point};
     use trove_core::webhooks::lease::Receipt;
-    use trove_core::webhooks::model::{DeliveryJob, DeliveryRecord, DeliveryStatus};
-    use trove_core::webhooks::store;
-    use trove_embedded::queue::LocalQueue;
 
     /// How the first dispatcher dies.
     #[derive(Debug, Clone, Copy)]
@@ -913,81 +1053,41 @@ mod crashes {
     }
 
     /// A dispatcher on the app's table, as `trove serve` makes one (registered among the
-    /// holders in `locks`), with its queued jobs.
+    /// holders in `locks`), with its queue.
     fn local_dispatcher(
         app: &TestApp,
         locks: &Path,
         faults: &str,
-    ) -> (Arc<Dispatcher>, UnboundedReceiver<DeliveryJob>) {
-        let (queue, jobs) = LocalQueue::new();
-        let d = Dispatcher::new(Arc::clone(&app.host.ctx), Arc::new(queue))
-            .expect("dispatcher")
+    ) -> (Arc<Dispatcher>, Arc<HandedQueue>) {
+        let queue = Arc::new(HandedQueue::default());
+        let d = dispatcher_on(app, &queue)
             .with_holder_locks(locks)
             .expect("holder lock")
             .with_faults(Faults::parse(faults).expect("faults"));
-        (Arc::new(d), jobs)
+        (Arc::new(d), queue)
     }
 
     /// A dispatcher as the Lambda function makes one: no holder locks.
-    fn lambda_dispatcher(
-        app: &TestApp,
-        faults: &str,
-    ) -> (Dispatcher, UnboundedReceiver<DeliveryJob>) {
-        let (queue, jobs) = LocalQueue::new();
-        let d = Dispatcher::new(Arc::clone(&app.host.ctx), Arc::new(queue))
-            .expect("dispatcher")
-            .with_faults(Faults::parse(faults).expect("faults"));
-        (d, jobs)
+    fn lambda_dispatcher(app: &TestApp, faults: &str) -> (Dispatcher, Arc<HandedQueue>) {
+        let queue = Arc::new(HandedQueue::default());
+        let d = dispatcher_on(app, &queue).with_faults(Faults::parse(faults).expect("faults"));
+        (d, queue)
     }
 
-    fn published(app: &TestApp) -> trove_core::ports::DomainEvent {
-        let tenant = TenantName::parse("default").expect("tenant");
-        trove_core::pipeline::events::event(
-            &app.host.ctx,
-            &tenant,
-            EventKind::PackagePublished,
-            json!({"repository": "libs", "package": "p", "version": "1"}),
-        )
-    }
-
-    async fn record(app: &TestApp, job: &DeliveryJob) -> DeliveryRecord {
-        let tenant = TenantName::parse(&job.tenant).expect("tenant");
-        store::get_delivery(
-            app.host.ctx.table.as_ref(),
-            &tenant,
-            &job.webhook_id,
-            &job.delivery_id,
-        )
-        .await
-        .expect("read")
-        .expect("delivery exists")
-    }
-
-    /// Runs the dispatcher's queued jobs until the delivery is no longer pending.
-    async fn run_until_finished(
-        app: &TestApp,
-        d: &Dispatcher,
-        jobs: &mut UnboundedReceiver<DeliveryJob>,
-        of: &DeliveryJob,
-    ) -> DeliveryRecord {
-        loop {
-            let rec = record(app, of).await;
-            if rec.delivery.status != DeliveryStatus::Pending {
-                return rec;
-            }
-            let job = tokio::time::timeout(Duration::from_secs(5), jobs.recv())
-                .await
-                .unwrap_or_else(|_| panic!("nothing queued for a pending delivery: {rec:?}"))
-                .expect("queue open");
-            d.run_job(&job).await.expect("job runs");
-        }
+    /// The first message `queue` holds: the job of a fan-out.
+    fn first_job(queue: &HandedQueue) -> DeliveryJob {
+        queue.take().expect("job queued").job
     }
 
     /// Kills a dispatcher mid-attempt of a `package.published` delivery the receiver first
-    /// answers with `first`, then restarts: returns the receiver, the finished record, and
-    /// how long the restarted dispatcher took to finish it.
-    async fn crash_then_restart(kill: Kill, first: Reply) -> (Receiver, DeliveryRecord, Duration) {
-        let app = app_with_repo().await;
+    /// answers with `first`, then restarts: returns the receiver, the finished record, the
+    /// restarted dispatcher's queue, and how far the clock moved before it finished.
+    async fn crash_then_restart(
+        kill: Kill,
+        first: Reply,
+    ) -> (Receiver, DeliveryRecord, Arc<HandedQueue>, Duration) {
+        let clock = ManualClock::new();
+        let app = app_on(&clock).await;
         let receiver = Receiver::start(first).await;
         create_hook(
             &app,
@@ -999,9 +1099,9 @@ mod crashes {
             Kill::At(point) => format!("{point}=fail:1"),
             Kill::WhileAnswering => String::new(),
         };
-        let (dying, mut jobs) = local_dispatcher(&app, locks.path(), &faults);
+        let (dying, queue) = local_dispatcher(&app, locks.path(), &faults);
         dying.on_event(&published(&app)).await.expect("fan-out");
-        let job = jobs.recv().await.expect("job queued");
+        let job = first_job(&queue);
         match kill {
             Kill::At(point) => {
                 let e = dying.run_job(&job).await.expect_err("killed");
@@ -1011,13 +1111,7 @@ mod crashes {
                 let d = Arc::clone(&dying);
                 let running = job.clone();
                 let task = tokio::spawn(async move { d.run_job(&running).await });
-                for _ in 0..250 {
-                    if !receiver.hits().is_empty() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                assert_eq!(receiver.hits().len(), 1, "the request arrived");
+                receiver.wait_for_hits(1).await;
                 task.abort();
                 assert!(
                     task.await.is_err_and(|e| e.is_cancelled()),
@@ -1025,21 +1119,20 @@ mod crashes {
                 );
             }
         }
-        // The process is gone: its dispatcher, its timers, its lock.
+        // The process is gone: its dispatcher, its queued jobs, its lock.
         drop(dying);
-        drop(jobs);
+        drop(queue);
         receiver.set(Reply::Status(204));
 
         let left = record(&app, &job).await;
-        let started = Instant::now();
-        let (next, mut jobs) = local_dispatcher(&app, locks.path(), "");
+        let (next, queue) = local_dispatcher(&app, locks.path(), "");
         assert_eq!(
             next.sweep_on_start().await.expect("sweep"),
             usize::from(left.delivery.status == DeliveryStatus::Pending),
             "the sweep on start queues what is left: {left:?}"
         );
-        let rec = run_until_finished(&app, &next, &mut jobs, &job).await;
-        (receiver, rec, started.elapsed())
+        let (rec, waited) = run_until_finished(&app, &clock, &next, &queue, &job).await;
+        (receiver, rec, queue, waited)
     }
 
     /// An attempt as the log shows it: its number, the status answered, whether it was
@@ -1090,19 +1183,21 @@ mod crashes {
                 Kill::WhileAnswering => Reply::Late(Duration::from_millis(600), 503),
                 _ => Reply::Status(503),
             };
-            let (receiver, rec, took) = crash_then_restart(kill, first).await;
+            let (receiver, rec, queue, waited) = crash_then_restart(kill, first).await;
             assert_eq!(rec.delivery.status, DeliveryStatus::Succeeded, "{kill:?}");
             assert_eq!(attempt_summary(&rec), attempts, "{kill:?}: {rec:?}");
             assert!(
                 rec.in_flight_since.is_none() && rec.lease.is_none(),
                 "{kill:?}"
             );
-            assert!(
-                took < Duration::from_secs(3),
-                "{kill:?}: delivered {took:?} after the restart, not at once"
+            // Not after the dead claim's lease (60 s) nor a retry delay: at the restart.
+            assert_eq!(
+                waited,
+                Duration::ZERO,
+                "{kill:?}: delivered {waited:?} later"
             );
-            // Nothing more comes: one success, every request one delivery.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Nothing more comes: nothing is queued, one success, every request one delivery.
+            assert_eq!(queue.queued(), 0, "{kill:?}");
             let hits = receiver.hits();
             assert_eq!(hits.len(), requests, "{kill:?}");
             for hit in &hits {
@@ -1113,13 +1208,14 @@ mod crashes {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_success_lost_in_a_crash_is_sent_again_under_the_same_delivery_id() {
-        let (receiver, rec, took) =
+        let (receiver, rec, queue, waited) =
             crash_then_restart(Kill::At(crash_point::ANSWERED), Reply::Status(204)).await;
         assert_eq!(
             attempt_summary(&rec),
             vec![(1, None, true), (2, Some(204), false)]
         );
-        assert!(took < Duration::from_secs(3), "{took:?}");
+        assert_eq!(waited, Duration::ZERO);
+        assert_eq!(queue.queued(), 0);
         let hits = receiver.hits();
         assert_eq!(hits.len(), 2, "the unavoidable repeat, once");
         assert_eq!(
@@ -1131,16 +1227,17 @@ mod crashes {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_recorded_success_is_never_sent_again_after_a_crash() {
-        let (receiver, rec, _) =
+        let (receiver, rec, queue, _) =
             crash_then_restart(Kill::At(crash_point::RECORDED), Reply::Status(204)).await;
         assert_eq!(attempt_summary(&rec), vec![(1, Some(204), false)]);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(queue.queued(), 0, "nothing queued to send it again");
         assert_eq!(receiver.hits().len(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn the_claim_of_a_running_dispatcher_is_not_taken_over() {
-        let app = app_with_repo().await;
+        let clock = ManualClock::new();
+        let app = app_on(&clock).await;
         let receiver = Receiver::start(Reply::Late(Duration::from_millis(400), 204)).await;
         create_hook(
             &app,
@@ -1148,44 +1245,49 @@ mod crashes {
         )
         .await;
         let locks = tempfile::tempdir().expect("locks dir");
-        let (first, mut jobs) = local_dispatcher(&app, locks.path(), "");
+        let (first, queue) = local_dispatcher(&app, locks.path(), "");
         first.on_event(&published(&app)).await.expect("fan-out");
-        let job = jobs.recv().await.expect("job");
+        let job = first_job(&queue);
         let d = Arc::clone(&first);
         let running = job.clone();
         let task = tokio::spawn(async move { d.run_job(&running).await });
-        for _ in 0..250 {
-            if !receiver.hits().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        receiver.wait_for_hits(1).await;
         // A second server on the same data dir (or `trove admin run-job`) while the first
         // one is mid-attempt: it leaves the attempt alone.
-        let (second, _second_jobs) = local_dispatcher(&app, locks.path(), "");
+        let (second, second_queue) = local_dispatcher(&app, locks.path(), "");
         assert_eq!(second.sweep_on_start().await.expect("sweep"), 0);
         second.run_job(&job).await.expect("job");
         let claimed = record(&app, &job).await;
         assert!(claimed.in_flight_since.is_some() && claimed.lease.is_some());
+        // It comes back when the claim's lease ends, in case its holder dies unnoticed.
+        let back = second_queue.take().expect("the job comes back later");
+        assert_eq!(
+            back.delay,
+            (claimed.delivery.next_attempt_at.expect("lease end") - clock.now()).unsigned_abs()
+        );
         task.await.expect("joins").expect("delivered");
         let rec = record(&app, &job).await;
         assert_eq!(attempt_summary(&rec), vec![(1, Some(204), false)]);
+        assert_eq!(receiver.hits().len(), 1);
+        // When it comes back, the delivery is finished: nothing is sent again.
+        clock.advance(back.delay);
+        second.run_job(&back.job).await.expect("job");
         assert_eq!(receiver.hits().len(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_message_handed_out_again_takes_over_the_claim_its_dead_handler_left() {
-        let app = app_with_repo().await;
+        let clock = ManualClock::new();
+        let app = app_on(&clock).await;
         let receiver = Receiver::start(Reply::Status(204)).await;
         create_hook(
             &app,
             json!({"url": receiver.url(), "events": ["package.published"]}),
         )
         .await;
-        let (dying, mut jobs) =
-            lambda_dispatcher(&app, &format!("{}=fail:1", crash_point::CLAIMED));
+        let (dying, queue) = lambda_dispatcher(&app, &format!("{}=fail:1", crash_point::CLAIMED));
         dying.on_event(&published(&app)).await.expect("fan-out");
-        let job = jobs.recv().await.expect("job");
+        let job = first_job(&queue);
         let first = Receipt {
             message_id: "m-1".into(),
             receive_count: 1,
@@ -1194,7 +1296,7 @@ mod crashes {
             .run_received_job(&job, Some(&first))
             .await
             .expect_err("the function dies mid-attempt");
-        let (next, mut next_jobs) = lambda_dispatcher(&app, "");
+        let (next, next_queue) = lambda_dispatcher(&app, "");
         // Another message about the same delivery cannot know the first handler died.
         let other = Receipt {
             message_id: "m-2".into(),
@@ -1205,6 +1307,8 @@ mod crashes {
             .expect("job");
         assert!(record(&app, &job).await.in_flight_since.is_some());
         assert!(receiver.hits().is_empty());
+        // That message comes back when the lease ends; this test does not wait for it.
+        assert!(next_queue.take().is_some(), "a job for the lease's end");
         // SQS hands the first message out again after its visibility timeout.
         let again = Receipt {
             receive_count: 2,
@@ -1213,33 +1317,34 @@ mod crashes {
         next.run_received_job(&job, Some(&again))
             .await
             .expect("job");
-        let rec = run_until_finished(&app, &next, &mut next_jobs, &job).await;
+        let (rec, waited) = run_until_finished(&app, &clock, &next, &next_queue, &job).await;
         assert_eq!(
             attempt_summary(&rec),
             vec![(1, None, true), (2, Some(204), false)],
             "the interrupted attempt counts"
         );
+        assert_eq!(waited, Duration::ZERO, "taken over at once");
         assert_eq!(receiver.hits().len(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_message_handed_out_again_queues_a_retry_its_dead_handler_recorded_but_never_queued()
     {
+        let clock = ManualClock::new();
         let mut tuned = settings();
         tuned.webhook_delivery.schedule = RetrySchedule {
-            retries: vec![Duration::from_millis(300)],
+            retries: vec![Duration::from_secs(300)],
         };
-        let app = TestApp::with_settings(tuned).await;
+        let app = TestApp::with_clock(tuned, Arc::clone(&clock) as Arc<dyn Clock>).await;
         let receiver = Receiver::start(Reply::Status(503)).await;
         create_hook(
             &app,
             json!({"url": receiver.url(), "events": ["package.published"]}),
         )
         .await;
-        let (dying, mut jobs) =
-            lambda_dispatcher(&app, &format!("{}=fail:1", crash_point::RECORDED));
+        let (dying, queue) = lambda_dispatcher(&app, &format!("{}=fail:1", crash_point::RECORDED));
         dying.on_event(&published(&app)).await.expect("fan-out");
-        let job = jobs.recv().await.expect("job");
+        let job = first_job(&queue);
         let first = Receipt {
             message_id: "m-1".into(),
             receive_count: 1,
@@ -1248,8 +1353,9 @@ mod crashes {
             .run_received_job(&job, Some(&first))
             .await
             .expect_err("the function dies before queueing the retry");
+        assert_eq!(queue.queued(), 0, "the retry was never queued");
         receiver.set(Reply::Status(204));
-        let (next, mut next_jobs) = lambda_dispatcher(&app, "");
+        let (next, next_queue) = lambda_dispatcher(&app, "");
         let again = Receipt {
             receive_count: 2,
             ..first
@@ -1257,11 +1363,201 @@ mod crashes {
         next.run_received_job(&job, Some(&again))
             .await
             .expect("job");
-        let rec = run_until_finished(&app, &next, &mut next_jobs, &job).await;
+        let (rec, waited) = run_until_finished(&app, &clock, &next, &next_queue, &job).await;
         assert_eq!(
             attempt_summary(&rec),
             vec![(1, Some(503), false), (2, Some(204), false)]
         );
+        assert_eq!(waited, Duration::from_secs(300), "the recorded retry time");
         assert_eq!(receiver.hits().len(), 2);
+    }
+}
+
+/// The retry schedule in the clock's time: a dispatcher on a manual clock, its messages held
+/// as SQS holds them, drives a delivery through every attempt.
+mod schedule {
+    use super::*;
+
+    /// The delays before each retry as the README publishes them.
+    const PUBLISHED: [Duration; 8] = [
+        Duration::ZERO,
+        Duration::from_secs(5),
+        Duration::from_secs(5 * 60),
+        Duration::from_secs(30 * 60),
+        Duration::from_secs(2 * 3600),
+        Duration::from_secs(5 * 3600),
+        Duration::from_secs(10 * 3600),
+        Duration::from_secs(10 * 3600),
+    ];
+
+    /// An app on `clock` whose deliveries follow the standard schedule.
+    async fn app_with_standard_schedule(clock: &Arc<ManualClock>) -> TestApp {
+        let mut tuned = settings();
+        tuned.webhook_delivery.schedule = RetrySchedule::standard();
+        TestApp::with_clock(tuned, Arc::clone(clock) as Arc<dyn Clock>).await
+    }
+
+    fn since(later: OffsetDateTime, earlier: OffsetDateTime) -> Duration {
+        assert!(later >= earlier, "{later} is before {earlier}");
+        (later - earlier).unsigned_abs()
+    }
+
+    #[test]
+    fn sqs_holds_a_message_fifteen_minutes_at_most() {
+        assert_eq!(trove_aws::delivery::MAX_DELAY, SQS_MAX_DELAY);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_delivery_nobody_accepts_is_attempted_on_the_published_schedule_then_dead_lettered() {
+        let clock = ManualClock::new();
+        let app = app_with_standard_schedule(&clock).await;
+        let receiver = Receiver::start(Reply::Status(500)).await;
+        let hook = create_hook(
+            &app,
+            json!({"url": receiver.url(), "events": ["package.published"]}),
+        )
+        .await;
+        let queue = Arc::new(HandedQueue::default());
+        let d = dispatcher_on(&app, &queue);
+        d.on_event(&published(&app)).await.expect("fan-out");
+        let of = queue.sent.lock().expect("sent")[0].job.clone();
+
+        let mut attempted_at: Vec<OffsetDateTime> = Vec::new();
+        // How many messages the queue handed over to reach each attempt.
+        let mut hand_overs: Vec<usize> = Vec::new();
+        let mut since_last = 0;
+        loop {
+            let before = record(&app, &of).await;
+            if before.delivery.status != DeliveryStatus::Pending {
+                break;
+            }
+            let due = before
+                .delivery
+                .next_attempt_at
+                .expect("a pending delivery has a due time");
+            let sent = queue
+                .take()
+                .unwrap_or_else(|| panic!("nothing queued for a pending delivery: {before:?}"));
+            let now = clock.now();
+            // Every message asks for the whole wait, so that the queue holds it as long as it
+            // can (15 min) and never past the due time.
+            assert_eq!(sent.delay, since(due, now), "the delay asked at {now}");
+            assert_eq!(
+                sent.job.due_ms,
+                unix_ms(due),
+                "the job carries the due time"
+            );
+            clock.advance(sent.delay.min(SQS_MAX_DELAY));
+            since_last += 1;
+            let hits = receiver.hits().len();
+            d.run_job(&sent.job).await.expect("job runs");
+            let now = clock.now();
+            let after = record(&app, &of).await;
+            let attempted = receiver.hits().len() - hits;
+            if now < due {
+                assert_eq!(
+                    attempted,
+                    0,
+                    "attempt {} made {:?} early",
+                    attempted_at.len() + 1,
+                    since(due, now)
+                );
+                assert_eq!(after.delivery.attempts, before.delivery.attempts);
+                assert_eq!(after.delivery.next_attempt_at, Some(due));
+                continue;
+            }
+            assert_eq!(attempted, 1, "one request when due, at {now}");
+            attempted_at.push(now);
+            hand_overs.push(since_last);
+            since_last = 0;
+            let n = attempted_at.len();
+            let logged = after.delivery.attempts.last().expect("attempt logged");
+            assert_eq!((logged.number, logged.at), (n as u32, now));
+            assert_eq!(logged.status_code, Some(500));
+            match PUBLISHED.get(n - 1) {
+                Some(delay) => {
+                    assert_eq!(after.delivery.status, DeliveryStatus::Pending, "after {n}");
+                    assert_eq!(
+                        after.delivery.next_attempt_at,
+                        Some(now + *delay),
+                        "the retry after attempt {n}"
+                    );
+                }
+                None => {
+                    assert_eq!(after.delivery.status, DeliveryStatus::Failed, "after {n}");
+                    assert_eq!(after.delivery.next_attempt_at, None);
+                }
+            }
+        }
+
+        let gaps: Vec<Duration> = attempted_at.windows(2).map(|w| since(w[1], w[0])).collect();
+        assert_eq!(gaps, PUBLISHED, "the time between attempts");
+        assert_eq!(receiver.hits().len(), 9);
+        // A wait longer than the queue can hold arrives in 15-minute steps: 30 min in two,
+        // 10 h in forty.
+        assert_eq!(hand_overs, [1, 1, 1, 1, 2, 8, 20, 40, 40]);
+        // Dead: dead-lettered once, nothing more queued, the webhook marked failing.
+        assert_eq!(queue.queued(), 0, "nothing more comes");
+        let dead = queue.dead_letters();
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!(dead[0].delivery_id, of.delivery_id);
+        let id = hook["id"].as_str().expect("id");
+        let tenant = TenantName::parse("default").expect("tenant");
+        let stored = store::get_webhook(app.host.ctx.table.as_ref(), &tenant, id)
+            .await
+            .expect("read")
+            .expect("webhook");
+        assert!(stored.webhook.failing);
+        assert_eq!(pending_in(&app).await, 0, "nothing left pending");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_job_handed_over_a_moment_before_its_time_waits_for_it() {
+        let clock = ManualClock::new();
+        let app = app_with_standard_schedule(&clock).await;
+        let receiver = Receiver::start(Reply::Status(500)).await;
+        create_hook(
+            &app,
+            json!({"url": receiver.url(), "events": ["package.published"]}),
+        )
+        .await;
+        // The record keeps due times to the nanosecond, a job to the millisecond: start
+        // 0.9 ms into a millisecond, so that 0.5 ms early is still within the same one.
+        let sub_ms = u64::from(clock.now().nanosecond()) % 1_000_000;
+        clock.advance(Duration::from_nanos(1_900_000 - sub_ms));
+        let queue = Arc::new(HandedQueue::default());
+        let d = dispatcher_on(&app, &queue);
+        d.on_event(&published(&app)).await.expect("fan-out");
+        let first = queue.take().expect("the first attempt's job");
+        d.run_job(&first.job).await.expect("first attempt");
+        d.run_job(&queue.take().expect("immediate retry").job)
+            .await
+            .expect("second attempt");
+        let retry = queue.take().expect("the retry after 5 s");
+        let due = record(&app, &first.job)
+            .await
+            .delivery
+            .next_attempt_at
+            .expect("due");
+        assert_eq!(retry.delay, Duration::from_secs(5));
+
+        // A queue may hand a job over early (the port allows it; timers and SQS's whole
+        // seconds do): 0.5 ms early is early.
+        let early = Duration::from_micros(500);
+        clock.advance(retry.delay - early);
+        d.run_job(&retry.job).await.expect("early job");
+        assert_eq!(receiver.hits().len(), 2, "not attempted early");
+        let again = queue
+            .take()
+            .expect("sent on toward its time, not dropped as a stale repeat");
+        assert_eq!(again.delay, early);
+        clock.advance(again.delay);
+        d.run_job(&again.job).await.expect("job on time");
+        assert_eq!(receiver.hits().len(), 3);
+        let rec = record(&app, &first.job).await;
+        assert_eq!(
+            rec.delivery.attempts[2].at, due,
+            "attempted exactly when due"
+        );
     }
 }
