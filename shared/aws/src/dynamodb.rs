@@ -204,7 +204,9 @@ impl Table for DynamoTable {
             return Ok(());
         }
         if writes.len() > MAX_TRANSACTION_WRITES {
-            return Err(TableError::Other(format!(
+            // DynamoDB refuses it with a ValidationException, which reads as `InvalidItem`:
+            // refusing it here must read the same.
+            return Err(TableError::InvalidItem(format!(
                 "a transaction holds at most {MAX_TRANSACTION_WRITES} writes, got {}",
                 writes.len()
             )));
@@ -574,6 +576,10 @@ fn general_error(f: &Fault) -> TableError {
         .is_some_and(|c| THROTTLE_CODES.contains(&c))
     {
         TableError::Throttled(f.summary.clone())
+    } else if f.code.as_deref() == Some("TransactionConflictException") {
+        // A single write refused because a transaction holds its item: nothing was written and
+        // nothing was learnt of what is stored.
+        TableError::Contended(f.summary.clone())
     } else if f.transient {
         TableError::Unavailable(f.summary.clone())
     } else {
@@ -581,8 +587,6 @@ fn general_error(f: &Fault) -> TableError {
     }
 }
 
-/// As `general_error`, but an item DynamoDB refuses (too large, bad attribute) is the
-/// caller's mistake.
 /// The error of a conditional write: its condition did not hold, or what `otherwise` makes
 /// of the fault.
 fn conditional_error(f: &Fault, otherwise: fn(&Fault) -> TableError) -> TableError {
@@ -593,6 +597,8 @@ fn conditional_error(f: &Fault, otherwise: fn(&Fault) -> TableError) -> TableErr
     }
 }
 
+/// As `general_error`, but an item DynamoDB refuses (too large, bad attribute) is the
+/// caller's mistake.
 fn write_error(f: &Fault) -> TableError {
     if f.code.as_deref() == Some("ValidationException") {
         TableError::InvalidItem(f.summary.clone())
@@ -657,7 +663,17 @@ fn cancellation(codes: &[Option<&str>]) -> TableError {
         )
     });
     let conflicted = codes.contains(&Some("TransactionConflict"));
-    if failed.is_empty() && throttled {
+    // An item DynamoDB refuses inside a transaction (too large, bad attribute) comes back as
+    // a cancellation: it is the caller's mistake as it is on a single write, and no retry
+    // or second read can help.
+    let refused = codes.iter().position(|c| *c == Some("ValidationError"));
+    if failed.is_empty()
+        && let Some(at) = refused
+    {
+        TableError::InvalidItem(format!(
+            "transaction cancelled: write {at} refused as invalid"
+        ))
+    } else if failed.is_empty() && throttled {
         TableError::Throttled("transaction cancelled: throttled".to_owned())
     } else if failed.is_empty() && conflicted {
         TableError::Contended("a concurrent transaction holds one of its items".to_owned())
@@ -668,6 +684,18 @@ fn cancellation(codes: &[Option<&str>]) -> TableError {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::{
+        ConditionalCheckFailedException, ItemCollectionSizeLimitExceededException,
+        ResourceNotFoundException, TransactionCanceledException, TransactionConflictException,
+    };
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::retry::ErrorKind;
     use serde_json::json;
 
     use super::*;
@@ -868,27 +896,258 @@ mod tests {
         );
     }
 
+    /// What the client hands back when DynamoDB answered `status` with `err`.
+    fn answered<E>(err: E, status: u16) -> SdkError<E, HttpResponse> {
+        let status = status.try_into().expect("a valid HTTP status");
+        SdkError::service_error(err, HttpResponse::new(status, SdkBody::empty()))
+    }
+
+    /// The metadata the client parses from an error answer: its code and message.
+    fn meta(code: &str) -> ErrorMetadata {
+        ErrorMetadata::builder()
+            .code(code)
+            .message(format!("{code} (test)"))
+            .build()
+    }
+
+    /// An answer of `code` as the client parses it where the operation's model does not
+    /// name the code (`generic` is the operation's `generic`). `fault` reads only the code
+    /// and the status, so the modelled error of the same code reads the same (the tests of
+    /// modelled errors below check it).
+    fn coded<E>(
+        generic: fn(ErrorMetadata) -> E,
+        code: &str,
+        status: u16,
+    ) -> SdkError<E, HttpResponse> {
+        answered(generic(meta(code)), status)
+    }
+
+    /// The error each kind of call makes of a failure, as the adapter maps it.
+    struct PerCall {
+        read: TableError,
+        put: TableError,
+        delete: TableError,
+        add: TableError,
+        transact: TableError,
+    }
+
+    fn per_call(code: &str, status: u16) -> PerCall {
+        PerCall {
+            read: general_error(&fault(&coded(GetItemError::generic, code, status))),
+            put: conditional_error(
+                &fault(&coded(PutItemError::generic, code, status)),
+                write_error,
+            ),
+            delete: conditional_error(
+                &fault(&coded(DeleteItemError::generic, code, status)),
+                general_error,
+            ),
+            add: write_error(&fault(&coded(UpdateItemError::generic, code, status))),
+            transact: transact_error(&coded(TransactWriteItemsError::generic, code, status)),
+        }
+    }
+
+    /// Asserts every kind of call reads the failure as `expected` says.
+    fn assert_every_call(what: &str, calls: PerCall, expected: fn(&TableError) -> bool) {
+        for (call, error) in [
+            ("read", calls.read),
+            ("put", calls.put),
+            ("delete", calls.delete),
+            ("add", calls.add),
+            ("transact", calls.transact),
+        ] {
+            assert!(expected(&error), "{what} on {call} read as {error:?}");
+        }
+    }
+
     #[test]
-    fn throttling_is_told_apart_from_an_unavailable_table() {
-        let fault = |status: u16, code: &str| Fault {
-            code: Some(code.to_owned()),
-            status: Some(status),
-            transient: true,
-            summary: code.to_owned(),
-        };
+    fn throughput_refusals_are_throttled_on_every_call() {
         for code in [
             "ThrottlingException",
             "ProvisionedThroughputExceededException",
+            "RequestLimitExceeded",
+        ] {
+            assert_every_call(code, per_call(code, 400), |e| {
+                matches!(e, TableError::Throttled(_))
+            });
+        }
+    }
+
+    #[test]
+    fn server_failures_are_unavailable_on_every_call() {
+        for (code, status) in [
+            ("InternalServerError", 500),
+            ("ServiceUnavailable", 503),
+            ("SomethingNew", 502),
+        ] {
+            assert_every_call(code, per_call(code, status), |e| {
+                matches!(e, TableError::Unavailable(_))
+            });
+        }
+    }
+
+    #[test]
+    fn timeouts_and_failures_to_reach_the_table_are_unavailable() {
+        let unavailable = |e: SdkError<GetItemError, HttpResponse>| general_error(&fault(&e));
+        let boom = || -> Box<dyn std::error::Error + Send + Sync> { "boom".into() };
+        for (what, error) in [
+            ("timeout", SdkError::timeout_error(boom())),
+            (
+                "connect timeout",
+                SdkError::dispatch_failure(ConnectorError::timeout(boom())),
+            ),
+            (
+                "connection refused",
+                SdkError::dispatch_failure(ConnectorError::io(boom())),
+            ),
+            (
+                "connection dropped mid-answer",
+                SdkError::dispatch_failure(ConnectorError::other(
+                    boom(),
+                    Some(ErrorKind::TransientError),
+                )),
+            ),
+            (
+                "unreadable answer",
+                SdkError::response_error(
+                    boom(),
+                    HttpResponse::new(
+                        200.try_into().expect("a valid HTTP status"),
+                        SdkBody::empty(),
+                    ),
+                ),
+            ),
+        ] {
+            let e = unavailable(error);
+            assert!(matches!(e, TableError::Unavailable(_)), "{what}: {e:?}");
+        }
+        // A request the client itself could not send is no outage: retrying cannot help.
+        let e = unavailable(SdkError::dispatch_failure(ConnectorError::user(boom())));
+        assert!(matches!(e, TableError::Other(_)), "{e:?}");
+    }
+
+    #[test]
+    fn a_validation_refusal_is_an_invalid_item_on_writes() {
+        let calls = per_call("ValidationException", 400);
+        for (call, error) in [
+            ("put", &calls.put),
+            ("add", &calls.add),
+            ("transact", &calls.transact),
         ] {
             assert!(
-                matches!(general_error(&fault(400, code)), TableError::Throttled(_)),
-                "{code}"
+                matches!(error, TableError::InvalidItem(_)),
+                "{call}: {error:?}"
             );
         }
-        for code in ["InternalServerError", "ServiceUnavailable"] {
+        // A read or a delete names only a key the adapter built: the fault is its own.
+        assert!(
+            matches!(calls.read, TableError::Other(_)),
+            "{:?}",
+            calls.read
+        );
+        assert!(
+            matches!(calls.delete, TableError::Other(_)),
+            "{:?}",
+            calls.delete
+        );
+    }
+
+    #[test]
+    fn a_missing_table_denied_access_and_a_full_item_collection_are_permanent() {
+        for code in [
+            "ResourceNotFoundException",
+            "AccessDeniedException",
+            "ItemCollectionSizeLimitExceededException",
+        ] {
+            assert_every_call(code, per_call(code, 400), |e| {
+                matches!(e, TableError::Other(_))
+            });
+        }
+        // Modelled as the client parses them, they read the same.
+        let missing = GetItemError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .meta(meta("ResourceNotFoundException"))
+                .build(),
+        );
+        let e = general_error(&fault(&answered(missing, 400)));
+        assert!(matches!(e, TableError::Other(_)), "{e:?}");
+        let full = PutItemError::ItemCollectionSizeLimitExceededException(
+            ItemCollectionSizeLimitExceededException::builder()
+                .meta(meta("ItemCollectionSizeLimitExceededException"))
+                .build(),
+        );
+        let e = conditional_error(&fault(&answered(full, 400)), write_error);
+        assert!(matches!(e, TableError::Other(_)), "{e:?}");
+    }
+
+    #[test]
+    fn a_failed_condition_of_a_single_write_is_condition_failed() {
+        let failed = PutItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .meta(meta("ConditionalCheckFailedException"))
+                .build(),
+        );
+        let e = conditional_error(&fault(&answered(failed, 400)), write_error);
+        assert!(matches!(e, TableError::ConditionFailed), "{e:?}");
+        let calls = per_call("ConditionalCheckFailedException", 400);
+        assert!(
+            matches!(calls.delete, TableError::ConditionFailed),
+            "{:?}",
+            calls.delete
+        );
+    }
+
+    #[test]
+    fn a_write_refused_for_a_transaction_in_progress_is_contended() {
+        let held = PutItemError::TransactionConflictException(
+            TransactionConflictException::builder()
+                .meta(meta("TransactionConflictException"))
+                .build(),
+        );
+        let e = conditional_error(&fault(&answered(held, 400)), write_error);
+        assert!(matches!(e, TableError::Contended(_)), "{e:?}");
+        let calls = per_call("TransactionConflictException", 400);
+        for (call, error) in [("delete", calls.delete), ("add", calls.add)] {
             assert!(
-                matches!(general_error(&fault(500, code)), TableError::Unavailable(_)),
-                "{code}"
+                matches!(error, TableError::Contended(_)),
+                "{call}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cancelled_transaction_reads_by_its_reasons() {
+        let cancelled = |reasons: &[&str]| {
+            let mut cancel = TransactionCanceledException::builder()
+                .meta(meta("TransactionCanceledException"))
+                .message("Transaction cancelled (test)");
+            for code in reasons {
+                cancel =
+                    cancel.cancellation_reasons(CancellationReason::builder().code(*code).build());
+            }
+            transact_error(&answered(
+                TransactWriteItemsError::TransactionCanceledException(cancel.build()),
+                400,
+            ))
+        };
+        let e = cancelled(&["None", "TransactionConflict"]);
+        assert!(matches!(e, TableError::Contended(_)), "{e:?}");
+        let e = cancelled(&["None", "ConditionalCheckFailed"]);
+        assert!(
+            matches!(&e, TableError::TransactionCanceled { failed } if failed == &[1]),
+            "{e:?}"
+        );
+        let e = cancelled(&["ThrottlingError", "None"]);
+        assert!(matches!(e, TableError::Throttled(_)), "{e:?}");
+        // An invalid write is no condition that failed, and waiting cannot mend it.
+        for reasons in [
+            &["None", "ValidationError"][..],
+            &["TransactionConflict", "ValidationError"],
+        ] {
+            let e = cancelled(reasons);
+            assert!(
+                matches!(e, TableError::InvalidItem(_)),
+                "{reasons:?}: {e:?}"
             );
         }
     }

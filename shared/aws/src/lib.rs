@@ -182,7 +182,16 @@ where
     }
     let (code, status, transient) = match err {
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => (None, None, true),
-        SdkError::DispatchFailure(e) => (None, None, e.is_timeout() || e.is_io()),
+        // The connector marks some failures retryable without calling them I/O (hyper's
+        // incomplete message: a connection dropped mid-answer); the SDK retries those too.
+        SdkError::DispatchFailure(e) => (
+            None,
+            None,
+            e.is_timeout()
+                || e.is_io()
+                || e.as_other()
+                    .is_some_and(|k| k != aws_smithy_types::retry::ErrorKind::ClientError),
+        ),
         SdkError::ServiceError(ctx) => {
             let code = ctx.err().code().map(str::to_owned);
             let status = ctx.raw().status().as_u16();

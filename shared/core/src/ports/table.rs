@@ -141,8 +141,8 @@ pub enum TableError {
     #[error("condition failed")]
     ConditionFailed,
     /// The transaction wrote nothing; `failed` lists the indices of the writes whose
-    /// condition did not hold (empty when it was cancelled for another reason, such as a
-    /// conflicting concurrent transaction).
+    /// condition did not hold (empty only when the store cancelled it for a reason it does
+    /// not name; a conflict is `Contended` and an invalid write `InvalidItem`).
     #[error("transaction cancelled (failed conditions at {failed:?})")]
     TransactionCanceled { failed: Vec<usize> },
     /// The transaction wrote nothing because a concurrent transaction held one of its items

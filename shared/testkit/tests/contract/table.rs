@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use trove_core::ports::table::query_all;
 use trove_core::ports::{Condition, Index, Item, Key, Page, Query, Table, TableError, Write};
 use trove_embedded::SqliteTable;
 
@@ -24,6 +25,8 @@ mod aws {
         delete_with_condition,
         transaction_is_all_or_nothing,
         transaction_applies_puts_deletes_and_checks,
+        a_transaction_of_more_than_100_writes_is_refused_whole,
+        a_transaction_naming_one_key_twice_is_refused_whole,
         range_queries_are_ordered,
         pagination_returns_every_item_once,
         descending_pagination,
@@ -49,6 +52,8 @@ mod local {
         delete_with_condition,
         transaction_is_all_or_nothing,
         transaction_applies_puts_deletes_and_checks,
+        a_transaction_of_more_than_100_writes_is_refused_whole,
+        a_transaction_naming_one_key_twice_is_refused_whole,
         range_queries_are_ordered,
         pagination_returns_every_item_once,
         descending_pagination,
@@ -413,6 +418,117 @@ pub async fn transaction_applies_puts_deletes_and_checks(table: Arc<dyn Table>) 
         .transact(Vec::new())
         .await
         .expect("an empty transaction writes nothing");
+}
+
+/// DynamoDB's limit on the writes of one transaction.
+const MAX_TRANSACTION_WRITES: usize = 100;
+
+/// `n` puts of new items into partition `pk`, each on condition it is new.
+fn new_items(pk: &str, n: usize) -> Vec<Write> {
+    (0..n)
+        .map(|i| Write::Put {
+            item: item(json!({"pk": pk, "sk": format!("new#{i:03}")})),
+            condition: Some(Condition::NotExists),
+        })
+        .collect()
+}
+
+/// The sort keys stored in partition `pk`, in order.
+async fn stored_sort_keys(table: &dyn Table, pk: &str) -> Vec<String> {
+    let items = query_all(table, Query::new(pk)).await.expect("query");
+    sort_keys(&items)
+}
+
+pub async fn a_transaction_of_more_than_100_writes_is_refused_whole(table: Arc<dyn Table>) {
+    let pk = "P#tx101";
+    put_all(&*table, [json!({"pk": pk, "sk": "victim"})]).await;
+    // Every condition holds: only the number of writes is wrong.
+    let mut writes = new_items(pk, MAX_TRANSACTION_WRITES);
+    writes.push(Write::Delete {
+        key: Key::new(pk, "victim"),
+        condition: None,
+    });
+    let err = table
+        .transact(writes)
+        .await
+        .expect_err("101 writes are more than one transaction holds");
+    assert!(matches!(err, TableError::InvalidItem(_)), "{err:?}");
+    assert_eq!(
+        stored_sort_keys(&*table, pk).await,
+        ["victim"],
+        "a refused transaction wrote something"
+    );
+
+    table
+        .transact(new_items(pk, MAX_TRANSACTION_WRITES))
+        .await
+        .expect("100 writes are one transaction");
+    assert_eq!(
+        stored_sort_keys(&*table, pk).await.len(),
+        MAX_TRANSACTION_WRITES + 1
+    );
+}
+
+pub async fn a_transaction_naming_one_key_twice_is_refused_whole(table: Arc<dyn Table>) {
+    let pk = "P#txtwice";
+    let stored = item(json!({"pk": pk, "sk": "twice", "v": 1}));
+    table.put(stored.clone(), None).await.expect("put");
+    let twice = Key::new(pk, "twice");
+    let other = || Write::Put {
+        item: item(json!({"pk": pk, "sk": "other"})),
+        condition: Some(Condition::NotExists),
+    };
+    // Every condition holds: only the second write on one key is wrong.
+    let cases = [
+        (
+            "a put and a delete",
+            vec![
+                other(),
+                Write::Put {
+                    item: item(json!({"pk": pk, "sk": "twice", "v": 2})),
+                    condition: None,
+                },
+                Write::Delete {
+                    key: twice.clone(),
+                    condition: None,
+                },
+            ],
+        ),
+        (
+            "a check and a put",
+            vec![
+                other(),
+                Write::Check {
+                    key: twice.clone(),
+                    condition: Condition::Exists,
+                },
+                Write::Put {
+                    item: item(json!({"pk": pk, "sk": "twice", "v": 3})),
+                    condition: None,
+                },
+            ],
+        ),
+    ];
+    for (what, writes) in cases {
+        let err = table
+            .transact(writes)
+            .await
+            .expect_err("one transaction writes each key once");
+        assert!(matches!(err, TableError::InvalidItem(_)), "{what}: {err:?}");
+        assert_eq!(
+            table.get(&twice).await.expect("get"),
+            Some(stored.clone()),
+            "{what}: a refused transaction changed the item it named twice"
+        );
+        assert!(
+            table
+                .get(&Key::new(pk, "other"))
+                .await
+                .expect("get")
+                .is_none(),
+            "{what}: a refused transaction wrote another item"
+        );
+    }
 }
 
 async fn seed_range(table: &dyn Table) {
