@@ -1275,8 +1275,14 @@ fn each_secret_exists_and_is_read_only_where_the_code_reads_it() {
     );
 }
 
+/// Each schedule of `SCHEDULES` is a rule of the template at the same time, and what the
+/// rule sets off is that job's real run: its target is the function whose `Handler` names
+/// the job, and what it delivers (its `Input`, else EventBridge's scheduled event, of which
+/// the function's sample event is one) is read by the jobs binary as the scheduled run,
+/// not a dry run and not an operator's request.
 #[test]
 fn each_job_runs_on_the_timetable_trove_serve_keeps() {
+    use trove_core::jobs::operator::Invocation;
     use trove_core::jobs::schedule::{Job, SCHEDULES};
     let all = all_functions();
     let jobs: Vec<&FunctionDef> = all.values().filter(|f| f.binary == JOBS_BINARY).collect();
@@ -1290,13 +1296,40 @@ fn each_job_runs_on_the_timetable_trove_serve_keeps() {
             .iter()
             .find(|f| Job::parse(&f.handler) == Some(schedule.job))
             .unwrap_or_else(|| panic!("no function runs job {}", schedule.job.name()));
-        let expressions: Vec<String> = f
+        let rules: Vec<&Value> = f
             .events
             .iter()
             .filter(|(_, kind, _)| kind == "Schedule")
-            .map(|(_, _, props)| string(&props["Schedule"]))
+            .map(|(_, _, props)| props)
             .collect();
+        let expressions: Vec<String> = rules.iter().map(|r| string(&r["Schedule"])).collect();
         assert_eq!(expressions, [schedule.expression], "{}", f.logical_id);
+        let rule = rules[0];
+        assert!(
+            rule["Enabled"] != Value::Bool(false) && rule["State"].as_str() != Some("DISABLED"),
+            "{}: the rule is switched off",
+            f.logical_id
+        );
+        assert!(
+            rule["InputPath"].is_null() && rule["InputTransformer"].is_null(),
+            "{}: the rule reshapes the event the job reads",
+            f.logical_id
+        );
+        let delivered = match rule["Input"].as_str() {
+            Some(input) => input.to_owned(),
+            None => template::read(&format!("events/{}", sample_event_path(f))),
+        };
+        let delivered: serde_json::Value = serde_json::from_str(&delivered)
+            .unwrap_or_else(|e| panic!("{}: the rule's input is not JSON: {e}", f.logical_id));
+        let invocation = Invocation::parse(&delivered).unwrap_or_else(|e| {
+            panic!("{}: the jobs binary refuses {delivered}: {e}", f.logical_id)
+        });
+        assert_eq!(
+            invocation,
+            Invocation::Scheduled { dry_run: false },
+            "{}: {delivered}",
+            f.logical_id
+        );
     }
 }
 

@@ -742,7 +742,11 @@ mod tests {
             content_type: "text/plain".into(),
         };
         let ttl = Duration::from_secs(60);
-        assert!(blobs.presign_put(&key, &c, ttl).await.is_err());
+        let refused = blobs.presign_put(&key, &c, ttl).await;
+        assert!(
+            matches!(&refused, Err(BlobError::Other(m)) if m.contains("lower-case hex")),
+            "{refused:?}"
+        );
         c.sha256 = "ab".repeat(32);
         let p = blobs.presign_put(&key, &c, ttl).await.expect("presign");
         assert!(
@@ -754,6 +758,10 @@ mod tests {
         assert_eq!(p.headers["content-type"], "text/plain");
         assert_eq!(p.headers["x-amz-checksum-sha256"].len(), 44);
         c.content_type = "bad\nheader".into();
-        assert!(blobs.presign_put(&key, &c, ttl).await.is_err());
+        let refused = blobs.presign_put(&key, &c, ttl).await;
+        assert!(
+            matches!(&refused, Err(BlobError::Other(m)) if m.contains("content type")),
+            "{refused:?}"
+        );
     }
 }

@@ -16,6 +16,8 @@ use trove_core::services::Context;
 use trove_core::services::access::caller::Caller;
 use trove_core::services::catalog::versions::{self, VersionRef};
 use trove_core::services::catalog::{blob_refs, uploads};
+use rand::Rng as _;
+use trove_testkit::seed::{rng, test_seed};
 
 const BYTES: &[u8] = b"the same bytes, published again and again";
 
@@ -124,8 +126,9 @@ async fn collect(ctx: &Context) {
         .expect("collect");
 }
 
-async fn pause() {
-    for _ in 0..(rand::random::<u8>() % 8) {
+/// Yields `turns` times, so the racers of a round start in an order the seed chose.
+async fn pause(turns: usize) {
+    for _ in 0..turns {
         tokio::task::yield_now().await;
     }
 }
@@ -165,6 +168,9 @@ fn r_file() -> FileName {
 async fn collection_never_deletes_bytes_a_concurrent_publish_references() {
     let (_dir, host) = trove_testkit::host().await;
     let ctx = host.ctx.as_ref();
+    let mut rng = rng(test_seed(
+        "collection_never_deletes_bytes_a_concurrent_publish_references",
+    ));
     let mut published = Vec::new();
     // The blob starts unreferenced: published once, then deleted.
     persist_until_done(ctx, &landed(ctx, "0.0.0").await).await;
@@ -177,16 +183,17 @@ async fn collection_never_deletes_bytes_a_concurrent_publish_references() {
             collect(ctx).await;
         }
         let input = landed(ctx, &version).await;
+        let turns: [usize; 3] = std::array::from_fn(|_| rng.random_range(0..8));
         let publish = async {
-            pause().await;
+            pause(turns[0]).await;
             persist_until_done(ctx, &input).await;
         };
         let gc = async {
-            pause().await;
+            pause(turns[1]).await;
             collect(ctx).await;
         };
         let gc2 = async {
-            pause().await;
+            pause(turns[2]).await;
             collect(ctx).await;
         };
         match round % 3 {

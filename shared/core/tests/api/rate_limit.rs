@@ -7,9 +7,18 @@ use trove_core::ports::{Condition, Table, TableError};
 use async_trait::async_trait;
 use time::Duration;
 
+use std::net::IpAddr;
+
+use axum::http::{Method, StatusCode, header};
+use serde_json::json;
+use trove_core::config::Settings;
 use trove_core::ports::{Item, Key, Page, Query, Write};
 use trove_core::services::access::rate_limit::*;
 use trove_embedded::SqliteTable;
+
+use crate::app::TestApp;
+use crate::identity::{account, ok};
+use crate::table_breaker::ManualClock;
 
 /// Counts the writes that reach the table.
 struct Counting {
@@ -314,11 +323,11 @@ async fn concurrent_takes_stay_within_the_limit() {
 async fn invalid_limits_are_refused_before_the_table() {
     let (_dir, table) = open();
     let limiter = RateLimiter::new();
+    let refused = limiter.take(&table, "b", limit(0.0, 10), t0()).await;
     assert!(
-        limiter
-            .take(&table, "b", limit(0.0, 10), t0())
-            .await
-            .is_err()
+        matches!(&refused, Err(TableError::Other(m))
+            if m.starts_with("invalid rate limit for b: per_second")),
+        "{refused:?}"
     );
     assert_eq!(table.puts(), 0);
 }
@@ -365,4 +374,106 @@ async fn contending_processes_are_never_refused_while_the_bucket_has_room() {
             retry_after_secs: 1
         }
     );
+}
+
+/// Requests `uri` as `key` (or without a credential from `ip`) until the first refusal, at
+/// most `max` times: how many were served, and the refusal's `Retry-After`. Anything but
+/// 200 or 429 fails the test.
+async fn served_until_limited(
+    app: &TestApp,
+    uri: &str,
+    key: Option<&str>,
+    ip: Option<IpAddr>,
+    max: u32,
+) -> (u32, Option<String>) {
+    for served in 0..max {
+        let (status, headers, body) = app.send(Method::GET, uri, key, None, ip).await;
+        match status {
+            StatusCode::OK => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                let retry = headers
+                    .get(header::RETRY_AFTER)
+                    .map(|v| v.to_str().expect("ascii").to_owned());
+                return (served, retry);
+            }
+            other => panic!("{uri}: {other} {body}"),
+        }
+    }
+    (max, None)
+}
+
+/// The tokens a limit refills in `elapsed`.
+fn refilled(limit: Limit, elapsed: std::time::Duration) -> u32 {
+    (limit.per_second * elapsed.as_secs_f64()).round() as u32
+}
+
+/// The default tiers as callers meet them: a user, a service account and an admin each get
+/// exactly their tier's burst, then 429 with a Retry-After, then as many requests as the
+/// tier's rate refills while the clock moves (the clock is the test's: no refill happens
+/// while the requests are being sent).
+#[tokio::test(flavor = "multi_thread")]
+async fn each_tier_is_held_to_its_default_burst_and_rate() {
+    let clock = ManualClock::new();
+    let app = TestApp::with_clock(Settings::for_testing(), clock.clone()).await;
+    let admin = app.admin.clone();
+    let user = ok(
+        &app,
+        Method::POST,
+        "/v1/users",
+        &admin,
+        Some(json!({"name": "ursula", "email": "ursula@example.com"})),
+    )
+    .await;
+    let user_key = ok(
+        &app,
+        Method::POST,
+        "/v1/api-keys",
+        &admin,
+        Some(json!({"owner": user["id"], "name": "k"})),
+    )
+    .await["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let (_, service_key) = account(&app, "robot", &[]).await;
+    // Not the bootstrap key: setting up spent some of its bucket.
+    let (_, admin_key) = account(&app, "second-admin", &[("admin", json!({}))]).await;
+    let tiers = TierLimits::default();
+    let pause = std::time::Duration::from_millis(100);
+    for (tier, key) in [
+        (Tier::User, &user_key),
+        (Tier::ServiceAccount, &service_key),
+        (Tier::Admin, &admin_key),
+    ] {
+        let limit = tiers.for_tier(tier);
+        let burst = served_until_limited(&app, "/v1/me", Some(key), None, limit.burst + 1).await;
+        assert_eq!(burst, (limit.burst, Some("1".into())), "{tier:?} {limit:?}");
+        clock.advance(pause);
+        let refill = refilled(limit, pause);
+        let after = served_until_limited(&app, "/v1/me", Some(key), None, refill + 1).await;
+        assert_eq!(after, (refill, Some("1".into())), "{tier:?} {limit:?}");
+    }
+}
+
+/// Requests without a credential are held per source address to the server's anonymous
+/// limit (no tenant, hence no tenant policy, is known before a credential is).
+#[tokio::test(flavor = "multi_thread")]
+async fn anonymous_callers_are_held_per_address_to_the_servers_limit() {
+    let clock = ManualClock::new();
+    let settings = Settings::default();
+    let limit = settings.anonymous_limit;
+    let app = TestApp::with_clock(settings, clock.clone()).await;
+    let (near, far) = (
+        Some(IpAddr::from([192, 0, 2, 1])),
+        Some(IpAddr::from([192, 0, 2, 2])),
+    );
+    let burst = served_until_limited(&app, "/healthz", None, near, limit.burst + 1).await;
+    assert_eq!(burst, (limit.burst, Some("1".into())), "{limit:?}");
+    let other = served_until_limited(&app, "/healthz", None, far, 1).await;
+    assert_eq!(other, (1, None), "another address has its own bucket");
+    let pause = std::time::Duration::from_secs(1);
+    clock.advance(pause);
+    let refill = refilled(limit, pause);
+    let after = served_until_limited(&app, "/healthz", None, near, refill + 1).await;
+    assert_eq!(after, (refill, Some("1".into())), "{limit:?}");
 }

@@ -768,19 +768,53 @@ mod tests {
 
     #[test]
     fn malformed_rules_are_refused() {
+        use AslErrorKind::*;
         let bad = [
-            json!({"Variable": "$.a"}),
-            json!({"Variable": "$.a", "StringEquals": "x", "IsNull": true}),
-            json!({"StringEquals": "x"}),
-            json!({"Variable": "$.a[*]", "StringEquals": "x"}),
-            json!({"Variable": "$.a", "TimestampEquals": "yesterday"}),
-            json!({"Variable": "$.a", "StringEqualsPath": "nope"}),
-            json!({"And": []}),
-            json!({"And": [{"Variable": "$.a", "IsNull": true, "Next": "Y"}]}),
-            json!({"Not": {"Variable": "$.a", "IsNull": true}, "Variable": "$.a"}),
+            (json!({"Variable": "$.a"}), InvalidValue, "Choices[0]"),
+            (
+                json!({"Variable": "$.a", "StringEquals": "x", "IsNull": true}),
+                InvalidValue,
+                "Choices[0]",
+            ),
+            (
+                json!({"StringEquals": "x"}),
+                MissingField,
+                "Choices[0].Variable",
+            ),
+            (
+                json!({"Variable": "$.a[*]", "StringEquals": "x"}),
+                BadPath,
+                "Choices[0].Variable",
+            ),
+            (
+                json!({"Variable": "$.a", "TimestampEquals": "yesterday"}),
+                InvalidValue,
+                "Choices[0].TimestampEquals",
+            ),
+            (
+                json!({"Variable": "$.a", "StringEqualsPath": "nope"}),
+                BadPath,
+                "Choices[0].StringEqualsPath",
+            ),
+            (json!({"And": []}), InvalidValue, "Choices[0].And"),
+            (
+                json!({"And": [{"Variable": "$.a", "IsNull": true, "Next": "Y"}]}),
+                InvalidValue,
+                "Choices[0].And[0].Next",
+            ),
+            (
+                json!({"Not": {"Variable": "$.a", "IsNull": true}, "Variable": "$.a"}),
+                InvalidValue,
+                "Choices[0]",
+            ),
         ];
-        for r in bad {
-            assert!(rule(r.clone()).is_err(), "{r}");
+        for (r, kind, field) in bad {
+            let err = rule(r.clone()).expect_err("refused");
+            assert_eq!(
+                (err.kind, err.field.as_deref()),
+                (kind, Some(field)),
+                "{r}: {err}"
+            );
         }
         let err = rule(json!({"Variable": "$.a", "NumericEqualz": 1})).expect_err("typo");
         assert!(err.message.contains("NumericEqualz"), "{err}");

@@ -329,8 +329,15 @@ mod tests {
             .apply(input, json!(2))
             .expect_err("through a number");
         assert_eq!(err.error, "States.Runtime");
-        assert!(ResultPath::compile("ResultPath", Some(Some("$.a[*]".into()))).is_err());
-        assert!(ResultPath::compile("ResultPath", Some(Some("$$.Execution".into()))).is_err());
+        for (text, why) in [
+            ("$.a[*]", "must be a reference path"),
+            ("$$.Execution", "cannot write to the context object"),
+        ] {
+            let err = ResultPath::compile("ResultPath", Some(Some(text.into()))).expect_err(text);
+            assert_eq!(err.kind, AslErrorKind::BadPath, "{err}");
+            assert_eq!(err.field.as_deref(), Some("ResultPath"));
+            assert!(err.message.contains(why), "{err}");
+        }
     }
 
     #[test]
@@ -341,7 +348,16 @@ mod tests {
         let p = DataPath::compile("InputPath", Some(None)).expect("ok");
         assert_eq!(p.apply("InputPath", v.clone(), &ctx()), Ok(json!({})));
         let p = DataPath::compile("OutputPath", Some(Some("$.zz".into()))).expect("ok");
-        assert!(p.apply("OutputPath", v, &ctx()).is_err());
-        assert!(DataPath::compile("InputPath", Some(Some("x".into()))).is_err());
+        let err = p
+            .apply("OutputPath", v, &ctx())
+            .expect_err("selects nothing");
+        assert_eq!(err.error, "States.Runtime");
+        assert_eq!(
+            err.cause,
+            "OutputPath: the path `$.zz` selects nothing in the input"
+        );
+        let err = DataPath::compile("InputPath", Some(Some("x".into()))).expect_err("no `$`");
+        assert_eq!(err.kind, AslErrorKind::BadPath, "{err}");
+        assert_eq!(err.field.as_deref(), Some("InputPath"));
     }
 }

@@ -559,6 +559,14 @@ mod tests {
 
     use super::*;
 
+    /// Why `text` is refused at parse.
+    fn refusal(text: &str) -> String {
+        match Call::parse(text) {
+            Err(why) => why,
+            Ok(_) => panic!("{text} was accepted"),
+        }
+    }
+
     fn eval(text: &str, input: Value) -> Result<Value, TaskFailure> {
         Call::parse(text)
             .map_err(TaskFailure::intrinsic)?
@@ -582,8 +590,14 @@ mod tests {
             ),
             Ok(json!("{literal} exec-1 it's"))
         );
-        assert!(Call::parse("States.Format('{} {}', 'one')").is_err());
-        assert!(Call::parse("States.Format($.x)").is_err());
+        assert_eq!(
+            refusal("States.Format('{} {}', 'one')"),
+            "States.Format: the template has 2 placeholder(s) for 1 argument(s)"
+        );
+        assert_eq!(
+            refusal("States.Format($.x)"),
+            "States.Format: the first argument must be a string literal"
+        );
     }
 
     #[test]
@@ -664,7 +678,10 @@ mod tests {
                 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
             ))
         );
-        assert!(Call::parse("States.Hash('abc', 'MD5')").is_err());
+        assert!(
+            refusal("States.Hash('abc', 'MD5')")
+                .starts_with("States.Hash algorithm MD5 is not supported here")
+        );
         let uuid = eval("States.UUID()", input).expect("uuid");
         let uuid = uuid.as_str().expect("string");
         assert_eq!(uuid.len(), 36);
@@ -673,13 +690,33 @@ mod tests {
 
     #[test]
     fn bad_calls_are_refused_at_parse() {
-        assert!(Call::parse("States.Nope(1)").is_err());
-        assert!(Call::parse("States.UUID(1)").is_err());
-        assert!(Call::parse("States.MathAdd(1)").is_err());
-        assert!(Call::parse("States.Array(1, 2").is_err());
-        assert!(Call::parse("States.Array('unterminated)").is_err());
-        assert!(Call::parse("States.Array(1) trailing").is_err());
-        assert!(Call::parse("States.Array($.a[)").is_err());
-        assert!(Call::parse("States.Array(bogus)").is_err());
+        for (call, why) in [
+            ("States.Nope(1)", "unknown intrinsic function `States.Nope`"),
+            ("States.UUID(1)", "States.UUID takes 0 argument(s), got 1"),
+            (
+                "States.MathAdd(1)",
+                "States.MathAdd takes 2 argument(s), got 1",
+            ),
+            (
+                "States.Array(1, 2",
+                "expected `,` or `)` in the arguments of States.Array",
+            ),
+            (
+                "States.Array('unterminated)",
+                "unterminated string starting at offset 13",
+            ),
+            (
+                "States.Array(1) trailing",
+                "unexpected text after the call in `States.Array(1) trailing` at offset 16",
+            ),
+            ("States.Array($.a[)", "`$.a[)` is not a valid JSONPath: "),
+            (
+                "States.Array(bogus)",
+                "unexpected argument `bogus` at offset 13",
+            ),
+        ] {
+            let refused = refusal(call);
+            assert!(refused.starts_with(why), "{call}: {refused}");
+        }
     }
 }

@@ -267,8 +267,14 @@ mod tests {
         assert_eq!(select("$['a']['b-c'][0]", &data), Ok(json!(10)));
         assert_eq!(select("$[\"x y\"]", &data), Ok(json!(1)));
         assert_eq!(select("$$.Execution.Id", &data), Ok(json!("e-1")));
-        assert!(select("$.missing", &data).is_err());
-        assert!(select("$.a.b-c[5]", &data).is_err());
+        assert_eq!(
+            select("$.missing", &data),
+            Err("the path `$.missing` selects nothing in the input".into())
+        );
+        assert_eq!(
+            select("$.a.b-c[5]", &data),
+            Err("the path `$.a.b-c[5]` selects nothing in the input".into())
+        );
     }
 
     #[test]
@@ -283,11 +289,22 @@ mod tests {
 
     #[test]
     fn bad_paths_are_refused() {
-        assert!(Path::parse("a.b").is_err());
-        assert!(Path::parse("$.a[").is_err());
-        assert!(Path::parse("$.a[?@.b ==]").is_err());
-        assert!(Path::reference("$.a[*]").is_err());
-        assert!(Path::reference("$..a").is_err());
+        let err = Path::parse("a.b").expect_err("no `$`");
+        assert_eq!(err, "`a.b` is not a path: paths start with `$`");
+        for query in ["$.a[", "$.a[?@.b ==]"] {
+            let err = Path::parse(query).expect_err(query);
+            assert!(
+                err.starts_with(&format!("`{query}` is not a valid JSONPath: ")),
+                "{err}"
+            );
+        }
+        for query in ["$.a[*]", "$..a"] {
+            let err = Path::reference(query).expect_err(query);
+            assert!(
+                err.starts_with(&format!("`{query}` must be a reference path")),
+                "{err}"
+            );
+        }
         assert!(Path::reference("$.a[0].b").is_ok());
     }
 
@@ -298,7 +315,10 @@ mod tests {
         write_at(&mut v, p.steps().expect("steps"), json!(2)).expect("write");
         assert_eq!(v, json!({"a": 1, "x": {"y": 2}}));
         let p = Path::reference("$.a.b").expect("path");
-        assert!(write_at(&mut v, p.steps().expect("steps"), json!(3)).is_err());
+        assert_eq!(
+            write_at(&mut v, p.steps().expect("steps"), json!(3)),
+            Err("cannot add field `b` to a number".into())
+        );
         let mut arr = json!({"l": [1, 2]});
         let p = Path::reference("$.l[1]").expect("path");
         write_at(&mut arr, p.steps().expect("steps"), json!("two")).expect("write");

@@ -471,6 +471,8 @@ mod tests {
             assert!(bad.validate().is_err(), "{bad:?} accepted");
         }
     }
+    /// The defaults as numbers; what callers of each tier meet under them is
+    /// `each_tier_is_held_to_its_default_burst_and_rate` (tests/api/rate_limit.rs).
     #[test]
     fn tier_limits() {
         let tiers = TierLimits::default();
@@ -491,7 +493,8 @@ mod tests {
         );
         let parsed: Result<Limit, _> =
             serde_json::from_value(json!({"per_second": 1.0, "burst": 2, "extra": 1}));
-        assert!(parsed.is_err());
+        let err = parsed.expect_err("an unknown field is refused");
+        assert!(err.to_string().starts_with("unknown field `extra`"), "{err}");
     }
     #[test]
     fn local_state_stays_bounded() {
