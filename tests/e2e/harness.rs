@@ -8,11 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom as _;
+use rand::{Rng as _, RngCore as _};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode, Url};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
+use trove_testkit::seed::rng;
 
 /// How long any poll may take before the test fails.
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,40 +26,36 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Deterministic pseudo-random bytes (xorshift64*), so failures reproduce.
+/// Pseudo-random bytes a seed decides, so failures reproduce.
 pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut rng = Rng::new(seed);
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        out.extend_from_slice(&rng.next_u64().to_le_bytes());
-    }
-    out.truncate(len);
+    let mut out = vec![0; len];
+    rng(seed).fill_bytes(&mut out);
     out
 }
 
-/// A tiny deterministic PRNG for fuzzing and payloads.
-pub struct Rng(u64);
+/// The seeded generator of fuzzing and payloads: `trove_testkit::seed`'s, with the few
+/// draws the tests name.
+pub struct Rng(StdRng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        Self(rng(seed))
     }
     pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0.next_u64()
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        self.0.random_range(0..n)
     }
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
-    pub fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
+    pub fn chance(&mut self, percent: u32) -> bool {
+        self.0.random_ratio(percent, 100)
+    }
+    /// Every order equally likely, so the seed alone decides it.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        items.shuffle(&mut self.0);
     }
 }
 
@@ -123,6 +123,16 @@ impl TestServer {
 
     pub fn data_dir(&self) -> &Path {
         self.data_dir.path()
+    }
+
+    /// Where the embedded store keeps the default tenant's object of an upload in `area`
+    /// (`incoming`, `quarantine`): tests look behind the API at what storage holds.
+    pub fn blob_path(&self, area: &str, upload_id: &str) -> PathBuf {
+        self.data_dir()
+            .join("blobs")
+            .join(area)
+            .join("default")
+            .join(upload_id)
     }
 
     pub fn log_path(&self) -> PathBuf {

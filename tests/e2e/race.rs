@@ -3,18 +3,20 @@
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
+use trove_testkit::seed::test_seed;
 
-use crate::harness::{TestServer, assert_problem, pseudo_random_bytes, sha256_hex};
+use crate::harness::{Rng, TestServer, assert_problem, pseudo_random_bytes, sha256_hex};
 
 const CONTENDERS: usize = 50;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_uploads_of_one_file_exactly_one_wins() {
+    let mut rng = Rng::new(test_seed("concurrent_uploads_of_one_file_exactly_one_wins"));
     let server = TestServer::start().await;
     server.create_repo("race").await;
 
     let bodies: Vec<Vec<u8>> = (0..CONTENDERS)
-        .map(|i| pseudo_random_bytes(1000 + i as u64, 2000 + i))
+        .map(|_| pseudo_random_bytes(rng.next_u64(), 2000 + rng.below(4000)))
         .collect();
 
     // All upload requests at once.
@@ -46,7 +48,8 @@ async fn concurrent_uploads_of_one_file_exactly_one_wins() {
     }
     assert!(!tickets.is_empty(), "every upload request was refused");
 
-    // All PUTs at once.
+    // All PUTs at once, started in an order of the seed's choosing.
+    rng.shuffle(&mut tickets);
     let puts = tickets.iter().map(|(i, ticket)| {
         let server = &server;
         let body = bodies[*i].clone();

@@ -424,6 +424,37 @@ async fn a_shutdown_signal_lets_a_running_upload_finish_then_the_server_exits() 
     }
 }
 
+/// The inode of the server's socket of the loopback connection between `server_port` and
+/// `client_port`, from `/proc/net/tcp` (`local_address` and `rem_address` are `IP:PORT` in
+/// hex, the inode is the tenth column).
+fn server_socket_inode(server_port: u16, client_port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let port = |address: &str| {
+        address
+            .rsplit_once(':')
+            .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok())
+    };
+    table.lines().skip(1).find_map(|line| {
+        let columns: Vec<&str> = line.split_whitespace().collect();
+        let local = port(columns.get(1)?)?;
+        let remote = port(columns.get(2)?)?;
+        (local == server_port && remote == client_port)
+            .then(|| columns.get(9)?.parse().ok())
+            .flatten()
+    })
+}
+
+/// Whether process `pid` still has a descriptor open on the socket `inode`.
+fn holds_socket(pid: u32, inode: u64) -> bool {
+    let target = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("list /proc/{pid}/fd: {e}"))
+        .filter_map(Result::ok)
+        .any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str())
+        })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_that_stops_reading_a_download_is_disconnected_after_the_idle_timeout() {
     let server = TestServer::start_with_env(&[("TROVE_IDLE_TIMEOUT_SECS", "2")]).await;
@@ -473,12 +504,24 @@ async fn a_client_that_stops_reading_a_download_is_disconnected_after_the_idle_t
         "download answer: {}",
         String::from_utf8_lossy(&first[..n])
     );
-    // Stop reading for longer than the idle timeout.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Stop reading, and watch the server's end of this connection: the idle timeout is
+    // the server letting go of it while the client reads nothing.
+    let pid = server.pid().expect("the server runs");
+    let client_port = stream.local_addr().expect("client address").port();
+    let inode = server_socket_inode(addr(&server).port(), client_port)
+        .unwrap_or_else(|| panic!("no server socket for the download from port {client_port}"));
+    let deadline = Instant::now() + CLOSE_BOUND;
+    while holds_socket(pid, inode) {
+        assert!(
+            Instant::now() < deadline,
+            "a download nobody reads still holds its socket after {CLOSE_BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let rest = read_until_closed(&mut stream, CLOSE_BOUND)
         .await
-        .unwrap_or_else(|| panic!("a download nobody reads still holds its socket"));
+        .unwrap_or_else(|| panic!("the connection the server let go of is still open"));
     assert!(
         n + rest.len() < size,
         "the whole download ({} bytes) was sent to a client that stopped reading",

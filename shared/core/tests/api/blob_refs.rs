@@ -6,6 +6,7 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 
+use rand::Rng as _;
 use trove_core::domain::keys::{self, BlobKey, UploadId};
 use trove_core::domain::model::{Upload, UploadStatus};
 use trove_core::domain::names::{
@@ -16,7 +17,6 @@ use trove_core::services::Context;
 use trove_core::services::access::caller::Caller;
 use trove_core::services::catalog::versions::{self, VersionRef};
 use trove_core::services::catalog::{blob_refs, uploads};
-use rand::Rng as _;
 use trove_testkit::seed::{rng, test_seed};
 
 const BYTES: &[u8] = b"the same bytes, published again and again";

@@ -494,7 +494,10 @@ mod tests {
         let parsed: Result<Limit, _> =
             serde_json::from_value(json!({"per_second": 1.0, "burst": 2, "extra": 1}));
         let err = parsed.expect_err("an unknown field is refused");
-        assert!(err.to_string().starts_with("unknown field `extra`"), "{err}");
+        assert!(
+            err.to_string().starts_with("unknown field `extra`"),
+            "{err}"
+        );
     }
     #[test]
     fn local_state_stays_bounded() {
