@@ -546,16 +546,20 @@ async fn presigned_upload_url_is_bound_to_its_bytes() {
 /// (`TROVE_UPLOAD_URL_TTL_SECS`, `TROVE_DOWNLOAD_URL_TTL_SECS`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn expired_presigned_urls_are_refused() {
-    let server = TestServer::start_with_env(&[
-        ("TROVE_UPLOAD_URL_TTL_SECS", "1"),
-        ("TROVE_DOWNLOAD_URL_TTL_SECS", "1"),
-    ])
-    .await;
+    let mut server = TestServer::start().await;
     server.create_repo("expiry").await;
 
     let published = pseudo_random_bytes(50, 500);
     server
         .publish("expiry", "pkg", "1.0.0", "ok.bin", &published)
+        .await;
+    // Short lifetimes only for the URLs under test: a publish on a busy machine may take
+    // longer than one second, and its own URL must not be what expires.
+    server
+        .restart_with_env(&[
+            ("TROVE_UPLOAD_URL_TTL_SECS", "1"),
+            ("TROVE_DOWNLOAD_URL_TTL_SECS", "1"),
+        ])
         .await;
     let resp = server
         .api(
@@ -574,6 +578,8 @@ async fn expired_presigned_urls_are_refused() {
         .await;
     let upload_id = ticket["upload_id"].as_str().expect("upload_id").to_owned();
 
+    // Expiry is checked in whole seconds (valid while now <= issued + 1): any wait of two
+    // seconds or more passes it, however slow the machine.
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
     let resp = server.put_ticket(&ticket, late).await;
