@@ -117,33 +117,41 @@ impl Table for DynamoTable {
         let attrs = to_attrs(&item)?;
         let cond = condition.as_ref().map(CondExpr::build).transpose()?;
         let (expr, names, values) = CondExpr::split(cond);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(attrs))
-            .set_condition_expression(expr)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .send()
-            .await
-            .map_err(|e| conditional_error(&fault(&e), write_error))?;
-        Ok(())
+        // A transaction holding the item refuses the write without writing: sent again as
+        // the transactions are (`retry_contended`), its condition is evaluated afresh.
+        retry_contended(|| async {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(attrs.clone()))
+                .set_condition_expression(expr.clone())
+                .set_expression_attribute_names(names.clone())
+                .set_expression_attribute_values(values.clone())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| conditional_error(&fault(&e), write_error))
+        })
+        .await
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), TableError> {
         let cond = condition.as_ref().map(CondExpr::build).transpose()?;
         let (expr, names, values) = CondExpr::split(cond);
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(key)))
-            .set_condition_expression(expr)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .send()
-            .await
-            .map_err(|e| conditional_error(&fault(&e), general_error))?;
-        Ok(())
+        retry_contended(|| async {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attrs(key)))
+                .set_condition_expression(expr.clone())
+                .set_expression_attribute_names(names.clone())
+                .set_expression_attribute_values(values.clone())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| conditional_error(&fault(&e), general_error))
+        })
+        .await
     }
 
     async fn query(&self, query: &Query) -> Result<Page, TableError> {
@@ -237,17 +245,21 @@ impl Table for DynamoTable {
         attrs: Item,
     ) -> Result<(), TableError> {
         let update = AddExpr::build(counters, &attrs)?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(key)))
-            .update_expression(update.expression)
-            .set_expression_attribute_names(Some(update.names))
-            .set_expression_attribute_values(Some(update.values))
-            .send()
-            .await
-            .map_err(|e| write_error(&fault(&e)))?;
-        Ok(())
+        // A refused increment added nothing, so sending it again counts it once.
+        retry_contended(|| async {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attrs(key)))
+                .update_expression(update.expression.clone())
+                .set_expression_attribute_names(Some(update.names.clone()))
+                .set_expression_attribute_values(Some(update.values.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| write_error(&fault(&e)))
+        })
+        .await
     }
 
     async fn add_if(
@@ -263,18 +275,21 @@ impl Table for DynamoTable {
         let cond = CondExpr::build(&condition)?;
         update.names.extend(cond.names);
         update.values.extend(cond.values);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(key)))
-            .update_expression(update.expression)
-            .condition_expression(cond.expression)
-            .set_expression_attribute_names(Some(update.names))
-            .set_expression_attribute_values(Some(update.values))
-            .send()
-            .await
-            .map_err(|e| conditional_error(&fault(&e), write_error))?;
-        Ok(())
+        retry_contended(|| async {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attrs(key)))
+                .update_expression(update.expression.clone())
+                .condition_expression(cond.expression.clone())
+                .set_expression_attribute_names(Some(update.names.clone()))
+                .set_expression_attribute_values(Some(update.values.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| conditional_error(&fault(&e), write_error))
+        })
+        .await
     }
 }
 
@@ -621,7 +636,7 @@ fn transact_error(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> TableE
     write_error(&fault(e))
 }
 
-/// Attempts at a transaction that concurrent transactions keep cancelling.
+/// Attempts at a write that concurrent transactions keep refusing.
 const CONTENDED_ATTEMPTS: u32 = 4;
 /// The first retry waits up to this long (full jitter), doubling per attempt.
 const CONTENDED_BASE_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
@@ -697,6 +712,8 @@ mod tests {
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::retry::ErrorKind;
     use serde_json::json;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
 
@@ -1113,6 +1130,72 @@ mod tests {
                 "{call}: {error:?}"
             );
         }
+    }
+
+    /// A table whose HTTP answers are DynamoDB's refusal for an item a transaction holds,
+    /// `refusals` times, then success; the SDK's own retries off, so every request counted
+    /// is the adapter's.
+    fn held_then_free(refusals: usize) -> (DynamoTable, Arc<AtomicUsize>) {
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+        let requests = Arc::new(AtomicUsize::new(0));
+        let seen = requests.clone();
+        let http = aws_smithy_http_client::test_util::infallible_client_fn(move |_| {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let (status, body) = if n < refusals {
+                let held = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"held"}"#;
+                (400, held)
+            } else {
+                (200, "{}")
+            };
+            http::Response::builder()
+                .status(status)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(body)
+                .expect("response")
+        });
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::for_tests())
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .http_client(http)
+            .build();
+        (DynamoTable::new(Client::from_conf(config), "t"), requests)
+    }
+
+    #[tokio::test]
+    async fn single_writes_a_transaction_holds_are_sent_again_until_it_lets_go() {
+        let key = Key::new("P", "S");
+        let item = || {
+            let mut item = Item::new();
+            item.insert(PK.into(), "P".into());
+            item.insert(SK.into(), "S".into());
+            item
+        };
+        let (table, requests) = held_then_free(2);
+        table.put(item(), None).await.expect("put, third time");
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+        let (table, requests) = held_then_free(2);
+        table.delete(&key, None).await.expect("delete, third time");
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+        let (table, requests) = held_then_free(2);
+        table
+            .add(&key, &[("n", 1)], Item::new())
+            .await
+            .expect("add, third time");
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+        let (table, requests) = held_then_free(2);
+        let cond = Condition::Exists;
+        table
+            .add_if(&key, &[("n", 1)], Item::new(), cond)
+            .await
+            .expect("add_if, third time");
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+        // Held throughout: the caller hears it after the bounded attempts.
+        let (table, requests) = held_then_free(usize::MAX);
+        let e = table.put(item(), None).await.expect_err("always held");
+        assert!(matches!(e, TableError::Contended(_)), "{e:?}");
+        assert_eq!(requests.load(Ordering::SeqCst), CONTENDED_ATTEMPTS as usize);
     }
 
     #[test]
