@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode, header};
 
 use crate::app::TestApp;
-use crate::table_breaker::{FAILING, FaultyTable, HEALTHY, ManualClock, settings};
+use crate::table_breaker::{FAILING, Faults, HEALTHY, ManualClock, settings};
 use trove_core::breaker::BreakerTable;
 use trove_core::http::{self, AppState};
 use trove_core::services::Context;
@@ -15,7 +15,7 @@ use trove_core::services::Context;
 #[tokio::test(flavor = "multi_thread")]
 async fn an_open_circuit_answers_503_with_retry_after_then_recovers() {
     let mut app = TestApp::new().await;
-    let faulty = FaultyTable::wrap(Arc::clone(&app.host.ctx.table));
+    let faulty = Faults::wrap(Arc::clone(&app.host.ctx.table));
     let clock = ManualClock::new();
     let ctx = Context {
         table: Arc::new(BreakerTable::new(faulty.clone(), settings(), clock.clone())),

@@ -20,10 +20,11 @@ use trove_core::http::{self, AppState};
 use trove_core::jobs::cleanup::{self, CleanupOptions, CleanupReport};
 use trove_core::ports::clock::ShiftedClock;
 use trove_core::ports::table::query_all;
-use trove_core::ports::{Condition, Item, Key, Page, Query, Table, TableError, Write};
+use trove_core::ports::{Condition, Query, TableError, Write};
 use trove_core::services::Context;
 use trove_core::services::catalog::blob_refs;
 use trove_core::services::search::index::{NAME, PUB, SHA, WORD, repo_way};
+use trove_testkit::table_hook::{Call, Hook, Hooked};
 
 const PKG: &str = "/v1/repositories/libs/packages/widget";
 
@@ -808,25 +809,15 @@ async fn a_version_of_more_files_than_one_batch_is_deleted_whole() {
 /// The embedded table, until the process "dies": transactions that delete (the batches of
 /// a version's files) fail once `batches` of them went through.
 struct DiesAfterBatches {
-    inner: Arc<dyn Table>,
     batches: AtomicUsize,
 }
 
 #[async_trait]
-impl Table for DiesAfterBatches {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
-        self.inner.put(item, condition).await
-    }
-    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), TableError> {
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: &Query) -> Result<Page, TableError> {
-        self.inner.query(query).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
+impl Hook for DiesAfterBatches {
+    async fn before(&self, call: Call<'_>) -> Result<(), TableError> {
+        let Call::Transact(writes) = call else {
+            return Ok(());
+        };
         let deletes = writes.iter().any(|w| matches!(w, Write::Delete { .. }));
         if deletes
             && self
@@ -836,24 +827,7 @@ impl Table for DiesAfterBatches {
         {
             return Err(TableError::Unavailable("the process died".into()));
         }
-        self.inner.transact(writes).await
-    }
-    async fn add(
-        &self,
-        key: &Key,
-        counters: &[(&str, i64)],
-        attrs: Item,
-    ) -> Result<(), TableError> {
-        self.inner.add(key, counters, attrs).await
-    }
-    async fn add_if(
-        &self,
-        key: &Key,
-        counters: &[(&str, i64)],
-        attrs: Item,
-        condition: Condition,
-    ) -> Result<(), TableError> {
-        self.inner.add_if(key, counters, attrs, condition).await
+        Ok(())
     }
 }
 
@@ -864,10 +838,12 @@ async fn a_deletion_that_died_between_batches_is_finished_by_the_next_run() {
     let env = env().await;
     env.publish_many().await;
     let dying = Context {
-        table: Arc::new(DiesAfterBatches {
-            inner: Arc::clone(&env.app.host.ctx.table),
-            batches: AtomicUsize::new(1),
-        }),
+        table: Hooked::new(
+            Arc::clone(&env.app.host.ctx.table),
+            DiesAfterBatches {
+                batches: AtomicUsize::new(1),
+            },
+        ),
         ..(*env.app.host.ctx).clone()
     };
     let router = http::router(AppState::new(Arc::new(dying)));

@@ -2,7 +2,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use time::OffsetDateTime;
-use trove_core::ports::{Condition, Table, TableError};
+use trove_core::ports::{Table, TableError};
+use trove_testkit::table_hook::{Call, Hook, Hooked};
 
 use async_trait::async_trait;
 use time::Duration;
@@ -12,7 +13,6 @@ use std::net::IpAddr;
 use axum::http::{Method, StatusCode, header};
 use serde_json::json;
 use trove_core::config::Settings;
-use trove_core::ports::{Item, Key, Page, Query, Write};
 use trove_core::services::access::rate_limit::*;
 use trove_embedded::SqliteTable;
 
@@ -22,45 +22,16 @@ use crate::table_breaker::ManualClock;
 
 /// Counts the writes that reach the table.
 struct Counting {
-    inner: SqliteTable,
     puts: AtomicUsize,
 }
 
 #[async_trait]
-impl Table for Counting {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.inner.put(item, condition).await
-    }
-    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), TableError> {
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: &Query) -> Result<Page, TableError> {
-        self.inner.query(query).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
-        self.inner.transact(writes).await
-    }
-    async fn add(
-        &self,
-        key: &Key,
-        counters: &[(&str, i64)],
-        attrs: Item,
-    ) -> Result<(), TableError> {
-        self.inner.add(key, counters, attrs).await
-    }
-    async fn add_if(
-        &self,
-        key: &Key,
-        counters: &[(&str, i64)],
-        attrs: Item,
-        condition: Condition,
-    ) -> Result<(), TableError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        self.inner.add_if(key, counters, attrs, condition).await
+impl Hook for Counting {
+    async fn before(&self, call: Call<'_>) -> Result<(), TableError> {
+        if matches!(call, Call::Put(_) | Call::AddIf(_)) {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
     }
 }
 
@@ -70,12 +41,14 @@ impl Counting {
     }
 }
 
-fn open() -> (tempfile::TempDir, Counting) {
+fn open() -> (tempfile::TempDir, Hooked<Counting>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let inner = SqliteTable::open(&dir.path().join("rl.db")).expect("sqlite table");
-    let table = Counting {
-        inner,
-        puts: AtomicUsize::new(0),
+    let table = Hooked {
+        inner: Arc::new(inner),
+        hook: Counting {
+            puts: AtomicUsize::new(0),
+        },
     };
     (dir, table)
 }

@@ -4,13 +4,13 @@
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use trove_core::ports::{Clock, Item, Key, Page, Query, Table, TableError, Write};
+use trove_core::ports::{Clock, Condition, Item, Key, Table, TableError};
+use trove_testkit::table_hook::{Call, Hook, Hooked};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use trove_core::breaker::*;
-use trove_core::ports::Condition;
 use trove_embedded::SqliteTable;
 
 pub(crate) const HEALTHY: u8 = 0;
@@ -21,25 +21,26 @@ pub(crate) const STALLING: u8 = 2;
 pub(crate) const HOT_KEY: u8 = 3;
 
 /// The embedded table, failing on command; counts the calls that reach it.
-pub(crate) struct FaultyTable {
-    inner: Arc<dyn Table>,
+pub(crate) type FaultyTable = Hooked<Faults>;
+
+pub(crate) struct Faults {
     pub(crate) mode: AtomicU8,
     pub(crate) calls: AtomicUsize,
 }
 
-impl FaultyTable {
-    pub(crate) fn open(dir: &std::path::Path) -> Arc<Self> {
+impl Faults {
+    pub(crate) fn open(dir: &std::path::Path) -> Arc<FaultyTable> {
         Self::wrap(Arc::new(
             SqliteTable::open(&dir.join("faulty.db")).expect("table"),
         ))
     }
 
-    pub(crate) fn wrap(inner: Arc<dyn Table>) -> Arc<Self> {
-        Arc::new(Self {
-            inner,
+    pub(crate) fn wrap(inner: Arc<dyn Table>) -> Arc<FaultyTable> {
+        let faults = Faults {
             mode: AtomicU8::new(HEALTHY),
             calls: AtomicUsize::new(0),
-        })
+        };
+        Hooked::new(inner, faults)
     }
 
     pub(crate) fn set(&self, mode: u8) {
@@ -49,8 +50,11 @@ impl FaultyTable {
     pub(crate) fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
+}
 
-    async fn fault(&self) -> Result<(), TableError> {
+#[async_trait]
+impl Hook for Faults {
+    async fn before(&self, _: Call<'_>) -> Result<(), TableError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         match self.mode.load(Ordering::SeqCst) {
             FAILING => Err(TableError::Unavailable("internal server error".into())),
@@ -61,49 +65,6 @@ impl FaultyTable {
             }
             _ => Ok(()),
         }
-    }
-}
-
-#[async_trait]
-impl Table for FaultyTable {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, TableError> {
-        self.fault().await?;
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
-        self.fault().await?;
-        self.inner.put(item, condition).await
-    }
-    async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), TableError> {
-        self.fault().await?;
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: &Query) -> Result<Page, TableError> {
-        self.fault().await?;
-        self.inner.query(query).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), TableError> {
-        self.fault().await?;
-        self.inner.transact(writes).await
-    }
-    async fn add(
-        &self,
-        key: &Key,
-        counters: &[(&str, i64)],
-        attrs: Item,
-    ) -> Result<(), TableError> {
-        self.fault().await?;
-        self.inner.add(key, counters, attrs).await
-    }
-    async fn add_if(
-        &self,
-        key: &Key,
-        counters: &[(&str, i64)],
-        attrs: Item,
-        condition: Condition,
-    ) -> Result<(), TableError> {
-        self.fault().await?;
-        self.inner.add_if(key, counters, attrs, condition).await
     }
 }
 
@@ -142,7 +103,7 @@ struct Rig {
 
 fn rig() -> Rig {
     let dir = tempfile::tempdir().expect("tempdir");
-    let faulty = FaultyTable::open(dir.path());
+    let faulty = Faults::open(dir.path());
     let clock = ManualClock::new();
     let breaker = Arc::new(BreakerTable::new(faulty.clone(), settings(), clock.clone()));
     Rig {
