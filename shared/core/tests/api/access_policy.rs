@@ -665,7 +665,6 @@ fn twine_upload(version: &str) -> Sent {
     let project = python_project(version);
     let wheel = project.wheel();
     let sha = hex::encode(Sha256::digest(&wheel));
-    let boundary = "policy-boundary";
     let fields = [
         (":action", "file_upload"),
         ("protocol_version", "1"),
@@ -673,28 +672,11 @@ fn twine_upload(version: &str) -> Sent {
         ("version", version),
         ("sha256_digest", sha.as_str()),
     ];
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-            project.wheel_name()
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(&wheel);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (content_type, body) = crate::pypi::form(&fields, &project.wheel_name(), &wheel);
     Sent {
         method: Method::POST,
         uri: "/pypi/default/py/legacy/".into(),
-        content_type: Some(format!("multipart/form-data; boundary={boundary}")),
+        content_type: Some(content_type),
         body,
     }
 }

@@ -93,7 +93,7 @@ async fn get(app: &TestApp, uri: &str, auth: Option<&str>, headers: &[(&str, &st
 const BOUNDARY: &str = "----trove-test-boundary";
 
 /// twine's form: the fields, then the file last.
-fn form(fields: &[(&str, &str)], filename: &str, content: &[u8]) -> (String, Vec<u8>) {
+pub(crate) fn form(fields: &[(&str, &str)], filename: &str, content: &[u8]) -> (String, Vec<u8>) {
     let boundary = BOUNDARY;
     let mut body = Vec::new();
     for (k, v) in fields {
