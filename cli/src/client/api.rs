@@ -225,7 +225,14 @@ mod tests {
             url: url.into(),
             key: "k".into(),
         };
-        assert!(Api::new(&config("ftp://x"), BRIEF).is_err());
-        assert!(Api::new(&config("not a url"), BRIEF).is_err());
+        for (url, why) in [
+            ("ftp://x", "server URL \"ftp://x\" is not an http(s) URL"),
+            ("not a url", "server URL \"not a url\" is not a URL"),
+        ] {
+            match Api::new(&config(url), BRIEF) {
+                Ok(_) => panic!("{url} accepted"),
+                Err(err) => assert!(err.to_string().starts_with(why), "{url}: {err}"),
+            }
+        }
     }
 }

@@ -216,9 +216,17 @@ mod tests {
                 version: "1.0.0".into()
             }
         );
-        assert!(parse(Some("a/b/c/d")).is_err());
-        assert!(parse(Some("a//c")).is_err());
-        assert!(parse(Some("js/@acme")).is_err());
+        for (path, why) in [
+            (
+                "a/b/c/d",
+                "expected REPO, REPO/PACKAGE or REPO/PACKAGE/VERSION",
+            ),
+            ("a//c", "empty name between two slashes"),
+            ("js/@acme", "a scoped package is written @scope/name"),
+        ] {
+            let err = parse(Some(path)).expect_err(path).to_string();
+            assert_eq!(err, format!("{path:?}: {why}"));
+        }
     }
 
     #[test]

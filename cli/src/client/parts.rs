@@ -146,9 +146,22 @@ mod tests {
 
     #[test]
     fn part_sizes_outside_storage_limits_are_refused() {
-        assert!(Layout::plan(100 * MIB, 4 * MIB).is_err());
-        assert!(Layout::plan(100 * MIB, 6 * 1024 * MIB).is_err());
-        assert!(Layout::plan(60_000 * 1024 * MIB * 1024, MAX_PART_SIZE).is_err());
+        for (size, part_size, why) in [
+            (100 * MIB, 4 * MIB, "below storage's minimum of 5 MiB"),
+            (
+                100 * MIB,
+                6 * 1024 * MIB,
+                "above storage's maximum of 5 GiB",
+            ),
+            (
+                60_000 * 1024 * MIB * 1024,
+                MAX_PART_SIZE,
+                "does not fit in 10000 parts of at most 5 GiB",
+            ),
+        ] {
+            let err = Layout::plan(size, part_size).expect_err(why);
+            assert!(err.contains(why), "{size}/{part_size}: {err}");
+        }
     }
 
     #[test]
@@ -158,8 +171,15 @@ mod tests {
         assert_eq!(parse_size("5 GiB"), Ok(5 * 1024 * MIB));
         assert_eq!(parse_size("64k"), Ok(64 * 1024));
         assert_eq!(parse_size("8388608"), Ok(8 * MIB));
-        assert!(parse_size("MiB").is_err());
-        assert!(parse_size("5 parsecs").is_err());
-        assert!(parse_size("99999999999999999999G").is_err());
+        for (text, why) in [
+            ("MiB", "\"MiB\" is not a size"),
+            ("5 parsecs", "unknown size unit \"parsecs\""),
+            // More digits than a u64 holds: no number at all.
+            ("99999999999999999999G", "is not a size"),
+            ("99999999999G", "\"99999999999G\" is too large"),
+        ] {
+            let err = parse_size(text).expect_err(text);
+            assert!(err.contains(why), "{text}: {err}");
+        }
     }
 }

@@ -168,6 +168,14 @@ mod tests {
         assert_eq!(map["content-length"], "5");
         assert_eq!(map["x-amz-checksum-sha256"], "abc=");
         headers.insert("bad header".to_owned(), "x".to_owned());
-        assert!(signed_headers(&headers).is_err());
+        match signed_headers(&headers) {
+            Err(PutError::Status(502, detail)) => {
+                assert_eq!(
+                    detail,
+                    "the server signed an unusable header \"bad header\""
+                )
+            }
+            other => panic!("expected a 502 for the header, got {other:?}"),
+        }
     }
 }

@@ -215,8 +215,17 @@ mod tests {
             parse_message(&message(event, None)),
             Ok(Message::Event(_))
         ));
-        assert!(parse_message(&message(&body, None)).is_err());
-        assert!(parse_message(&message("{}", Some(KIND_DELIVERY_JOB))).is_err());
+        // Read by the kind its attribute names, never by what the body looks like.
+        let err = parse_message(&message(&body, None)).expect_err("a job without its kind");
+        assert!(err.starts_with("bad domain event: "), "{err}");
+        let err = parse_message(&message("{}", Some(KIND_DELIVERY_JOB))).expect_err("empty job");
+        assert!(err.starts_with("bad delivery job: missing field"), "{err}");
+        let mut bodiless = message("{}", None);
+        bodiless.body = None;
+        assert_eq!(
+            parse_message(&bodiless).expect_err("no body"),
+            "message without a body"
+        );
     }
 
     #[test]

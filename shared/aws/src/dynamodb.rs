@@ -856,14 +856,22 @@ mod tests {
         assert_eq!(e.values[":s0"], AttributeValue::S("G".into()));
         let only = AddExpr::build(&[("n", 1)], &Item::new()).expect("valid");
         assert_eq!(only.expression, "ADD #c0 :c0");
-        assert!(AddExpr::build(&[], &Item::new()).is_err());
-        assert!(AddExpr::build(&[("pk", 1)], &Item::new()).is_err());
-        assert!(AddExpr::build(&[("name", 1)], &attrs).is_err());
+        let invalid_item = |built: Result<AddExpr, TableError>| match built {
+            Err(TableError::InvalidItem(why)) => why,
+            other => panic!("expected InvalidItem, got {other:?}"),
+        };
+        let why = invalid_item(AddExpr::build(&[], &Item::new()));
+        assert!(why.contains("at least one counter"), "{why}");
+        let why = invalid_item(AddExpr::build(&[("pk", 1)], &Item::new()));
+        assert!(why.contains("cannot write attribute \"pk\""), "{why}");
+        let why = invalid_item(AddExpr::build(&[("name", 1)], &attrs));
+        assert!(why.contains("names attribute name twice"), "{why}");
         let bad_index = match serde_json::json!({"gsi1sk": 3}) {
             Value::Object(m) => m,
             _ => unreachable!("an object"),
         };
-        assert!(AddExpr::build(&[("n", 1)], &bad_index).is_err());
+        let why = invalid_item(AddExpr::build(&[("n", 1)], &bad_index));
+        assert!(why.contains("gsi1sk must be a string"), "{why}");
     }
 
     #[tokio::test]

@@ -106,9 +106,20 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_read() {
-        assert!(Faults::parse("Persist").is_err());
-        assert!(Faults::parse("Persist=explode:1").is_err());
-        assert!(Faults::parse("Persist=fail:x").is_err());
+        for (spec, part) in [
+            ("Persist", "Persist"),
+            ("Persist=explode:1", "Persist=explode:1"),
+            ("Persist=fail:x", "Persist=fail:x"),
+            ("Persist=fail", "Persist=fail"),
+            // The refusal names the part it could not read, not the whole variable.
+            ("Persist=fail:1, Scan=delay", "Scan=delay"),
+        ] {
+            let err = Faults::parse(spec).expect_err(spec);
+            assert_eq!(
+                err,
+                format!("TROVE_FAULTS: cannot read {part:?}; use Step=fail:N or Step=delay:MS")
+            );
+        }
         assert!(Faults::parse("").expect("empty is fine").is_empty());
     }
 }

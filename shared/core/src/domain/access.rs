@@ -394,8 +394,19 @@ mod tests {
     fn patterns_refuse_other_wildcards_and_separators() {
         assert!(PackagePattern::parse("acme-*").is_ok());
         assert!(PackagePattern::parse("*").is_ok());
-        for bad in ["", "a?b", "a#b", "a/b", "a b", "[ab]"] {
-            assert!(PackagePattern::parse(bad).is_err(), "{bad}");
+        let long = "a".repeat(129);
+        for (bad, rule) in [
+            ("", "use 1 to 128 characters"),
+            (&long, "use 1 to 128 characters"),
+            ("a?b", "'*' as a wildcard"),
+            ("a#b", "'*' as a wildcard"),
+            ("a/b", "'*' as a wildcard"),
+            ("a b", "'*' as a wildcard"),
+            ("[ab]", "'*' as a wildcard"),
+        ] {
+            let err = PackagePattern::parse(bad).expect_err(bad);
+            assert_eq!(err.what, "package pattern", "{err}");
+            assert!(err.rule.contains(rule), "{bad}: {err}");
         }
     }
 
@@ -405,7 +416,10 @@ mod tests {
             repository: None,
             package: Some(pat("a")),
         };
-        assert!(s.check().is_err());
+        assert_eq!(
+            s.check(),
+            Err("invalid scope: a package pattern needs a repository".into())
+        );
         assert!(Scope::tenant().check().is_ok());
     }
 }

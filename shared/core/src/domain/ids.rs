@@ -136,15 +136,28 @@ mod tests {
         }
     }
 
+    /// Refused as no id of kind `what`, with the rule of that kind.
+    #[track_caller]
+    fn assert_no_id<T: std::fmt::Debug>(parsed: Result<T, IdError>, what: &str, rule: &str) {
+        match parsed {
+            Ok(id) => panic!("accepted as {id:?}; expected no {what} id"),
+            Err(err) => assert_eq!((err.what, err.rule), (what, rule), "{err}"),
+        }
+    }
+
     #[test]
     fn long_or_foreign_strings_are_no_id() {
         let long = "a".repeat(2048);
-        assert!(WebhookId::parse(&format!("wh_{long}")).is_err());
-        assert!(ApiKeyId::parse(&long).is_err());
-        assert!(GrantId::parse("").is_err());
-        assert!(UploadId::parse(&format!("{}#x", ulid())).is_err());
-        assert!(PrincipalId::parse(&format!("root_{}", ulid())).is_err());
-        assert!(DeliveryId::parse(&format!("wh_{}", ulid())).is_err());
+        let webhook = WebhookId::parse(&format!("wh_{long}"));
+        assert_no_id(webhook, "webhook", WebhookId::RULE);
+        assert_no_id(ApiKeyId::parse(&long), "API key", ApiKeyId::RULE);
+        assert_no_id(GrantId::parse(""), "grant", GrantId::RULE);
+        let upload = UploadId::parse(&format!("{}#x", ulid()));
+        assert_no_id(upload, "upload", UploadId::RULE);
+        let principal = PrincipalId::parse(&format!("root_{}", ulid()));
+        assert_no_id(principal, "principal", PrincipalId::RULE);
+        let delivery = DeliveryId::parse(&format!("wh_{}", ulid()));
+        assert_no_id(delivery, "delivery", DeliveryId::RULE);
     }
 
     #[test]

@@ -241,6 +241,24 @@ impl fmt::Display for Sha256Hex {
 mod tests {
     use super::*;
 
+    const PACKAGE_RULE: &str = "use 1-128 letters";
+    const FILE_RULE: &str = "use 1-255 letters";
+    const NEW_NAME_RULE: &str = "start and end it with a letter or digit";
+    const SCOPED_RULE: &str = "write a scoped name as @scope/name";
+
+    /// Refused as a `what` under the rule `rule` names: the refusal must say which check
+    /// failed, not only that one did.
+    #[track_caller]
+    fn assert_refused<T: fmt::Debug>(parsed: Result<T, NameError>, what: &str, rule: &str) {
+        match parsed {
+            Ok(name) => panic!("accepted as {name:?}; expected a refused {what}"),
+            Err(err) => {
+                assert_eq!(err.what, what, "{err}");
+                assert!(err.rule.contains(rule), "expected rule {rule:?}: {err}");
+            }
+        }
+    }
+
     #[test]
     fn accepts_ordinary_names() {
         assert!(RepoName::parse("libs-release").is_ok());
@@ -253,12 +271,21 @@ mod tests {
     #[test]
     fn refuses_separators_paths_and_empty() {
         for bad in ["", "a#b", "a/b", "../x", ".hidden", "-x", "a b", "é"] {
-            assert!(PackageName::parse(bad).is_err(), "{bad:?}");
-            assert!(FileName::parse(bad).is_err(), "{bad:?}");
+            assert_refused(PackageName::parse(bad), "package name", PACKAGE_RULE);
+            assert_refused(FileName::parse(bad), "filename", FILE_RULE);
         }
-        assert!(RepoName::parse("UPPER").is_err());
-        assert!(RepoName::parse(&"a".repeat(65)).is_err());
-        assert!(VersionName::parse("1.0/evil").is_err());
+        let repo_rule = "use 1-64 lower-case letters";
+        assert_refused(RepoName::parse("UPPER"), "repository name", repo_rule);
+        assert_refused(
+            RepoName::parse(&"a".repeat(65)),
+            "repository name",
+            repo_rule,
+        );
+        assert_refused(
+            VersionName::parse("1.0/evil"),
+            "version",
+            "use 1-64 letters",
+        );
     }
 
     #[test]
@@ -272,13 +299,14 @@ mod tests {
             // Stored before the rule, such a name still loads.
             assert!(PackageName::parse(bad).is_ok(), "{bad:?}");
         }
-        assert!(VersionName::parse_new("1.0.0-").is_err());
-        assert!(VersionName::parse_new("1.0.0+").is_err());
-        assert!(FileName::parse_new("a.bin.").is_err());
+        assert_refused(VersionName::parse_new("1.0.0-"), "version", NEW_NAME_RULE);
+        assert_refused(VersionName::parse_new("1.0.0+"), "version", NEW_NAME_RULE);
+        assert_refused(FileName::parse_new("a.bin."), "filename", NEW_NAME_RULE);
         assert!(PackageName::parse_new("Widget").is_ok());
         assert!(VersionName::parse_new("1.0.0-RC1").is_ok());
         assert!(FileName::parse_new("A.BIN").is_ok());
-        assert!(PackageName::parse_new("-x").is_err());
+        // Refused by the older rule already, which names the first character.
+        assert_refused(PackageName::parse_new("-x"), "package name", PACKAGE_RULE);
     }
 
     #[test]
@@ -286,9 +314,10 @@ mod tests {
         assert!(PackageName::parse(&"a".repeat(128)).is_ok());
         let err = PackageName::parse(&"a".repeat(129)).expect_err("too long");
         assert!(err.to_string().contains("1-128"), "{err}");
-        for bad in ["a%2fb", "a%2Fb", "pkg@1", "@"] {
-            assert!(PackageName::parse(bad).is_err(), "{bad:?}");
+        for bad in ["a%2fb", "a%2Fb", "pkg@1"] {
+            assert_refused(PackageName::parse(bad), "package name", PACKAGE_RULE);
         }
+        assert_refused(PackageName::parse("@"), "package name", SCOPED_RULE);
     }
 
     #[test]
@@ -302,7 +331,8 @@ mod tests {
         // 1 + 100 + 1 + 112 = 214 characters, npm's limit.
         let longest = format!("@{}/{}", "s".repeat(100), "n".repeat(112));
         assert!(PackageName::parse(&longest).is_ok());
-        assert!(PackageName::parse(&format!("{longest}n")).is_err());
+        let too_long = PackageName::parse(&format!("{longest}n"));
+        assert_refused(too_long, "package name", "at most 214 characters");
     }
 
     #[test]
@@ -356,7 +386,8 @@ mod tests {
     fn sha256_is_normalised_to_lower_case() {
         let upper = "A".repeat(64);
         assert_eq!(Sha256Hex::parse(&upper).map(|s| s.0), Ok("a".repeat(64)));
-        assert!(Sha256Hex::parse("abc").is_err());
-        assert!(Sha256Hex::parse(&"g".repeat(64)).is_err());
+        let rule = "64 hexadecimal characters";
+        assert_refused(Sha256Hex::parse("abc"), "sha256", rule);
+        assert_refused(Sha256Hex::parse(&"g".repeat(64)), "sha256", rule);
     }
 }

@@ -164,8 +164,13 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_modes_are_refused() {
-        assert!(serde_json::from_str::<ScanPolicy>(r#"{"max_bytes": 1}"#).is_err());
-        assert!(serde_json::from_str::<ScanPolicy>(r#"{"oversize": "ignore"}"#).is_err());
+        for (json, why) in [
+            (r#"{"max_bytes": 1}"#, "unknown field `max_bytes`"),
+            (r#"{"oversize": "ignore"}"#, "unknown variant `ignore`"),
+        ] {
+            let err = serde_json::from_str::<ScanPolicy>(json).expect_err(json);
+            assert!(err.to_string().contains(why), "{json}: {err}");
+        }
         let p: ScanPolicy = serde_json::from_str(r#"{"oversize": "partial"}"#).expect("valid");
         assert_eq!(p.oversize(), Oversize::Partial);
     }

@@ -319,7 +319,8 @@ mod tests {
         let err = check(FILE, &want, Some(&not_json)).expect_err("not JSON");
         assert!(err.contains("not a JSON object"), "{err}");
         let array = manifest(&json!(["widget"]));
-        assert!(check(FILE, &want, Some(&array)).is_err());
+        let err = check(FILE, &want, Some(&array)).expect_err("an array");
+        assert!(err.contains("not a JSON object"), "{err}");
         assert!(check(FILE, &want, Some(&ok)).is_ok());
     }
 
@@ -342,7 +343,8 @@ mod tests {
         let err = check(FILE, &want, Some(&nameless)).expect_err("no name");
         assert!(err.contains("it has no name"), "{err}");
         let versionless = manifest(&json!({"name": "@acme/widget"}));
-        assert!(check(FILE, &want, Some(&versionless)).is_err());
+        let err = check(FILE, &want, Some(&versionless)).expect_err("no version");
+        assert!(err.contains("it has no version"), "{err}");
     }
 
     #[test]

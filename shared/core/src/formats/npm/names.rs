@@ -199,14 +199,21 @@ mod tests {
             parsed("w-1.0.0+build.5.tgz"),
             ("w".into(), "1.0.0+build.5".into())
         );
+        let err = parse_filename("widget-1.0.0.tar.gz").expect_err("not a tarball");
+        assert!(err.starts_with("unsupported file"), "{err}");
+        assert!(err.contains("package tarballs (.tgz)"), "{err}");
         for bad in [
-            "widget-1.0.0.tar.gz",
             "widget-1.0.tgz",
             "widget-v1.0.0.tgz",
             "widget.tgz",
             "-1.0.0.tgz",
         ] {
-            assert!(parse_filename(bad).is_err(), "{bad}");
+            let err = parse_filename(bad).expect_err(bad);
+            assert!(
+                err.starts_with(&format!("invalid tarball filename \"{bad}\"")),
+                "{err}"
+            );
+            assert!(err.contains("{name}-{version}.tgz"), "{err}");
         }
     }
 }

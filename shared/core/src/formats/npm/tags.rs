@@ -94,8 +94,16 @@ mod tests {
 
     #[test]
     fn malformed_tags_are_refused() {
-        for bad in ["", "a b", "a/b", "tag\n", "caf\u{e9}", "@beta"] {
-            assert!(check_dist_tag(bad).is_err(), "{bad:?}");
+        assert_eq!(
+            check_dist_tag(""),
+            Err("invalid dist-tag \"\": a tag cannot be empty".into())
+        );
+        for bad in ["a b", "a/b", "tag\n", "caf\u{e9}", "@beta"] {
+            let err = check_dist_tag(bad).expect_err(bad);
+            assert!(
+                err.ends_with(": use letters, digits, '.', '_' or '-'"),
+                "{bad:?}: {err}"
+            );
         }
         let err = check_dist_tag(&"t".repeat(65)).expect_err("too long");
         assert!(err.contains("at most 64"), "{err}");

@@ -24,6 +24,8 @@ mod tests {
         assert_eq!(normalize("2.1.0-rc.1+b.5").as_deref(), Ok("2.1.0-rc.1+b.5"));
         let err = normalize("1.0").expect_err("two parts");
         assert!(err.contains("npm versions are SemVer 2.0"), "{err}");
-        assert!(parse("01.0.0").is_err());
+        let err = parse("01.0.0").expect_err("a leading zero");
+        assert!(err.contains("leading zero"), "{err}");
+        assert!(err.contains("npm versions are SemVer 2.0"), "{err}");
     }
 }

@@ -112,14 +112,32 @@ mod tests {
 
     #[test]
     fn hostile_metadata_is_refused() {
-        assert!(parse("Name: a\nName: b\n\n", true).is_err());
-        assert!(parse(" continuation\n", true).is_err());
-        assert!(parse("no colon here\n", true).is_err());
-        // Cut before the end of its headers: cannot be trusted to be all of them.
-        assert!(parse("Name: a\nVersion: 1", false).is_err());
-        assert!(parse("Name: a\nVersion: 1", true).is_ok());
         let long = format!("Name: a\nRequires-Python: {}\n\n", ">=3".repeat(100));
-        assert!(parse(&long, true).is_err());
-        assert!(parse("Name: a\nRequires-Python: >=3\u{7}\n\n", true).is_err());
+        let requires_python = "Requires-Python is longer than 256 characters or holds control";
+        for (text, complete, why) in [
+            ("Name: a\nName: b\n\n", true, "more than one name header"),
+            (" continuation\n", true, "starts with a continuation line"),
+            (
+                "no colon here\n",
+                true,
+                "line is no header: \"no colon here\"",
+            ),
+            // Cut before the end of its headers: cannot be trusted to be all of them.
+            (
+                "Name: a\nVersion: 1",
+                false,
+                "headers are longer than the 32 KiB read",
+            ),
+            (&long, true, requires_python),
+            (
+                "Name: a\nRequires-Python: >=3\u{7}\n\n",
+                true,
+                requires_python,
+            ),
+        ] {
+            let err = parse(text, complete).expect_err(text);
+            assert!(err.contains(why), "{text:?}: {err}");
+        }
+        assert!(parse("Name: a\nVersion: 1", true).is_ok());
     }
 }

@@ -25,9 +25,9 @@ pub fn normalize(name: &str) -> Result<String, String> {
             .is_some_and(|b| b.is_ascii_alphanumeric());
     if !valid {
         return Err(format!(
-            "invalid project name {:?}: use letters, digits, '-', '_' or '.', starting and \
+            "invalid project name {}: use letters, digits, '-', '_' or '.', starting and \
              ending with a letter or digit (at most {MAX_NAME} characters)",
-            crate::domain::echo::echo(name).to_string()
+            crate::domain::echo::echo(name)
         ));
     }
     Ok(crate::domain::canonical::separators_folded(name))
@@ -136,12 +136,19 @@ mod tests {
             assert_eq!(normalize(name).as_deref(), Ok("foo-bar"), "{name}");
         }
         assert_eq!(normalize("a").as_deref(), Ok("a"));
+        let long = "a".repeat(129);
         for bad in [
-            "", "-foo", "foo-", "foo bar", "foo/bar", "föö", "../x", "a#b",
+            "", "-foo", "foo-", "foo bar", "foo/bar", "föö", "../x", "a#b", &long,
         ] {
-            assert!(normalize(bad).is_err(), "{bad:?} accepted");
+            let err = normalize(bad).expect_err(bad);
+            assert!(err.starts_with("invalid project name "), "{bad:?}: {err}");
+            assert!(err.ends_with("(at most 128 characters)"), "{bad:?}: {err}");
         }
-        assert!(normalize(&"a".repeat(129)).is_err());
+        let err = normalize("foo bar").expect_err("a space");
+        assert!(
+            err.starts_with("invalid project name \"foo bar\": "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -164,22 +171,31 @@ mod tests {
 
     #[test]
     fn hostile_or_foreign_filenames_are_refused_with_a_reason() {
-        for bad in [
-            "foo-1.0.egg",
-            "foo-1.0.exe",
-            "foo-1.0.tar.bz2",
-            "foo.whl",
-            "foo-1.0-py3-any.whl",
-            "foo-1.0-x-py3-none-any.whl",
-            "foo-1.0-1-py3-none-any-extra.whl",
-            "foo-notaversion-py3-none-any.whl",
-            "foo-1.0-py3-none-a/b.whl",
-            "-1.0.tar.gz",
-            "foo.tar.gz",
-            "foo-1.0-py3--any.whl",
+        let foreign = "a Python repository takes wheels (.whl) and sdists";
+        let wheel_shape = "expected {name}-{version}(-{build})?-{python}-{abi}-{platform}.whl";
+        let tags = "invalid compatibility tags";
+        for (bad, why) in [
+            ("foo-1.0.egg", foreign),
+            ("foo-1.0.exe", foreign),
+            ("foo-1.0.tar.bz2", foreign),
+            ("foo.whl", wheel_shape),
+            ("foo-1.0-py3-any.whl", wheel_shape),
+            (
+                "foo-1.0-x-py3-none-any.whl",
+                "a build tag must start with a digit",
+            ),
+            ("foo-1.0-1-py3-none-any-extra.whl", wheel_shape),
+            (
+                "foo-notaversion-py3-none-any.whl",
+                "invalid version \"notaversion\": not a PEP 440 version",
+            ),
+            ("foo-1.0-py3-none-a/b.whl", tags),
+            ("-1.0.tar.gz", "invalid project name"),
+            ("foo.tar.gz", "expected {name}-{version}.tar.gz"),
+            ("foo-1.0-py3--any.whl", tags),
         ] {
             let err = parse_filename(bad).expect_err(bad);
-            assert!(!err.is_empty());
+            assert!(err.contains(why), "{bad}: {err}");
         }
     }
 

@@ -381,23 +381,29 @@ mod tests {
 
     #[test]
     fn non_versions_are_refused() {
-        for bad in [
-            "",
-            "abc",
-            "1.0-",
-            "1..0",
-            "1.0+",
-            "1.0+a..b",
-            "1.0 beta",
-            "1.0foo",
-            "1.0.dev1.post1",
-            "1.0é",
-            "-1.0",
-            "1.0!",
-            &"1".repeat(65),
-            "99999999999999999999999",
+        let length = "use a PEP 440 version of 1 to 64 characters";
+        let shape = "not a PEP 440 version";
+        let local = "invalid local version label";
+        let long = "1".repeat(65);
+        for (bad, why) in [
+            ("", length),
+            (&long, length),
+            ("abc", shape),
+            ("1.0-", shape),
+            ("1..0", shape),
+            ("1.0+", local),
+            ("1.0+a..b", local),
+            ("1.0 beta", shape),
+            ("1.0foo", shape),
+            ("1.0.dev1.post1", shape),
+            ("1.0é", shape),
+            ("-1.0", shape),
+            ("1.0!", shape),
+            ("99999999999999999999999", shape),
         ] {
-            assert!(Version::parse(bad).is_err(), "{bad:?} accepted");
+            let err = Version::parse(bad).expect_err(bad);
+            assert!(err.starts_with("invalid version "), "{bad:?}: {err}");
+            assert!(err.contains(why), "{bad:?}: {err}");
         }
     }
 

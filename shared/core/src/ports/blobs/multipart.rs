@@ -193,6 +193,9 @@ mod tests {
         }
         assert_eq!(part.check_put_headers(&sent), Ok(()));
         sent.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(8));
-        assert!(part.check_put_headers(&sent).is_err());
+        assert_eq!(
+            part.check_put_headers(&sent),
+            Err(PutRefusal::TooLarge { length: 8, size: 7 })
+        );
     }
 }

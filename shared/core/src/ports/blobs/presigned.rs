@@ -169,7 +169,10 @@ mod tests {
             "ab".repeat(31),
             EMPTY.to_uppercase(),
         ] {
-            assert!(constraints(0, &bad).checksum_base64().is_err(), "{bad}");
+            match constraints(0, &bad).checksum_base64() {
+                Err(BlobError::Other(m)) => assert!(m.contains("64 lower-case hex"), "{bad}: {m}"),
+                other => panic!("{bad}: expected Other, got {other:?}"),
+            }
         }
     }
 
@@ -189,7 +192,10 @@ mod tests {
         );
         let mut bad_type = constraints(5, EMPTY);
         bad_type.content_type = "text/plain\r\nx-evil: 1".into();
-        assert!(bad_type.signed_headers().is_err());
+        match bad_type.signed_headers() {
+            Err(BlobError::Other(m)) => assert_eq!(m, "content type is not a valid header"),
+            other => panic!("expected Other, got {other:?}"),
+        }
     }
 
     #[test]

@@ -1278,9 +1278,14 @@ mod tests {
         assert_eq!(serde_json::to_value(&parsed).expect("serialises"), ok);
         let mut extra = ok.clone();
         extra["jwks_url"] = json!("https://idp.example.com/jwks");
-        assert!(serde_json::from_value::<OidcProviderConfig>(extra).is_err());
+        let err = serde_json::from_value::<OidcProviderConfig>(extra).expect_err("jwks_url");
+        assert!(
+            err.to_string().contains("unknown field `jwks_url`"),
+            "{err}"
+        );
         let mut extra_rule = ok;
         extra_rule["rules"][0]["role"] = json!("admin");
-        assert!(serde_json::from_value::<OidcProviderConfig>(extra_rule).is_err());
+        let err = serde_json::from_value::<OidcProviderConfig>(extra_rule).expect_err("role");
+        assert!(err.to_string().contains("unknown field `role`"), "{err}");
     }
 }

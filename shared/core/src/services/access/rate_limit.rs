@@ -458,17 +458,19 @@ mod tests {
         assert!(limit(1.0, 1).validate().is_ok());
         assert!(limit(1e6, 1_000_000).validate().is_ok());
         assert!(AUTH_FAILURES.validate().is_ok());
-        for bad in [
-            limit(0.0, 10),
-            limit(-1.0, 10),
-            limit(f64::NAN, 10),
-            limit(f64::INFINITY, 10),
-            limit(f64::NEG_INFINITY, 10),
-            limit(1e6 + 1.0, 10),
-            limit(1.0, 0),
-            limit(1.0, 1_000_001),
+        let rate = "per_second must be a number above 0 and at most 1000000, not";
+        let burst = "burst must be between 1 and 1000000, not";
+        for (bad, why) in [
+            (limit(0.0, 10), format!("{rate} 0")),
+            (limit(-1.0, 10), format!("{rate} -1")),
+            (limit(f64::NAN, 10), format!("{rate} NaN")),
+            (limit(f64::INFINITY, 10), format!("{rate} inf")),
+            (limit(f64::NEG_INFINITY, 10), format!("{rate} -inf")),
+            (limit(1e6 + 1.0, 10), format!("{rate} 1000001")),
+            (limit(1.0, 0), format!("{burst} 0")),
+            (limit(1.0, 1_000_001), format!("{burst} 1000001")),
         ] {
-            assert!(bad.validate().is_err(), "{bad:?} accepted");
+            assert_eq!(bad.validate(), Err(why), "{bad:?}");
         }
     }
     /// The defaults as numbers; what callers of each tier meet under them is

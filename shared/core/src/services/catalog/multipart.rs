@@ -611,6 +611,10 @@ mod tests {
             assert!(why.to_string().contains(needle), "{why}");
         }
         let many: Vec<_> = (1..=101).map(|_| ask(1)).collect();
-        assert!(checked_parts(&layout, &many, 0).is_err());
+        let why = checked_parts(&layout, &many, 0).expect_err("too many");
+        assert!(
+            matches!(&why, Error::Invalid(m) if m.contains("0 to 100 parts at a time, got 101")),
+            "{why}"
+        );
     }
 }
