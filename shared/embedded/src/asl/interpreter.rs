@@ -260,6 +260,7 @@ impl Interpreter {
                             state = %position.state,
                             error = %failure,
                             retry = position.retries.iter().sum::<u32>(),
+                            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                             "state failed; retrying"
                         );
                         if let Some(j) = journal.as_mut() {
