@@ -1,7 +1,6 @@
 //! The scanner on its own: signatures, archives, limits, windows.
 
 use std::io::Cursor;
-use std::time::{Duration, Instant};
 
 use super::engine::{RULE_FILES, rules_version};
 use super::limits::{GIB, MIB, ScanLimits};
@@ -209,7 +208,6 @@ fn a_zip_bomb_is_refused_while_inflating_quickly() {
         "bomb is {} bytes",
         bomb.len()
     );
-    let started = Instant::now();
     let reason = refused(scan("bomb.zip", &bomb));
     assert!(
         reason.starts_with("zip bomb: bomb.zip/zeros.bin expands"),
@@ -218,7 +216,6 @@ fn a_zip_bomb_is_refused_while_inflating_quickly() {
     // Stopped by the ratio as soon as it could judge: 8 MiB out of 2 GiB.
     assert!(reason.contains("(8.0 MiB from"), "{reason}");
     assert!(reason.ends_with("more than 100:1"), "{reason}");
-    assert!(started.elapsed() < Duration::from_secs(20));
 
     // With no ratio limit, the cap stops it, right past the cap.
     let loose = ScanLimits {

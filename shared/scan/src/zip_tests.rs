@@ -2,7 +2,6 @@
 //! descriptors), and the central directory checked against what the stream showed.
 
 use std::io::{Cursor, Write};
-use std::time::{Duration, Instant};
 
 use zip::write::{FullFileOptions, ZipWriter};
 
@@ -130,7 +129,6 @@ fn a_zip_bomb_with_data_descriptors_is_refused_while_inflating() {
         "bomb is {} bytes",
         bomb.len()
     );
-    let started = Instant::now();
     let reason = refused(scan("bomb.zip", &bomb));
     assert!(
         reason.starts_with("zip bomb: bomb.zip/zeros.bin expands"),
@@ -138,7 +136,6 @@ fn a_zip_bomb_with_data_descriptors_is_refused_while_inflating() {
     );
     assert!(reason.contains("(8.0 MiB from"), "{reason}");
     assert!(reason.ends_with("more than 100:1"), "{reason}");
-    assert!(started.elapsed() < Duration::from_secs(20));
 
     let loose = ScanLimits {
         max_ratio: u64::MAX,
