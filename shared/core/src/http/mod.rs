@@ -172,7 +172,10 @@ pub struct RouteSpec {
 
 /// Every route of the API, from the same table the router is built from.
 pub fn route_table() -> Vec<RouteSpec> {
-    let doc = openapi();
+    routes_of(&openapi())
+}
+
+fn routes_of(doc: &utoipa::openapi::OpenApi) -> Vec<RouteSpec> {
     let mut routes = Vec::new();
     for (path, item) in &doc.paths.paths {
         let ops = [
@@ -203,9 +206,13 @@ pub fn router_for_route(state: AppState, operation_id: &str) -> Option<Router> {
     if operation_id == console::HANDLER {
         return Some(console_router(state));
     }
+    // One build of the router and its document serves both: building them is most of a
+    // function's init.
+    let (api, doc) = api().split_for_parts();
+    let table = routes_of(&doc);
     let served: Vec<RouteSpec> = match families::family(operation_id) {
-        Some(family) => family.routes(),
-        None => route_table()
+        Some(family) => table.into_iter().filter(|r| family.covers(r)).collect(),
+        None => table
             .into_iter()
             .filter(|r| r.operation_id == operation_id)
             .collect(),
@@ -233,7 +240,7 @@ pub fn router_for_route(state: AppState, operation_id: &str) -> Option<Router> {
         }
     };
     Some(hosted(
-        routes(state).route_layer(axum::middleware::from_fn(only)),
+        guarded(api, state).route_layer(axum::middleware::from_fn(only)),
         None,
     ))
 }
@@ -252,8 +259,11 @@ pub fn console_router(state: AppState) -> Router {
 
 /// Every route behind the guard, with the per-route layers.
 fn routes(state: AppState) -> Router {
+    guarded(api().split_for_parts().0, state)
+}
+
+fn guarded(router: axum::Router<AppState>, state: AppState) -> Router {
     let max_body = state.ctx.settings.max_request_body;
-    let (router, _) = api().split_for_parts();
     router
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
