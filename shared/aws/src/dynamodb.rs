@@ -244,22 +244,8 @@ impl Table for DynamoTable {
         counters: &[(&str, i64)],
         attrs: Item,
     ) -> Result<(), TableError> {
-        let update = AddExpr::build(counters, &attrs)?;
-        // A refused increment added nothing, so sending it again counts it once.
-        retry_contended(|| async {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key_attrs(key)))
-                .update_expression(update.expression.clone())
-                .set_expression_attribute_names(Some(update.names.clone()))
-                .set_expression_attribute_values(Some(update.values.clone()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| write_error(&fault(&e)))
-        })
-        .await
+        self.update(key, AddExpr::build(counters, &attrs)?, None)
+            .await
     }
 
     async fn add_if(
@@ -275,21 +261,7 @@ impl Table for DynamoTable {
         let cond = CondExpr::build(&condition)?;
         update.names.extend(cond.names);
         update.values.extend(cond.values);
-        retry_contended(|| async {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key_attrs(key)))
-                .update_expression(update.expression.clone())
-                .condition_expression(cond.expression.clone())
-                .set_expression_attribute_names(Some(update.names.clone()))
-                .set_expression_attribute_values(Some(update.values.clone()))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| conditional_error(&fault(&e), write_error))
-        })
-        .await
+        self.update(key, update, Some(cond.expression)).await
     }
 }
 
@@ -341,6 +313,31 @@ impl AddExpr {
 }
 
 impl DynamoTable {
+    /// The UpdateItem of `add` and `add_if`. A refused increment added nothing, so sending
+    /// it again counts it once; without a condition, none can fail.
+    async fn update(
+        &self,
+        key: &Key,
+        update: AddExpr,
+        condition: Option<String>,
+    ) -> Result<(), TableError> {
+        retry_contended(|| async {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attrs(key)))
+                .update_expression(update.expression.clone())
+                .set_condition_expression(condition.clone())
+                .set_expression_attribute_names(Some(update.names.clone()))
+                .set_expression_attribute_values(Some(update.values.clone()))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| conditional_error(&fault(&e), write_error))
+        })
+        .await
+    }
+
     fn transact_item(&self, write: &Write) -> Result<TransactWriteItem, TableError> {
         let item = match write {
             Write::Put { item, condition } => {

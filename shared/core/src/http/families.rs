@@ -72,10 +72,12 @@ impl RouteFamily {
 
     /// Its routes, from the route table.
     pub fn routes(&self) -> Vec<RouteSpec> {
-        crate::http::route_table()
-            .into_iter()
-            .filter(|r| self.covers(r))
-            .collect()
+        self.routes_in(crate::http::route_table())
+    }
+
+    /// Its routes, from `table`.
+    pub fn routes_in(&self, table: Vec<RouteSpec>) -> Vec<RouteSpec> {
+        table.into_iter().filter(|r| self.covers(r)).collect()
     }
 
     /// What its routes have in common, as one rule: whether they challenge clients (the

@@ -211,7 +211,7 @@ pub fn router_for_route(state: AppState, operation_id: &str) -> Option<Router> {
     let (api, doc) = api().split_for_parts();
     let table = routes_of(&doc);
     let served: Vec<RouteSpec> = match families::family(operation_id) {
-        Some(family) => table.into_iter().filter(|r| family.covers(r)).collect(),
+        Some(family) => family.routes_in(table),
         None => table
             .into_iter()
             .filter(|r| r.operation_id == operation_id)
