@@ -224,16 +224,30 @@ pub fn audit(t: &TenantName, record_id: &str) -> Key {
     Key::new(audit_partition(t), format!("A#{record_id}"))
 }
 
-/// Usage counters of one repository on one day (UTC, `YYYY-MM-DD`), one item per package:
-/// a partition per repository and day keeps a busy tenant's downloads spread out, and the
-/// daily report reads one partition per repository.
+/// Usage counters of one repository on one day (UTC, `YYYY-MM-DD`), one item per package
+/// and shard. A count lands in one of [`USAGE_SHARDS`] partitions picked at random
+/// (`NAME#0` to `NAME#7`): one item takes about 1,000 writes a second, so a popular package's
+/// downloads spread over as many items and partitions, and the report sums a package's
+/// shards. The unsharded partition holds what was counted before the cut.
 pub fn usage_partition(t: &TenantName, r: &RepoName, date: &str) -> String {
     format!("T#{t}#R#{r}#USAGE#{date}")
 }
 
-pub fn usage(t: &TenantName, r: &RepoName, date: &str, p: &PackageName) -> Key {
+/// Shards of one repository's usage counters for a day.
+pub const USAGE_SHARDS: u8 = 8;
+
+/// Every partition of a repository's counters for a day, the unsharded one first.
+pub fn usage_partitions(t: &TenantName, r: &RepoName, date: &str) -> Vec<String> {
+    let base = usage_partition(t, r, date);
+    std::iter::once(base.clone())
+        .chain((0..USAGE_SHARDS).map(|shard| format!("{base}#{shard:x}")))
+        .collect()
+}
+
+/// A package's counters for a day in `shard` (taken modulo [`USAGE_SHARDS`]).
+pub fn usage(t: &TenantName, r: &RepoName, date: &str, p: &PackageName, shard: u8) -> Key {
     Key::new(
-        usage_partition(t, r, date),
+        format!("{}#{:x}", usage_partition(t, r, date), shard % USAGE_SHARDS),
         format!("{PACKAGE_SK_PREFIX}{p}"),
     )
 }
@@ -432,6 +446,24 @@ mod tests {
         }
     }
     use super::*;
+
+    #[test]
+    fn usage_counts_land_in_a_shard_the_report_reads() {
+        let t = TenantName::parse("acme").expect("valid");
+        let r = RepoName::parse("libs").expect("valid");
+        let p = PackageName::parse("gadget").expect("valid");
+        let read = usage_partitions(&t, &r, "2026-03-10");
+        assert_eq!(read.len(), usize::from(USAGE_SHARDS) + 1);
+        assert_eq!(
+            read[0], "T#acme#R#libs#USAGE#2026-03-10",
+            "counted before the cut"
+        );
+        let written: std::collections::BTreeSet<String> = (0..=u8::MAX)
+            .map(|shard| usage(&t, &r, "2026-03-10", &p, shard).pk)
+            .collect();
+        assert_eq!(written.len(), usize::from(USAGE_SHARDS));
+        assert!(written.iter().all(|pk| read.contains(pk)), "{written:?}");
+    }
 
     #[test]
     fn incoming_keys_round_trip() {

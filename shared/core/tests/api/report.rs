@@ -250,24 +250,37 @@ async fn report_figures_equal_what_happened() {
     ok(&app, Method::GET, "/v1/me", &zeta, None).await;
 
     let ctx = &app.host.ctx;
-    // Counters are kept a retention past their day, then DynamoDB's TTL drops them.
-    let counter = ctx
-        .table
-        .get(&trove_core::domain::keys::usage(
-            &trove_core::domain::names::TenantName::parse("acme").expect("tenant"),
-            &trove_core::domain::names::RepoName::parse("libs").expect("repo"),
-            "2026-03-10",
-            &trove_core::domain::names::PackageName::parse("gadget").expect("package"),
-        ))
-        .await
-        .expect("get")
-        .expect("the day's gadget counters");
-    assert_eq!(counter["downloads"], 5, "{counter:?}");
+    // Counters are kept a retention past their day, then DynamoDB's TTL drops them; the
+    // day's five downloads are spread over shards and add up.
+    let tenant = trove_core::domain::names::TenantName::parse("acme").expect("tenant");
+    let repo = trove_core::domain::names::RepoName::parse("libs").expect("repo");
+    let gadget = trove_core::domain::names::PackageName::parse("gadget").expect("package");
     let day_ends = datetime!(2026-03-11 00:00 UTC).unix_timestamp();
-    assert_eq!(
-        counter[trove_core::ports::table::TTL_ATTR],
-        day_ends + trove_core::services::records::usage::RETENTION_DAYS * 86_400
-    );
+    let mut stored = 0;
+    for shard in 0..trove_core::domain::keys::USAGE_SHARDS {
+        let key = trove_core::domain::keys::usage(&tenant, &repo, "2026-03-10", &gadget, shard);
+        if let Some(counter) = ctx.table.get(&key).await.expect("get") {
+            // A shard may hold only the day's accepted uploads.
+            stored += counter
+                .get("downloads")
+                .and_then(|n| n.as_u64())
+                .unwrap_or(0);
+            assert_eq!(
+                counter[trove_core::ports::table::TTL_ATTR],
+                day_ends + trove_core::services::records::usage::RETENTION_DAYS * 86_400
+            );
+        }
+    }
+    assert_eq!(stored, 5, "the day's gadget downloads, over its shards");
+    let totals =
+        trove_core::services::records::usage::of_day(ctx, &tenant, &repo, date!(2026 - 03 - 10))
+            .await
+            .expect("the day's usage");
+    let gadget_total = totals
+        .iter()
+        .find(|u| u.package == gadget)
+        .expect("gadget counted");
+    assert_eq!(gadget_total.downloads, 5, "{totals:?}");
     let options = |dry_run| ReportOptions {
         dry_run,
         date: Some(date!(2026 - 03 - 10)),

@@ -45,7 +45,8 @@ pub async fn count(
     counters: &[(&str, i64)],
 ) {
     let now = ctx.clock.now().to_offset(time::UtcOffset::UTC);
-    let key = keys::usage(tenant, repo, &day(now.date()), package);
+    let shard = rand::random::<u8>();
+    let key = keys::usage(tenant, repo, &day(now.date()), package, shard);
     let mut attrs = Item::new();
     attrs.insert("package".into(), package.as_str().into());
     attrs.insert(TTL_ATTR.into(), expires_at(now.date()).into());
@@ -54,19 +55,42 @@ pub async fn count(
     }
 }
 
-/// Every package's counters in one repository on one day.
+/// Every package's counters in one repository on one day, its shards summed, by package
+/// name.
 pub async fn of_day(
     ctx: &Context,
     tenant: &TenantName,
     repo: &RepoName,
     date: Date,
 ) -> Result<Vec<PackageUsage>, crate::services::Error> {
-    let query = crate::ports::Query::new(keys::usage_partition(tenant, repo, &day(date)));
-    let items = crate::ports::table::query_all(ctx.table.as_ref(), query).await?;
-    Ok(items
-        .into_iter()
-        .map(crate::domain::model::from_item)
-        .collect::<Result<_, _>>()?)
+    let mut shards = Vec::new();
+    for partition in keys::usage_partitions(tenant, repo, &day(date)) {
+        let query = crate::ports::Query::new(partition);
+        for item in crate::ports::table::query_all(ctx.table.as_ref(), query).await? {
+            shards.push(crate::domain::model::from_item(item)?);
+        }
+    }
+    Ok(summed(shards))
+}
+
+/// One `PackageUsage` per package: the sum of its shards, in package order.
+fn summed(shards: Vec<PackageUsage>) -> Vec<PackageUsage> {
+    let mut by_package: std::collections::BTreeMap<String, PackageUsage> = Default::default();
+    for shard in shards {
+        match by_package.entry(shard.package.as_str().to_owned()) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(shard);
+            }
+            std::collections::btree_map::Entry::Occupied(mut slot) => {
+                let total = slot.get_mut();
+                total.downloads += shard.downloads;
+                total.download_bytes += shard.download_bytes;
+                total.uploads_accepted += shard.uploads_accepted;
+                total.uploads_rejected += shard.uploads_rejected;
+            }
+        }
+    }
+    by_package.into_values().collect()
 }
 
 /// Unix seconds at which a day's counters may go: the end of that day plus the retention.
@@ -78,6 +102,36 @@ fn expires_at(date: Date) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn usage(package: &str, downloads: u64, bytes: u64) -> PackageUsage {
+        PackageUsage {
+            package: PackageName::parse(package).expect("package"),
+            downloads,
+            download_bytes: bytes,
+            uploads_accepted: 0,
+            uploads_rejected: downloads % 2,
+        }
+    }
+
+    #[test]
+    fn a_packages_shards_add_up_and_packages_stay_apart() {
+        let totals = summed(vec![
+            usage("gadget", 3, 30),
+            usage("widget", 1, 10),
+            usage("gadget", 2, 20),
+            usage("gadget", 5, 50),
+        ]);
+        assert_eq!(
+            totals,
+            vec![
+                PackageUsage {
+                    uploads_rejected: 2,
+                    ..usage("gadget", 10, 100)
+                },
+                usage("widget", 1, 10),
+            ]
+        );
+    }
 
     #[test]
     fn counters_expire_a_retention_after_their_day_ends() {
