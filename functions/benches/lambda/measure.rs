@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::runtime_api::Function;
-use crate::stack::{Stack, api_event, binary_path, http_answer};
+use crate::stack::{Stack, binary_path, http_answer};
 use crate::template::{function_for, functions, template};
 
 fn runs() -> usize {
@@ -47,7 +47,7 @@ pub async fn init_time_and_size_per_function() {
         let mut init = Vec::with_capacity(runs);
         let mut rss = Vec::with_capacity(runs);
         for _ in 0..runs {
-            let mut function = Function::start(stack.spec(def, binary.clone())).await;
+            let mut function = Function::start(stack.spec(def, binary.clone()).await).await;
             let took: Duration = function
                 .init_duration()
                 .await
@@ -109,6 +109,13 @@ async fn warm_ms(function: &mut Function, event: &serde_json::Value, runs: usize
     median(times)
 }
 
+/// The template's function running `handler` on `binary`, started on `stack`, and its memory.
+async fn start(stack: &Stack, binary: &str, handler: &str) -> (u32, Function) {
+    let def = function_for(binary, handler);
+    let spec = stack.spec(&def, binary_path(binary)).await;
+    (def.memory_mb, Function::start(spec).await)
+}
+
 /// Cost per million operations from measured warm handler times (moto on loopback stands in
 /// for DynamoDB and S3, so these include its latency) and the requests each operation makes,
 /// counted from the code paths (the adapters do not report consumed capacity yet).
@@ -116,45 +123,36 @@ pub async fn cost_per_million_operations() {
     let stack = Stack::new().await;
     let key = stack.admin_key().await;
     let runs = runs();
-    let start = |binary: &'static str, handler: &'static str| {
-        let def = function_for(binary, handler);
-        let spec = stack.spec(&def, binary_path(binary));
-        (def.memory_mb, Function::start(spec))
-    };
-
-    let (create_mb, create) = start("api", "create_repository");
-    let mut create = create.await;
+    let (create_mb, mut create) = start(&stack, "api", "create_repository").await;
     let (status, body) = http_answer(
         &create
-            .invoke(&api_event("create_repository", &key))
+            .invoke(&stack.api_event("create_repository", &key).await)
             .await
             .response(),
     );
     assert_eq!(status, 201, "{body}");
-    let (read_mb, get) = start("api", "get_repository");
-    let mut get = get.await;
-    let read_ms = warm_ms(&mut get, &api_event("get_repository", &key), runs).await;
+    let (read_mb, mut get) = start(&stack, "api", "get_repository").await;
+    let read_event = stack.api_event("get_repository", &key).await;
+    let read_ms = warm_ms(&mut get, &read_event, runs).await;
     let _ = create_mb;
 
     // A publish: create_upload (API), the client's PUT, on-upload, Scan, Validate, Persist.
-    let (upload_mb, request) = start("api", "create_upload");
-    let mut request = request.await;
-    let (on_upload_mb, on_upload) = start("on-upload", "bootstrap");
-    let mut on_upload = on_upload.await;
+    let (upload_mb, mut request) = start(&stack, "api", "create_upload").await;
+    let (on_upload_mb, mut on_upload) = start(&stack, "on-upload", "bootstrap").await;
     let mut steps = Vec::new();
     for (binary, step) in [
         ("scan-step", "Scan"),
         ("pipeline-step", "Validate"),
         ("pipeline-step", "Persist"),
     ] {
-        let (mb, f) = start(binary, step);
-        steps.push((step, mb, f.await, Vec::new()));
+        let (mb, f) = start(&stack, binary, step).await;
+        steps.push((step, mb, f, Vec::new()));
     }
     let s3 = trove_aws::s3_client(&stack.sdk);
     let (mut upload_ms, mut on_upload_ms) = (Vec::new(), Vec::new());
     for i in 0..runs {
         let bytes = format!("artifact {i} of the cost benchmark\n").into_bytes();
-        let mut event = api_event("create_upload", &key);
+        let mut event = stack.api_event("create_upload", &key).await;
         event["body"] = serde_json::json!({
             "package": "widget", "version": format!("1.0.{i}"), "filename": "widget.txt",
             "size": bytes.len(), "sha256": hex::encode(Sha256::digest(&bytes)),
@@ -181,8 +179,7 @@ pub async fn cost_per_million_operations() {
         on_upload.invoke(&s3_event).await.response();
         on_upload_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         for (step, _, function, times) in &mut steps {
-            let mut input = crate::stack::sample_event(&format!("pipeline/{step}.json"));
-            input["upload_id"] = upload_id.as_str().into();
+            let input = stack.step_input(step, &upload_id);
             let t = Instant::now();
             function.invoke(&input).await.response();
             times.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::stack::{Stack, api_event, http_answer, sample_event};
+use crate::stack::{Stack, http_answer, sample_event};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_report_function_writes_to_s3_and_announces_it() {
@@ -132,7 +132,7 @@ async fn the_dispatcher_function_signs_a_delivery_from_an_sqs_batch() {
 
     // The webhook is created through its route function, allowed to reach loopback.
     let key = stack.admin_key().await;
-    let mut event = api_event("create_webhook", &key);
+    let mut event = stack.api_event("create_webhook", &key).await;
     event["body"] = serde_json::json!({
         "url": format!("http://{addr}/hook"), "events": ["package.published"]
     })

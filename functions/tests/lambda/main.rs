@@ -36,7 +36,7 @@ async fn every_function_of_the_template_initialises() {
     let functions = template::functions(&template::template());
     assert!(!functions.is_empty());
     for def in functions.values() {
-        let spec = stack.spec(def, stack::binary_path(&def.binary));
+        let spec = stack.spec(def, stack::binary_path(&def.binary)).await;
         let mut function = runtime_api::Function::start(spec).await;
         if let Err(e) = function.init_duration().await {
             panic!("{} did not initialise: {e}", def.logical_id);

@@ -111,7 +111,7 @@ async fn npm_publish_goes_through_the_pipeline_and_the_read_function_serves_it()
     // The generic API names the scoped package too: API Gateway decodes its `%2F` into two
     // segments, and the function encodes the route's parameters again.
     let mut get_package = stack.function("api", "get_package").await;
-    let mut event = api_event("get_package", &key);
+    let mut event = stack.api_event("get_package", &key).await;
     event["rawPath"] = "/v1/repositories/js/packages/@acme/widget".into();
     event["requestContext"]["http"]["path"] = event["rawPath"].clone();
     event["pathParameters"] = serde_json::json!({"repo": "js", "package": NAME});

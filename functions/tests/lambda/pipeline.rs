@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::runtime_api::Outcome;
-use crate::stack::{Stack, api_event, http_answer, sample_event};
+use crate::stack::{Stack, http_answer};
 
 const FILENAME: &str = "widget-1.0.0.txt";
 
@@ -16,7 +16,7 @@ const FILENAME: &str = "widget-1.0.0.txt";
 pub async fn upload(stack: &Stack, key: &str, declared: &[u8], stored: &[u8]) -> String {
     stack.create_repository(key).await;
 
-    let mut event = api_event("create_upload", key);
+    let mut event = stack.api_event("create_upload", key).await;
     event["body"] = serde_json::json!({
         "package": "widget",
         "version": "1.0.0",
@@ -43,12 +43,6 @@ pub async fn upload(stack: &Stack, key: &str, declared: &[u8], stored: &[u8]) ->
     upload_id
 }
 
-fn step_input(step: &str, upload_id: &str) -> serde_json::Value {
-    let mut input = sample_event(&format!("pipeline/{step}.json"));
-    input["upload_id"] = upload_id.into();
-    input
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_good_upload_is_scanned_validated_and_published() {
     let stack = Stack::new().await;
@@ -63,7 +57,7 @@ async fn a_good_upload_is_scanned_validated_and_published() {
         ("pipeline-step", "Persist"),
     ] {
         let mut function = stack.function(binary, step).await;
-        let input = step_input(step, &upload_id);
+        let input = stack.step_input(step, &upload_id);
         // Each step answers its input: the state machine passes it on.
         assert_eq!(function.invoke(&input).await, Outcome::Response(input));
     }
@@ -78,8 +72,11 @@ async fn a_good_upload_is_scanned_validated_and_published() {
         .expect("the bytes are at their content address");
 
     let mut get = stack.function("api", "get_version").await;
-    let (status, version) =
-        http_answer(&get.invoke(&api_event("get_version", &key)).await.response());
+    let (status, version) = http_answer(
+        &get.invoke(&stack.api_event("get_version", &key).await)
+            .await
+            .response(),
+    );
     assert_eq!(status, 200, "{version}");
     assert_eq!(version["status"], "published", "{version}");
     assert_eq!(version["files"][0]["filename"], FILENAME, "{version}");
@@ -93,7 +90,9 @@ async fn stored_bytes_that_differ_from_the_declared_ones_are_rejected_and_quaran
     let upload_id = upload(&stack, &key, b"the declared bytes\n", b"other bytes\n").await;
 
     let mut validate = stack.function("pipeline-step", "Validate").await;
-    let outcome = validate.invoke(&step_input("Validate", &upload_id)).await;
+    let outcome = validate
+        .invoke(&stack.step_input("Validate", &upload_id))
+        .await;
     let Outcome::Error {
         error_type,
         error_message,
@@ -106,7 +105,7 @@ async fn stored_bytes_that_differ_from_the_declared_ones_are_rejected_and_quaran
     assert!(error_message.contains("mismatch"), "{error_message}");
 
     // The Catch hands the error to Quarantine as Step Functions would: Cause = the JSON body.
-    let mut input = step_input("Quarantine", &upload_id);
+    let mut input = stack.step_input("Quarantine", &upload_id);
     input["reason"] = serde_json::json!({ "errorType": error_type, "errorMessage": error_message })
         .to_string()
         .into();
@@ -121,7 +120,7 @@ async fn stored_bytes_that_differ_from_the_declared_ones_are_rejected_and_quaran
         .await
         .expect("the refused bytes are kept under quarantine/");
 
-    let mut event = api_event("get_upload", &key);
+    let mut event = stack.api_event("get_upload", &key).await;
     event["rawPath"] = format!("/v1/repositories/libs/uploads/{upload_id}").into();
     event["requestContext"]["http"]["path"] = event["rawPath"].clone();
     event["pathParameters"]["upload_id"] = upload_id.as_str().into();
@@ -130,4 +129,59 @@ async fn stored_bytes_that_differ_from_the_declared_ones_are_rejected_and_quaran
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["status"], "rejected", "{view}");
     assert_eq!(view["reason"], error_message.as_str(), "{view}");
+}
+
+/// S3 answers a HEAD of a missing key with 403 to a role that may not list the bucket, and
+/// the harness's moto does the same. Persist, run with its role less `s3:ListBucket`, must
+/// stop as misdeployed (not retried, not quarantined): the upload stays open for a redrive
+/// once the permission is back, and the bytes are not published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persist_refused_the_bucket_listing_stops_as_misdeployed_and_keeps_the_upload() {
+    let stack = Stack::new().await;
+    stack.expect_refused("action=s3:ListBucket");
+    let key = stack.admin_key().await;
+    let bytes = b"bytes whose content address is not stored yet\n";
+    let upload_id = upload(&stack, &key, bytes, bytes).await;
+    for (binary, step) in [("scan-step", "Scan"), ("pipeline-step", "Validate")] {
+        let mut function = stack.function(binary, step).await;
+        let input = stack.step_input(step, &upload_id);
+        assert_eq!(function.invoke(&input).await, Outcome::Response(input));
+    }
+
+    let mut persist = stack
+        .function_with_role("pipeline-step", "Persist", |policies| {
+            for policy in policies.iter_mut() {
+                if let Some(statements) = policy["Statement"].as_array_mut() {
+                    statements.retain(|s| !s["Action"].to_string().contains("s3:ListBucket"));
+                }
+            }
+        })
+        .await;
+    let outcome = persist
+        .invoke(&stack.step_input("Persist", &upload_id))
+        .await;
+    let Outcome::Error { error_type, .. } = &outcome else {
+        panic!("Persist went on without seeing the blob: {outcome:?}");
+    };
+    assert_eq!(error_type, "Trove.Misdeployed", "{outcome:?}");
+    assert!(
+        stack
+            .refusals()
+            .iter()
+            .any(|line| line.contains("action=s3:ListBucket") && line.contains("-edited-")),
+        "the HEAD was refused for want of s3:ListBucket: {:?}",
+        stack.refusals()
+    );
+
+    let mut event = stack.api_event("get_upload", &key).await;
+    event["rawPath"] = format!("/v1/repositories/libs/uploads/{upload_id}").into();
+    event["requestContext"]["http"]["path"] = event["rawPath"].clone();
+    event["pathParameters"]["upload_id"] = upload_id.as_str().into();
+    let mut get = stack.function("api", "get_upload").await;
+    let (status, view) = http_answer(&get.invoke(&event).await.response());
+    assert_eq!(status, 200, "{view}");
+    assert!(
+        view["status"] != "rejected" && view["status"] != "published",
+        "{view}"
+    );
 }

@@ -3,12 +3,12 @@
 //! them (moto's Step Functions does not run Lambda tasks).
 
 use crate::runtime_api::Outcome;
-use crate::stack::{Stack, api_event, http_answer, sample_event};
+use crate::stack::{Stack, http_answer};
 
 /// Creates repository `name` of `format` through the create_repository function.
 pub async fn create_repository(stack: &Stack, key: &str, name: &str, format: &str) {
     let mut create = stack.function("api", "create_repository").await;
-    let mut event = api_event("create_repository", key);
+    let mut event = stack.api_event("create_repository", key).await;
     event["body"] = serde_json::json!({"name": name, "format": format})
         .to_string()
         .into();
@@ -24,8 +24,7 @@ pub async fn run_pipeline(stack: &Stack, upload_id: &str) {
         ("pipeline-step", "Persist"),
     ] {
         let mut function = stack.function(binary, step).await;
-        let mut input = sample_event(&format!("pipeline/{step}.json"));
-        input["upload_id"] = upload_id.into();
+        let input = stack.step_input(step, upload_id);
         assert_eq!(function.invoke(&input).await, Outcome::Response(input));
     }
 }

@@ -5,7 +5,7 @@
 use sha2::{Digest as _, Sha256};
 
 use crate::registries::run_pipeline;
-use crate::stack::{Stack, api_event, http_answer};
+use crate::stack::{Stack, http_answer};
 
 const PART: usize = 5 * 1024 * 1024;
 
@@ -14,13 +14,14 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 /// A route's sample event for upload `id`, with `body`.
-fn event_for(
+async fn event_for(
+    stack: &Stack,
     operation: &str,
     key: &str,
     id: &str,
     body: Option<serde_json::Value>,
 ) -> serde_json::Value {
-    let mut event = api_event(operation, key);
+    let mut event = stack.api_event(operation, key).await;
     let sample_id = event["pathParameters"]["upload_id"]
         .as_str()
         .expect("sample id")
@@ -56,7 +57,7 @@ async fn a_file_in_parts_goes_through_the_route_functions_and_the_pipeline() {
     let bytes: Vec<u8> = (0..PART + 4321).map(|i| (i % 253) as u8).collect();
     let (first, last) = bytes.split_at(PART);
 
-    let mut create = api_event("create_upload", &key);
+    let mut create = stack.api_event("create_upload", &key).await;
     create["body"] = serde_json::json!({
         "package": "widget", "version": "1.0.0", "filename": "widget.bin",
         "size": bytes.len(), "sha256": sha(&bytes), "part_size": PART,
@@ -75,7 +76,7 @@ async fn a_file_in_parts_goes_through_the_route_functions_and_the_pipeline() {
     let asked = serde_json::json!({"parts": [{"number": 2, "sha256": sha(last)}]});
     let (status, more) = http_answer(
         &parts
-            .invoke(&event_for("presign_upload_parts", &key, &id, Some(asked)))
+            .invoke(&event_for(&stack, "presign_upload_parts", &key, &id, Some(asked)).await)
             .await
             .response(),
     );
@@ -84,7 +85,7 @@ async fn a_file_in_parts_goes_through_the_route_functions_and_the_pipeline() {
 
     let mut get = stack.function("api", "get_upload").await;
     let (status, view) = http_answer(
-        &get.invoke(&event_for("get_upload", &key, &id, None))
+        &get.invoke(&event_for(&stack, "get_upload", &key, &id, None).await)
             .await
             .response(),
     );
@@ -106,7 +107,7 @@ async fn a_file_in_parts_goes_through_the_route_functions_and_the_pipeline() {
     let mut complete = stack.function("api", "complete_upload").await;
     let (status, done) = http_answer(
         &complete
-            .invoke(&event_for("complete_upload", &key, &id, None))
+            .invoke(&event_for(&stack, "complete_upload", &key, &id, None).await)
             .await
             .response(),
     );
@@ -129,7 +130,7 @@ async fn a_file_in_parts_goes_through_the_route_functions_and_the_pipeline() {
     // The storage event of the completion starts the same steps as any upload.
     run_pipeline(&stack, &id).await;
     let (_, view) = http_answer(
-        &get.invoke(&event_for("get_upload", &key, &id, None))
+        &get.invoke(&event_for(&stack, "get_upload", &key, &id, None).await)
             .await
             .response(),
     );
@@ -142,7 +143,7 @@ async fn a_cancelled_upload_in_parts_is_dropped_from_storage() {
     let key = stack.admin_key().await;
     stack.create_repository(&key).await;
     let bytes = vec![7u8; 1000];
-    let mut create = api_event("create_upload", &key);
+    let mut create = stack.api_event("create_upload", &key).await;
     create["body"] = serde_json::json!({
         "package": "widget", "version": "2.0.0", "filename": "widget.bin",
         "size": bytes.len(), "sha256": sha(&bytes), "part_size": PART,
@@ -159,7 +160,7 @@ async fn a_cancelled_upload_in_parts_is_dropped_from_storage() {
     let mut cancel = stack.function("api", "cancel_upload").await;
     let (status, body) = http_answer(
         &cancel
-            .invoke(&event_for("cancel_upload", &key, &id, None))
+            .invoke(&event_for(&stack, "cancel_upload", &key, &id, None).await)
             .await
             .response(),
     );
@@ -173,7 +174,7 @@ async fn a_cancelled_upload_in_parts_is_dropped_from_storage() {
     assert!(uploads.uploads().is_empty(), "{:?}", uploads.uploads());
     let mut get = stack.function("api", "get_upload").await;
     let (_, view) = http_answer(
-        &get.invoke(&event_for("get_upload", &key, &id, None))
+        &get.invoke(&event_for(&stack, "get_upload", &key, &id, None).await)
             .await
             .response(),
     );

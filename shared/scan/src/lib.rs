@@ -104,7 +104,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
                 "no file was uploaded for this upload".into(),
             ));
         }
-        Err(e) => return Err(StepError::Retryable(e.to_string())),
+        Err(e) => return Err(e.into()),
     };
     let name = upload.filename.as_str();
     let probe = trove_core::formats::for_format(repo.format).map(|format| ManifestProbe {

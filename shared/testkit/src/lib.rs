@@ -1,11 +1,12 @@
 //! What the test suites share, so none of them copies another's helpers or includes its
-//! files by path: moto on loopback ([`moto`]), the Lambda harness ([`lambda`]), unique names
+//! files by path: moto on loopback ([`moto`]) and one that enforces IAM ([`iam`]), the Lambda harness ([`lambda`]), unique names
 //! for resources that tests create in parallel on one emulator, replayable seeds for
 //! randomised tests ([`seed`]), a table with a hook in front ([`table_hook`]), and (feature `host`) the
 //! embedded host on a temporary directory, scanner included, as `trove serve` composes it.
 
 pub mod archives;
 pub mod catalogue;
+pub mod iam;
 pub mod lambda;
 pub mod moto;
 pub mod seed;

@@ -35,7 +35,7 @@ static MOTO: OnceLock<Result<Moto, String>> = OnceLock::new();
 
 /// The endpoint of this binary's moto, started on first use.
 pub fn endpoint() -> &'static str {
-    match MOTO.get_or_init(start) {
+    match MOTO.get_or_init(|| start("moto.log")) {
         Ok(moto) => &moto.endpoint,
         Err(message) => panic!("{message}"),
     }
@@ -48,7 +48,8 @@ fn moto_server_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server")
 }
 
-fn start() -> Result<Moto, String> {
+/// Starts a moto of its own, logging to `log_name` beside the test binary.
+pub(crate) fn start(log_name: &str) -> Result<Moto, String> {
     let path = moto_server_path();
     if !path.exists() {
         return Err(format!(
@@ -60,7 +61,7 @@ fn start() -> Result<Moto, String> {
     // A free port may be taken between probing and binding; a few attempts cover that.
     let mut last_error = String::new();
     for _ in 0..3 {
-        match spawn(&path) {
+        match spawn(&path, log_name) {
             Ok(moto) => return Ok(moto),
             Err(e) => last_error = e,
         }
@@ -80,18 +81,18 @@ fn launcher(moto_server: &std::path::Path) -> (PathBuf, Option<String>) {
     }
 }
 
-/// Beside the test binary, one fixed name, so runs do not pile up logs: the last run's
-/// requests are there (cargo runs test binaries one at a time).
-fn log_path() -> PathBuf {
-    crate::target_tmp().join("moto.log")
+/// Beside the test binary, one fixed name per server, so runs do not pile up logs: the last
+/// run's requests are there (cargo runs test binaries one at a time).
+pub(crate) fn log_path(log_name: &str) -> PathBuf {
+    crate::target_tmp().join(log_name)
 }
 
-fn spawn(path: &std::path::Path) -> Result<Moto, String> {
+fn spawn(path: &std::path::Path, log_name: &str) -> Result<Moto, String> {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))?
         .port();
-    let log_path = log_path();
+    let log_path = log_path(log_name);
     let log =
         std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log_err = log.try_clone().map_err(|e| e.to_string())?;
@@ -155,17 +156,23 @@ fn answers(addr: SocketAddr) -> bool {
 /// SDK configuration for moto: the production loader (region, endpoint override) with dummy
 /// static credentials.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_for(
+        endpoint(),
+        Credentials::new("test", "test", None, None, "test"),
+    )
+    .await
+}
+
+/// The production loader pointed at a moto `endpoint` with these credentials.
+pub async fn sdk_config_for(endpoint: &str, credentials: Credentials) -> SdkConfig {
     let cfg = AwsConfig {
         region: "us-east-1".to_owned(),
-        endpoint_url: Some(endpoint().to_owned()),
+        endpoint_url: Some(endpoint.to_owned()),
         table_name: String::new(),
         bucket: String::new(),
         secret_prefix: String::new(),
     };
-    cfg.loader()
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await
+    cfg.loader().credentials_provider(credentials).load().await
 }
 
 /// A fresh table of its own.

@@ -58,6 +58,14 @@ impl StepError {
     }
 }
 
+/// A storage fault: retried, but for a refused access (a role without the permission),
+/// which no retry mends: `Trove.Misdeployed`, never Quarantine.
+impl From<crate::ports::BlobError> for StepError {
+    fn from(e: crate::ports::BlobError) -> Self {
+        StepError::from(Error::from(e))
+    }
+}
+
 impl From<Error> for StepError {
     fn from(e: Error) -> Self {
         match e {
@@ -178,9 +186,12 @@ mod tests {
     #[test]
     fn storage_refusing_access_stops_a_step_as_misdeployed_not_retried_or_rejected() {
         use crate::ports::BlobError;
-        let refused = StepError::from(Error::from(BlobError::Forbidden("403".into())));
+        // As the steps convert a storage error (`?` on a Blobs call).
+        let refused = StepError::from(BlobError::Forbidden("403".into()));
         assert_eq!(refused.name(), "Trove.Misdeployed");
-        let flaky = StepError::from(Error::from(BlobError::Unavailable("503".into())));
+        let flaky = StepError::from(BlobError::Unavailable("503".into()));
         assert_eq!(flaky.name(), "Trove.Retryable");
+        let odd = StepError::from(BlobError::Other("500".into()));
+        assert_eq!(odd.name(), "Trove.Retryable");
     }
 }

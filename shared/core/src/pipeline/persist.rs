@@ -63,9 +63,9 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
             tokio::time::sleep(backoff(attempt)).await;
             continue;
         }
-        let present = ctx.blobs.head(&content).await.map_err(retry)?.is_some();
+        let present = ctx.blobs.head(&content).await?.is_some();
         if !present {
-            ctx.blobs.copy(&incoming, &content).await.map_err(retry)?;
+            ctx.blobs.copy(&incoming, &content).await?;
             copied = true;
         }
         // Beside the bytes, within the same window of the protocol: collection deletes both
@@ -77,8 +77,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
                     bytes::Bytes::copy_from_slice(text.as_bytes()),
                     "text/plain; charset=utf-8",
                 )
-                .await
-                .map_err(retry)?;
+                .await?;
         }
         let Some(count) = counting
             .one_more(ctx, &upload.sha256, upload.size, present && !copied)

@@ -75,7 +75,7 @@ async fn set_aside(ctx: &Context, upload: &Upload) -> Result<(), StepError> {
     let aside = BlobKey::quarantine(&upload.tenant, &upload.upload_id);
     match ctx.blobs.copy(&incoming, &aside).await {
         Ok(()) | Err(BlobError::NotFound) => Ok(()),
-        Err(e) => Err(StepError::Retryable(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -83,7 +83,7 @@ async fn drop_incoming(ctx: &Context, upload: &Upload) -> Result<(), StepError> 
     ctx.blobs
         .delete(&BlobKey::incoming(&upload.tenant, &upload.upload_id))
         .await
-        .map_err(|e| StepError::Retryable(e.to_string()))
+        .map_err(StepError::from)
 }
 
 /// Under Step Functions a Lambda error's Cause is the runtime's JSON

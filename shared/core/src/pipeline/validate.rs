@@ -29,7 +29,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
                 "no file was uploaded for this upload".into(),
             ));
         }
-        Err(e) => return Err(StepError::Retryable(e.to_string())),
+        Err(e) => return Err(e.into()),
     };
     let mut hasher = Sha256::new();
     let mut digests = crate::formats::for_format(repo.format).and_then(|f| f.byte_digests());
@@ -37,7 +37,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
     // The first bytes, for the format check: all a magic number needs.
     let mut head = Vec::with_capacity(format::SNIFF_LEN);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| StepError::Retryable(e.to_string()))?;
+        let chunk = chunk?;
         let room = format::SNIFF_LEN - head.len();
         head.extend_from_slice(&chunk[..room.min(chunk.len())]);
         size += chunk.len() as u64;

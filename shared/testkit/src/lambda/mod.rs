@@ -1,8 +1,10 @@
 //! The Lambda functions as Lambda runs them, for the Lambda harness (functions/tests/lambda)
 //! and its benchmark: a Runtime API emulator that spawns a built function binary
-//! ([`runtime_api`]), the template's resources on moto ([`stack`]), and the template read as
-//! CloudFormation reads it ([`template`]).
+//! ([`runtime_api`]), the template's resources on moto ([`stack`]), the template read as
+//! CloudFormation reads it ([`template`]) and its intrinsics resolved for one stack
+//! ([`intrinsics`]).
 
+pub mod intrinsics;
 pub mod runtime_api;
 pub mod stack;
 pub mod template;

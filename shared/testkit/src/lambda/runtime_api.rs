@@ -252,6 +252,33 @@ pub struct FunctionSpec {
     pub memory_mb: u32,
     /// The function's environment variables (the template's `Environment`).
     pub env: Vec<(String, String)>,
+    /// The access key the function signs its calls with (its role's, as Lambda hands a role's
+    /// session to the runtime); `None`: moto's dummy credentials.
+    pub credentials: Option<aws_sdk_s3::config::Credentials>,
+}
+
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and (when the key has one)
+/// `AWS_SESSION_TOKEN`, as Lambda sets them from the function's role.
+fn credential_env(
+    credentials: Option<&aws_sdk_s3::config::Credentials>,
+) -> Vec<(&'static str, String)> {
+    match credentials {
+        Some(c) => {
+            let mut env = vec![
+                ("AWS_ACCESS_KEY_ID", c.access_key_id().to_owned()),
+                ("AWS_SECRET_ACCESS_KEY", c.secret_access_key().to_owned()),
+            ];
+            if let Some(token) = c.session_token() {
+                env.push(("AWS_SESSION_TOKEN", token.to_owned()));
+            }
+            env
+        }
+        None => vec![
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_SESSION_TOKEN", "test".to_owned()),
+        ],
+    }
 }
 
 /// A function process running under its own Runtime API emulator. Killed (by its PID) on
@@ -309,11 +336,9 @@ impl Function {
             .env("LAMBDA_TASK_ROOT", "/var/task")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_SESSION_TOKEN", "test")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("TZ", ":UTC")
+            .envs(credential_env(spec.credentials.as_ref()))
             .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(out)

@@ -1,23 +1,29 @@
 //! A deployment of the template's resources on moto, one per test: table, bucket, events
 //! queue, secrets and the pipeline's state machine, each with a unique name so
 //! tests run in parallel on one emulator. Functions start with the template's settings and
-//! this stack's names in their environment.
+//! this stack's names in their environment, and sign their calls as their role: an IAM user
+//! holding the role's policies as SAM expands them, on a moto that enforces IAM
+//! ([`crate::iam`]).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use aws_config::SdkConfig;
+use aws_sdk_s3::config::Credentials;
 use trove_aws::{AwsConfig, SqsEvents, StepFunctions};
 use trove_core::config::Settings;
 use trove_core::domain::names::TenantName;
 use trove_core::ports::SystemClock;
 use trove_core::services::Context;
+use trove_core::services::access::authn::{Authorizer, Decision};
 use trove_core::services::bootstrap::DEFAULT_TENANT;
 use trove_core::services::tenants;
 
+use super::intrinsics::Names;
 use super::runtime_api::{Function, FunctionSpec};
-use super::template::{FunctionDef, function_for};
-use crate::{moto, unique};
+use super::template::{self, FunctionDef, function_for};
+use crate::iam::{self, ACCOUNT};
 
 /// The variables every function reads (trove_aws::context_from_env); the
 /// contract test checks the template's Globals set exactly these.
@@ -46,16 +52,26 @@ pub struct Stack {
     pub secret_prefix: String,
     /// The same ports the functions use, for seeding and checking from the test.
     pub ctx: Arc<Context>,
-    /// Tells this test's function processes (and their logs) apart.
+    /// Tells this test's function processes (and their logs) apart; the stack's `Stage`.
     tag: String,
+    /// The enforcing moto the stack lives on.
+    endpoint: String,
+    /// What the template's references name on this stack.
+    names: Names,
+    /// One IAM user per role of the template, made when a function of that role first starts.
+    principals: tokio::sync::Mutex<HashMap<String, Credentials>>,
+    /// Refusals the test expects (a part of each logged line), which do not fail it.
+    expected_refusals: std::sync::Mutex<Vec<String>>,
 }
 
 impl Stack {
     pub async fn new() -> Self {
-        let sdk = moto::sdk_config().await;
-        let tag = unique("t");
+        let sdk = iam::admin_sdk_config().await;
+        let endpoint = iam::endpoint().await.to_owned();
+        let tag = stage();
         let table = format!("trove-{tag}");
-        let bucket = format!("trove-{tag}");
+        // The template's names, so that its policies' ARNs name this stack's resources.
+        let bucket = format!("trove-{tag}-artifacts-{ACCOUNT}-{REGION}");
         let secret_prefix = format!("trove/{tag}/");
 
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
@@ -86,19 +102,23 @@ impl Stack {
             .queue_url
             .expect("queue url");
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let mut secret_arns = HashMap::new();
         for name in SECRETS {
             // Both need at least 32 bytes; a unique name is 27 more than its prefix.
-            secrets
+            let arn = secrets
                 .create_secret()
                 .name(format!("{secret_prefix}{name}"))
-                .secret_string(unique(&format!("secret-{name}")))
+                .secret_string(crate::unique(&format!("secret-{name}")))
                 .send()
                 .await
-                .expect("moto creates the secret");
+                .expect("moto creates the secret")
+                .arn
+                .expect("a secret's ARN");
+            secret_arns.insert(*name, arn);
         }
         let state_machine_arn = aws_sdk_sfn::Client::new(&sdk)
             .create_state_machine()
-            .name(format!("trove-pipeline-{tag}"))
+            .name(format!("trove-{tag}-artifact-pipeline"))
             .definition(pipeline_definition())
             .role_arn("arn:aws:iam::123456789012:role/trove-pipeline")
             .send()
@@ -108,7 +128,7 @@ impl Stack {
 
         let config = AwsConfig {
             region: REGION.to_owned(),
-            endpoint_url: Some(moto::endpoint().to_owned()),
+            endpoint_url: Some(endpoint.clone()),
             table_name: table.clone(),
             bucket: bucket.clone(),
             secret_prefix: secret_prefix.clone(),
@@ -128,6 +148,35 @@ impl Stack {
             settings: Arc::new(Settings::for_testing()),
             index_pages: Default::default(),
         });
+        let queue_arn = |url: &str| {
+            let name = url.rsplit('/').next().unwrap_or_default();
+            format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")
+        };
+        let mut names = Names::new(REGION, ACCOUNT);
+        names
+            .with_ref("Stage", &tag)
+            .with_ref("Table", &table)
+            .with_attribute(
+                "Table",
+                "Arn",
+                format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"),
+            )
+            .with_ref("ArtifactBucket", &bucket)
+            .with_attribute("ArtifactBucket", "Arn", format!("arn:aws:s3:::{bucket}"))
+            .with_ref("ArtifactPipeline", &state_machine_arn)
+            .with_ref("TokenSigningSecret", &secret_arns["token-signing"])
+            .with_ref("PiiKeySecret", &secret_arns["pii-key"]);
+        for (queue, url) in [
+            ("EventsQueue", &queue_url),
+            ("WebhookDeadLetterQueue", &webhook_dlq_url),
+        ] {
+            let arn = queue_arn(url);
+            let name = arn.rsplit(':').next().unwrap_or_default().to_owned();
+            names
+                .with_ref(queue, url.as_str())
+                .with_attribute(queue, "Arn", arn)
+                .with_attribute(queue, "QueueName", name);
+        }
         Self {
             sdk,
             table,
@@ -138,7 +187,95 @@ impl Stack {
             secret_prefix,
             ctx,
             tag,
+            endpoint,
+            names,
+            principals: Default::default(),
+            expected_refusals: Default::default(),
         }
+    }
+
+    /// An API route's sample event as its function receives it on AWS. A route behind the
+    /// authorizer gets the identity the authorizer decides for `key` (decided here, in
+    /// process, with the stack's own rights: the authorizer's role and its writes are the
+    /// authorizer tests' subject); a route that authenticates its callers itself (the
+    /// package managers' families) gets `key` as it was sent.
+    pub async fn api_event(&self, operation_id: &str, key: &str) -> serde_json::Value {
+        let authenticates_itself = trove_core::http::families::rule_of_handler(operation_id)
+            .is_some_and(|rule| rule.challenges_clients);
+        if authenticates_itself {
+            return api_event(operation_id, key);
+        }
+        let decision = Authorizer::new(&self.ctx.settings)
+            .decide(&self.ctx, Some(key), None)
+            .await
+            .unwrap_or_else(|e| panic!("the authorizer's decision for {operation_id}: {e}"));
+        match decision {
+            Decision::Allowed(identity) => {
+                let identity = serde_json::to_string(identity.as_ref()).expect("identity JSON");
+                gateway_event(operation_id, &identity)
+            }
+            other => panic!("the authorizer refused the key for {operation_id}: {other:?}"),
+        }
+    }
+
+    /// Refusals whose logged line contains `part` are the test's subject, not a fault.
+    pub fn expect_refused(&self, part: &str) {
+        self.expected_refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(part.to_owned());
+    }
+
+    /// The access key of the IAM user standing for `function`'s role on this stack: its
+    /// policies, as SAM expands them, with this stack's names in their ARNs.
+    pub async fn credentials_of(&self, function: &str) -> Credentials {
+        let role = template::role_of(template::transformed(), function);
+        let mut principals = self.principals.lock().await;
+        if let Some(credentials) = principals.get(&role) {
+            return credentials.clone();
+        }
+        let credentials = iam::principal(
+            &format!("{role}-{}", self.tag),
+            &self.role_policies(function),
+        )
+        .await;
+        principals.insert(role, credentials.clone());
+        credentials
+    }
+
+    /// Starts the function that runs `handler` on `binary` with its role's policies as
+    /// `edit` leaves them (a test of what a missing permission does).
+    pub async fn function_with_role(
+        &self,
+        binary: &str,
+        handler: &str,
+        edit: impl FnOnce(&mut Vec<serde_json::Value>),
+    ) -> Function {
+        let def = function_for(binary, handler);
+        let mut policies = self.role_policies(&def.logical_id);
+        edit(&mut policies);
+        let role = template::role_of(template::transformed(), &def.logical_id);
+        let mut spec = self.spec(&def, binary_path(&def.binary)).await;
+        spec.credentials =
+            Some(iam::principal(&format!("{role}-{}-edited", self.tag), &policies).await);
+        Function::start(spec).await
+    }
+
+    /// `function`'s role's policy documents, resolved for this stack.
+    fn role_policies(&self, function: &str) -> Vec<serde_json::Value> {
+        template::role_documents(template::transformed(), function)
+            .into_iter()
+            .map(|document| {
+                let mut document = self.names.resolve(document);
+                // SAM leaves the Version out of a policy written as statements (IAM then
+                // reads it as 2008-10-17, which differs only in policy variables, unused
+                // here); moto accepts only 2012-10-17.
+                if document.get("Version").is_none() {
+                    document["Version"] = "2012-10-17".into();
+                }
+                document
+            })
+            .collect()
     }
 
     /// The value of one of the template's global variables on this stack.
@@ -159,10 +296,7 @@ impl Stack {
             .iter()
             .map(|name| ((*name).to_owned(), self.env_value(name)))
             .collect();
-        env.push((
-            "TROVE_AWS_ENDPOINT_URL".to_owned(),
-            moto::endpoint().to_owned(),
-        ));
+        env.push(("TROVE_AWS_ENDPOINT_URL".to_owned(), self.endpoint.clone()));
         env
     }
 
@@ -180,7 +314,7 @@ impl Stack {
         extra: &[(&str, &str)],
     ) -> Function {
         let def = function_for(binary, handler);
-        let mut spec = self.spec(&def, binary_path(&def.binary));
+        let mut spec = self.spec(&def, binary_path(&def.binary)).await;
         spec.env.extend(
             extra
                 .iter()
@@ -189,9 +323,11 @@ impl Stack {
         Function::start(spec).await
     }
 
-    pub fn spec(&self, def: &FunctionDef, binary: PathBuf) -> FunctionSpec {
+    pub async fn spec(&self, def: &FunctionDef, binary: PathBuf) -> FunctionSpec {
+        let credentials = self.credentials_of(&def.logical_id).await;
         FunctionSpec {
             name: format!("{}-{}", def.logical_id, self.tag),
+            credentials: Some(credentials),
             binary,
             handler: def.handler.clone(),
             memory_mb: def.memory_mb,
@@ -207,6 +343,20 @@ impl Stack {
         }
     }
 
+    /// A pipeline step's sample input (events/pipeline/) for `upload_id`, run by an execution
+    /// of this stack's state machine, as the state machine passes it.
+    pub fn step_input(&self, step: &str, upload_id: &str) -> serde_json::Value {
+        let mut input = sample_event(&format!("pipeline/{step}.json"));
+        input["upload_id"] = upload_id.into();
+        input["execution_id"] = format!(
+            "{}:{upload_id}",
+            self.state_machine_arn
+                .replacen(":stateMachine:", ":execution:", 1)
+        )
+        .into();
+        input
+    }
+
     /// The tenant `default` with a fresh admin key, as `trove serve` bootstraps it.
     pub async fn admin_key(&self) -> String {
         let tenant = TenantName::parse(DEFAULT_TENANT).expect("valid tenant name");
@@ -220,12 +370,57 @@ impl Stack {
     pub async fn create_repository(&self, key: &str) {
         let mut create = self.function("api", "create_repository").await;
         let answer = create
-            .invoke(&api_event("create_repository", key))
+            .invoke(&self.api_event("create_repository", key).await)
             .await
             .response();
         let (status, body) = http_answer(&answer);
         assert_eq!(status, 201, "{body}");
     }
+}
+
+/// A test that made a call its function's role does not allow fails, even when the code
+/// carried on (a best-effort write logged and dropped): on AWS that call fails the same way.
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let refused = self.unexpected_refusals();
+        assert!(
+            refused.is_empty(),
+            "calls refused by the roles' policies (as IAM would refuse them on AWS):\n{}",
+            refused.join("\n")
+        );
+    }
+}
+
+impl Stack {
+    /// The calls refused so far to this stack's functions, as moto logged them (each role's
+    /// user is named `<Role>-<Stage>-…`).
+    pub fn refusals(&self) -> Vec<String> {
+        iam::denials_of(&format!("-{}-", self.tag))
+    }
+
+    /// The refusals the test did not expect ([`Stack::expect_refused`]).
+    pub fn unexpected_refusals(&self) -> Vec<String> {
+        let expected = self
+            .expected_refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        self.refusals()
+            .into_iter()
+            .filter(|line| !expected.iter().any(|part| line.contains(part.as_str())))
+            .collect()
+    }
+}
+
+/// A stack's `Stage`: short enough that the template's bucket name
+/// (`trove-{Stage}-artifacts-{account}-{region}`) keeps within S3's 63 characters.
+fn stage() -> String {
+    let ulid = ulid::Ulid::new().to_string().to_ascii_lowercase();
+    // The last 12 characters of a ULID are random (60 bits).
+    format!("t{}", &ulid[ulid.len() - 12..])
 }
 
 /// The built binary for a template `Binary` (this test's build of `functions/`, or of

@@ -253,15 +253,22 @@ pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Pa
 json.dump(transform(template, pseudo, ManagedPolicies()), sys.stdout)
 "#;
 
-/// The IAM actions a transformed function's role allows, each with its resources (as JSON
-/// text, intrinsics included): inline policies and the template's managed policies it
-/// attaches.
-pub fn role_actions(transformed: &serde_json::Value, function: &str) -> Vec<(String, String)> {
-    let resources = &transformed["Resources"];
-    let role = resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+/// The logical id of the role a transformed function runs with.
+pub fn role_of(transformed: &serde_json::Value, function: &str) -> String {
+    transformed["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
         .as_str()
-        .unwrap_or_else(|| panic!("{function}: no role of the stack"));
-    let props = &resources[role]["Properties"];
+        .unwrap_or_else(|| panic!("{function}: no role of the stack"))
+        .to_owned()
+}
+
+/// The policy documents a transformed function's role holds: its inline policies and the
+/// template's managed policies it attaches (intrinsics unresolved).
+pub fn role_documents<'t>(
+    transformed: &'t serde_json::Value,
+    function: &str,
+) -> Vec<&'t serde_json::Value> {
+    let resources = &transformed["Resources"];
+    let props = &resources[role_of(transformed, function).as_str()]["Properties"];
     let mut documents: Vec<&serde_json::Value> = props["Policies"]
         .as_array()
         .into_iter()
@@ -273,8 +280,14 @@ pub fn role_actions(transformed: &serde_json::Value, function: &str) -> Vec<(Str
             documents.push(&resources[name]["Properties"]["PolicyDocument"]);
         }
     }
+    documents
+}
+
+/// The IAM actions a transformed function's role allows, each with its resources (as JSON
+/// text, intrinsics included).
+pub fn role_actions(transformed: &serde_json::Value, function: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for doc in documents {
+    for doc in role_documents(transformed, function) {
         let statements = match &doc["Statement"] {
             serde_json::Value::Array(a) => a.clone(),
             other => vec![other.clone()],
