@@ -23,9 +23,7 @@ impl ShardedIndex {
     /// The partition of the item of `id`: the first hex digit of the id's SHA-256, so ids
     /// with a common prefix or a time order still spread evenly, and always to the same one.
     pub fn shard_of(self, id: &str) -> String {
-        use sha2::Digest as _;
-        let first = sha2::Sha256::digest(id.as_bytes())[0] >> 4;
-        format!("{}#{first:x}", self.0)
+        format!("{}#{:x}", self.0, hash_nibble(id))
     }
 
     /// Every partition a reader walks, the unsharded one first.
@@ -33,6 +31,13 @@ impl ShardedIndex {
         std::iter::once(self.0.to_owned())
             .chain((0..INDEX_SHARDS).map(move |shard| format!("{}#{shard:x}", self.0)))
     }
+}
+
+/// The first hex digit of `id`'s SHA-256 (0 to 15): ids with a common prefix or a time order
+/// still spread evenly over shards, and always to the same one.
+fn hash_nibble(id: &str) -> u8 {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(id.as_bytes())[0] >> 4
 }
 
 /// Items that are open uploads (secondary index, sparse).
@@ -215,14 +220,39 @@ pub fn oidc_audience(issuer: &str, audience: &str) -> Key {
     Key::new(format!("OIDC#{}", hex::encode(digest)), "OIDC")
 }
 
-/// Audit records of a tenant, ordered by their ULID (time first).
+/// Audit records of a tenant, ordered by their ULID (time first) within each of
+/// [`AUDIT_SHARDS`] partitions (`T#t#AUDIT#0` to `#3`, by the record id's SHA-256): every
+/// change a tenant makes writes a record, and one partition takes about 1,000 writes a
+/// second. Readers merge the shards by id, and the unsharded partition written before the
+/// cut with them.
 pub fn audit_partition(t: &TenantName) -> String {
     format!("T#{t}#AUDIT")
 }
 
-pub fn audit(t: &TenantName, record_id: &str) -> Key {
-    Key::new(audit_partition(t), format!("A#{record_id}"))
+/// Shards of a tenant's audit trail.
+pub const AUDIT_SHARDS: u8 = 4;
+
+/// Every partition of a tenant's audit trail, the unsharded one first.
+pub fn audit_partitions(t: &TenantName) -> Vec<String> {
+    let base = audit_partition(t);
+    std::iter::once(base.clone())
+        .chain((0..AUDIT_SHARDS).map(|shard| format!("{base}#{shard:x}")))
+        .collect()
 }
+
+pub fn audit(t: &TenantName, record_id: &str) -> Key {
+    Key::new(
+        format!(
+            "{}#{:x}",
+            audit_partition(t),
+            hash_nibble(record_id) % AUDIT_SHARDS
+        ),
+        format!("{AUDIT_SK_PREFIX}{record_id}"),
+    )
+}
+
+/// The sort-key prefix of an audit record.
+pub const AUDIT_SK_PREFIX: &str = "A#";
 
 /// Usage counters of one repository on one day (UTC, `YYYY-MM-DD`), one item per package
 /// and shard. A count lands in one of [`USAGE_SHARDS`] partitions picked at random
@@ -446,6 +476,28 @@ mod tests {
         }
     }
     use super::*;
+
+    #[test]
+    fn audit_records_spread_over_the_shards_a_reader_merges_and_stay_put() {
+        let t = TenantName::parse("acme").expect("valid");
+        let read = audit_partitions(&t);
+        assert_eq!(read.len(), usize::from(AUDIT_SHARDS) + 1);
+        assert_eq!(read[0], "T#acme#AUDIT", "written before the cut");
+        let mut counts = std::collections::BTreeMap::new();
+        for i in 0..400 {
+            let id = format!("01jd{i:022}");
+            let key = audit(&t, &id);
+            assert_eq!(key, audit(&t, &id), "stable");
+            assert_eq!(key.sk, format!("A#{id}"));
+            assert!(read.contains(&key.pk), "{} is never read", key.pk);
+            *counts.entry(key.pk).or_insert(0) += 1;
+        }
+        assert_eq!(counts.len(), usize::from(AUDIT_SHARDS), "{counts:?}");
+        assert!(
+            counts.values().all(|n| (50..=150).contains(n)),
+            "{counts:?}"
+        );
+    }
 
     #[test]
     fn usage_counts_land_in_a_shard_the_report_reads() {

@@ -6,6 +6,7 @@
 mod access;
 mod access_policy;
 mod app;
+mod audit_trail;
 mod blob_refs;
 mod breaker;
 mod cargo;

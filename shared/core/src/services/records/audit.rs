@@ -247,36 +247,89 @@ pub async fn list(
         Some(t) => ulid_bound(t, true),
         None => "A#~".to_owned(),
     };
-    let mut query = Query::new(keys::audit_partition(&caller.tenant))
-        .between(low, high)
-        .descending()
-        .limit(limit)
-        .cursor(q.cursor.clone());
+    // The cursor is the id of the last record handed out (URL-safe as it is): the next page
+    // is what sorts below it in every shard.
+    let mut below = match q.cursor.as_deref() {
+        Some(cursor) => Some(parse_cursor(cursor)?.min(high.clone())),
+        None => None,
+    };
+    let partitions = keys::audit_partitions(&caller.tenant);
     // Filters apply within a page; pages with no match are skipped (up to a bound, so one
     // request reads a bounded number of records).
     let mut items = Vec::new();
     let mut scanned = 0;
     loop {
-        let page = ctx.table.query(&query).await?;
-        scanned += page.items.len();
-        for item in page.items {
-            let rec: AuditRecord = from_item(item)?;
-            if q.actor.as_ref().is_none_or(|a| *a == rec.actor)
+        let upper = below.clone().unwrap_or_else(|| high.clone());
+        let (page, more) =
+            newest_below(ctx, &partitions, &low, &upper, below.is_some(), limit).await?;
+        scanned += page.len();
+        let last = page.last().map(|rec| rec.id.clone());
+        items.extend(page.into_iter().filter(|rec| {
+            q.actor.as_ref().is_none_or(|a| *a == rec.actor)
                 && q.action.as_ref().is_none_or(|a| *a == rec.action)
-            {
-                items.push(rec);
+        }));
+        match last {
+            Some(last) if more && items.is_empty() && scanned < MAX_SCANNED => {
+                below = Some(sort_key(&last));
             }
-        }
-        match page.cursor {
-            Some(cursor) if items.is_empty() && scanned < MAX_SCANNED => {
-                query.cursor = Some(cursor);
-            }
-            cursor => {
+            last => {
                 return Ok(PageOf {
                     items,
-                    next_cursor: cursor,
+                    next_cursor: last.filter(|_| more),
                 });
             }
         }
     }
+}
+
+/// The newest `limit` records with a sort key in `low..=upper` (`upper` itself left out when
+/// `exclusive`) across every partition of the trail, newest first, and whether more may
+/// follow. Each partition is read for at most `limit + 1`: a page never needs more of one.
+async fn newest_below(
+    ctx: &Context,
+    partitions: &[String],
+    low: &str,
+    upper: &str,
+    exclusive: bool,
+    limit: usize,
+) -> Result<(Vec<AuditRecord>, bool), Error> {
+    let mut merged = Vec::new();
+    let mut more = false;
+    for partition in partitions {
+        let query = Query::new(partition.clone())
+            .between(low, upper)
+            .descending()
+            .limit(limit + 1);
+        let page = ctx.table.query(&query).await?;
+        more |= page.cursor.is_some();
+        for item in page.items {
+            let rec: AuditRecord = from_item(item)?;
+            if !(exclusive && sort_key(&rec.id) == upper) {
+                merged.push(rec);
+            }
+        }
+    }
+    // Ids are ULIDs: their order is their time's.
+    merged.sort_by(|a, b| b.id.cmp(&a.id));
+    more |= merged.len() > limit;
+    merged.truncate(limit);
+    Ok((merged, more))
+}
+
+fn sort_key(record_id: &str) -> String {
+    format!("{}{record_id}", keys::AUDIT_SK_PREFIX)
+}
+
+/// The sort key below which the page after `cursor` starts. A cursor this listing handed
+/// out is a record id: a lowercase ULID.
+fn parse_cursor(cursor: &str) -> Result<String, Error> {
+    let handed_out = cursor.len() == 26
+        && ulid::Ulid::from_string(cursor).is_ok()
+        && !cursor.bytes().any(|b| b.is_ascii_uppercase());
+    if !handed_out {
+        return Err(Error::Invalid(
+            "invalid cursor: pass back a next_cursor as given".into(),
+        ));
+    }
+    Ok(sort_key(cursor))
 }
