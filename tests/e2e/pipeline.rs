@@ -727,3 +727,70 @@ async fn kill9_during_persist_resumes_to_exactly_one_outcome() {
     assert_eq!(later["status"], "published", "{later}");
     assert_eq!(later["execution"], view["execution"], "execution changed");
 }
+
+/// A step whose infrastructure keeps failing outlives its retries: the execution ends
+/// `Unfinished` and the upload stays open, neither quarantined nor published. Once the
+/// fault is gone, recovery (the next start of `trove serve` here; the hourly cleanup
+/// too) gives the upload a new execution, `<upload>-r2`, which publishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unfinished_execution_is_followed_by_a_new_one_that_publishes() {
+    // Validate's first attempt and its four retries fail.
+    let mut server =
+        TestServer::start_with_env(&[("TROVE_FAULTS", "Validate=fail:5"), PLAIN_LOG]).await;
+    server.create_repo(REPO).await;
+    let bytes = pseudo_random_bytes(64, 10_000);
+    let ticket = server
+        .request_upload(REPO, "stuck", "1.0.0", "s.bin", &bytes)
+        .await;
+    let put = server.put_ticket(&ticket, bytes.clone()).await;
+    assert!(put.status().is_success(), "PUT: {}", put.status());
+    let id = upload_id(&ticket);
+
+    let deadline = Instant::now() + SETTLE;
+    let failed = loop {
+        let view = server.upload_status(REPO, &id).await;
+        if view["execution"]["status"] == "FAILED" {
+            break view;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the execution did not end within {SETTLE:?}: {view}\n{}",
+            log_tail(&server)
+        );
+        tokio::time::sleep(POLL).await;
+    };
+    assert_eq!(failed["status"], "scanning", "left open: {failed}");
+    let validate = &failed["execution"]["steps"][1];
+    assert_eq!(validate["state"], "Validate", "{failed}");
+    assert!(
+        validate["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Trove.Retryable")),
+        "{failed}"
+    );
+
+    server.restart_with_env(&[PLAIN_LOG]).await;
+    let deadline = Instant::now() + SETTLE;
+    let view = loop {
+        let view = server.upload_status(REPO, &id).await;
+        if view["status"] == "published" {
+            break view;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not published within {SETTLE:?} of the restart: {view}\n{}",
+            log_tail(&server)
+        );
+        tokio::time::sleep(POLL).await;
+    };
+    assert_eq!(
+        view["execution"]["id"],
+        format!("{id}-r2"),
+        "the new execution is the one shown: {view}"
+    );
+    assert_eq!(view["execution"]["status"], "SUCCEEDED", "{view}");
+    assert!(
+        server.download(REPO, "stuck", "1.0.0", "s.bin").await == bytes,
+        "the published bytes are the uploaded ones"
+    );
+}

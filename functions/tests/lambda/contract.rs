@@ -1508,7 +1508,8 @@ const CODE_CALLS: &[(&str, &[&str])] = &[
         ],
     ),
     // Cleanup: retention, storage, the lease, and jobs::recovery (open uploads through the
-    // index, their objects, a restarted pipeline, webhook jobs queued again).
+    // index, their objects, how their executions ended, a restarted pipeline, webhook jobs
+    // queued again).
     (
         "CleanupFunction",
         &[
@@ -1520,6 +1521,8 @@ const CODE_CALLS: &[(&str, &[&str])] = &[
             "s3:GetObject",
             "s3:DeleteObject",
             "states:StartExecution",
+            "states:DescribeExecution",
+            "states:GetExecutionHistory",
             "sqs:SendMessage",
         ],
     ),

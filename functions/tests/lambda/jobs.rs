@@ -321,3 +321,51 @@ async fn the_cleanup_function_starts_the_pipeline_of_an_upload_whose_event_was_l
     );
     assert_eq!(skipped["lease_holder"], "another-run", "{skipped}");
 }
+
+/// An execution that ended without settling its upload (here: stopped, which Step Functions
+/// reports as ABORTED, a failure like `Unfinished`) is followed by a new one, named
+/// `<upload>-r2`: the cleanup's role may read how the upload's executions ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cleanup_function_gives_an_upload_whose_execution_failed_a_new_one() {
+    let stack = Stack::new().await;
+    let key = stack.admin_key().await;
+    let bytes = b"bytes whose first execution never finished\n";
+    let upload_id = crate::pipeline::upload(&stack, &key, bytes, bytes).await;
+    let sfn = aws_sdk_sfn::Client::new(&stack.sdk);
+    let first = sfn
+        .start_execution()
+        .state_machine_arn(&stack.state_machine_arn)
+        .name(&upload_id)
+        .input(serde_json::json!({"tenant": "default", "upload_id": upload_id}).to_string())
+        .send()
+        .await
+        .expect("the first execution")
+        .execution_arn;
+    sfn.stop_execution()
+        .execution_arn(&first)
+        .send()
+        .await
+        .expect("stopped");
+
+    let mut cleanup = stack.function("jobs", "cleanup").await;
+    let summary = cleanup
+        .invoke(&sample_event("jobs/cleanup.json"))
+        .await
+        .response();
+    assert_eq!(
+        summary["recovered"]["failed_executions_restarted"], 1,
+        "{summary}"
+    );
+    let mut names: Vec<String> = sfn
+        .list_executions()
+        .state_machine_arn(&stack.state_machine_arn)
+        .send()
+        .await
+        .expect("list executions")
+        .executions
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, [upload_id.clone(), format!("{upload_id}-r2")]);
+}

@@ -224,6 +224,10 @@ impl Workflow for StepFunctions {
         }
     }
 
+    fn id_of(&self, name: &str) -> String {
+        self.execution_arn(name)
+    }
+
     async fn describe(&self, id: &str) -> Result<Option<Execution>, WorkflowError> {
         let result = self
             .client

@@ -121,8 +121,8 @@ impl Embedded {
     /// that landed without their storage event being handled. Returns how many.
     pub async fn recover(&self) -> Result<usize, Error> {
         let resumed = self.workflow.resume().await?;
-        let restarted = on_upload::reconcile_open_uploads(&self.ctx).await?;
-        Ok(resumed + restarted)
+        let reconciled = on_upload::reconcile_open_uploads(&self.ctx).await?;
+        Ok(resumed + reconciled.started)
     }
 
     /// The API and the blob endpoint on one router.

@@ -156,6 +156,10 @@ impl Workflow for LocalWorkflow {
     async fn describe(&self, id: &str) -> Result<Option<Execution>, WorkflowError> {
         Ok(self.store.load(id).await?.map(|r| r.execution))
     }
+
+    fn id_of(&self, name: &str) -> String {
+        name.to_owned()
+    }
 }
 
 /// Runs a local resource `trove:step:<Step>` as the pipeline step of that name, the way

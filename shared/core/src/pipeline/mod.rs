@@ -104,6 +104,15 @@ pub async fn claim(ctx: &Context, input: &StepInput) -> Result<Option<Upload>, S
             upload.updated_at = ctx.clock.now();
             uploads::transition(ctx, UploadStatus::Pending, &upload).await?;
         }
+        // A new execution of an upload whose last one failed (recovery's restart): the
+        // upload's status shows this one from now on.
+        UploadStatus::Scanning
+            if input.execution_id.is_some() && input.execution_id != upload.execution_id =>
+        {
+            upload.execution_id = input.execution_id.clone();
+            upload.updated_at = ctx.clock.now();
+            uploads::transition(ctx, UploadStatus::Scanning, &upload).await?;
+        }
         UploadStatus::Scanning => {}
     }
     Ok(Some(upload))

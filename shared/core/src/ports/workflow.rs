@@ -81,4 +81,7 @@ pub trait Workflow: Send + Sync {
     /// an error.
     async fn start(&self, name: &str, input: serde_json::Value) -> Result<String, WorkflowError>;
     async fn describe(&self, id: &str) -> Result<Option<Execution>, WorkflowError>;
+    /// The id an execution named `name` has, or would have once started: what `start`
+    /// answers for that name, without starting anything.
+    fn id_of(&self, name: &str) -> String;
 }

@@ -93,7 +93,17 @@ async fn a_described_execution_lists_the_states_it_entered(workflow: Arc<dyn Wor
 /// execution's id and changes nothing about it; another name is another execution.
 async fn start_is_idempotent_by_name(workflow: Arc<dyn Workflow>) {
     let name = unique("exec");
+    let named = workflow.id_of(&name);
+    assert!(
+        workflow
+            .describe(&named)
+            .await
+            .expect("described")
+            .is_none(),
+        "id_of starts nothing"
+    );
     let first = workflow.start(&name, input(&name)).await.expect("started");
+    assert_eq!(first, named, "the id start answers is the one id_of named");
     let before = workflow
         .describe(&first)
         .await
