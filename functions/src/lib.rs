@@ -1,5 +1,8 @@
 //! What every Lambda binary shares: logging and the AWS context, built once per cold start,
-//! and the pipeline steps' host (`pipeline-step` here, `scan-step` in functions-scan/).
+//! and the pipeline steps' host (`pipeline-step` here, `scan-step` in functions-scan/); the
+//! smoke test a deployment's PreTraffic hook runs on each new version ([`smoke`]).
+
+pub mod smoke;
 
 use std::sync::Arc;
 

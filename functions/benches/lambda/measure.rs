@@ -138,7 +138,7 @@ pub async fn cost_per_million_operations() {
 
     // A publish: create_upload (API), the client's PUT, on-upload, Scan, Validate, Persist.
     let (upload_mb, mut request) = start(&stack, "api", "create_upload").await;
-    let (on_upload_mb, mut on_upload) = start(&stack, "on-upload", "bootstrap").await;
+    let (on_upload_mb, mut on_upload) = start(&stack, "on-upload", "on_upload").await;
     let mut steps = Vec::new();
     for (binary, step) in [
         ("scan-step", "Scan"),

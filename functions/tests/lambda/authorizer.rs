@@ -41,7 +41,7 @@ fn identity_of(context: &serde_json::Value) -> (String, Identity) {
 async fn the_authorizer_allows_a_valid_key_and_refuses_anything_else() {
     let stack = Stack::new().await;
     let key = stack.admin_key().await;
-    let mut authorizer = stack.function("authorizer", "bootstrap").await;
+    let mut authorizer = stack.function("authorizer", "authorizer").await;
 
     let (allowed, context) = ask(&mut authorizer, Some(&format!("Bearer {key}"))).await;
     assert!(allowed, "{context}");
@@ -94,7 +94,7 @@ async fn the_authorizer_allows_a_valid_key_and_refuses_anything_else() {
 async fn a_route_trusts_the_identity_from_the_authorizer_and_without_it_needs_a_credential() {
     let stack = Stack::new().await;
     let key = stack.admin_key().await;
-    let mut authorizer = stack.function("authorizer", "bootstrap").await;
+    let mut authorizer = stack.function("authorizer", "authorizer").await;
     let (allowed, context) = ask(&mut authorizer, Some(&format!("Bearer {key}"))).await;
     assert!(allowed, "{context}");
     let (identity_json, identity) = identity_of(&context);

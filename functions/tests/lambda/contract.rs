@@ -33,6 +33,8 @@ const AUTHORIZER_BINARY: &str = "authorizer";
 const JOBS_BINARY: &str = "jobs";
 /// The webhook dispatcher, fed by the events queue.
 const DISPATCHER_BINARY: &str = "webhook-dispatcher";
+/// The PreTraffic hook of every other function's deployment.
+const DEPLOY_HOOK_BINARY: &str = "deploy-hook";
 
 /// Where a function's sample event lives, by its binary and handler.
 fn sample_event_path(f: &FunctionDef) -> String {
@@ -43,6 +45,7 @@ fn sample_event_path(f: &FunctionDef) -> String {
         AUTHORIZER_BINARY => "authorizer.json".to_owned(),
         JOBS_BINARY => format!("jobs/{}.json", f.handler),
         DISPATCHER_BINARY => "webhook-dispatcher.json".to_owned(),
+        DEPLOY_HOOK_BINARY => "codedeploy-pre-traffic.json".to_owned(),
         other => panic!(
             "{}: no sample-event convention for binary {other}; add one here",
             f.logical_id
@@ -703,6 +706,15 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     "{}: {queues:?}",
                     f.logical_id
                 );
+            }
+            DEPLOY_HOOK_BINARY => {
+                // What CodeDeploy sends a lifecycle hook: these two strings.
+                let event: serde_json::Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("events/{path}: not JSON: {e}"));
+                for field in ["DeploymentId", "LifecycleEventHookExecutionId"] {
+                    assert!(event[field].is_string(), "events/{path}: {field}");
+                }
+                assert!(f.events.is_empty(), "{}: CodeDeploy calls it", f.logical_id);
             }
             _ => unreachable!("sample_event_path names every binary"),
         }
@@ -1536,6 +1548,18 @@ const CODE_CALLS: &[(&str, &[&str])] = &[
             "sqs:SendMessage",
         ],
     ),
+    // The PreTraffic hook: the deployment's target, the new version's handler and its
+    // invocation, and the status reported back.
+    (
+        "PreTrafficHookFunction",
+        &[
+            "codedeploy:ListDeploymentTargets",
+            "codedeploy:GetDeploymentTarget",
+            "codedeploy:PutLifecycleEventHookExecutionStatus",
+            "lambda:GetFunctionConfiguration",
+            "lambda:InvokeFunction",
+        ],
+    ),
     (
         "WebhookDispatcherFunction",
         &[
@@ -1952,4 +1976,70 @@ fn browsers_may_put_parts_with_their_checksum_and_read_the_etag() {
         usable,
         "no CORS rule lets the console PUT a part: {rules:?}"
     );
+}
+
+// ---------------------------------------------------------------- the PreTraffic hook
+
+/// Every function but the hook itself is deployed through CodeDeploy with the PreTraffic
+/// hook (the transformed alias's `BeforeAllowTrafficHook`), or not deployed by CodeDeploy at
+/// all (the jobs: no canary, see the template); the hook's name is one CodeDeploy's role may
+/// invoke, and it has no deployment of its own to test.
+#[test]
+fn every_canary_deployment_smoke_tests_its_new_version_first() {
+    let transformed = template::transformed();
+    let resources = transformed["Resources"].as_object().expect("Resources");
+    let mut hooked = BTreeSet::new();
+    for resource in resources.values() {
+        let update = &resource["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"];
+        if resource["Type"] == "AWS::Lambda::Alias" && !update.is_null() {
+            assert_eq!(
+                update["BeforeAllowTrafficHook"],
+                serde_json::json!({ "Ref": "PreTrafficHookFunction" }),
+                "{resource}"
+            );
+            let function = resource["Properties"]["FunctionName"]["Ref"]
+                .as_str()
+                .expect("the alias's function");
+            hooked.insert(function.to_owned());
+        }
+    }
+    assert!(
+        !hooked.contains("PreTrafficHookFunction"),
+        "the hook tests itself"
+    );
+    let tpl = template::template();
+    for f in all_functions().values() {
+        let preference = &tpl["Resources"][f.logical_id.as_str()]["Properties"]["DeploymentPreference"]
+            ["Enabled"];
+        let opted_out = preference.as_bool() == Some(false);
+        assert_eq!(
+            hooked.contains(&f.logical_id),
+            !opted_out,
+            "{}: deployed by CodeDeploy without the hook, or opted out and hooked",
+            f.logical_id
+        );
+    }
+    assert!(hooked.len() > 50, "{hooked:?}");
+    let name = &resources["PreTrafficHookFunction"]["Properties"]["FunctionName"];
+    assert!(
+        name.to_string().contains("CodeDeployHook_"),
+        "AWSCodeDeployRoleForLambda invokes only CodeDeployHook_* functions: {name}"
+    );
+}
+
+/// Every function the hook may be asked about has a smoke test: its `Handler` names one.
+#[test]
+fn every_function_has_a_smoke_test() {
+    for f in all_functions().values() {
+        if f.binary == DEPLOY_HOOK_BINARY {
+            continue;
+        }
+        let smoke = trove_functions::smoke::smoke_for(&f.handler);
+        assert!(
+            smoke.is_some(),
+            "{}: no smoke test for {}",
+            f.logical_id,
+            f.handler
+        );
+    }
 }

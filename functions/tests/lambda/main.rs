@@ -7,6 +7,7 @@
 //! - `pypi`, `npm`, `cargo`: each package manager's publish, the pipeline and the index
 //!   through its route functions (`registries`: what they share);
 //! - `authorizer`: the HTTP API's authorizer against moto, and a route trusting its context;
+//! - `smoke`: every function answers the smoke test its deployment's PreTraffic hook sends;
 //! - `contract`: template.yaml ⇄ routers, statemachines/, functions/, functions-scan/ and
 //!   events/;
 //!
@@ -25,6 +26,7 @@ mod on_upload;
 mod pipeline;
 mod pypi;
 mod registries;
+mod smoke;
 mod uploads_in_parts;
 
 /// Every function of the template starts under the harness with the template's settings and

@@ -10,7 +10,7 @@ use crate::stack::{Stack, sample_event};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_event_starts_one_execution_named_by_the_upload() {
     let stack = Stack::new().await;
-    let mut on_upload = stack.function("on-upload", "bootstrap").await;
+    let mut on_upload = stack.function("on-upload", "on_upload").await;
 
     // The sample event names an upload this stack does not know: nothing starts.
     let mut event = sample_event("s3-object-created.json");

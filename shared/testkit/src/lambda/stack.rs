@@ -439,7 +439,8 @@ pub fn binary_path(binary: &str) -> PathBuf {
     }
     match binary {
         "scan-step" => scan_step(),
-        "api" | "on-upload" | "pipeline-step" | "authorizer" | "jobs" | "webhook-dispatcher" => {
+        "api" | "on-upload" | "pipeline-step" | "authorizer" | "jobs" | "webhook-dispatcher"
+        | "deploy-hook" => {
             // functions/'s own binaries: cargo builds them before its tests and benches.
             let built = crate::profile_dir().join(binary);
             assert!(built.is_file(), "{} is not built", built.display());
