@@ -1,9 +1,18 @@
-//! The PreTraffic hook of every function's deployment. CodeDeploy calls it before it shifts
-//! any traffic to a new version; it sends that version its smoke test
-//! (`trove_functions::smoke`: the function's sample event, made harmless) and reports
-//! Succeeded only if the answer is the one the smoke test expects. Anything else — the
-//! version fails to start, answers 5xx, calls itself misdeployed, or the hook cannot tell —
-//! is Failed, and CodeDeploy stops the deployment before a single request reaches it.
+//! The lifecycle hooks of every function's deployment, one function each (`Handler`):
+//!
+//! - `pre_traffic`: CodeDeploy calls it before it shifts any traffic to a new version; it
+//!   sends that version its smoke test (`trove_functions::smoke`: the function's sample
+//!   event, made harmless) and reports Succeeded only if the answer is the one the smoke test
+//!   expects. Anything else — the version fails to start, answers 5xx, calls itself
+//!   misdeployed, or the hook cannot tell — is Failed, and CodeDeploy stops the deployment
+//!   before a single request reaches it.
+//! - `post_traffic`: once all traffic is on the new version, it deletes the function's older
+//!   versions but the one it replaced (what a rollback by hand points `live` back to) and any
+//!   an alias still names: `AutoPublishAlias` publishes a version per deployment and Lambda
+//!   keeps them all against the account's code storage. Always Succeeded: housekeeping never
+//!   rolls a good deployment back; what it could not delete is logged.
+
+use std::collections::BTreeSet;
 
 use aws_sdk_codedeploy::types::LifecycleEventStatus;
 use aws_sdk_lambda::primitives::Blob;
@@ -19,14 +28,43 @@ struct HookEvent {
     lifecycle_event_hook_execution_id: String,
 }
 
+/// Which hook this function is (its `Handler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    PreTraffic,
+    PostTraffic,
+}
+
+impl Lifecycle {
+    fn parse(handler: &str) -> Option<Self> {
+        match handler {
+            "pre_traffic" => Some(Self::PreTraffic),
+            "post_traffic" => Some(Self::PostTraffic),
+            _ => None,
+        }
+    }
+}
+
 struct Clients {
     deploy: aws_sdk_codedeploy::Client,
     lambda: aws_sdk_lambda::Client,
 }
 
+/// A function whose `live` alias the deployment shifts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    function: String,
+    /// The version `live` pointed to before.
+    current_version: Option<String>,
+    target_version: String,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     trove_functions::init_tracing();
+    let handler = std::env::var("_HANDLER").unwrap_or_default();
+    let lifecycle = Lifecycle::parse(&handler)
+        .ok_or_else(|| format!("_HANDLER {handler:?} is neither pre_traffic nor post_traffic"))?;
     let sdk = trove_aws::AwsConfig::from_env()?.sdk_config();
     let clients = Clients {
         deploy: aws_sdk_codedeploy::Client::new(&sdk),
@@ -34,28 +72,42 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let clients = &clients;
     lambda_runtime::run(service_fn(|event: LambdaEvent<HookEvent>| async move {
-        hook(clients, &event.payload).await
+        hook(clients, lifecycle, &event.payload).await
     }))
     .await
 }
 
-/// Checks the deployment's new version and tells CodeDeploy; an error only when CodeDeploy
-/// could not be told (Lambda retries the hook then).
-async fn hook(clients: &Clients, event: &HookEvent) -> Result<(), lambda_runtime::Error> {
-    let status = match check(clients, &event.deployment_id).await {
-        Ok(checked) => {
-            tracing::info!(deployment = %event.deployment_id, %checked, "new version passed its smoke test");
+/// Does the hook's work and tells CodeDeploy; an error only when CodeDeploy could not be
+/// told (Lambda retries the hook then).
+async fn hook(
+    clients: &Clients,
+    lifecycle: Lifecycle,
+    event: &HookEvent,
+) -> Result<(), lambda_runtime::Error> {
+    let deployment = &event.deployment_id;
+    let status = match lifecycle {
+        Lifecycle::PreTraffic => match check(clients, deployment).await {
+            Ok(checked) => {
+                tracing::info!(%deployment, %checked, "new version passed its smoke test");
+                LifecycleEventStatus::Succeeded
+            }
+            Err(why) => {
+                tracing::error!(%deployment, %why, "new version failed its smoke test");
+                LifecycleEventStatus::Failed
+            }
+        },
+        Lifecycle::PostTraffic => {
+            match prune_all(clients, deployment).await {
+                Ok(deleted) => tracing::info!(%deployment, ?deleted, "older versions deleted"),
+                Err(why) => tracing::error!(%deployment, %why, "older versions left"),
+            }
             LifecycleEventStatus::Succeeded
-        }
-        Err(why) => {
-            tracing::error!(deployment = %event.deployment_id, %why, "new version failed its smoke test");
-            LifecycleEventStatus::Failed
         }
     };
     clients
         .deploy
         .put_lifecycle_event_hook_execution_status()
-        .deployment_id(&event.deployment_id)
+        .deployment_id(deployment)
         .lifecycle_event_hook_execution_id(&event.lifecycle_event_hook_execution_id)
         .status(status)
         .send()
@@ -63,24 +115,22 @@ async fn hook(clients: &Clients, event: &HookEvent) -> Result<(), lambda_runtime
     Ok(())
 }
 
-/// Every Lambda target of the deployment (one: the function whose alias shifts), smoke
-/// tested at its target version; what was checked, or why it failed.
-async fn check(clients: &Clients, deployment_id: &str) -> Result<String, String> {
-    let fault = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
-    let targets = clients
+/// The Lambda targets of the deployment (one: the function whose alias shifts).
+async fn targets(clients: &Clients, deployment_id: &str) -> Result<Vec<Target>, String> {
+    let ids = clients
         .deploy
         .list_deployment_targets()
         .deployment_id(deployment_id)
         .send()
         .await
-        .map_err(|e| fault("listing the deployment's targets", &e))?
+        .map_err(|e| format!("listing the deployment's targets: {e}"))?
         .target_ids
         .unwrap_or_default();
-    if targets.is_empty() {
+    if ids.is_empty() {
         return Err("the deployment has no target".into());
     }
-    let mut checked = Vec::new();
-    for target_id in targets {
+    let mut targets = Vec::new();
+    for target_id in ids {
         let target = clients
             .deploy
             .get_deployment_target()
@@ -88,19 +138,131 @@ async fn check(clients: &Clients, deployment_id: &str) -> Result<String, String>
             .target_id(&target_id)
             .send()
             .await
-            .map_err(|e| fault("reading a deployment target", &e))?;
+            .map_err(|e| format!("reading a deployment target: {e}"))?;
         let info = target
             .deployment_target
             .and_then(|t| t.lambda_target)
             .and_then(|t| t.lambda_function_info)
             .ok_or_else(|| format!("target {target_id} is not a Lambda function"))?;
-        let (Some(function), Some(version)) = (info.function_name, info.target_version) else {
+        let (Some(function), Some(target_version)) = (info.function_name, info.target_version)
+        else {
             return Err(format!("target {target_id} names no function version"));
         };
-        smoke_test(clients, &function, &version).await?;
-        checked.push(format!("{function}:{version}"));
+        targets.push(Target {
+            function,
+            current_version: info.current_version,
+            target_version,
+        });
+    }
+    Ok(targets)
+}
+
+/// Every target smoke tested at its target version; what was checked, or why it failed.
+async fn check(clients: &Clients, deployment_id: &str) -> Result<String, String> {
+    let mut checked = Vec::new();
+    for target in targets(clients, deployment_id).await? {
+        smoke_test(clients, &target.function, &target.target_version).await?;
+        checked.push(format!("{}:{}", target.function, target.target_version));
     }
     Ok(checked.join(", "))
+}
+
+/// Every target's older versions deleted; which, or why not all.
+async fn prune_all(clients: &Clients, deployment_id: &str) -> Result<Vec<String>, String> {
+    let mut deleted = Vec::new();
+    for target in targets(clients, deployment_id).await? {
+        deleted.extend(prune(clients, &target).await?);
+    }
+    Ok(deleted)
+}
+
+/// The numbered versions of `target`'s function older than its new one, but the one it
+/// replaced and any an alias names (its version, or one it routes a share of calls to).
+async fn prune(clients: &Clients, target: &Target) -> Result<Vec<String>, String> {
+    let function = &target.function;
+    let mut keep: BTreeSet<String> = [
+        Some(&target.target_version),
+        target.current_version.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect();
+    let mut marker = None;
+    loop {
+        let page = clients
+            .lambda
+            .list_aliases()
+            .function_name(function)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| format!("listing {function}'s aliases: {e}"))?;
+        for alias in page.aliases.unwrap_or_default() {
+            keep.extend(alias.function_version);
+            if let Some(routing) = alias.routing_config {
+                keep.extend(
+                    routing
+                        .additional_version_weights
+                        .unwrap_or_default()
+                        .into_keys(),
+                );
+            }
+        }
+        match page.next_marker {
+            Some(next) => marker = Some(next),
+            None => break,
+        }
+    }
+    let newest: u64 = target.target_version.parse().map_err(|_| {
+        format!(
+            "{function}: version {:?} is not a number",
+            target.target_version
+        )
+    })?;
+    let mut old = Vec::new();
+    loop {
+        let page = clients
+            .lambda
+            .list_versions_by_function()
+            .function_name(function)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| format!("listing {function}'s versions: {e}"))?;
+        for config in page.versions.unwrap_or_default() {
+            let Some(version) = config.version else {
+                continue;
+            };
+            // `$LATEST` is no number; a version newer than this deployment's is another's.
+            if version.parse::<u64>().is_ok_and(|n| n < newest) && !keep.contains(&version) {
+                old.push(version);
+            }
+        }
+        match page.next_marker {
+            Some(next) => marker = Some(next),
+            None => break,
+        }
+    }
+    let (mut deleted, mut refused) = (Vec::new(), Vec::new());
+    for version in old {
+        match clients
+            .lambda
+            .delete_function()
+            .function_name(function)
+            .qualifier(&version)
+            .send()
+            .await
+        {
+            Ok(_) => deleted.push(format!("{function}:{version}")),
+            Err(e) => refused.push(format!("{function}:{version}: {e}")),
+        }
+    }
+    if refused.is_empty() {
+        Ok(deleted)
+    } else {
+        Err(format!("deleted {deleted:?}; left {refused:?}"))
+    }
 }
 
 async fn smoke_test(clients: &Clients, function: &str, version: &str) -> Result<(), String> {
@@ -164,7 +326,10 @@ mod tests {
                 .get("x-amz-target")
                 .and_then(|t| t.to_str().ok())
                 .map(str::to_owned)
-                .unwrap_or_else(|| format!("{} {}", req.method(), req.uri().path()));
+                .unwrap_or_else(|| {
+                    let path = req.uri().path_and_query().map_or("", |p| p.as_str());
+                    format!("{} {path}", req.method())
+                });
             let body = String::from_utf8_lossy(req.body().bytes().unwrap_or_default()).into_owned();
             log.lock().expect("log").push((target.clone(), body));
             let (status, json, error): (u16, String, bool) = if target
@@ -183,9 +348,30 @@ mod tests {
                     r#"{"lifecycleEventHookExecutionId":"hook-1"}"#.into(),
                     false,
                 )
-            } else if target.ends_with("/configuration") {
+            } else if target.contains("/configuration") {
                 let config = format!(r#"{{"FunctionName":"f","Handler":"{handler}"}}"#);
                 (200, config, false)
+            } else if target.contains("/aliases") {
+                // live is on 7, shifted there from 6; a second alias still routes to 3.
+                let aliases = r#"{"Aliases":[{"Name":"live","FunctionVersion":"7"},{"Name":"pinned","FunctionVersion":"2","RoutingConfig":{"AdditionalVersionWeights":{"3":0.1}}}]}"#;
+                (200, aliases.into(), false)
+            } else if target.contains("/versions") {
+                // Two pages: a deployment's later version (8) is never touched.
+                if target.contains("Marker=") {
+                    let page = r#"{"Versions":[{"Version":"6"},{"Version":"7"},{"Version":"8"}]}"#;
+                    (200, page.into(), false)
+                } else {
+                    let page = r#"{"Versions":[{"Version":"$LATEST"},{"Version":"1"},{"Version":"2"},{"Version":"3"},{"Version":"4"},{"Version":"5"}],"NextMarker":"m1"}"#;
+                    (200, page.into(), false)
+                }
+            } else if target.starts_with("DELETE") {
+                if target.contains("Qualifier=4") {
+                    // In use by something outside the stack: Lambda refuses, not retried.
+                    let refused = r#"{"Type":"User","Message":"version 4 is in use"}"#;
+                    (409, refused.into(), false)
+                } else {
+                    (204, String::new(), false)
+                }
             } else {
                 (200, invoked.to_owned(), failed)
             };
@@ -226,9 +412,11 @@ mod tests {
         .expect("CodeDeploy's event")
     }
 
-    /// The status the hook reported, and the payload it invoked the version with.
+    /// The status the pre-traffic hook reported, and the payload it invoked the version with.
     async fn run(clients: &Clients, seen: &Mutex<Vec<(String, String)>>) -> (String, String) {
-        hook(clients, &event()).await.expect("CodeDeploy told");
+        hook(clients, Lifecycle::PreTraffic, &event())
+            .await
+            .expect("CodeDeploy told");
         let seen = seen.lock().expect("log");
         let reported = seen
             .iter()
@@ -237,7 +425,7 @@ mod tests {
             .expect("a status reported");
         let invoked = seen
             .iter()
-            .find(|(t, _)| t.ends_with("/invocations"))
+            .find(|(t, _)| t.contains("/invocations"))
             .map(|(t, body)| format!("{t} {body}"))
             .unwrap_or_default();
         (reported, invoked)
@@ -294,5 +482,52 @@ mod tests {
         let (reported, invoked) = run(&clients, &seen).await;
         assert!(reported.contains(r#""status":"Failed""#), "{reported}");
         assert!(invoked.is_empty(), "nothing invoked: {invoked}");
+    }
+
+    /// After the shift: versions older than the new one go, but the one it replaced, those an
+    /// alias names or routes to, `$LATEST` and newer ones; the deployment is Succeeded even
+    /// when a delete is refused (version 4's here: the others are deleted all the same, and
+    /// what is left is logged).
+    #[tokio::test]
+    async fn after_the_shift_older_versions_go_and_the_deployment_stays_good() {
+        let (clients, seen) = scripted("get_repository", "{}", false);
+        hook(&clients, Lifecycle::PostTraffic, &event())
+            .await
+            .expect("CodeDeploy told");
+        let seen = seen.lock().expect("log");
+        let deletes: Vec<&str> = seen
+            .iter()
+            .filter(|(t, _)| t.starts_with("DELETE"))
+            .map(|(t, _)| t.as_str())
+            .collect();
+        assert_eq!(deletes.len(), 3, "{deletes:?}");
+        for (delete, version) in deletes.iter().zip(["1", "4", "5"]) {
+            assert!(
+                delete.ends_with(&format!(
+                    "/functions/trove-dev-GetRepositoryFunction-X?Qualifier={version}"
+                )),
+                "{deletes:?}"
+            );
+        }
+        let reported = seen
+            .iter()
+            .find(|(t, _)| t.ends_with("PutLifecycleEventHookExecutionStatus"))
+            .map(|(_, body)| body.as_str())
+            .expect("a status reported");
+        assert!(reported.contains(r#""status":"Succeeded""#), "{reported}");
+        assert!(
+            !seen.iter().any(|(t, _)| t.contains("/invocations")),
+            "nothing invoked after the shift"
+        );
+    }
+
+    #[test]
+    fn each_hook_is_named_by_its_handler() {
+        assert_eq!(Lifecycle::parse("pre_traffic"), Some(Lifecycle::PreTraffic));
+        assert_eq!(
+            Lifecycle::parse("post_traffic"),
+            Some(Lifecycle::PostTraffic)
+        );
+        assert_eq!(Lifecycle::parse("deploy_hook"), None);
     }
 }

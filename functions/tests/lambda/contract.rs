@@ -33,7 +33,7 @@ const AUTHORIZER_BINARY: &str = "authorizer";
 const JOBS_BINARY: &str = "jobs";
 /// The webhook dispatcher, fed by the events queue.
 const DISPATCHER_BINARY: &str = "webhook-dispatcher";
-/// The PreTraffic hook of every other function's deployment.
+/// The lifecycle hooks (PreTraffic, PostTraffic) of every other function's deployment.
 const DEPLOY_HOOK_BINARY: &str = "deploy-hook";
 
 /// Where a function's sample event lives, by its binary and handler.
@@ -45,7 +45,7 @@ fn sample_event_path(f: &FunctionDef) -> String {
         AUTHORIZER_BINARY => "authorizer.json".to_owned(),
         JOBS_BINARY => format!("jobs/{}.json", f.handler),
         DISPATCHER_BINARY => "webhook-dispatcher.json".to_owned(),
-        DEPLOY_HOOK_BINARY => "codedeploy-pre-traffic.json".to_owned(),
+        DEPLOY_HOOK_BINARY => "codedeploy-hook.json".to_owned(),
         other => panic!(
             "{}: no sample-event convention for binary {other}; add one here",
             f.logical_id
@@ -1560,6 +1560,19 @@ const CODE_CALLS: &[(&str, &[&str])] = &[
             "lambda:InvokeFunction",
         ],
     ),
+    // The PostTraffic hook: the deployment's target, its function's aliases and versions,
+    // the older ones deleted, and the status reported back.
+    (
+        "PostTrafficHookFunction",
+        &[
+            "codedeploy:ListDeploymentTargets",
+            "codedeploy:GetDeploymentTarget",
+            "codedeploy:PutLifecycleEventHookExecutionStatus",
+            "lambda:ListAliases",
+            "lambda:ListVersionsByFunction",
+            "lambda:DeleteFunction",
+        ],
+    ),
     (
         "WebhookDispatcherFunction",
         &[
@@ -1978,12 +1991,12 @@ fn browsers_may_put_parts_with_their_checksum_and_read_the_etag() {
     );
 }
 
-// ---------------------------------------------------------------- the PreTraffic hook
+// ---------------------------------------------------------------- the deployment hooks
 
-/// Every function but the hook itself is deployed through CodeDeploy with the PreTraffic
-/// hook (the transformed alias's `BeforeAllowTrafficHook`), or not deployed by CodeDeploy at
-/// all (the jobs: no canary, see the template); the hook's name is one CodeDeploy's role may
-/// invoke, and it has no deployment of its own to test.
+/// Every function but the hooks is deployed through CodeDeploy with both hooks (the
+/// transformed alias's `BeforeAllowTrafficHook` and `AfterAllowTrafficHook`), or not
+/// deployed by CodeDeploy at all (the jobs: no canary, see the template); the hooks' names
+/// are ones CodeDeploy's role may invoke, and they have no deployment of their own.
 #[test]
 fn every_canary_deployment_smoke_tests_its_new_version_first() {
     let transformed = template::transformed();
@@ -1997,16 +2010,25 @@ fn every_canary_deployment_smoke_tests_its_new_version_first() {
                 serde_json::json!({ "Ref": "PreTrafficHookFunction" }),
                 "{resource}"
             );
+            assert_eq!(
+                update["AfterAllowTrafficHook"],
+                serde_json::json!({ "Ref": "PostTrafficHookFunction" }),
+                "{resource}"
+            );
             let function = resource["Properties"]["FunctionName"]["Ref"]
                 .as_str()
                 .expect("the alias's function");
             hooked.insert(function.to_owned());
         }
     }
-    assert!(
-        !hooked.contains("PreTrafficHookFunction"),
-        "the hook tests itself"
-    );
+    for hook in ["PreTrafficHookFunction", "PostTrafficHookFunction"] {
+        assert!(!hooked.contains(hook), "{hook} hooks its own deployment");
+        let name = &resources[hook]["Properties"]["FunctionName"];
+        assert!(
+            name.to_string().contains("CodeDeployHook_"),
+            "AWSCodeDeployRoleForLambda invokes only CodeDeployHook_* functions: {name}"
+        );
+    }
     let tpl = template::template();
     for f in all_functions().values() {
         let preference = &tpl["Resources"][f.logical_id.as_str()]["Properties"]["DeploymentPreference"]
@@ -2020,11 +2042,6 @@ fn every_canary_deployment_smoke_tests_its_new_version_first() {
         );
     }
     assert!(hooked.len() > 50, "{hooked:?}");
-    let name = &resources["PreTrafficHookFunction"]["Properties"]["FunctionName"];
-    assert!(
-        name.to_string().contains("CodeDeployHook_"),
-        "AWSCodeDeployRoleForLambda invokes only CodeDeployHook_* functions: {name}"
-    );
 }
 
 /// Every function the hook may be asked about has a smoke test: its `Handler` names one.
