@@ -120,13 +120,7 @@ async fn stored_bytes_that_differ_from_the_declared_ones_are_rejected_and_quaran
         .await
         .expect("the refused bytes are kept under quarantine/");
 
-    let mut event = stack.api_event("get_upload", &key).await;
-    event["rawPath"] = format!("/v1/repositories/libs/uploads/{upload_id}").into();
-    event["requestContext"]["http"]["path"] = event["rawPath"].clone();
-    event["pathParameters"]["upload_id"] = upload_id.as_str().into();
-    let mut get = stack.function("api", "get_upload").await;
-    let (status, view) = http_answer(&get.invoke(&event).await.response());
-    assert_eq!(status, 200, "{view}");
+    let view = upload_view(&stack, &key, &upload_id).await;
     assert_eq!(view["status"], "rejected", "{view}");
     assert_eq!(view["reason"], error_message.as_str(), "{view}");
 }
@@ -173,15 +167,21 @@ async fn persist_refused_the_bucket_listing_stops_as_misdeployed_and_keeps_the_u
         stack.refusals()
     );
 
-    let mut event = stack.api_event("get_upload", &key).await;
-    event["rawPath"] = format!("/v1/repositories/libs/uploads/{upload_id}").into();
-    event["requestContext"]["http"]["path"] = event["rawPath"].clone();
-    event["pathParameters"]["upload_id"] = upload_id.as_str().into();
-    let mut get = stack.function("api", "get_upload").await;
-    let (status, view) = http_answer(&get.invoke(&event).await.response());
-    assert_eq!(status, 200, "{view}");
+    let view = upload_view(&stack, &key, &upload_id).await;
     assert!(
         view["status"] != "rejected" && view["status"] != "published",
         "{view}"
     );
+}
+
+/// The upload as the get_upload function shows it.
+async fn upload_view(stack: &Stack, key: &str, upload_id: &str) -> serde_json::Value {
+    let mut event = stack.api_event("get_upload", key).await;
+    event["rawPath"] = format!("/v1/repositories/libs/uploads/{upload_id}").into();
+    event["requestContext"]["http"]["path"] = event["rawPath"].clone();
+    event["pathParameters"]["upload_id"] = upload_id.into();
+    let mut get = stack.function("api", "get_upload").await;
+    let (status, view) = http_answer(&get.invoke(&event).await.response());
+    assert_eq!(status, 200, "{view}");
+    view
 }

@@ -10,6 +10,25 @@ use crate::runtime_api::{Function, Outcome};
 use crate::stack::{self, Stack};
 use crate::template;
 
+/// What the hook would read from Lambda's answer: a response, or the error the function
+/// reported (or Lambda's own, for a function that did not start).
+fn answer_of(outcome: Outcome) -> Answer {
+    match outcome {
+        Outcome::Response(r) => Answer::Response(r),
+        Outcome::Error {
+            error_type,
+            error_message,
+        } => Answer::Error {
+            error_type,
+            message: error_message,
+        },
+        Outcome::InitFailed(why) => Answer::Error {
+            error_type: "Runtime.InitError".into(),
+            message: why,
+        },
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_function_passes_the_smoke_test_its_deployment_hook_sends() {
     let stack = Stack::new().await;
@@ -22,17 +41,7 @@ async fn every_function_passes_the_smoke_test_its_deployment_hook_sends() {
             smoke_for(&def.handler).unwrap_or_else(|| panic!("{}: no smoke test", def.logical_id));
         let spec = stack.spec(def, stack::binary_path(&def.binary)).await;
         let mut function = Function::start(spec).await;
-        let answer = match function.invoke(&smoke.event).await {
-            Outcome::Response(r) => Answer::Response(r),
-            Outcome::Error {
-                error_type,
-                error_message,
-            } => Answer::Error {
-                error_type,
-                message: error_message,
-            },
-            Outcome::InitFailed(why) => panic!("{} did not start: {why}", def.logical_id),
-        };
+        let answer = answer_of(function.invoke(&smoke.event).await);
         if let Err(why) = judge(smoke.expect, &answer) {
             panic!("{} ({}): {why}", def.logical_id, def.handler);
         }
@@ -50,19 +59,6 @@ async fn a_scan_function_built_without_the_scanner_fails_its_smoke_test() {
     let smoke = smoke_for("Scan").expect("a smoke test");
     let spec = stack.spec(&def, stack::binary_path("pipeline-step")).await;
     let mut function = Function::start(spec).await;
-    let answer = match function.invoke(&smoke.event).await {
-        Outcome::Response(r) => Answer::Response(r),
-        Outcome::Error {
-            error_type,
-            error_message,
-        } => Answer::Error {
-            error_type,
-            message: error_message,
-        },
-        Outcome::InitFailed(why) => Answer::Error {
-            error_type: "Runtime.InitError".into(),
-            message: why,
-        },
-    };
+    let answer = answer_of(function.invoke(&smoke.event).await);
     assert!(judge(smoke.expect, &answer).is_err(), "{answer:?}");
 }
