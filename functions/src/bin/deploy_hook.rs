@@ -188,30 +188,25 @@ async fn prune(clients: &Clients, target: &Target) -> Result<Vec<String>, String
     .flatten()
     .cloned()
     .collect();
-    let mut marker = None;
-    loop {
-        let page = clients
-            .lambda
-            .list_aliases()
-            .function_name(function)
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|e| format!("listing {function}'s aliases: {e}"))?;
-        for alias in page.aliases.unwrap_or_default() {
-            keep.extend(alias.function_version);
-            if let Some(routing) = alias.routing_config {
-                keep.extend(
-                    routing
-                        .additional_version_weights
-                        .unwrap_or_default()
-                        .into_keys(),
-                );
-            }
-        }
-        match page.next_marker {
-            Some(next) => marker = Some(next),
-            None => break,
+    let aliases = clients
+        .lambda
+        .list_aliases()
+        .function_name(function)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| format!("listing {function}'s aliases: {e}"))?;
+    for alias in aliases {
+        keep.extend(alias.function_version);
+        if let Some(routing) = alias.routing_config {
+            keep.extend(
+                routing
+                    .additional_version_weights
+                    .unwrap_or_default()
+                    .into_keys(),
+            );
         }
     }
     let newest: u64 = target.target_version.parse().map_err(|_| {
@@ -220,30 +215,21 @@ async fn prune(clients: &Clients, target: &Target) -> Result<Vec<String>, String
             target.target_version
         )
     })?;
-    let mut old = Vec::new();
-    loop {
-        let page = clients
-            .lambda
-            .list_versions_by_function()
-            .function_name(function)
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|e| format!("listing {function}'s versions: {e}"))?;
-        for config in page.versions.unwrap_or_default() {
-            let Some(version) = config.version else {
-                continue;
-            };
-            // `$LATEST` is no number; a version newer than this deployment's is another's.
-            if version.parse::<u64>().is_ok_and(|n| n < newest) && !keep.contains(&version) {
-                old.push(version);
-            }
-        }
-        match page.next_marker {
-            Some(next) => marker = Some(next),
-            None => break,
-        }
-    }
+    let versions = clients
+        .lambda
+        .list_versions_by_function()
+        .function_name(function)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| format!("listing {function}'s versions: {e}"))?;
+    // `$LATEST` is no number; a version newer than this deployment's is another's.
+    let old = versions
+        .into_iter()
+        .filter_map(|config| config.version)
+        .filter(|v| v.parse::<u64>().is_ok_and(|n| n < newest) && !keep.contains(v));
     let (mut deleted, mut refused) = (Vec::new(), Vec::new());
     for version in old {
         match clients

@@ -23,13 +23,12 @@ impl ShardedIndex {
     /// The partition of the item of `id`: the first hex digit of the id's SHA-256, so ids
     /// with a common prefix or a time order still spread evenly, and always to the same one.
     pub fn shard_of(self, id: &str) -> String {
-        format!("{}#{:x}", self.0, hash_nibble(id))
+        shard(self.0, hash_nibble(id))
     }
 
     /// Every partition a reader walks, the unsharded one first.
     pub fn partitions(self) -> impl Iterator<Item = String> {
-        std::iter::once(self.0.to_owned())
-            .chain((0..INDEX_SHARDS).map(move |shard| format!("{}#{shard:x}", self.0)))
+        with_shards(self.0, INDEX_SHARDS).into_iter()
     }
 }
 
@@ -38,6 +37,19 @@ impl ShardedIndex {
 fn hash_nibble(id: &str) -> u8 {
     use sha2::Digest as _;
     sha2::Sha256::digest(id.as_bytes())[0] >> 4
+}
+
+/// Shard `n` of the partition `base`: `base#<n in hex>`.
+fn shard(base: &str, n: u8) -> String {
+    format!("{base}#{n:x}")
+}
+
+/// What a reader of a sharded partition walks: `base` itself (what was written before it
+/// was cut), then its `count` shards.
+fn with_shards(base: &str, count: u8) -> Vec<String> {
+    std::iter::once(base.to_owned())
+        .chain((0..count).map(|n| shard(base, n)))
+        .collect()
 }
 
 /// Items that are open uploads (secondary index, sparse).
@@ -234,25 +246,21 @@ pub const AUDIT_SHARDS: u8 = 4;
 
 /// Every partition of a tenant's audit trail, the unsharded one first.
 pub fn audit_partitions(t: &TenantName) -> Vec<String> {
-    let base = audit_partition(t);
-    std::iter::once(base.clone())
-        .chain((0..AUDIT_SHARDS).map(|shard| format!("{base}#{shard:x}")))
-        .collect()
+    with_shards(&audit_partition(t), AUDIT_SHARDS)
 }
 
 pub fn audit(t: &TenantName, record_id: &str) -> Key {
     Key::new(
-        format!(
-            "{}#{:x}",
-            audit_partition(t),
-            hash_nibble(record_id) % AUDIT_SHARDS
-        ),
-        format!("{AUDIT_SK_PREFIX}{record_id}"),
+        shard(&audit_partition(t), hash_nibble(record_id) % AUDIT_SHARDS),
+        audit_sort_key(record_id),
     )
 }
 
-/// The sort-key prefix of an audit record.
-pub const AUDIT_SK_PREFIX: &str = "A#";
+/// The sort key of an audit record, in every shard: its id after `A#`, so a key range is a
+/// time range.
+pub fn audit_sort_key(record_id: &str) -> String {
+    format!("A#{record_id}")
+}
 
 /// Usage counters of one repository on one day (UTC, `YYYY-MM-DD`), one item per package
 /// and shard. A count lands in one of [`USAGE_SHARDS`] partitions picked at random
@@ -268,16 +276,13 @@ pub const USAGE_SHARDS: u8 = 8;
 
 /// Every partition of a repository's counters for a day, the unsharded one first.
 pub fn usage_partitions(t: &TenantName, r: &RepoName, date: &str) -> Vec<String> {
-    let base = usage_partition(t, r, date);
-    std::iter::once(base.clone())
-        .chain((0..USAGE_SHARDS).map(|shard| format!("{base}#{shard:x}")))
-        .collect()
+    with_shards(&usage_partition(t, r, date), USAGE_SHARDS)
 }
 
-/// A package's counters for a day in `shard` (taken modulo [`USAGE_SHARDS`]).
-pub fn usage(t: &TenantName, r: &RepoName, date: &str, p: &PackageName, shard: u8) -> Key {
+/// A package's counters for a day in shard `n` (taken modulo [`USAGE_SHARDS`]).
+pub fn usage(t: &TenantName, r: &RepoName, date: &str, p: &PackageName, n: u8) -> Key {
     Key::new(
-        format!("{}#{:x}", usage_partition(t, r, date), shard % USAGE_SHARDS),
+        shard(&usage_partition(t, r, date), n % USAGE_SHARDS),
         format!("{PACKAGE_SK_PREFIX}{p}"),
     )
 }

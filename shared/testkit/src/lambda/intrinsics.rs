@@ -61,52 +61,59 @@ impl Names {
     /// `value` with every intrinsic replaced by what it names here.
     pub fn resolve(&self, value: &Value) -> Value {
         match value {
-            Value::Object(map) if map.len() == 1 => {
-                let (function, argument) = map.iter().next().expect("one entry");
-                match function.as_str() {
-                    "Ref" => Value::String(self.reference(&text(argument))),
-                    "Fn::GetAtt" => {
-                        let (id, attribute) = match argument {
-                            Value::Array(parts) => (text(&parts[0]), text(&parts[1])),
-                            other => {
-                                let joined = text(other);
-                                let (id, attribute) = joined
-                                    .split_once('.')
-                                    .unwrap_or_else(|| panic!("Fn::GetAtt {joined}"));
-                                (id.to_owned(), attribute.to_owned())
-                            }
-                        };
-                        Value::String(self.attribute(&id, &attribute))
-                    }
-                    "Fn::Sub" => Value::String(self.sub(argument)),
-                    "Fn::Join" => {
-                        let separator = text(&argument[0]);
-                        let parts: Vec<String> = argument[1]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(|part| text(&self.resolve(part)))
-                            .collect();
-                        Value::String(parts.join(&separator))
-                    }
-                    f if f.starts_with("Fn::") => {
-                        panic!("the harness cannot resolve {f} in a policy: {value}")
-                    }
-                    _ => Value::Object(
-                        map.iter()
-                            .map(|(k, v)| (k.clone(), self.resolve(v)))
-                            .collect(),
-                    ),
+            Value::Object(map) => {
+                let mut entries = map.iter();
+                if let (Some((function, argument)), None) = (entries.next(), entries.next())
+                    && let Some(resolved) = self.intrinsic(function, argument)
+                {
+                    return resolved;
                 }
+                Value::Object(
+                    map.iter()
+                        .map(|(k, v)| (k.clone(), self.resolve(v)))
+                        .collect(),
+                )
             }
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), self.resolve(v)))
-                    .collect(),
-            ),
             Value::Array(items) => Value::Array(items.iter().map(|v| self.resolve(v)).collect()),
             other => other.clone(),
         }
+    }
+
+    /// What the intrinsic `function` names for `argument`; `None` when `function` is a key
+    /// like any other.
+    fn intrinsic(&self, function: &str, argument: &Value) -> Option<Value> {
+        let resolved = match function {
+            "Ref" => self.reference(&text(argument)),
+            "Fn::GetAtt" => {
+                let (id, attribute) = match argument {
+                    Value::Array(parts) => (text(&parts[0]), text(&parts[1])),
+                    other => {
+                        let joined = text(other);
+                        let (id, attribute) = joined
+                            .split_once('.')
+                            .unwrap_or_else(|| panic!("Fn::GetAtt {joined}"));
+                        (id.to_owned(), attribute.to_owned())
+                    }
+                };
+                self.attribute(&id, &attribute)
+            }
+            "Fn::Sub" => self.sub(argument),
+            "Fn::Join" => {
+                let separator = text(&argument[0]);
+                let parts: Vec<String> = argument[1]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|part| text(&self.resolve(part)))
+                    .collect();
+                parts.join(&separator)
+            }
+            f if f.starts_with("Fn::") => {
+                panic!("the harness cannot resolve {f} in a policy: {argument}")
+            }
+            _ => return None,
+        };
+        Some(Value::String(resolved))
     }
 
     /// `Fn::Sub`: `"text ${Name} ${Id.Attribute}"`, or `[text, {variable: value}]`.

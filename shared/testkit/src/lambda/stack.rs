@@ -348,12 +348,7 @@ impl Stack {
     pub fn step_input(&self, step: &str, upload_id: &str) -> serde_json::Value {
         let mut input = sample_event(&format!("pipeline/{step}.json"));
         input["upload_id"] = upload_id.into();
-        input["execution_id"] = format!(
-            "{}:{upload_id}",
-            self.state_machine_arn
-                .replacen(":stateMachine:", ":execution:", 1)
-        )
-        .into();
+        input["execution_id"] = self.ctx.workflow.id_of(upload_id).into();
         input
     }
 

@@ -215,11 +215,10 @@ fn parse_time(what: &str, v: &Option<String>) -> Result<Option<OffsetDateTime>, 
 fn ulid_bound(at: OffsetDateTime, high: bool) -> String {
     let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let random = if high { u128::MAX } else { 0 };
-    format!(
-        "A#{}",
-        ulid::Ulid::from_parts(millis, random)
+    keys::audit_sort_key(
+        &ulid::Ulid::from_parts(millis, random)
             .to_string()
-            .to_ascii_lowercase()
+            .to_ascii_lowercase(),
     )
 }
 
@@ -245,7 +244,8 @@ pub async fn list(
     let low = ulid_bound(from.unwrap_or(OffsetDateTime::UNIX_EPOCH), false);
     let high = match to {
         Some(t) => ulid_bound(t, true),
-        None => "A#~".to_owned(),
+        // Above every id: `~` sorts after every character of one.
+        None => keys::audit_sort_key("~"),
     };
     // The cursor is the id of the last record handed out (URL-safe as it is): the next page
     // is what sorts below it in every shard.
@@ -270,7 +270,7 @@ pub async fn list(
         }));
         match last {
             Some(last) if more && items.is_empty() && scanned < MAX_SCANNED => {
-                below = Some(sort_key(&last));
+                below = Some(keys::audit_sort_key(&last));
             }
             last => {
                 return Ok(PageOf {
@@ -304,7 +304,7 @@ async fn newest_below(
         more |= page.cursor.is_some();
         for item in page.items {
             let rec: AuditRecord = from_item(item)?;
-            if !(exclusive && sort_key(&rec.id) == upper) {
+            if !(exclusive && keys::audit_sort_key(&rec.id) == upper) {
                 merged.push(rec);
             }
         }
@@ -314,10 +314,6 @@ async fn newest_below(
     more |= merged.len() > limit;
     merged.truncate(limit);
     Ok((merged, more))
-}
-
-fn sort_key(record_id: &str) -> String {
-    format!("{}{record_id}", keys::AUDIT_SK_PREFIX)
 }
 
 /// The sort key below which the page after `cursor` starts. A cursor this listing handed
@@ -331,5 +327,5 @@ fn parse_cursor(cursor: &str) -> Result<String, Error> {
             "invalid cursor: pass back a next_cursor as given".into(),
         ));
     }
-    Ok(sort_key(cursor))
+    Ok(keys::audit_sort_key(cursor))
 }
