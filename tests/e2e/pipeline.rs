@@ -771,9 +771,10 @@ async fn an_unfinished_execution_is_followed_by_a_new_one_that_publishes() {
 
     server.restart_with_env(&[PLAIN_LOG]).await;
     let deadline = Instant::now() + SETTLE;
+    // Published by Persist's transaction, then the execution records its end: wait for both.
     let view = loop {
         let view = server.upload_status(REPO, &id).await;
-        if view["status"] == "published" {
+        if view["status"] == "published" && view["execution"]["status"] != "RUNNING" {
             break view;
         }
         assert!(
