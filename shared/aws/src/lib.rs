@@ -1,6 +1,7 @@
 //! Trove on AWS: the adapters of every port — DynamoDB (`Table`), S3 (`Blobs`), Secrets
 //! Manager (`Secrets`), Step Functions (`Workflow`), SQS (`Events`, and the webhook
-//! `DeliveryQueue` with its batch handler in [`delivery`]) — CloudWatch EMF metrics
+//! `DeliveryQueue` with its batch handler in [`delivery`]), the outbox relay the table's
+//! stream invokes ([`outbox_stream`]), CloudWatch EMF metrics
 //! ([`emf`]), and the composition every Lambda function builds ([`context_from_env`]).
 //!
 //! A Lambda builds them once at cold start from [`AwsConfig::from_env`]; tests and local
@@ -11,6 +12,7 @@ pub mod delivery;
 mod dynamodb;
 pub mod emf;
 pub mod env;
+pub mod outbox_stream;
 mod s3;
 mod secrets;
 mod sfn;

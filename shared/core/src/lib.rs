@@ -12,6 +12,7 @@ pub mod formats;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod outbox;
 pub mod pipeline;
 pub mod ports;
 pub mod services;

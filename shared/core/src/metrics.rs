@@ -18,9 +18,16 @@ pub const PIPELINE_OUTCOMES: &str = "trove_pipeline_outcomes_total";
 pub const WEBHOOK_DELIVERIES: &str = "trove_webhook_deliveries_total";
 /// Histogram: seconds a webhook delivery took.
 pub const WEBHOOK_DELIVERY_DURATION: &str = "trove_webhook_delivery_seconds";
+/// Counter: domain events the outbox relay handed to the events bus.
+pub const EVENTS_RELAYED: &str = "trove_events_relayed_total";
 /// Gauge: age in seconds of the oldest message of a `queue`.
 pub const QUEUE_AGE: &str = "trove_queue_age_seconds";
 pub use crate::breaker::{REJECTIONS as TABLE_REJECTIONS, STATE_GAUGE as TABLE_CIRCUIT_STATE};
+
+/// Counts events the outbox relay handed over.
+pub fn events_relayed(n: u64) {
+    metrics::counter!(EVENTS_RELAYED).increment(n);
+}
 
 /// Counts one upload leaving the pipeline.
 pub fn pipeline_outcome(outcome: &'static str) {

@@ -9,6 +9,7 @@ use aws_lambda_events::event::s3::S3Event;
 use axum::Router;
 
 use crate::LocalWorkflow;
+use crate::relay::Relay;
 use crate::{FileBlobs, FileSecrets, LocalEvents, SqliteTable};
 use trove_core::breaker::BreakerTable;
 use trove_core::config::Settings;
@@ -27,6 +28,7 @@ pub struct Embedded {
     pub events: Arc<LocalEvents>,
     blobs: Arc<FileBlobs>,
     workflow: Arc<LocalWorkflow>,
+    relay: Arc<Relay>,
     /// Runs while the host lives.
     _webhooks: Arc<trove_core::webhooks::Dispatcher>,
 }
@@ -60,6 +62,7 @@ impl Embedded {
         let secrets = Arc::new(FileSecrets::new(data_dir.join("secrets")));
         let signing_key = secrets.get(BLOB_SIGNING_SECRET).await?;
         let table = Arc::new(SqliteTable::open(&data_dir.join("trove.db"))?);
+        let outbox_committed = table.watch(trove_core::domain::keys::OUTBOX_PREFIX);
         let blobs = Arc::new(FileBlobs::new(
             data_dir.join("blobs"),
             base_url.trim_end_matches('/').to_owned(),
@@ -98,11 +101,18 @@ impl Embedded {
             &data_dir.join("webhook-dispatchers"),
             Faults::from_env().map_err(Error::Invalid)?,
         )?;
+        // After the dispatcher: what the relay hands over goes to it.
+        let relay = Relay::start(
+            &ctx,
+            outbox_committed,
+            Faults::from_env().map_err(Error::Invalid)?,
+        );
         Ok(Self {
             ctx,
             events,
             blobs,
             workflow,
+            relay,
             _webhooks: webhooks,
         })
     }
@@ -123,6 +133,13 @@ impl Embedded {
         let resumed = self.workflow.resume().await?;
         let reconciled = on_upload::reconcile_open_uploads(&self.ctx).await?;
         Ok(resumed + reconciled.started)
+    }
+
+    /// Relays the events waiting in the outbox now (the relay does on its own, a moment
+    /// after each commit): what was announced before this call has been handed over, and
+    /// its webhook deliveries stored, when it returns.
+    pub async fn settle_events(&self) -> Result<usize, Error> {
+        Ok(self.relay.pass().await?.relayed)
     }
 
     /// The API and the blob endpoint on one router.

@@ -1,5 +1,5 @@
-//! The dispatcher inside `trove serve`: events from `LocalEvents`, jobs from `LocalQueue`'s
-//! timers, and a sweep of the pending deliveries on start and every minute (what a previous
+//! The dispatcher inside `trove serve`: events handed over by `LocalEvents` (from the
+//! outbox relay), jobs from `LocalQueue`'s timers, and a sweep of the pending deliveries on start and every minute (what a previous
 //! process left, or a timer lost with it). A `kill -9` loses the timers and any attempt in
 //! flight; the sweep on start queues them again at once (see `lease` for how the attempts
 //! of a dead process are told apart).
@@ -7,8 +7,6 @@
 use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::LocalEvents;
 use crate::queue::LocalQueue;
@@ -39,7 +37,7 @@ pub fn start(
         .with_faults(faults);
     let dispatcher = Arc::new(dispatcher);
     let weak: Weak<Dispatcher> = Arc::downgrade(&dispatcher);
-    let mut received = events.subscribe();
+    events.consume_with(weak.clone());
     let starting = Arc::clone(&dispatcher);
     tokio::spawn(async move {
         match starting.sweep_on_start().await {
@@ -53,22 +51,6 @@ pub fn start(
             tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
         loop {
             tokio::select! {
-                event = received.recv() => {
-                    let event = match event {
-                        Ok(event) => event,
-                        Err(RecvError::Lagged(n)) => {
-                            tracing::warn!(missed = n, "webhook dispatcher fell behind; events missed");
-                            continue;
-                        }
-                        Err(RecvError::Closed) => return,
-                    };
-                    let Some(d) = weak.upgrade() else { return };
-                    tokio::spawn(async move {
-                        if let Err(e) = d.on_event(&event).await {
-                            tracing::error!(error = %e, event = %event.kind, "webhook fan-out failed");
-                        }
-                    });
-                }
                 job = jobs.recv() => {
                     let Some(job) = job else { return };
                     let Some(d) = weak.upgrade() else { return };

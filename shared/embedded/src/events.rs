@@ -1,20 +1,21 @@
-//! The `Events` port in-process: a broadcast queue plus a record of the last events.
+//! The `Events` port in-process: the webhook dispatcher's fan-out, then a broadcast queue
+//! and a record of the last events for whoever watches.
 //!
-//! Broadcast rather than mpsc because there may be several consumers (the webhook
-//! dispatcher, a test waiting for an event), each of which must see every event, and because
-//! publishing must never wait on a slow consumer. The price: a subscriber that falls more
-//! than [`CHANNEL_CAPACITY`] events behind gets `RecvError::Lagged(n)` and misses those `n`;
-//! an event published while nobody subscribes reaches only [`LocalEvents::published`].
-//! Nothing survives a restart, unlike SQS: fine for a single-process development server.
+//! Publishing returns once the dispatcher has stored the event's deliveries: the outbox relay
+//! removes an entry only after that, so a `kill -9` at any moment leaves each event either
+//! in the outbox or in the deliveries, as SQS keeps a sent message. The broadcast is for
+//! observers (tests waiting for an event): one that falls more than [`CHANNEL_CAPACITY`]
+//! events behind gets `RecvError::Lagged(n)` and misses those `n`; nothing waits on it.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError, Weak};
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use trove_core::ports::events::encode;
 use trove_core::ports::{DomainEvent, EventError, Events};
+use trove_core::webhooks::Dispatcher;
 
 /// How far a subscriber may fall behind before it misses events.
 pub const CHANNEL_CAPACITY: usize = 4096;
@@ -25,6 +26,7 @@ pub const KEPT: usize = 1000;
 pub struct LocalEvents {
     sender: broadcast::Sender<DomainEvent>,
     recent: Mutex<VecDeque<DomainEvent>>,
+    consumer: OnceLock<Weak<Dispatcher>>,
 }
 
 impl Default for LocalEvents {
@@ -39,7 +41,14 @@ impl LocalEvents {
         LocalEvents {
             sender,
             recent: Mutex::new(VecDeque::with_capacity(KEPT)),
+            consumer: OnceLock::new(),
         }
+    }
+
+    /// The dispatcher every event is handed to (once; later calls change nothing). Weak:
+    /// the host owns the dispatcher, and the dispatcher's context owns these events.
+    pub fn consume_with(&self, dispatcher: Weak<Dispatcher>) {
+        let _ = self.consumer.set(dispatcher);
     }
 
     /// A receiver of every event published from now on.
@@ -60,6 +69,12 @@ impl Events for LocalEvents {
     async fn publish(&self, event: DomainEvent) -> Result<(), EventError> {
         // Nothing here needs the encoding; the size check keeps this bus to what SQS takes.
         encode(&event)?;
+        if let Some(dispatcher) = self.consumer.get().and_then(Weak::upgrade) {
+            dispatcher
+                .on_event(&event)
+                .await
+                .map_err(|e| EventError::Unavailable(e.to_string()))?;
+        }
         {
             let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
             if recent.len() == KEPT {

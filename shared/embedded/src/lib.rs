@@ -5,7 +5,8 @@
 //! - [`FileBlobs`]: the `Blobs` port on a directory, with an HMAC-signed URL endpoint
 //!   ([`FileBlobs::router`]) standing in for S3's presigned URLs.
 //! - [`FileSecrets`]: the `Secrets` port, one key file per secret.
-//! - [`LocalEvents`]: the `Events` port as an in-process broadcast queue.
+//! - [`LocalEvents`]: the `Events` port: the webhook fan-out, then a broadcast for observers;
+//!   [`relay`]: the outbox relay that feeds it.
 //! - [`queue::LocalQueue`]: the webhook `DeliveryQueue` on tokio timers, and
 //!   [`dispatcher`]: the webhook dispatcher's loop in-process.
 //! - [`LocalWorkflow`]: the `Workflow` port, the ASL interpreter ([`asl`]) running the same
@@ -24,6 +25,7 @@ mod file_secrets;
 mod fs_atomic;
 pub mod prometheus;
 pub mod queue;
+pub mod relay;
 pub mod scheduler;
 mod sqlite_table;
 mod url_signing;

@@ -71,6 +71,8 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Told when a committed write touched a partition with this prefix (see `watch`).
+    watch: std::sync::OnceLock<(&'static str, Arc<tokio::sync::Notify>)>,
 }
 
 impl fmt::Debug for SqliteTable {
@@ -120,6 +122,7 @@ impl SqliteTable {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            watch: std::sync::OnceLock::new(),
         };
         // Fail now, not on the first read, if readers cannot open.
         let reader = inner.open_reader()?;
@@ -129,6 +132,25 @@ impl SqliteTable {
         };
         table.start_ttl_sweeper();
         Ok(table)
+    }
+
+    /// What is told (one permit, as `Notify::notify_one`) each time a put or a transaction
+    /// that wrote to a partition starting with `prefix` commits: the outbox relay waits on
+    /// it instead of polling. One prefix per table; a second call gets the first's `Notify`.
+    pub fn watch(&self, prefix: &'static str) -> Arc<tokio::sync::Notify> {
+        let (_, notify) = self
+            .inner
+            .watch
+            .get_or_init(|| (prefix, Arc::new(tokio::sync::Notify::new())));
+        Arc::clone(notify)
+    }
+
+    fn committed<'k>(&self, mut pks: impl Iterator<Item = &'k str>) {
+        if let Some((prefix, notify)) = self.inner.watch.get()
+            && pks.any(|pk| pk.starts_with(prefix))
+        {
+            notify.notify_one();
+        }
     }
 
     /// Deletes the items whose TTL attribute is a number below `now_epoch`, as DynamoDB's
@@ -627,6 +649,7 @@ impl Table for SqliteTable {
 
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
         let row = Row::of(&item)?;
+        let pk = row.pk.clone();
         self.run(move |db| {
             db.write(|tx| {
                 if !holds(tx, &row.key(), condition.as_ref())? {
@@ -635,7 +658,9 @@ impl Table for SqliteTable {
                 store(tx, &row)
             })
         })
-        .await
+        .await?;
+        self.committed(std::iter::once(pk.as_str()));
+        Ok(())
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), TableError> {
@@ -674,6 +699,7 @@ impl Table for SqliteTable {
         if ops.is_empty() {
             return Ok(());
         }
+        let pks: Vec<String> = ops.iter().map(|op| op.key().pk).collect();
         self.run(move |db| {
             db.write(|tx| {
                 // Keys are distinct, so checking every condition before applying any write
@@ -690,7 +716,9 @@ impl Table for SqliteTable {
                 ops.iter().try_for_each(|op| op.apply(tx))
             })
         })
-        .await
+        .await?;
+        self.committed(pks.iter().map(String::as_str));
+        Ok(())
     }
 
     async fn add(

@@ -262,6 +262,30 @@ pub fn audit_sort_key(record_id: &str) -> String {
     format!("A#{record_id}")
 }
 
+/// The transactional outbox: each domain event is written with the change it announces, in
+/// the same transaction, and waits here until the relay has handed it to the events bus
+/// (`outbox`). [`OUTBOX_SHARDS`] partitions (`OUTBOX#0` to `#3`, by the event id's SHA-256)
+/// shared by every tenant, sorted by the event's ULID, so a key range is a time range.
+pub const OUTBOX_PREFIX: &str = "OUTBOX#";
+
+/// Shards of the outbox.
+pub const OUTBOX_SHARDS: u8 = 4;
+
+const OUTBOX: &str = "OUTBOX";
+
+/// Where the event of `event_id` waits for the relay.
+pub fn outbox(event_id: &str) -> Key {
+    Key::new(
+        shard(OUTBOX, hash_nibble(event_id) % OUTBOX_SHARDS),
+        event_id,
+    )
+}
+
+/// Every partition of the outbox.
+pub fn outbox_partitions() -> Vec<String> {
+    (0..OUTBOX_SHARDS).map(|n| shard(OUTBOX, n)).collect()
+}
+
 /// Usage counters of one repository on one day (UTC, `YYYY-MM-DD`), one item per package
 /// and shard. A count lands in one of [`USAGE_SHARDS`] partitions picked at random
 /// (`NAME#0` to `NAME#7`): one item takes about 1,000 writes a second, so a popular package's
@@ -481,6 +505,26 @@ mod tests {
         }
     }
     use super::*;
+
+    #[test]
+    fn outbox_entries_spread_over_the_partitions_the_relay_reads() {
+        let read = outbox_partitions();
+        assert_eq!(read.len(), usize::from(OUTBOX_SHARDS));
+        let mut counts = std::collections::BTreeMap::new();
+        for i in 0..400 {
+            let id = format!("01JD{i:022}");
+            let key = outbox(&id);
+            assert_eq!(key, outbox(&id), "stable");
+            assert_eq!(key.sk, id, "sorted by the event's ULID");
+            assert!(key.pk.starts_with(OUTBOX_PREFIX), "{}", key.pk);
+            *counts.entry(key.pk).or_insert(0) += 1;
+        }
+        assert_eq!(counts.len(), usize::from(OUTBOX_SHARDS));
+        for (pk, n) in &counts {
+            assert!(read.contains(pk), "{pk} is never relayed");
+            assert!((50..=150).contains(n), "{pk}: {n} of 400");
+        }
+    }
 
     #[test]
     fn audit_records_spread_over_the_shards_a_reader_merges_and_stay_put() {

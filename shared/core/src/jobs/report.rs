@@ -23,7 +23,7 @@ use crate::jobs::cursor::{Step, TenantWalk};
 use crate::jobs::schedule::Job;
 use crate::pipeline::events;
 use crate::ports::table::query_all;
-use crate::ports::{Index, Query};
+use crate::ports::{Index, Query, Write};
 use crate::services::access::api_keys::ApiKeyRecord;
 use crate::services::access::grants::Grant;
 use crate::services::records::figures::Figures;
@@ -407,9 +407,6 @@ async fn write(ctx: &Context, report: &Report) -> Result<(), Error> {
         files: listed,
         summary: report.totals.clone(),
     };
-    ctx.table
-        .put(to_item(&keys::report(tenant, &report.date), &record)?, None)
-        .await?;
     let event = events::event(
         ctx,
         tenant,
@@ -418,7 +415,15 @@ async fn write(ctx: &Context, report: &Report) -> Result<(), Error> {
             "date": report.date, "keys": blob_keys, "summary": report.totals,
         }),
     );
-    events::publish(ctx, event).await;
+    ctx.table
+        .transact(vec![
+            Write::Put {
+                item: to_item(&keys::report(tenant, &report.date), &record)?,
+                condition: None,
+            },
+            crate::outbox::entry(&event)?,
+        ])
+        .await?;
     Ok(())
 }
 

@@ -1,3 +1,6 @@
+//! Domain events as the services build them. They reach the events bus only through the
+//! outbox (`crate::outbox::entry`, in the transaction of the change they announce).
+
 use crate::domain::event_kind::EventKind;
 use crate::domain::names::TenantName;
 use crate::ports::DomainEvent;
@@ -21,19 +24,12 @@ pub fn envelope(
     kind: &str,
     data: serde_json::Value,
 ) -> DomainEvent {
+    let now = ctx.clock.now();
     DomainEvent {
-        id: ulid::Ulid::new().to_string(),
+        id: crate::outbox::event_id(now),
         kind: kind.to_owned(),
         tenant: tenant.to_string(),
-        occurred_at: ctx.clock.now(),
+        occurred_at: now,
         data,
-    }
-}
-
-/// Publishes, logging instead of failing: the change it reports is already stored.
-pub async fn publish(ctx: &Context, event: DomainEvent) {
-    let kind = event.kind.clone();
-    if let Err(e) = ctx.events.publish(event).await {
-        tracing::warn!(error = %e, event = %kind, "domain event not published");
     }
 }

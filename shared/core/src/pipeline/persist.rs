@@ -94,6 +94,7 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
             audit::Outcome::Success,
             None,
         )?);
+        writes.push(announce(ctx, &upload).map_err(retry)?);
         match ctx.table.transact(writes).await {
             Ok(()) => {
                 tracing::info!(tenant = %upload.tenant, upload_id = %upload.upload_id, "published");
@@ -106,7 +107,6 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
                 )
                 .await;
                 crate::metrics::pipeline_outcome("published");
-                announce(ctx, &upload).await;
                 return finish(ctx, &upload).await;
             }
             Err(TableError::TransactionCanceled { failed }) if failed.contains(&FILE) => {
@@ -357,7 +357,9 @@ async fn finish(ctx: &Context, upload: &Upload) -> Result<(), StepError> {
         .map_err(retry)
 }
 
-async fn announce(ctx: &Context, upload: &Upload) {
+/// The outbox entry of `package.published`, for the publishing transaction: a run that
+/// finds the file already published commits nothing, so announces nothing twice.
+fn announce(ctx: &Context, upload: &Upload) -> Result<Write, TableError> {
     let event = events::event(
         ctx,
         &upload.tenant,
@@ -368,7 +370,7 @@ async fn announce(ctx: &Context, upload: &Upload) {
             "size": upload.size, "sha256": upload.sha256, "upload_id": upload.upload_id,
         }),
     );
-    events::publish(ctx, event).await;
+    crate::outbox::entry(&event)
 }
 
 /// A short, growing pause between attempts that lost to a concurrent change.

@@ -41,17 +41,6 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
         audit::Outcome::Success,
         Some(&reason),
     )?;
-    uploads::transition_recorded(ctx, from, &upload, record).await?;
-    usage::count(
-        ctx,
-        &upload.tenant,
-        &upload.repository,
-        &upload.package,
-        &[(usage::UPLOADS_REJECTED, 1)],
-    )
-    .await;
-    tracing::info!(tenant = %upload.tenant, upload_id = %upload.upload_id, %reason, "upload rejected");
-    crate::metrics::pipeline_outcome("rejected");
     let event = events::event(
         ctx,
         &upload.tenant,
@@ -62,9 +51,20 @@ pub async fn run(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
             "upload_id": upload.upload_id, "reason": reason,
         }),
     );
-    events::publish(ctx, event).await;
-    // Last, after the event: a run that fails here finds the upload settled when it is run
-    // again, which announces nothing more.
+    let announce = crate::outbox::entry(&event).map_err(|e| StepError::Retryable(e.to_string()))?;
+    uploads::transition_recorded(ctx, from, &upload, [record, announce]).await?;
+    usage::count(
+        ctx,
+        &upload.tenant,
+        &upload.repository,
+        &upload.package,
+        &[(usage::UPLOADS_REJECTED, 1)],
+    )
+    .await;
+    tracing::info!(tenant = %upload.tenant, upload_id = %upload.upload_id, %reason, "upload rejected");
+    crate::metrics::pipeline_outcome("rejected");
+    // Last: a run that fails here finds the upload settled when it is run again, which
+    // announces nothing more.
     drop_incoming(ctx, &upload).await
 }
 

@@ -367,22 +367,20 @@ async fn request_delivery(
     rec.tenant = caller.tenant.to_string();
     rec.delivery.redelivery_of = redelivery_of;
     let target = format!("webhook/{}/delivery/{}", hook.id, rec.delivery.id);
-    audit::transact(
-        ctx,
-        caller,
-        action,
-        &target,
-        vec![store::delivery_create(&rec)?],
-    )
-    .await?;
     let kick = crate::pipeline::events::envelope(
         ctx,
         &caller.tenant,
         DELIVERY_REQUESTED,
         serde_json::json!({"webhook": hook.id, "delivery": rec.delivery.id}),
     );
-    // The delivery is stored and pending: if the kick is lost, the sweep still finds it.
-    crate::pipeline::events::publish(ctx, kick).await;
+    audit::transact(
+        ctx,
+        caller,
+        action,
+        &target,
+        vec![store::delivery_create(&rec)?, crate::outbox::entry(&kick)?],
+    )
+    .await?;
     Ok(rec.delivery)
 }
 

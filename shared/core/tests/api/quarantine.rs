@@ -1,7 +1,7 @@
 //! The Quarantine step on its edges: storage failing on the way, bytes already gone, a run
 //! repeated after the upload settled; on the embedded store and on S3 (moto).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
@@ -15,8 +15,8 @@ use trove_core::domain::keys::{BlobKey, UploadId};
 use trove_core::domain::names::TenantName;
 use trove_core::pipeline::{StepError, StepInput, quarantine};
 use trove_core::ports::{
-    BlobError, BlobInfo, BlobPage, Blobs, ByteStream, DomainEvent, EventError, Events,
-    PartConstraints, PresignedRequest, PutConstraints, StoredPart,
+    BlobError, BlobInfo, BlobPage, Blobs, ByteStream, PartConstraints, PresignedRequest,
+    PutConstraints, StoredPart,
 };
 use trove_core::services::Context;
 
@@ -123,48 +123,22 @@ impl Blobs for FailingBlobs {
     }
 }
 
-/// The domain events published, by kind.
-#[derive(Default)]
-struct Recorded(Mutex<Vec<String>>);
-
-#[async_trait]
-impl Events for Recorded {
-    async fn publish(&self, event: DomainEvent) -> Result<(), EventError> {
-        self.0.lock().expect("events").push(event.kind);
-        Ok(())
-    }
-}
-
-impl Recorded {
-    fn rejections(&self) -> usize {
-        self.0
-            .lock()
-            .expect("events")
-            .iter()
-            .filter(|k| *k == EventKind::PackageRejected.as_str())
-            .count()
-    }
-}
-
 struct Env {
     app: TestApp,
-    /// The host's ports, with storage of the test's choosing and events recorded.
+    /// The host's ports, with storage of the test's choosing.
     ctx: Context,
-    events: Arc<Recorded>,
 }
 
 /// The embedded host with `libs`, its storage replaced by `blobs` (the host's own if none).
 async fn env(blobs: Option<Arc<dyn Blobs>>) -> Env {
     let app = TestApp::new().await;
     app.create_repository("libs").await;
-    let events = Arc::new(Recorded::default());
     let host = &app.host.ctx;
     let ctx = Context {
         blobs: blobs.unwrap_or_else(|| Arc::clone(&host.blobs)),
-        events: events.clone(),
         ..(**host).clone()
     };
-    Env { app, ctx, events }
+    Env { app, ctx }
 }
 
 impl Env {
@@ -260,6 +234,18 @@ impl Env {
             .count()
     }
 
+    /// The `package.rejected` events announced so far (relayed from the outbox first).
+    async fn rejections(&self) -> usize {
+        self.app.host.settle_events().await.expect("outbox relayed");
+        self.app
+            .host
+            .events
+            .published()
+            .iter()
+            .filter(|e| e.kind == EventKind::PackageRejected.as_str())
+            .count()
+    }
+
     /// Refused once with `REASON`, the bytes under `quarantine/` and nowhere else.
     async fn assert_settled(&self, input: &StepInput) {
         let upload = self.upload_view(input).await;
@@ -275,7 +261,7 @@ impl Env {
             "the bytes are still under incoming/"
         );
         assert_eq!(self.refusals_recorded(input).await, 1, "audit records");
-        assert_eq!(self.events.rejections(), 1, "package.rejected events");
+        assert_eq!(self.rejections().await, 1, "package.rejected events");
     }
 }
 
@@ -328,7 +314,7 @@ async fn a_failed_copy_leaves_the_upload_open_for_the_retry() {
     );
     assert_eq!(env.stored(&env.aside(&input)).await, None);
     assert_eq!(env.refusals_recorded(&input).await, 0);
-    assert_eq!(env.events.rejections(), 0);
+    assert_eq!(env.rejections().await, 0);
 
     quarantine::run(&env.ctx, &input).await.expect("refused");
     env.assert_settled(&input).await;
@@ -346,7 +332,7 @@ async fn an_upload_without_bytes_is_refused_all_the_same() {
     assert_eq!(upload["reason"], REASON, "{upload}");
     assert_eq!(env.stored(&env.aside(&input)).await, None);
     assert_eq!(env.refusals_recorded(&input).await, 1);
-    assert_eq!(env.events.rejections(), 1);
+    assert_eq!(env.rejections().await, 1);
 }
 
 /// Storage failing the removal from `incoming/` after the refusal committed: the step asks
@@ -365,7 +351,7 @@ async fn a_rerun_after_a_failed_removal_removes_incoming(env: Env) {
         env.stored(&env.incoming(&input)).await.as_deref(),
         Some(BYTES)
     );
-    assert_eq!(env.events.rejections(), 1, "announced before the removal");
+    assert_eq!(env.rejections().await, 1, "announced before the removal");
 
     quarantine::run(&env.ctx, &input).await.expect("finished");
     env.assert_settled(&input).await;

@@ -287,6 +287,7 @@ async fn report_figures_equal_what_happened() {
         stale_after_days: 90,
         deadline: None,
     };
+    app.host.settle_events().await.expect("outbox relayed");
     let before = app.host.events.published().len();
     let dry = report::run(ctx, options(true)).await.expect("dry run");
     assert!(dry.dry_run && dry.failed.is_empty());
@@ -294,6 +295,7 @@ async fn report_figures_equal_what_happened() {
         .call(Method::GET, "/v1/reports", Some(&acme), None)
         .await;
     assert_eq!(listed["items"], json!([]), "a dry run writes nothing");
+    app.host.settle_events().await.expect("outbox relayed");
     assert_eq!(app.host.events.published().len(), before, "nor announces");
 
     let summary = report::run(ctx, options(false)).await.expect("report runs");
@@ -456,6 +458,7 @@ async fn report_figures_equal_what_happened() {
     assert_eq!(stale[1].last_used_at, "", "never used");
 
     // Announced once per tenant, naming the files.
+    app.host.settle_events().await.expect("outbox relayed");
     let ready: Vec<_> = app
         .host
         .events

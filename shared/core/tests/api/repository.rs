@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use crate::app::TestApp;
 use trove_core::ports::DomainEvent;
 
-fn events_of(app: &TestApp, kind: &str) -> Vec<DomainEvent> {
+/// The events of `kind` announced so far (relayed from the outbox first).
+async fn events_of(app: &TestApp, kind: &str) -> Vec<DomainEvent> {
+    app.host.settle_events().await.expect("outbox relayed");
     app.host
         .events
         .published()
@@ -28,7 +30,7 @@ async fn delete(app: &TestApp, uri: &str) -> (StatusCode, String, Value) {
 async fn creating_a_repository_announces_it() {
     let app = TestApp::new().await;
     create(&app, "libs").await;
-    let created = events_of(&app, "repository.created");
+    let created = events_of(&app, "repository.created").await;
     assert_eq!(created.len(), 1, "{created:?}");
     assert_eq!(created[0].tenant, "default");
     assert_eq!(
@@ -45,7 +47,7 @@ async fn creating_a_repository_announces_it() {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(events_of(&app, "repository.created").len(), 1);
+    assert_eq!(events_of(&app, "repository.created").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,7 +60,7 @@ async fn an_empty_repository_is_deleted_and_announced() {
         .call(Method::GET, "/v1/repositories/libs", Some(&app.admin), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let deleted = events_of(&app, "repository.deleted");
+    let deleted = events_of(&app, "repository.deleted").await;
     assert_eq!(deleted.len(), 1, "{deleted:?}");
     assert_eq!(
         deleted[0].data,
@@ -86,7 +88,7 @@ async fn a_repository_holding_versions_is_kept_until_they_are_deleted() {
         detail.contains("acme-core 1.0.0") && detail.contains("delete them first"),
         "{detail}"
     );
-    assert!(events_of(&app, "repository.deleted").is_empty());
+    assert!(events_of(&app, "repository.deleted").await.is_empty());
 
     let (status, _, body) = delete(
         &app,
@@ -96,7 +98,7 @@ async fn a_repository_holding_versions_is_kept_until_they_are_deleted() {
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (status, _, body) = delete(&app, "/v1/repositories/libs").await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    assert_eq!(events_of(&app, "repository.deleted").len(), 1);
+    assert_eq!(events_of(&app, "repository.deleted").await.len(), 1);
 
     // Recreated, it starts empty, and the deleted version's number stays spent.
     create(&app, "libs").await;
@@ -128,7 +130,7 @@ async fn deleting_an_unknown_repository_is_not_found() {
     assert_eq!(ctype, "application/problem+json");
     let (status, _, _) = delete(&app, "/v1/repositories/Not%20A%20Name").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(events_of(&app, "repository.deleted").is_empty());
+    assert!(events_of(&app, "repository.deleted").await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -124,6 +124,7 @@ pub async fn create(
             item: to_item(&keys::grant(tenant, &grant.id), &grant)?,
             condition: Some(Condition::NotExists),
         },
+        announce(ctx, tenant, "created", &grant)?,
     ];
     match audit::transact(
         ctx,
@@ -143,18 +144,23 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     }
-    announce(ctx, tenant, "created", &grant).await;
     Ok(GrantCreated { id: grant.id })
 }
 
-async fn announce(ctx: &Context, tenant: &TenantName, change: &str, grant: &Grant) {
+/// The outbox entry announcing `change` of the grant, for the change's transaction.
+fn announce(
+    ctx: &Context,
+    tenant: &TenantName,
+    change: &str,
+    grant: &Grant,
+) -> Result<Write, Error> {
     let event = events::event(
         ctx,
         tenant,
         EventKind::GrantChanged,
         serde_json::json!({ "change": change, "grant": grant }),
     );
-    events::publish(ctx, event).await;
+    Ok(crate::outbox::entry(&event)?)
 }
 
 async fn load(ctx: &Context, tenant: &TenantName, id: &str) -> Result<Option<Grant>, Error> {
@@ -195,6 +201,7 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Erro
             return Err(not_found(id));
         }
     };
+    let announced = announce(ctx, tenant, "deleted", &grant)?;
     let writes = || {
         vec![
             Write::Delete {
@@ -205,6 +212,7 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Erro
                 key: keys::principal_grant(tenant, &grant.principal, &grant.id),
                 condition: None,
             },
+            announced.clone(),
         ]
     };
     let commit = |w| audit::transact(ctx, caller, AuditAction::GrantDelete, &target, w);
@@ -218,7 +226,6 @@ pub async fn delete(ctx: &Context, caller: &Caller, id: &str) -> Result<(), Erro
         Err(CommitError::Table(e)) => return Err(e.into()),
         Err(CommitError::Service(e)) => return Err(e),
     }
-    announce(ctx, tenant, "deleted", &grant).await;
     Ok(())
 }
 

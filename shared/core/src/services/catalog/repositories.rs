@@ -8,6 +8,7 @@ use crate::domain::model::{
     Format, Package, Repository, Retention, ScanPolicy, Version, from_item, to_item,
 };
 use crate::domain::names::{RepoName, TenantName};
+use crate::outbox;
 use crate::pipeline::events;
 use crate::ports::blobs::MAX_OBJECT_SIZE;
 use crate::ports::table::query_all;
@@ -70,18 +71,18 @@ pub async fn create(
         created_at: ctx.clock.now(),
     };
     let item = to_item(&keys::repo(&caller.tenant, &repo.name), &repo)?;
-    let writes = vec![Write::Put {
-        item,
-        condition: Some(Condition::NotExists),
-    }];
+    let data = serde_json::json!({"repository": repo.name, "format": repo.format});
+    let event = events::event(ctx, &caller.tenant, EventKind::RepositoryCreated, data);
+    let writes = vec![
+        Write::Put {
+            item,
+            condition: Some(Condition::NotExists),
+        },
+        outbox::entry(&event)?,
+    ];
     let target = format!("repository/{}", repo.name);
     match audit::transact(ctx, caller, AuditAction::RepositoryCreate, &target, writes).await {
-        Ok(()) => {
-            let data = serde_json::json!({"repository": repo.name, "format": repo.format});
-            let event = events::event(ctx, &caller.tenant, EventKind::RepositoryCreated, data);
-            events::publish(ctx, event).await;
-            Ok(repo)
-        }
+        Ok(()) => Ok(repo),
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(
             Error::Conflict(format!("repository {} already exists", repo.name)),
         ),
@@ -145,7 +146,8 @@ pub async fn list(
     })
 }
 
-/// Writes per transaction besides the audit record's.
+/// Deletes per transaction, besides the repository's own, its event and the audit record
+/// (DynamoDB takes 100 writes in one).
 const DELETES_PER_TRANSACTION: usize = 90;
 
 /// Removes an empty repository: one whose versions are all deleted (or that never held
@@ -195,11 +197,16 @@ pub async fn delete(ctx: &Context, caller: &Caller, name: &str) -> Result<(), Er
         key: keys::repo(&caller.tenant, &name),
         condition: Some(Condition::Exists),
     };
-    // The repository goes last, with the last packages: if a batch before fails, what is
-    // left is still a listed repository the caller can delete again.
+    let data = serde_json::json!({"repository": name, "format": repo.format});
+    let event = events::event(ctx, &caller.tenant, EventKind::RepositoryDeleted, data);
+    let announce = outbox::entry(&event)?;
+    // The repository goes last, with the last packages and its event: if a batch before
+    // fails, what is left is still a listed repository the caller can delete again.
     match batches.last_mut() {
-        Some(last) if last.len() < DELETES_PER_TRANSACTION => last.push(repo_delete),
-        _ => batches.push(vec![repo_delete]),
+        Some(last) if last.len() < DELETES_PER_TRANSACTION => {
+            last.extend([repo_delete, announce]);
+        }
+        _ => batches.push(vec![repo_delete, announce]),
     }
     for writes in batches {
         match audit::transact(ctx, caller, AuditAction::RepositoryDelete, &target, writes).await {
@@ -210,9 +217,6 @@ pub async fn delete(ctx: &Context, caller: &Caller, name: &str) -> Result<(), Er
             Err(e) => return Err(e.into()),
         }
     }
-    let data = serde_json::json!({"repository": name, "format": repo.format});
-    let event = events::event(ctx, &caller.tenant, EventKind::RepositoryDeleted, data);
-    events::publish(ctx, event).await;
     Ok(())
 }
 

@@ -559,20 +559,18 @@ pub async fn transition(ctx: &Context, from: UploadStatus, upload: &Upload) -> R
     }
 }
 
-/// As [`transition`], with `record` (its audit record) in the same transaction.
+/// As [`transition`], with `records` (its audit record, its event) in the same transaction.
 pub async fn transition_recorded(
     ctx: &Context,
     from: UploadStatus,
     upload: &Upload,
-    record: Write,
+    records: impl IntoIterator<Item = Write>,
 ) -> Result<(), Error> {
-    let writes = vec![
-        Write::Put {
-            item: upload_item(upload)?,
-            condition: Some(status_is(from)),
-        },
-        record,
-    ];
+    let mut writes = vec![Write::Put {
+        item: upload_item(upload)?,
+        condition: Some(status_is(from)),
+    }];
+    writes.extend(records);
     match ctx.table.transact(writes).await {
         Ok(()) => Ok(()),
         Err(TableError::TransactionCanceled { failed }) if failed.contains(&0) => Err(

@@ -175,9 +175,19 @@ pub async fn delete(
         )?,
         condition: Some(Condition::Equals("rev".into(), seen.rev.into())),
     };
+    let event = crate::pipeline::events::event(
+        ctx,
+        tenant,
+        EventKind::VersionDeleted,
+        serde_json::json!({
+            "repository": r.repo, "package": r.package, "version": r.version,
+            "actor": actor.principal,
+        }),
+    );
+    let announce = crate::outbox::entry(&event)?;
     let mut committed = false;
     for _ in 0..MAX_ATTEMPTS {
-        let mut writes = vec![version_write.clone()];
+        let mut writes = vec![version_write.clone(), announce.clone()];
         writes.extend(package_write(ctx, tenant, &r).await?);
         match audit::transact(ctx, actor, AuditAction::VersionDelete, &r.target(), writes).await {
             Ok(()) => {
@@ -201,16 +211,6 @@ pub async fn delete(
             r.package
         )));
     }
-    let event = crate::pipeline::events::event(
-        ctx,
-        tenant,
-        EventKind::VersionDeleted,
-        serde_json::json!({
-            "repository": r.repo, "package": r.package, "version": r.version,
-            "actor": actor.principal,
-        }),
-    );
-    crate::pipeline::events::publish(ctx, event).await;
     // Before the files go: their records say which checksum entries to remove.
     if let Ok(repository) = crate::services::catalog::repositories::find(ctx, tenant, &r.repo).await
     {
