@@ -344,3 +344,93 @@ async fn kill9_at_any_point_of_a_webhook_attempt_delivers_once_without_waiting_o
         round(&mut server, &receiver, &hook, window, n as u64).await;
     }
 }
+
+/// The events relayed by this server process so far, from `GET /metrics`.
+async fn relayed(server: &TestServer) -> u64 {
+    let text = server
+        .anon(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(trove_core::metrics::EVENTS_RELAYED))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill9_between_the_commit_and_the_relay_still_delivers_package_published_once() {
+    use trove_core::outbox::fault_point::{RELAYED, RELAYING};
+
+    let (addr, receiver) = Receiver::start().await;
+    let mut server = TestServer::start_with_env(&[ALLOW]).await;
+    server.create_repo("hooked").await;
+    let resp = server
+        .api(Method::POST, "/v1/webhooks")
+        .json(&json!({"url": format!("http://{addr}/hook"), "events": ["package.published"]}))
+        .send()
+        .await
+        .expect("POST /v1/webhooks");
+    let created = expect_json(resp, StatusCode::CREATED, "create webhook").await;
+    let hook = created["id"].as_str().expect("webhook id").to_owned();
+
+    // Held before the event is handed over (committed, nothing stored for the webhook), and
+    // after it was handed over but before the outbox let go of it (so it is relayed twice).
+    for (n, point) in [RELAYING, RELAYED].into_iter().enumerate() {
+        let version = format!("2.0.{n}");
+        let hold = format!("{point}=delay:60000");
+        server
+            .restart_with_env(&[ALLOW, ("TROVE_FAULTS", hold.as_str())])
+            .await;
+        let bytes = pseudo_random_bytes(900 + n as u64, 2048);
+        server
+            .publish("hooked", "pkg", &version, "a.bin", &bytes)
+            .await;
+        if point == RELAYING {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(
+                delivery_of(&server, &hook, &version).await.is_none(),
+                "handed over before the relay"
+            );
+        } else {
+            wait_until("the delivery handed over", POLL_TIMEOUT, async || {
+                delivery_of(&server, &hook, &version).await
+            })
+            .await;
+        }
+        server.kill9();
+
+        server.restart_with_env(&[ALLOW]).await;
+        // The new process relays what the old one left: once when it was held before the
+        // hand-over, again when it was held after.
+        wait_until("the relay after the restart", POLL_TIMEOUT, async || {
+            (relayed(&server).await >= 1).then_some(())
+        })
+        .await;
+        let delivery = wait_until("the recorded success", DELIVERY_BOUND, async || {
+            let d = delivery_of(&server, &hook, &version).await?;
+            (d["status"] == "succeeded").then_some(d)
+        })
+        .await;
+        // Time for a second delivery, if the repeated hand-over made one, to be attempted.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let hits = receiver.hits_of(&version);
+        assert_eq!(hits.len(), 1, "{point}: {hits:?}");
+        assert_eq!(hits[0].status, 204);
+        assert_eq!(hits[0].delivery, delivery["id"].as_str().expect("id"));
+        let (status, page) = server
+            .get_json(&format!("/v1/webhooks/{hook}/deliveries"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let of_version = page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|d| d["event"]["data"]["version"] == version.as_str())
+            .count();
+        assert_eq!(of_version, 1, "{point}: one delivery per event: {page}");
+    }
+}

@@ -53,6 +53,10 @@ fn sample_event_path(f: &FunctionDef) -> String {
     }
 }
 
+/// The sample batch of the table's stream the dispatcher relays (`sam local invoke
+/// WebhookDispatcherFunction -e events/outbox-stream.json`).
+const OUTBOX_STREAM_EVENT: &str = "outbox-stream.json";
+
 fn all_functions() -> BTreeMap<String, FunctionDef> {
     let all = functions(&template::template());
     assert!(!all.is_empty(), "template.yaml defines no function");
@@ -481,7 +485,11 @@ fn only_the_scan_function_carries_the_scanner_and_only_it_runs_on_x86_64() {
 #[test]
 fn every_function_has_a_sample_event_and_every_sample_event_a_function() {
     let all = all_functions();
-    let expected: BTreeSet<String> = all.values().map(sample_event_path).collect();
+    let mut expected: BTreeSet<String> = all.values().map(sample_event_path).collect();
+    // The dispatcher's second source, the table's stream of outbox entries.
+    if all.values().any(|f| f.binary == DISPATCHER_BINARY) {
+        expected.insert(OUTBOX_STREAM_EVENT.to_owned());
+    }
     let mut present = BTreeSet::new();
     collect_json(&template::root().join("events"), "", &mut present);
     assert_eq!(
@@ -706,6 +714,19 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     "{}: {queues:?}",
                     f.logical_id
                 );
+                // Its other source, the table's stream of outbox entries.
+                let text = std::fs::read_to_string(
+                    template::root().join("events").join(OUTBOX_STREAM_EVENT),
+                )
+                .expect("events/outbox-stream.json");
+                let stream: aws_lambda_events::event::dynamodb::Event =
+                    serde_json::from_str(&text).expect("events/outbox-stream.json: a stream event");
+                assert!(!stream.records.is_empty());
+                for record in &stream.records {
+                    assert_eq!(record.event_source.as_deref(), Some("aws:dynamodb"));
+                    trove_aws::outbox_stream::entry_of(record)
+                        .expect("events/outbox-stream.json: an outbox entry");
+                }
             }
             DEPLOY_HOOK_BINARY => {
                 // What CodeDeploy sends a lifecycle hook: these two strings.
@@ -1345,6 +1366,79 @@ fn each_job_runs_on_the_timetable_trove_serve_keeps() {
     }
 }
 
+/// The outbox's relay: the table's stream carries new images, and the dispatcher's mapping
+/// passes it the new outbox entries only, retried until relayed, reporting the failed one.
+#[test]
+fn the_tables_stream_brings_the_dispatcher_every_new_outbox_entry_and_nothing_else() {
+    let tpl = template::template();
+    let stream = &tpl["Resources"]["Table"]["Properties"]["StreamSpecification"];
+    assert_eq!(
+        string(&stream["StreamViewType"]),
+        "NEW_IMAGE",
+        "the relay reads the new image"
+    );
+    let all = all_functions();
+    let sources: Vec<(&FunctionDef, &Value)> = all
+        .values()
+        .flat_map(|f| {
+            f.events
+                .iter()
+                .filter(|(_, kind, _)| kind == "DynamoDB")
+                .map(move |(_, _, props)| (f, props))
+        })
+        .collect();
+    let [(f, props)] = sources.as_slice() else {
+        panic!("one function takes the table's stream: {}", sources.len());
+    };
+    assert_eq!(f.binary, DISPATCHER_BINARY, "{}", f.logical_id);
+    assert!(
+        format!("{:?}", props["Stream"]).contains("Table.StreamArn"),
+        "{:?}",
+        props["Stream"]
+    );
+    assert_eq!(
+        props["MaximumRetryAttempts"].as_i64(),
+        Some(-1),
+        "never given up"
+    );
+    assert_eq!(
+        props["MaximumRecordAgeInSeconds"].as_i64(),
+        Some(-1),
+        "never given up"
+    );
+    assert_eq!(
+        props["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures"),
+        "the batch resumes from the failed record"
+    );
+    // SAM gives the role the rights Lambda's mapping reads the stream with.
+    let role = template::role_of(template::transformed(), &f.logical_id);
+    let managed =
+        &template::transformed()["Resources"][role.as_str()]["Properties"]["ManagedPolicyArns"];
+    assert!(
+        managed.as_array().into_iter().flatten().any(|arn| arn
+            .as_str()
+            .is_some_and(|a| a.ends_with(":policy/service-role/AWSLambdaDynamoDBExecutionRole"))),
+        "{role}: {managed}"
+    );
+    let filters = props["FilterCriteria"]["Filters"]
+        .as_sequence()
+        .expect("a filter");
+    assert_eq!(filters.len(), 1);
+    let pattern: serde_json::Value =
+        serde_json::from_str(&string(&filters[0]["Pattern"])).expect("a JSON pattern");
+    let mut keys = serde_json::Map::new();
+    keys.insert(
+        trove_core::ports::table::PK.to_owned(),
+        serde_json::json!({"S": [{"prefix": trove_core::domain::keys::OUTBOX_PREFIX}]}),
+    );
+    assert_eq!(
+        pattern,
+        serde_json::json!({"eventName": ["INSERT"], "dynamodb": {"Keys": keys}}),
+        "new items of the outbox's partitions, nothing else"
+    );
+}
+
 #[test]
 fn the_table_expires_the_attribute_the_code_writes() {
     let tpl = template::template();
@@ -1356,35 +1450,15 @@ fn the_table_expires_the_attribute_the_code_writes() {
     assert_eq!(ttl["Enabled"], Value::Bool(true));
 }
 
-/// The functions whose code announces domain events on the events queue, written out by
-/// hand from the code's `events::publish` calls (not derived from the template): each must
-/// hold `sqs:SendMessage` on the queue, or its events are lost (the failure is only logged),
-/// and no other function may.
-const EVENT_ANNOUNCERS: &[&str] = &[
-    "create_repository",
-    "delete_repository",
-    // Deleting a version: version.deleted.
-    "version_write",
-    // npm unpublish deletes versions: version.deleted.
-    "npm_write",
-    // cargo owner --add/--remove changes grants: grant.changed.
-    "cargo_write",
-    "create_grant",
-    "delete_grant",
-    "ping_webhook",
-    "redeliver_webhook_delivery",
-    // Its pages create repositories and redeliver webhooks through the API in-process.
-    "console",
-    "Persist",
-    "Quarantine",
-    // Retention deletes versions: version.deleted.
-    "cleanup",
-    "report",
-    "dispatch",
-];
+/// The functions whose code sends to the events queue, written out by hand from the code
+/// (not derived from the template): the outbox's relays (`dispatch` takes the table's stream,
+/// `cleanup` relays what the stream left) and the dispatcher's own delivery jobs (`dispatch`;
+/// `cleanup` sweeps lost ones). A function that announces an event writes it to the outbox
+/// in its change's transaction and needs no right on the queue; none other may hold one.
+const EVENT_SENDERS: &[&str] = &["cleanup", "dispatch"];
 
 #[test]
-fn every_function_that_announces_events_may_send_them_and_no_other() {
+fn only_the_outbox_relays_and_the_dispatcher_may_send_to_the_events_queue() {
     let tpl = template::template();
     for f in all_functions().values() {
         let grants = grants_of(&tpl, f);
@@ -1396,10 +1470,10 @@ fn every_function_that_announces_events_may_send_them_and_no_other() {
             .statements
             .iter()
             .any(|s| actions(s).iter().any(|a| a == "sqs:SendMessage"));
-        let announces = EVENT_ANNOUNCERS.contains(&f.handler.as_str());
+        let relays = EVENT_SENDERS.contains(&f.handler.as_str());
         assert_eq!(
-            sends, announces,
-            "{} ({}): announces events: {announces}, may send to EventsQueue: {sends}",
+            sends, relays,
+            "{} ({}): sends to the events queue: {relays}, may send to EventsQueue: {sends}",
             f.logical_id, f.handler
         );
     }
@@ -1505,7 +1579,6 @@ const CODE_CALLS: &[(&str, &[&str])] = &[
             "s3:PutObject",
             "s3:DeleteObject",
             "s3:ListBucket",
-            "sqs:SendMessage",
         ],
     ),
     (
@@ -1516,12 +1589,11 @@ const CODE_CALLS: &[(&str, &[&str])] = &[
             "s3:PutObject",
             "s3:DeleteObject",
             "s3:ListBucket",
-            "sqs:SendMessage",
         ],
     ),
     // Cleanup: retention, storage, the lease, and jobs::recovery (open uploads through the
     // index, their objects, how their executions ended, a restarted pipeline, webhook jobs
-    // queued again).
+    // queued again, outbox entries the stream left relayed).
     (
         "CleanupFunction",
         &[
@@ -1545,7 +1617,6 @@ const CODE_CALLS: &[(&str, &[&str])] = &[
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
             "s3:PutObject",
-            "sqs:SendMessage",
         ],
     ),
     // The PreTraffic hook: the deployment's target, the new version's handler and its
@@ -1573,12 +1644,16 @@ const CODE_CALLS: &[(&str, &[&str])] = &[
             "lambda:DeleteFunction",
         ],
     ),
+    // The dispatcher, and the outbox's relay from the table's stream (an entry removed once
+    // it is on the queue). Lambda's mapping reads the stream with the AWS managed policy SAM
+    // attaches (the stream test checks it).
     (
         "WebhookDispatcherFunction",
         &[
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:Query",
+            "dynamodb:DeleteItem",
             "sqs:SendMessage",
             "secretsmanager:GetSecretValue",
         ],

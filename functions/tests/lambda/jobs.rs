@@ -1,5 +1,5 @@
 //! The scheduled jobs and the webhook dispatcher as Lambda runs them, against moto: the
-//! report function writes its files to S3 and announces them on the events queue; the
+//! report function writes its files to S3 and announces them (through the outbox); the
 //! cleanup function lists the bucket; the dispatcher takes an SQS batch and signs a delivery
 //! to a receiver on 127.0.0.1.
 
@@ -65,7 +65,12 @@ async fn the_report_function_writes_to_s3_and_announces_it() {
     let json: serde_json::Value = serde_json::from_slice(&json).expect("report.json is JSON");
     assert!(json.to_string().contains("\"libs\""), "{json}");
 
-    // report.ready is on the events queue, for the dispatcher.
+    // report.ready reaches the events queue through the outbox, for the dispatcher.
+    let (_, relayed) = stack.relay_outbox().await;
+    assert_eq!(
+        relayed.expect("the outbox relayed")["batchItemFailures"],
+        serde_json::json!([])
+    );
     let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
     let mut kinds = Vec::new();
     for _ in 0..5 {

@@ -6,6 +6,7 @@
 //! - `api`, `on_upload`, `pipeline`: each function fed its sample event from events/;
 //! - `pypi`, `npm`, `cargo`: each package manager's publish, the pipeline and the index
 //!   through its route functions (`registries`: what they share);
+//! - `outbox`: events relayed from the table's stream by the dispatcher, and by the cleanup;
 //! - `authorizer`: the HTTP API's authorizer against moto, and a route trusting its context;
 //! - `smoke`: every function answers the smoke test its deployment's PreTraffic hook sends;
 //! - `contract`: template.yaml ⇄ routers, statemachines/, functions/, functions-scan/ and
@@ -23,6 +24,7 @@ mod contract;
 mod jobs;
 mod npm;
 mod on_upload;
+mod outbox;
 mod pipeline;
 mod pypi;
 mod registries;

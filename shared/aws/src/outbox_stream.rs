@@ -27,7 +27,7 @@ pub async fn handle_stream_batch(ctx: &Context, event: Event) -> DynamoDbEventRe
         if record.event_name != INSERT {
             continue;
         }
-        let waiting = match waiting_of(&record) {
+        let waiting = match entry_of(&record) {
             Ok(w) => w,
             Err(e) => {
                 tracing::error!(error = %e, "stream record skipped: not an outbox entry");
@@ -46,7 +46,8 @@ pub async fn handle_stream_batch(ctx: &Context, event: Event) -> DynamoDbEventRe
     response
 }
 
-fn waiting_of(record: &EventRecord) -> Result<Waiting, Error> {
+/// The outbox entry a stream record carries (its new image).
+pub fn entry_of(record: &EventRecord) -> Result<Waiting, Error> {
     let image = &record.change.new_image;
     let text = |name: &str| match image.get(name) {
         Some(AttributeValue::S(s)) => Ok(s.as_str()),
@@ -80,9 +81,9 @@ mod tests {
             "Records": [record("OUTBOX#2", body, "111"), record("T#acme#REPOS", body, "112")]
         }))
         .expect("a stream event");
-        let waiting = waiting_of(&event.records[0]).expect("an outbox entry");
+        let waiting = entry_of(&event.records[0]).expect("an outbox entry");
         assert_eq!(waiting.event().tenant, "acme");
         assert_eq!(waiting.event().kind, "package.published");
-        assert!(waiting_of(&event.records[1]).is_err(), "not the outbox");
+        assert!(entry_of(&event.records[1]).is_err(), "not the outbox");
     }
 }

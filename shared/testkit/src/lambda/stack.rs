@@ -62,11 +62,14 @@ pub struct Stack {
     principals: tokio::sync::Mutex<HashMap<String, Credentials>>,
     /// Refusals the test expects (a part of each logged line), which do not fail it.
     expected_refusals: std::sync::Mutex<Vec<String>>,
+    /// The table's stream, read as Lambda's event source mapping reads it.
+    pub stream: super::stream::StreamReader,
 }
 
 impl Stack {
     pub async fn new() -> Self {
         let sdk = iam::admin_sdk_config().await;
+        let sdk_for_streams = sdk.clone();
         let endpoint = iam::endpoint().await.to_owned();
         let tag = stage();
         let table = format!("trove-{tag}");
@@ -78,6 +81,23 @@ impl Stack {
         trove_aws::DynamoTable::create_table(&dynamo, &table)
             .await
             .expect("moto creates the table");
+        // As the template's StreamSpecification: the outbox's relay reads it.
+        let stream_arn = dynamo
+            .update_table()
+            .table_name(&table)
+            .stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewImage)
+                    .build()
+                    .expect("a stream specification"),
+            )
+            .send()
+            .await
+            .expect("moto streams the table")
+            .table_description
+            .and_then(|t| t.latest_stream_arn)
+            .expect("the table's stream");
         let s3 = trove_aws::s3_client(&sdk);
         s3.create_bucket()
             .bucket(&bucket)
@@ -162,6 +182,7 @@ impl Stack {
                 format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"),
             )
             .with_ref("ArtifactBucket", &bucket)
+            .with_attribute("Table", "StreamArn", &stream_arn)
             .with_attribute("ArtifactBucket", "Arn", format!("arn:aws:s3:::{bucket}"))
             .with_ref("ArtifactPipeline", &state_machine_arn)
             .with_ref("TokenSigningSecret", &secret_arns["token-signing"])
@@ -191,6 +212,10 @@ impl Stack {
             names,
             principals: Default::default(),
             expected_refusals: Default::default(),
+            stream: super::stream::StreamReader::new(
+                aws_sdk_dynamodbstreams::Client::new(&sdk_for_streams),
+                stream_arn,
+            ),
         }
     }
 
@@ -362,6 +387,20 @@ impl Stack {
     }
 
     /// Creates the sample event's repository through the `create_repository` function.
+    /// What Lambda's mapping of the table's stream does: the records written since the last
+    /// call that the template's filter keeps, handed to the function it names (signing as its
+    /// role). Returns the batch and the function's answer (none for an empty batch).
+    pub async fn relay_outbox(&self) -> (serde_json::Value, Option<serde_json::Value>) {
+        let (consumer, pattern) = template::stream_consumer();
+        let batch = self.stream.batch(&pattern).await;
+        if batch["Records"].as_array().is_none_or(|r| r.is_empty()) {
+            return (batch, None);
+        }
+        let mut function = self.function(&consumer.binary, &consumer.handler).await;
+        let answer = function.invoke(&batch).await.response();
+        (batch, Some(answer))
+    }
+
     pub async fn create_repository(&self, key: &str) {
         let mut create = self.function("api", "create_repository").await;
         let answer = create

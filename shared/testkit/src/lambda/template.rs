@@ -63,6 +63,24 @@ pub fn string(v: &Value) -> String {
 }
 
 /// Every function of the template, by logical id.
+/// The function the table's stream invokes, and the filter pattern of that mapping (JSON).
+pub fn stream_consumer() -> (FunctionDef, serde_json::Value) {
+    let all = functions(&template());
+    let mut found = all.into_values().flat_map(|f| {
+        let patterns: Vec<String> = f
+            .events
+            .iter()
+            .filter(|(_, kind, _)| kind == "DynamoDB")
+            .map(|(_, _, props)| string(&props["FilterCriteria"]["Filters"][0]["Pattern"]))
+            .collect();
+        patterns.into_iter().map(move |p| (f.clone(), p))
+    });
+    let (f, pattern) = found.next().expect("a function takes the table's stream");
+    let pattern = serde_json::from_str(&pattern)
+        .unwrap_or_else(|e| panic!("{}: the stream's filter is not JSON: {e}", f.logical_id));
+    (f, pattern)
+}
+
 pub fn functions(template: &Value) -> BTreeMap<String, FunctionDef> {
     let globals = &template["Globals"]["Function"];
     let default_memory = globals["MemorySize"].as_u64().unwrap_or(128);
@@ -239,7 +257,7 @@ class ManagedPolicies:
     def load(self):
         return {n: "arn:aws:iam::aws:policy/" + n for n in [
             "AWSXrayWriteOnlyAccess", "AWSXRayDaemonWriteAccess", "AWSLambdaBasicExecutionRole",
-            "AWSLambdaRole", "AWSLambdaSQSQueueExecutionRole"]}
+            "AWSLambdaRole", "AWSLambdaSQSQueueExecutionRole", "AWSLambdaDynamoDBExecutionRole"]}
 
 with open(sys.argv[1]) as f:
     template = yaml_parse(f.read())
