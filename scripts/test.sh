@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the tests need into ./.venv (the
 # AWS emulator, the SAM translator the contract tests expand template.yaml with, offline,
-# the Python clients the PyPI end-to-end tests drive, and Playwright for the console's
-# browser test), pnpm into ./.tools and Debian's Chromium, then formatting, lints, unit,
-# contract and end-to-end tests.
+# the Python clients the PyPI end-to-end tests drive, Playwright for the console's browser
+# test and Schemathesis for the API contract test), pnpm into ./.tools and Debian's
+# Chromium, then formatting, lints, unit, contract and end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,11 +11,12 @@ cd "$(dirname "$0")/.."
 # Playwright drives the machine's Chromium (below): `playwright install` is never run.
 if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/twine ] || [ ! -x .venv/bin/uv ] \
   || ! .venv/bin/python -c 'import samtranslator, yaml' 2>/dev/null \
-  || ! .venv/bin/python -c 'import playwright.sync_api' 2>/dev/null; then
+  || ! .venv/bin/python -c 'import playwright.sync_api' 2>/dev/null \
+  || [ ! -x .venv/bin/schemathesis ]; then
   [ -x .venv/bin/pip ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' \
     'aws-sam-translator>=1.90,<2' 'PyYAML>=6,<7' 'pip>=25' 'twine>=6.1,<6.2' 'uv>=0.5,<1' \
-    'playwright>=1.48,<2'
+    'playwright>=1.48,<2' 'schemathesis>=4.32,<5'
 fi
 # Chromium for the console's browser test (tests/console), from Debian.
 if [ ! -x /usr/bin/chromium ]; then

@@ -7,6 +7,7 @@ mod big_archives;
 mod cargo;
 mod cli;
 mod console;
+mod contract;
 mod crash;
 mod delete;
 mod events;

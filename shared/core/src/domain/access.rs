@@ -109,11 +109,11 @@ impl fmt::Display for PackagePattern {
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "libs", max_length = 64)]
+    #[schema(value_type = Option<String>, example = "libs", max_length = 64, pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub repository: Option<RepoName>,
     /// A package name, or a pattern with `*`; requires `repository`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "acme-*", max_length = 128)]
+    #[schema(value_type = Option<String>, example = "acme-*", max_length = 128, pattern = "^[A-Za-z0-9._*-]{1,128}$")]
     pub package: Option<PackagePattern>,
 }
 

@@ -34,6 +34,30 @@ pub fn filter_param<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
     bounded(d, "a query parameter", MAX_FILTER_CHARS)
 }
 
+/// A string of at most `max_chars` characters matching `pattern` (the length stated apart,
+/// so a reader need not work it out of the pattern).
+pub struct Shaped<'a> {
+    pub max_chars: usize,
+    pub pattern: &'a str,
+}
+
+impl Shaped<'_> {
+    fn schema(&self) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(self.max_chars))
+            .pattern(Some(self.pattern))
+    }
+}
+
+/// The schema of a list of at most `max_items` strings of the given shape.
+pub fn pattern_list(max_items: usize, item: Shaped<'_>) -> Array {
+    ArrayBuilder::new()
+        .items(item.schema())
+        .max_items(Some(max_items))
+        .build()
+}
+
 /// The schema of a list of at most `max_items` strings of at most `max_chars` each.
 pub fn string_list(max_items: usize, max_chars: usize) -> Array {
     ArrayBuilder::new()
@@ -46,14 +70,26 @@ pub fn string_list(max_items: usize, max_chars: usize) -> Array {
         .build()
 }
 
-/// The schema of a map of at most `max_entries` string keys and values, each of at most
-/// `max_chars`.
+/// The schema of a map of at most `max_entries` entries, keys and values matching their
+/// patterns.
+pub fn pattern_map(max_entries: usize, key: Shaped<'_>, value: Shaped<'_>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(key.schema()))
+        .additional_properties(Some(value.schema()))
+        .max_properties(Some(max_entries))
+        .build()
+}
+
+/// The schema of a map of at most `max_entries` entries: keys of 1 to `max_chars`
+/// characters, values of at most `max_chars`.
 pub fn string_map(max_entries: usize, max_chars: usize) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::Object)
         .property_names(Some(
             ObjectBuilder::new()
                 .schema_type(Type::String)
+                .min_length(Some(1))
                 .max_length(Some(max_chars)),
         ))
         .additional_properties(Some(

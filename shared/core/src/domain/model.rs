@@ -56,15 +56,15 @@ pub struct Repository {
 pub struct Retention {
     /// Keep this many newest versions of each package (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = 5)]
+    #[schema(example = 5, minimum = 1, maximum = 100_000)]
     pub keep_last: Option<u32>,
     /// Remove versions published more than this many days ago (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = 90)]
+    #[schema(example = 90, minimum = 1, maximum = 100_000)]
     pub max_age_days: Option<u32>,
     /// Remove quarantined (refused) uploads after this many days (at least 1; default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = 30)]
+    #[schema(example = 30, minimum = 1, maximum = 100_000)]
     pub quarantine_days: Option<u32>,
 }
 

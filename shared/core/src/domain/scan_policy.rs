@@ -13,20 +13,24 @@ pub struct ScanPolicy {
     /// Bytes the scanner expands from one upload, all entries and nesting levels together.
     /// Default: 8 × the repository's `max_file_size` (40 GiB for a 5 GiB repository).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = 10737418240_u64)]
+    #[schema(
+        example = 10737418240_u64,
+        minimum = 1,
+        maximum = 70_368_744_177_664_u64
+    )]
     pub max_expanded_bytes: Option<u64>,
     /// Largest expansion, output : input, of the whole upload and of each compressed
     /// stream in it, judged past 8 MiB of output. Default 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = 100)]
+    #[schema(example = 100, minimum = 1, maximum = 1_000_000)]
     pub max_ratio: Option<u64>,
     /// Entries over all archives of the upload. Default 10000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = 10000)]
+    #[schema(example = 10000, minimum = 1, maximum = 10_000_000)]
     pub max_entries: Option<u64>,
     /// Archives inside archives (a top-level archive is 1; `.tar.gz` counts once). Default 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = 3)]
+    #[schema(example = 3, minimum = 1, maximum = 16)]
     pub max_depth: Option<u32>,
     /// An upload that expands past `max_expanded_bytes`: `refuse` it (the default), or
     /// publish it with its scan result marked `partial`.

@@ -7,6 +7,7 @@ pub mod families;
 pub mod guard;
 pub mod limits;
 pub mod metrics;
+pub mod param_patterns;
 pub mod permissions;
 pub mod problem;
 pub mod routes;
@@ -151,7 +152,10 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    let mut doc = api().split_for_parts().1;
+    routes::problems::add_router_answers(&mut doc);
+    param_patterns::add(&mut doc);
+    doc
 }
 
 /// The document, built once per process for `GET /openapi.json`.

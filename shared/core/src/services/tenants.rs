@@ -36,7 +36,11 @@ pub struct TenantRecord {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
-    #[schema(example = "acme", max_length = 63)]
+    #[schema(
+        example = "acme",
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9-]{0,62}$"
+    )]
     pub name: String,
 }
 

@@ -36,37 +36,60 @@ const MAX_SECRET: usize = 256;
 #[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    #[schema(example = "https://ci.example.com/hooks/trove", max_length = 2048)]
+    /// An `http(s)` URL of a public address (the pattern is the document's sketch of one;
+    /// the server also takes ports, queries and any host name that resolves publicly).
+    #[schema(
+        example = "https://ci.example.com/hooks/trove",
+        max_length = 2048,
+        pattern = "^https?://([a-z0-9]+[.])+[a-z]{2,8}(/[A-Za-z0-9._~-]+)*$"
+    )]
     pub url: String,
     /// Event types to receive (see `EventKind`).
     #[schema(schema_with = event_list)]
     pub events: Vec<String>,
     /// Only events of this repository; its admins may then manage the webhook too.
-    #[schema(example = "libs", max_length = 64)]
+    #[schema(
+        example = "libs",
+        max_length = 64,
+        pattern = "^[a-z0-9][a-z0-9._-]{0,63}$"
+    )]
     pub repository: Option<String>,
     /// The signing secret (16 to 256 printable characters); generated when absent.
-    #[schema(max_length = 256)]
+    #[schema(max_length = 256, pattern = "^[!-~]{16,256}$")]
     pub secret: Option<String>,
 }
 
 #[derive(Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
-    #[schema(max_length = 2048)]
+    #[schema(
+        max_length = 2048,
+        pattern = "^https?://([a-z0-9]+[.])+[a-z]{2,8}(/[A-Za-z0-9._~-]+)*$"
+    )]
     pub url: Option<String>,
     #[schema(schema_with = event_list)]
     pub events: Option<Vec<String>>,
     /// A new secret; with `rotate_secret: true` instead, one is generated. Either way the
     /// answer shows it, once.
-    #[schema(max_length = 256)]
+    #[schema(max_length = 256, pattern = "^[!-~]{16,256}$")]
     pub secret: Option<String>,
     #[serde(default)]
     pub rotate_secret: bool,
 }
 
-/// Each event type at most twice (duplicates are tolerated, not stored).
+/// One or more of the domain events' names, each at most twice (duplicates are tolerated,
+/// not stored).
 fn event_list() -> utoipa::openapi::schema::Array {
-    crate::domain::bounds::string_list(EventKind::ALL.len() * 2, 64)
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(EventKind::ALL.iter().map(|k| k.as_str()))),
+        )
+        .min_items(Some(1))
+        .max_items(Some(EventKind::ALL.len() * 2))
+        .build()
 }
 
 // Secrets never reach a log line, not even through `{:?}`.

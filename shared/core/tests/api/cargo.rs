@@ -229,6 +229,18 @@ async fn a_published_crate_is_in_the_sparse_index_with_its_dependencies_and_chec
         .collect();
     assert_eq!(names, [json!("ab"), json!("abc")]);
     assert_eq!(found.json()["meta"]["total"], 2);
+    // What cargo itself never asks for is refused in its error shape: over 100 results, none,
+    // or words longer than any crate's name.
+    let long = "a".repeat(65);
+    for bad in [
+        "/api/v1/crates?q=ab&per_page=101".to_owned(),
+        "/api/v1/crates?q=ab&per_page=0".to_owned(),
+        format!("/api/v1/crates?q={long}"),
+    ] {
+        let a = get(&app, &bad).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(!a.detail().is_empty(), "{bad}: {}", a.text());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

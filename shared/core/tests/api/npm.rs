@@ -398,6 +398,22 @@ async fn deprecate_and_unpublish_arrive_as_changed_packuments() {
         ))
         .await;
     assert_eq!(a.status, StatusCode::OK);
+    // A `_rev` longer than any the registry hands out, or a name no tarball could have, is
+    // refused in npm's error shape, and nothing changes.
+    let long_rev = "7".repeat(65);
+    for bad in [
+        format!("/npm/default/js/@acme/widget/-/widget-1.1.0.tgz/-rev/{long_rev}"),
+        format!("/npm/default/js/@acme/widget/-/%C2%84/-rev/{rev}"),
+        format!("{path}/-rev/{long_rev}"),
+    ] {
+        let a = As::new(&app.router, &app.admin).delete(&bad).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(a.json()["error"].is_string(), "{bad}: {}", a.json());
+    }
+    assert_eq!(
+        packument(&app, "@acme/widget").await["dist-tags"]["latest"],
+        "1.1.0"
+    );
     // The number is never reused.
     let again = publish(&app, &app.admin, "@acme/widget", "1.0.0", "latest").await;
     assert_eq!(again.status, StatusCode::CONFLICT);

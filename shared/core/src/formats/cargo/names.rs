@@ -59,7 +59,7 @@ pub fn check_crate_name(name: &str) -> Result<(), String> {
 
 /// A crate name's characters and length, without the reserved names: what a dependency
 /// may be called (a crate depends on `core` renamed from `rustc-std-workspace-core`).
-pub(super) fn check_shape(name: &str) -> Result<(), &'static str> {
+pub(crate) fn check_shape(name: &str) -> Result<(), &'static str> {
     let mut chars = name.chars();
     match chars.next() {
         None => return Err("a crate name must not be empty"),

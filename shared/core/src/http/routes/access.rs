@@ -253,7 +253,7 @@ pub async fn add_group_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-problems!(RemoveGroupMemberProblems: 404 "Not a member");
+problems!(RemoveGroupMemberProblems: 404 "Not a member", 409 "It would leave the tenant without an admin who can sign in");
 #[utoipa::path(operation_id = "remove_group_member", delete, path = "/v1/groups/{id}/members/{principal}", tag = "access",
     params(("id" = String, Path, description = "Group id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32), ("principal" = String, Path, description = "Member's principal id", pattern = "^(user_|sa_|group_)[0-9a-z]{26}$", max_length = 32)),
     responses(
@@ -313,7 +313,7 @@ pub async fn get_grant(
     Ok(Json(grants::get(&state.ctx, &caller, id.as_str()).await?))
 }
 
-problems!(DeleteGrantProblems: 403 "Not an admin of the grant's scope", 404 "No such grant");
+problems!(DeleteGrantProblems: 403 "Not an admin of the grant's scope", 404 "No such grant", 409 "It would leave the tenant without an admin who can sign in");
 #[utoipa::path(operation_id = "delete_grant", delete, path = "/v1/grants/{id}", tag = "access",
     params(("id" = String, Path, description = "Grant id", pattern = "^[0-9a-z]{26}$", max_length = 26)),
     responses(
@@ -329,7 +329,7 @@ pub async fn delete_grant(
     Ok(StatusCode::NO_CONTENT)
 }
 
-problems!(CreateApiKeyProblems: 400 "Invalid input", 403 "Scopes beyond the owner's rights, or a key for another principal");
+problems!(CreateApiKeyProblems: 400 "Invalid input", 403 "Scopes beyond the owner's rights, or a key for another principal", 404 "No such owner");
 #[utoipa::path(operation_id = "create_api_key", post, path = "/v1/api-keys", tag = "access",
     request_body = CreateApiKey,
     responses(
@@ -358,7 +358,7 @@ pub async fn list_api_keys(
     Ok(Json(api_keys::list(&state.ctx, &caller, &page).await?))
 }
 
-problems!(RevokeApiKeyProblems: 404 "No such key");
+problems!(RevokeApiKeyProblems: 404 "No such key", 409 "It would leave the tenant without an admin who can sign in");
 #[utoipa::path(operation_id = "revoke_api_key", delete, path = "/v1/api-keys/{id}", tag = "access",
     params(("id" = String, Path, description = "Key id", pattern = "^[0-9a-z]{26}$", max_length = 26)),
     responses(
@@ -415,7 +415,7 @@ pub async fn put_policy(
     Ok(Json(stored))
 }
 
-problems!(CreateOidcProviderProblems: 400 "Invalid configuration", 409 "The issuer and audience are taken");
+problems!(CreateOidcProviderProblems: 400 "Invalid configuration", 404 "A rule names a principal that does not exist", 409 "The issuer and audience are taken");
 #[utoipa::path(operation_id = "create_oidc_provider", post, path = "/v1/oidc-providers", tag = "access",
     request_body = OidcProviderConfig,
     responses(

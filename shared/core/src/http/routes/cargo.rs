@@ -30,6 +30,9 @@ use crate::services::catalog::publish::Outcome;
 pub const PREFIX: &str = "/cargo/";
 /// What cargo's publish body holds besides the crate: two lengths and the metadata JSON.
 const METADATA_OVERHEAD: u64 = 1 << 20;
+/// Longest search (a crate's name is at most 64 characters).
+const MAX_SEARCH_WORDS: usize = 64;
+
 /// Most owners one `cargo owner` call names.
 const MAX_OWNERS: usize = 64;
 
@@ -123,10 +126,10 @@ pub struct CrateVersionPath {
 pub struct SearchParams {
     /// Words of the name (case-insensitive; `-` and `_` alike).
     #[serde(default)]
-    #[param(max_length = 64)]
+    #[param(max_length = 64)] // MAX_SEARCH_WORDS
     pub q: String,
     /// At most this many crates (1–100, 10 by default).
-    #[param(maximum = 100)]
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<usize>,
 }
 
@@ -147,7 +150,10 @@ impl utoipa::PartialSchema for OwnersChange {
             .schema_type(Type::Object)
             .property(
                 "users",
-                ArrayBuilder::new().items(id).max_items(Some(MAX_OWNERS)),
+                ArrayBuilder::new()
+                    .items(id)
+                    .min_items(Some(1))
+                    .max_items(Some(MAX_OWNERS)),
             )
             .required("users")
             .into()
@@ -278,7 +284,17 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     let ctx = &state.ctx;
     let repository = registry::registry(ctx, &caller, &repo).await?;
-    let per_page = q.per_page.unwrap_or(10).min(MAX_PER_PAGE);
+    if q.q.chars().count() > MAX_SEARCH_WORDS {
+        return Err(Error::Invalid(format!(
+            "search for at most {MAX_SEARCH_WORDS} characters of a crate's name"
+        ))
+        .into());
+    }
+    let per_page = q.per_page.unwrap_or(10);
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        // cargo itself refuses `--limit` over 100.
+        return Err(Error::Invalid(format!("per_page: ask for 1 to {MAX_PER_PAGE} crates")).into());
+    }
     let (crates, total) = registry::search(ctx, &caller, &repository, &q.q, per_page).await?;
     Ok(ok_json(
         StatusCode::OK,

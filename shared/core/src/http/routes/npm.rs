@@ -220,7 +220,7 @@ pub async fn tarball(
 
 #[utoipa::path(operation_id = "npm_publish", put, path = "/npm/{tenant}/{repo}/{package}", tag = "npm",
     params(PackagePath),
-    request_body(content = serde_json::Value, content_type = "application/json", description = "`npm publish`'s document (one version, its tarball in `_attachments`), or the packument with `deprecated` changed (`npm deprecate`)"),
+    request_body(content = Object, content_type = "application/json", description = "`npm publish`'s document (one version, its tarball in `_attachments`), or the packument with `deprecated` changed (`npm deprecate`)"),
     responses(
         (status = 200, description = "Published (the pipeline accepted the tarball), or the deprecations applied"),
         (status = 202, description = "Stored; the pipeline had not decided within the wait"),
@@ -280,9 +280,23 @@ fn has_attachments(body: &[u8]) -> bool {
     serde_json::from_slice::<Probe<'_>>(body).is_ok_and(|p| p.attachments.is_some())
 }
 
+/// Longest `_rev` taken back (the packument's are a count and a digest, far shorter).
+const MAX_REV: usize = 64;
+
+/// The `_rev` a client echoes back: the registry's writes are conditional on the table's
+/// own state, not on it, but an oversized one is refused as the document says.
+fn check_rev(rev: &str) -> Result<(), Error> {
+    if rev.is_empty() || rev.chars().count() > MAX_REV {
+        return Err(Error::Invalid(format!(
+            "invalid _rev: use 1 to {MAX_REV} characters"
+        )));
+    }
+    Ok(())
+}
+
 #[utoipa::path(operation_id = "npm_unpublish_versions", put, path = "/npm/{tenant}/{repo}/{package}/-rev/{rev}", tag = "npm",
     params(RevPath),
-    request_body(content = serde_json::Value, content_type = "application/json", description = "The packument without the versions to unpublish, dist-tags moved off them"),
+    request_body(content = Object, content_type = "application/json", description = "The packument without the versions to unpublish, dist-tags moved off them"),
     responses(
         (status = 200, description = "The versions missing from the document are unpublished"),
         WriteProblems,
@@ -290,9 +304,12 @@ fn has_attachments(body: &[u8]) -> bool {
 pub async fn unpublish_versions(
     State(state): State<AppState>,
     caller: Caller,
-    Path(RevPath { repo, package, .. }): Path<RevPath>,
+    Path(RevPath {
+        repo, package, rev, ..
+    }): Path<RevPath>,
     body: Body,
 ) -> Result<Response, ApiError> {
+    check_rev(&rev)?;
     let ctx = &state.ctx;
     let repository = registry::registry(ctx, &caller, &repo).await?;
     let name = package_name(&package)?;
@@ -311,8 +328,11 @@ pub async fn unpublish_versions(
 pub async fn unpublish_package(
     State(state): State<AppState>,
     caller: Caller,
-    Path(RevPath { repo, package, .. }): Path<RevPath>,
+    Path(RevPath {
+        repo, package, rev, ..
+    }): Path<RevPath>,
 ) -> Result<Response, ApiError> {
+    check_rev(&rev)?;
     let ctx = &state.ctx;
     let repository = registry::registry(ctx, &caller, &repo).await?;
     let name = package_name(&package)?;
@@ -333,9 +353,13 @@ pub async fn delete_tarball(
         repo,
         package,
         filename,
+        rev,
         ..
     }): Path<TarballRevPath>,
 ) -> Result<Response, ApiError> {
+    check_rev(&rev)?;
+    // A name no tarball could have is refused; a tarball already gone is not an error.
+    crate::domain::names::FileName::parse(&filename).map_err(Error::from)?;
     let ctx = &state.ctx;
     let repository = registry::registry(ctx, &caller, &repo).await?;
     let name = package_name(&package)?;

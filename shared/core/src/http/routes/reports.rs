@@ -27,7 +27,7 @@ pub async fn list(
 
 problems!(GetReportProblems: 400 "Malformed date", 401, 403 "Not a tenant admin", 404 "No report for that day");
 #[utoipa::path(operation_id = "get_report", get, path = "/v1/reports/{date}", tag = "reports",
-    params(("date" = String, Path, description = "The report's day, YYYY-MM-DD (UTC)", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", max_length = 10)),
+    params(("date" = String, Path, description = "The report's day, YYYY-MM-DD (UTC)", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", format = Date, max_length = 10)),
     responses(
         (status = 200, description = "The report, with short-lived links to its files", body = ReportView),
         GetReportProblems,

@@ -110,13 +110,19 @@ pub struct CreateApiKey {
     /// admins create keys for others.
     #[schema(max_length = 32, pattern = "^(user_|sa_)[0-9a-z]{26}$")]
     pub owner: Option<String>,
-    #[schema(example = "laptop", max_length = 100)]
+    /// 1 to 100 characters, no control characters, not blank.
+    #[schema(
+        example = "laptop",
+        max_length = 100,
+        pattern = "^[^\\s\\x00-\\x1F\\x7F-\\x9F]([^\\x00-\\x1F\\x7F-\\x9F]{0,98}[^\\s\\x00-\\x1F\\x7F-\\x9F])?$"
+    )]
     pub name: String,
     /// Seconds until the key stops working (default 90 days, at most 2 years), and never
     /// after the credential that creates it (by default it then ends with that credential).
+    #[schema(minimum = 60, maximum = 63_072_000)]
     pub expires_in: Option<u64>,
     /// Narrower rights than the owner's; each must be held by the owner.
-    #[schema(max_items = 64)]
+    #[schema(min_items = 1, max_items = 50)]
     pub scopes: Option<Vec<Permission>>,
 }
 

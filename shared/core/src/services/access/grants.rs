@@ -69,6 +69,7 @@ pub struct GrantQuery {
     #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
     #[param(max_length = 256)]
     pub principal: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     #[serde(default, deserialize_with = "crate::domain::bounds::cursor_param")]
     #[param(max_length = 2048)]

@@ -61,19 +61,27 @@ const MAX_CACHED_URIS: usize = 1024;
 #[serde(deny_unknown_fields)]
 pub struct OidcProviderConfig {
     /// The issuer's URL exactly as tokens carry it in `iss`, e.g.
-    /// `https://token.actions.githubusercontent.com`.
-    #[schema(max_length = 1024)]
+    /// `https://token.actions.githubusercontent.com`. Its pattern is a part of `validate`'s
+    /// rule a client can check first: https, a public DNS name (a top-level label of 2 to 8
+    /// letters keeps `localhost` out), a path without query or fragment.
+    #[schema(
+        max_length = 1024,
+        pattern = "^https://([a-z0-9]+[.])+[a-z]{2,8}(/[A-Za-z0-9._~-]+)*$"
+    )]
     pub issuer: String,
     /// The `aud` tokens must carry, e.g. `trove:acme`.
-    #[schema(max_length = 256)]
+    #[schema(min_length = 1, max_length = 256)]
     pub audience: String,
     /// Where the issuer publishes its keys; discovered from
     /// `{issuer}/.well-known/openid-configuration` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 1024)]
+    #[schema(
+        max_length = 1024,
+        pattern = "^https://([a-z0-9]+[.])+[a-z]{2,8}(/[A-Za-z0-9._~-]+)*$"
+    )]
     pub jwks_uri: Option<String>,
     /// The first rule whose claims all match decides the principal.
-    #[schema(max_items = 50)]
+    #[schema(min_items = 1, max_items = 50)]
     pub rules: Vec<ClaimRule>,
 }
 
@@ -88,8 +96,11 @@ pub struct ClaimRule {
     pub principal: String,
 }
 
+/// A rule with no claims would match every token: at least one.
 fn claims_schema() -> utoipa::openapi::schema::Object {
-    crate::domain::bounds::string_map(MAX_CLAIMS_PER_RULE, MAX_FIELD_CHARS)
+    let mut map = crate::domain::bounds::string_map(MAX_CLAIMS_PER_RULE, MAX_FIELD_CHARS);
+    map.min_properties = Some(1);
+    map
 }
 
 impl OidcProviderConfig {

@@ -55,16 +55,24 @@ pub struct Principal {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(example = "alice", max_length = 64)]
+    #[schema(
+        example = "alice",
+        max_length = 64,
+        pattern = "^[a-z0-9][a-z0-9._-]{0,63}$"
+    )]
     pub name: String,
-    #[schema(example = "alice@example.com", max_length = 254)]
+    #[schema(example = "alice@example.com", max_length = 254, format = Email)]
     pub email: String,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateServiceAccount {
-    #[schema(example = "ci-release", max_length = 64)]
+    #[schema(
+        example = "ci-release",
+        max_length = 64,
+        pattern = "^[a-z0-9][a-z0-9._-]{0,63}$"
+    )]
     pub name: String,
     #[schema(max_length = 1024)]
     pub description: Option<String>,
@@ -73,7 +81,11 @@ pub struct CreateServiceAccount {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
-    #[schema(example = "platform-team", max_length = 64)]
+    #[schema(
+        example = "platform-team",
+        max_length = 64,
+        pattern = "^[a-z0-9][a-z0-9._-]{0,63}$"
+    )]
     pub name: String,
     #[schema(max_length = 1024)]
     pub description: Option<String>,

@@ -38,12 +38,27 @@ pub struct LabelsRequest {
     pub labels: BTreeMap<String, String>,
 }
 
+/// What `check_word` accepts.
+fn word() -> Shaped<'static> {
+    Shaped {
+        max_chars: MAX_NAME,
+        pattern: "^[a-z0-9._-]{1,64}$",
+    }
+}
+
+use crate::domain::bounds::Shaped;
+
 fn tag_list() -> utoipa::openapi::schema::Array {
-    crate::domain::bounds::string_list(MAX_TAGS, MAX_NAME)
+    crate::domain::bounds::pattern_list(MAX_TAGS, word())
 }
 
 fn label_map() -> utoipa::openapi::schema::Object {
-    crate::domain::bounds::string_map(MAX_LABELS, MAX_VALUE)
+    // Values: 1 to 128 characters, none a control character nor `#`.
+    let value = Shaped {
+        max_chars: MAX_VALUE,
+        pattern: "^[^\\x00-\\x1F\\x7F-\\x9F#]{1,128}$",
+    };
+    crate::domain::bounds::pattern_map(MAX_LABELS, word(), value)
 }
 
 impl LabelsRequest {

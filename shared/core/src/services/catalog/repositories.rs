@@ -23,12 +23,17 @@ const MAX_DESCRIPTION: usize = 1024;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRepository {
-    #[schema(example = "libs", max_length = 64)]
+    #[schema(
+        example = "libs",
+        max_length = 64,
+        pattern = "^[a-z0-9][a-z0-9._-]{0,63}$"
+    )]
     pub name: String,
     pub format: Format,
     #[schema(max_length = 1024)]
     pub description: Option<String>,
     /// Largest accepted file in bytes (defaults to the server's limit, 5 GiB).
+    #[schema(minimum = 1, maximum = 5_497_558_138_880_u64)]
     pub max_file_size: Option<u64>,
     /// What the hourly cleanup removes (nothing by default).
     pub retention: Option<Retention>,

@@ -25,13 +25,26 @@ use crate::services::{Context, Error};
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUpload {
-    #[schema(example = "widget", max_length = 128)]
+    #[schema(
+        example = "widget",
+        max_length = 214,
+        pattern = "^([A-Za-z0-9]([A-Za-z0-9._-]{0,126}[A-Za-z0-9])?|@[a-z0-9][a-z0-9._~-]*/[a-z0-9][a-z0-9._~-]*)$"
+    )]
     pub package: String,
-    #[schema(example = "1.2.0", max_length = 64)]
+    #[schema(
+        example = "1.2.0",
+        max_length = 64,
+        pattern = "^[A-Za-z0-9]([A-Za-z0-9._+-]{0,62}[A-Za-z0-9])?$"
+    )]
     pub version: String,
-    #[schema(example = "widget-1.2.0.tar.gz", max_length = 255)]
+    #[schema(
+        example = "widget-1.2.0.tar.gz",
+        max_length = 255,
+        pattern = "^[A-Za-z0-9]([A-Za-z0-9._+-]{0,253}[A-Za-z0-9])?$"
+    )]
     pub filename: String,
-    /// Exact size of the file in bytes.
+    /// Exact size of the file in bytes (not empty).
+    #[schema(minimum = 1)]
     pub size: u64,
     /// Lower-case hex SHA-256 of the file.
     #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-fA-F]{64}$")]

@@ -23,12 +23,17 @@ use crate::services::{Context, Error};
 pub struct YankRequest {
     /// Shown by installers to whoever installs it anyway.
     #[serde(default)]
-    #[schema(max_length = 500, example = "broken on Python 3.13, use 1.0.1")]
+    #[schema(
+        max_length = 500,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$",
+        example = "broken on Python 3.13, use 1.0.1"
+    )]
     pub reason: Option<String>,
     /// Yank only this file of the release.
     #[serde(default)]
     #[schema(
         max_length = 255,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$",
         example = "widget-1.0-cp313-cp313-manylinux_2_28_x86_64.whl"
     )]
     pub filename: Option<String>,

@@ -177,11 +177,11 @@ pub async fn transact(
 pub struct AuditQuery {
     /// Earliest time, RFC 3339.
     #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
-    #[param(max_length = 256)]
+    #[param(max_length = 256, format = DateTime)]
     pub from: Option<String>,
     /// Latest time, RFC 3339.
     #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
-    #[param(max_length = 256)]
+    #[param(max_length = 256, format = DateTime)]
     pub to: Option<String>,
     /// Only records of this principal id.
     #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
@@ -191,6 +191,7 @@ pub struct AuditQuery {
     #[serde(default, deserialize_with = "crate::domain::bounds::filter_param")]
     #[param(max_length = 256)]
     pub action: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     #[serde(default, deserialize_with = "crate::domain::bounds::cursor_param")]
     #[param(max_length = 2048)]

@@ -36,6 +36,7 @@ pub struct SearchParams {
     pub q: String,
     /// Results per page, 1 to 200 (default 20). A page may hold fewer while
     /// `next_cursor` is present: each request reads a bounded part of the index.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page of the same query.
     #[serde(default, deserialize_with = "crate::domain::bounds::cursor_param")]
