@@ -432,3 +432,32 @@ async fn names_descriptions_and_labels_are_text_never_markup() {
         odd.status
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_method_a_page_does_not_take_is_a_405_problem() {
+    let app = TestApp::new().await;
+    let mut browser = Browser::new(&app);
+    for (method, uri) in [
+        (Method::PUT, "/"),
+        (Method::DELETE, "/console"),
+        (Method::PATCH, "/console/sign-in"),
+        (Method::PUT, "/console/keys"),
+    ] {
+        let page = browser.request(method.clone(), uri, None, &[]).await;
+        assert_eq!(
+            page.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}"
+        );
+        let ctype = page
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(ctype, Some("application/problem+json"), "{method} {uri}");
+        assert!(
+            page.body.contains("method not allowed"),
+            "{method} {uri}: {}",
+            page.body
+        );
+    }
+}

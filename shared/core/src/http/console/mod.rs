@@ -131,6 +131,8 @@ pub fn router(app: AppState, api: Router) -> Router {
         .route("/console/admin/{page}", get(admin::section))
         .route("/console/api/{*path}", any(bridge))
         .route("/console/{*rest}", any(pages::not_found))
+        // A method a page does not take: the same problem+json answer as the API's routes.
+        .method_not_allowed_fallback(crate::http::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             console.clone(),
             with_session,
