@@ -6,12 +6,11 @@
 //! One function for both: the relay needs nothing the dispatcher's role lacks, and a function
 //! of its own would cost the stack four resources of its 500.
 
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use trove_aws::delivery::{dispatcher_from_env, handle_sqs_batch};
-use trove_aws::outbox_stream::handle_stream_batch;
+use trove_aws::outbox_stream::{StreamEvent, handle_stream_batch};
 
 /// The `eventSource` of a DynamoDB stream's records.
 const STREAM_SOURCE: &str = "aws:dynamodb";

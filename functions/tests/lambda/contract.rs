@@ -719,7 +719,7 @@ fn every_sample_event_is_the_event_its_function_receives() {
                     template::root().join("events").join(OUTBOX_STREAM_EVENT),
                 )
                 .expect("events/outbox-stream.json");
-                let stream: aws_lambda_events::event::dynamodb::Event =
+                let stream: trove_aws::outbox_stream::StreamEvent =
                     serde_json::from_str(&text).expect("events/outbox-stream.json: a stream event");
                 assert!(!stream.records.is_empty());
                 for record in &stream.records {

@@ -7,9 +7,9 @@
 //! at the first failure and reports it, as Lambda's partial batch response for streams asks.
 //! A record that is not an outbox entry is skipped: nothing could ever relay it.
 
-use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use serde_dynamo::AttributeValue;
+use serde::Deserialize;
+use serde_dynamo::{AttributeValue, Item};
 
 use trove_core::faults::Faults;
 use trove_core::outbox::{self, EVENT_ATTRIBUTE, Waiting};
@@ -19,8 +19,39 @@ use trove_core::services::{Context, Error};
 /// The stream's name for a record of a new item.
 const INSERT: &str = "INSERT";
 
+/// A batch of the table's stream as Lambda delivers it, as far as the relay reads it.
+/// (aws_lambda_events' own type needs its `dynamodb` feature, which would link the
+/// DynamoDB SDK into every crate that takes Lambda events, `trove-core` and `trove serve`
+/// among them.)
+#[derive(Debug, Deserialize)]
+pub struct StreamEvent {
+    #[serde(rename = "Records")]
+    pub records: Vec<StreamRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamRecord {
+    /// `INSERT`, `MODIFY` or `REMOVE`.
+    #[serde(rename = "eventName")]
+    pub event_name: String,
+    /// `aws:dynamodb`.
+    #[serde(rename = "eventSource")]
+    pub event_source: Option<String>,
+    pub dynamodb: StreamChange,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamChange {
+    /// The item as written (the stream's view type is NEW_IMAGE), in DynamoDB's JSON.
+    #[serde(rename = "NewImage", default)]
+    pub new_image: Item,
+    /// Where a retry of the shard resumes.
+    #[serde(rename = "SequenceNumber")]
+    pub sequence_number: Option<String>,
+}
+
 /// Relays a batch of the table's stream; answers with the record to resume from, if any.
-pub async fn handle_stream_batch(ctx: &Context, event: Event) -> DynamoDbEventResponse {
+pub async fn handle_stream_batch(ctx: &Context, event: StreamEvent) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     let faults = Faults::default();
     for record in event.records {
@@ -38,7 +69,7 @@ pub async fn handle_stream_batch(ctx: &Context, event: Event) -> DynamoDbEventRe
         if let Err(e) = outbox::relay(ctx, waiting, &faults).await {
             tracing::warn!(error = %e, event = %kind, "event not relayed; the stream retries from it");
             let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = record.change.sequence_number.clone();
+            failure.item_identifier = record.dynamodb.sequence_number.clone();
             response.batch_item_failures.push(failure);
             break;
         }
@@ -47,8 +78,8 @@ pub async fn handle_stream_batch(ctx: &Context, event: Event) -> DynamoDbEventRe
 }
 
 /// The outbox entry a stream record carries (its new image).
-pub fn entry_of(record: &EventRecord) -> Result<Waiting, Error> {
-    let image = &record.change.new_image;
+pub fn entry_of(record: &StreamRecord) -> Result<Waiting, Error> {
+    let image = &record.dynamodb.new_image;
     let text = |name: &str| match image.get(name) {
         Some(AttributeValue::S(s)) => Ok(s.as_str()),
         _ => Err(Error::Invalid(format!("no string {name} in the new image"))),
@@ -77,7 +108,7 @@ mod tests {
     #[test]
     fn an_entry_is_read_from_the_new_image() {
         let body = r#"{"id":"01JD","type":"package.published","tenant":"acme","occurred_at":"2026-12-03T00:00:00Z","data":{}}"#;
-        let event: Event = serde_json::from_value(serde_json::json!({
+        let event: StreamEvent = serde_json::from_value(serde_json::json!({
             "Records": [record("OUTBOX#2", body, "111"), record("T#acme#REPOS", body, "112")]
         }))
         .expect("a stream event");
@@ -85,5 +116,13 @@ mod tests {
         assert_eq!(waiting.event().tenant, "acme");
         assert_eq!(waiting.event().kind, "package.published");
         assert!(entry_of(&event.records[1]).is_err(), "not the outbox");
+        assert_eq!(
+            event.records[0].dynamodb.sequence_number.as_deref(),
+            Some("111")
+        );
+        assert_eq!(
+            event.records[0].event_source.as_deref(),
+            Some("aws:dynamodb")
+        );
     }
 }

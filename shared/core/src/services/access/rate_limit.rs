@@ -28,7 +28,11 @@ const MAX_BURST: u32 = 1_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
+    /// Tokens refilled per second (`MAX_PER_SECOND` at most).
+    #[schema(exclusive_minimum = 0, maximum = 1_000_000)]
     pub per_second: f64,
+    /// The most tokens the bucket holds (`MAX_BURST` at most).
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub burst: u32,
 }
 
@@ -75,6 +79,8 @@ pub struct TierLimits {
     pub anonymous: Limit,
     pub user: Limit,
     pub service_account: Limit,
+    /// At least `ADMIN_FLOOR` (1 per second, burst 10).
+    #[schema(schema_with = admin_limit)]
     pub admin: Limit,
 }
 
@@ -99,6 +105,35 @@ impl Default for TierLimits {
             },
         }
     }
+}
+
+/// `Limit`'s schema with `TierLimits::ADMIN_FLOOR` as the minimums.
+fn admin_limit() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let floor = TierLimits::ADMIN_FLOOR;
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "per_second",
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
+                .minimum(Some(floor.per_second))
+                .maximum(Some(MAX_PER_SECOND)),
+        )
+        .property(
+            "burst",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(floor.burst))
+                .maximum(Some(MAX_BURST)),
+        )
+        .required("per_second")
+        .required("burst")
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ))
+        .build()
 }
 
 impl TierLimits {
@@ -438,6 +473,40 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_document_states_the_bounds_validate_checks() {
+        let doc = serde_json::to_value(crate::http::openapi()).expect("serialises");
+        let fields = &doc["components"]["schemas"]["Limit"]["properties"];
+        assert_eq!(
+            fields["per_second"]["maximum"].as_f64(),
+            Some(MAX_PER_SECOND)
+        );
+        assert_eq!(fields["per_second"]["exclusiveMinimum"], json!(0));
+        assert_eq!(fields["burst"]["maximum"], json!(MAX_BURST));
+        assert_eq!(fields["burst"]["minimum"], json!(1));
+        assert!(limit(MAX_PER_SECOND, MAX_BURST).validate().is_ok());
+        assert!(limit(MAX_PER_SECOND * 1.01, 1).validate().is_err());
+        assert!(limit(0.0, 1).validate().is_err());
+        assert!(limit(1.0, 0).validate().is_err());
+        let admin = &doc["components"]["schemas"]["TierLimits"]["properties"]["admin"];
+        let floor = TierLimits::ADMIN_FLOOR;
+        assert_eq!(
+            admin["properties"]["per_second"]["minimum"].as_f64(),
+            Some(floor.per_second)
+        );
+        assert_eq!(admin["properties"]["burst"]["minimum"], json!(floor.burst));
+        let at_floor = TierLimits {
+            admin: floor,
+            ..TierLimits::default()
+        };
+        assert!(at_floor.keeps_admins_in().is_ok());
+        let under = TierLimits {
+            admin: limit(0.99, 10),
+            ..TierLimits::default()
+        };
+        assert!(under.keeps_admins_in().is_err());
+    }
 
     fn limit(per_second: f64, burst: u32) -> Limit {
         Limit { per_second, burst }
