@@ -774,13 +774,7 @@ async fn search_finds_each_field_and_only_what_the_caller_may_read() {
     let server = TestServer::start().await;
     server.create_repo("libs").await;
     for (name, format) in [("py", "pypi"), ("js", "npm")] {
-        let resp = server
-            .api(Method::POST, "/v1/repositories")
-            .json(&json!({"name": name, "format": format}))
-            .send()
-            .await
-            .expect("POST /v1/repositories");
-        expect_json(resp, StatusCode::CREATED, "create repository").await;
+        server.create_repo_of(name, format).await;
     }
     let shared = b"the same bytes under two names".to_vec();
     server

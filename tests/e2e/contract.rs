@@ -72,13 +72,7 @@ async fn every_operation_keeps_the_documented_contract_under_generated_requests(
     );
     // The package managers' routes are pointed at these (tests/schemathesis.toml).
     for (name, format) in [("py", "pypi"), ("js", "npm"), ("rs", "cargo")] {
-        let resp = server
-            .api(Method::POST, "/v1/repositories")
-            .json(&json!({"name": name, "format": format}))
-            .send()
-            .await
-            .expect("POST /v1/repositories");
-        assert_eq!(resp.status(), StatusCode::CREATED, "repository {name}");
+        server.create_repo_of(name, format).await;
     }
     // `PUT /v1/policy` runs as the admin of another tenant (tests/schemathesis.toml).
     let resp = server

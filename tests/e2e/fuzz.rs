@@ -251,13 +251,7 @@ async fn fuzzed_requests_never_get_a_5xx() {
     let upload_url = server.resolve(ticket["url"].as_str().expect("url"));
     let upload_id = ticket["upload_id"].as_str().expect("upload_id").to_owned();
     for (name, format) in [("py", "pypi"), ("js", "npm"), ("rs", "cargo")] {
-        let resp = server
-            .api(Method::POST, "/v1/repositories")
-            .json(&json!({"name": name, "format": format}))
-            .send()
-            .await
-            .expect("POST /v1/repositories");
-        assert_eq!(resp.status(), StatusCode::CREATED, "repository {name}");
+        server.create_repo_of(name, format).await;
     }
     let routes = documented_routes(&server.get_ok("/openapi.json").await);
     assert!(routes.len() > 40, "{} documented routes", routes.len());

@@ -302,9 +302,14 @@ impl TestServer {
     }
 
     pub async fn create_repo(&self, name: &str) -> Value {
+        self.create_repo_of(name, "generic").await
+    }
+
+    /// A repository of `format` (`generic`, `pypi`, `npm`, `cargo`).
+    pub async fn create_repo_of(&self, name: &str, format: &str) -> Value {
         let resp = self
             .api(Method::POST, "/v1/repositories")
-            .json(&json!({"name": name, "format": "generic", "description": format!("e2e {name}")}))
+            .json(&json!({"name": name, "format": format, "description": format!("e2e {name}")}))
             .send()
             .await
             .expect("POST /v1/repositories");

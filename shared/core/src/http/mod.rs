@@ -261,6 +261,25 @@ pub fn console_router(state: AppState) -> Router {
     router(state)
 }
 
+/// Each operation of `doc` with its path, for the passes that complete the document.
+fn operations_mut(
+    doc: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&str, &mut utoipa::openapi::path::Operation)> {
+    doc.paths.paths.iter_mut().flat_map(|(path, item)| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+        ]
+        .into_iter()
+        .flatten()
+        .map(move |op| (path.as_str(), op))
+    })
+}
+
 /// Every route behind the guard, with the per-route layers.
 fn routes(state: AppState) -> Router {
     guarded(api().split_for_parts().0, state)

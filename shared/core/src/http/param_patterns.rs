@@ -58,36 +58,26 @@ const BY_NAME: &[(&str, &str)] = &[
 /// Sets the pattern of every parameter of `doc` named in `BY_NAME` that has none (the path's,
 /// and a query's `filename`).
 pub fn add(doc: &mut OpenApi) {
-    for (path, item) in doc.paths.paths.iter_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-            &mut item.head,
-        ];
-        for op in operations.into_iter().flatten() {
-            for param in op.parameters.iter_mut().flatten() {
-                if !matches!(param.parameter_in, ParameterIn::Path | ParameterIn::Query) {
-                    continue;
-                }
-                let by_prefix = BY_PREFIX
+    for (path, op) in crate::http::operations_mut(doc) {
+        for param in op.parameters.iter_mut().flatten() {
+            if !matches!(param.parameter_in, ParameterIn::Path | ParameterIn::Query) {
+                continue;
+            }
+            let by_prefix = BY_PREFIX
+                .iter()
+                .find(|(prefix, name, _)| path.starts_with(prefix) && *name == param.name)
+                .map(|(_, _, pattern)| pattern);
+            let by_name = || {
+                BY_NAME
                     .iter()
-                    .find(|(prefix, name, _)| path.starts_with(prefix) && *name == param.name)
-                    .map(|(_, _, pattern)| pattern);
-                let by_name = || {
-                    BY_NAME
-                        .iter()
-                        .find(|(name, _)| *name == param.name)
-                        .map(|(_, pattern)| pattern)
-                };
-                let Some(pattern) = by_prefix.or_else(by_name) else {
-                    continue;
-                };
-                if let Some(RefOr::T(Schema::Object(object))) = param.schema.as_mut() {
-                    set_pattern(object, pattern);
-                }
+                    .find(|(name, _)| *name == param.name)
+                    .map(|(_, pattern)| pattern)
+            };
+            let Some(pattern) = by_prefix.or_else(by_name) else {
+                continue;
+            };
+            if let Some(RefOr::T(Schema::Object(object))) = param.schema.as_mut() {
+                set_pattern(object, pattern);
             }
         }
     }

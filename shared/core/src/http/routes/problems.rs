@@ -112,60 +112,51 @@ pub fn shape_of(path: &str) -> Shape {
 /// Added to each operation of `doc` that does not name the status itself, in the route's
 /// shape, so a route's `responses(...)` names only what its handler means.
 pub fn add_router_answers(doc: &mut utoipa::openapi::OpenApi) {
-    for (path, item) in doc.paths.paths.iter_mut() {
+    for (path, op) in crate::http::operations_mut(doc) {
         let shape = shape_of(path);
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-            &mut item.head,
+        // `security(())`: the route takes no credential.
+        let public = op
+            .security
+            .as_ref()
+            .is_some_and(|s| serde_json::to_value(s).is_ok_and(|v| v == serde_json::json!([{}])));
+        let has_input =
+            op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
+        let mut answers: Vec<(u16, &str)> = vec![
+            (
+                429,
+                "Too many requests: the tenant's rate limit, or failed logins from this address; `Retry-After` says when to try again",
+            ),
+            (
+                503,
+                "The table is unavailable for a moment; `Retry-After` says when to try again",
+            ),
         ];
-        for op in operations.into_iter().flatten() {
-            // `security(())`: the route takes no credential.
-            let public = op.security.as_ref().is_some_and(|s| {
-                serde_json::to_value(s).is_ok_and(|v| v == serde_json::json!([{}]))
-            });
-            let has_input =
-                op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
-            let mut answers: Vec<(u16, &str)> = vec![
-                (
-                    429,
-                    "Too many requests: the tenant's rate limit, or failed logins from this address; `Retry-After` says when to try again",
-                ),
-                (
-                    503,
-                    "The table is unavailable for a moment; `Retry-After` says when to try again",
-                ),
-            ];
-            if has_input {
-                answers.push((400, "Invalid input"));
-            }
-            if !public {
-                answers.push((401, UNAUTHENTICATED));
-                answers.push((
-                    403,
-                    "The caller's grants or the tenant's network policy refuse it",
-                ));
-            }
-            if let Some(body) = &op.request_body {
-                answers.push((413, "Body too large"));
-                // The JSON extractor (`http::extract::Json`): the media type, then the schema.
-                if body.content.contains_key("application/json") {
-                    answers.push((
-                        415,
-                        "Send the body as JSON (`content-type: application/json`)",
-                    ));
-                    answers.push((422, "The JSON does not fit the request's schema"));
-                }
-            }
-            let missing: Vec<(u16, &str)> = answers
-                .into_iter()
-                .filter(|(status, _)| !op.responses.responses.contains_key(&status.to_string()))
-                .collect();
-            op.responses.responses.extend(shaped(shape, &missing));
+        if has_input {
+            answers.push((400, "Invalid input"));
         }
+        if !public {
+            answers.push((401, UNAUTHENTICATED));
+            answers.push((
+                403,
+                "The caller's grants or the tenant's network policy refuse it",
+            ));
+        }
+        if let Some(body) = &op.request_body {
+            answers.push((413, "Body too large"));
+            // The JSON extractor (`http::extract::Json`): the media type, then the schema.
+            if body.content.contains_key("application/json") {
+                answers.push((
+                    415,
+                    "Send the body as JSON (`content-type: application/json`)",
+                ));
+                answers.push((422, "The JSON does not fit the request's schema"));
+            }
+        }
+        let missing: Vec<(u16, &str)> = answers
+            .into_iter()
+            .filter(|(status, _)| !op.responses.responses.contains_key(&status.to_string()))
+            .collect();
+        op.responses.responses.extend(shaped(shape, &missing));
     }
 }
 
