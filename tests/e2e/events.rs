@@ -93,13 +93,9 @@ async fn a_publish_reaches_a_signed_webhook_once_after_a_failed_attempt() {
     let (addr, received) = receiver(1).await;
     let server = TestServer::start_with_env(&[("TROVE_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")]).await;
     server.create_repo("hooked").await;
-    let resp = server
-        .api(Method::POST, "/v1/webhooks")
-        .json(&json!({"url": format!("http://{addr}/hook"), "events": ["package.published"]}))
-        .send()
-        .await
-        .expect("POST /v1/webhooks");
-    let created = expect_json(resp, StatusCode::CREATED, "create webhook").await;
+    let created = server
+        .create_webhook(&format!("http://{addr}/hook"), &["package.published"])
+        .await;
     let id = created["id"].as_str().expect("webhook id").to_owned();
     let secret = created["secret"]
         .as_str()

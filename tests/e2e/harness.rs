@@ -321,6 +321,18 @@ impl TestServer {
         .await
     }
 
+    /// A tenant-wide webhook to `url` for these event types; returns it (its id and, this
+    /// once, its secret).
+    pub async fn create_webhook(&self, url: &str, events: &[&str]) -> Value {
+        let resp = self
+            .api(Method::POST, "/v1/webhooks")
+            .json(&json!({"url": url, "events": events}))
+            .send()
+            .await
+            .expect("POST /v1/webhooks");
+        expect_json(resp, StatusCode::CREATED, "create webhook").await
+    }
+
     /// POST an upload request for exactly these bytes; returns the raw response.
     pub async fn request_upload_raw(
         &self,

@@ -14,9 +14,9 @@ use time::format_description::well_known::Rfc3339;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::harness::{POLL_TIMEOUT, TestServer, expect_json, pseudo_random_bytes};
+use crate::harness::{POLL_TIMEOUT, TestServer, pseudo_random_bytes};
 
 const ALLOW: (&str, &str) = ("TROVE_WEBHOOK_ALLOW_HOSTS", "127.0.0.1");
 /// How long a fault holds an attempt at its point: the window the kill lands in.
@@ -322,13 +322,9 @@ async fn kill9_at_any_point_of_a_webhook_attempt_delivers_once_without_waiting_o
     let (addr, receiver) = Receiver::start().await;
     let mut server = TestServer::start_with_env(&[ALLOW]).await;
     server.create_repo("hooked").await;
-    let resp = server
-        .api(Method::POST, "/v1/webhooks")
-        .json(&json!({"url": format!("http://{addr}/hook"), "events": ["package.published"]}))
-        .send()
-        .await
-        .expect("POST /v1/webhooks");
-    let created = expect_json(resp, StatusCode::CREATED, "create webhook").await;
+    let created = server
+        .create_webhook(&format!("http://{addr}/hook"), &["package.published"])
+        .await;
     let hook = created["id"].as_str().expect("webhook id").to_owned();
 
     let windows = [
@@ -368,13 +364,9 @@ async fn kill9_between_the_commit_and_the_relay_still_delivers_package_published
     let (addr, receiver) = Receiver::start().await;
     let mut server = TestServer::start_with_env(&[ALLOW]).await;
     server.create_repo("hooked").await;
-    let resp = server
-        .api(Method::POST, "/v1/webhooks")
-        .json(&json!({"url": format!("http://{addr}/hook"), "events": ["package.published"]}))
-        .send()
-        .await
-        .expect("POST /v1/webhooks");
-    let created = expect_json(resp, StatusCode::CREATED, "create webhook").await;
+    let created = server
+        .create_webhook(&format!("http://{addr}/hook"), &["package.published"])
+        .await;
     let hook = created["id"].as_str().expect("webhook id").to_owned();
 
     // Held before the event is handed over (committed, nothing stored for the webhook), and
