@@ -178,14 +178,7 @@ async fn a_publish_reaches_a_signed_webhook_once_after_a_failed_attempt() {
     );
 
     // The same traffic is visible to Prometheus.
-    let metrics = server
-        .anon(Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("trove_http_requests_total") && metrics.contains("route=\"/v1/webhooks\""),
         "metrics:\n{metrics}"

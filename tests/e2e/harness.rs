@@ -321,6 +321,17 @@ impl TestServer {
         .await
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        self.anon(Method::GET, "/metrics")
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// A tenant-wide webhook to `url` for these event types; returns it (its id and, this
     /// once, its secret).
     pub async fn create_webhook(&self, url: &str, events: &[&str]) -> Value {

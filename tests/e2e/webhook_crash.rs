@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::harness::{POLL_TIMEOUT, TestServer, pseudo_random_bytes};
@@ -319,13 +319,7 @@ async fn round(server: &mut TestServer, receiver: &Receiver, hook: &str, window:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_at_any_point_of_a_webhook_attempt_delivers_once_without_waiting_out_the_lease() {
-    let (addr, receiver) = Receiver::start().await;
-    let mut server = TestServer::start_with_env(&[ALLOW]).await;
-    server.create_repo("hooked").await;
-    let created = server
-        .create_webhook(&format!("http://{addr}/hook"), &["package.published"])
-        .await;
-    let hook = created["id"].as_str().expect("webhook id").to_owned();
+    let (mut server, receiver, hook) = hooked().await;
 
     let windows = [
         Window::BeforeSend,
@@ -341,17 +335,25 @@ async fn kill9_at_any_point_of_a_webhook_attempt_delivers_once_without_waiting_o
     }
 }
 
+/// A server with the repository `hooked` and a webhook for `package.published` to a
+/// receiver on loopback: the server, the receiver and the webhook's id.
+async fn hooked() -> (TestServer, Receiver, String) {
+    let (addr, receiver) = Receiver::start().await;
+    let server = TestServer::start_with_env(&[ALLOW]).await;
+    server.create_repo("hooked").await;
+    let created = server
+        .create_webhook(&format!("http://{addr}/hook"), &["package.published"])
+        .await;
+    let hook = created["id"].as_str().expect("webhook id").to_owned();
+    (server, receiver, hook)
+}
+
 /// The events relayed by this server process so far, from `GET /metrics`.
 async fn relayed(server: &TestServer) -> u64 {
-    let text = server
-        .anon(Method::GET, "/metrics")
-        .send()
+    server
+        .metrics()
         .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix(trove_core::metrics::EVENTS_RELAYED))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
@@ -361,13 +363,7 @@ async fn relayed(server: &TestServer) -> u64 {
 async fn kill9_between_the_commit_and_the_relay_still_delivers_package_published_once() {
     use trove_core::outbox::fault_point::{RELAYED, RELAYING};
 
-    let (addr, receiver) = Receiver::start().await;
-    let mut server = TestServer::start_with_env(&[ALLOW]).await;
-    server.create_repo("hooked").await;
-    let created = server
-        .create_webhook(&format!("http://{addr}/hook"), &["package.published"])
-        .await;
-    let hook = created["id"].as_str().expect("webhook id").to_owned();
+    let (mut server, receiver, hook) = hooked().await;
 
     // Held before the event is handed over (committed, nothing stored for the webhook), and
     // after it was handed over but before the outbox let go of it (so it is relayed twice).
