@@ -245,14 +245,7 @@ async fn cargo_publishes_builds_yanks_owns_and_searches_against_trove_unchanged(
     assert!(said(&out).contains("EICAR"), "{}", said(&out));
 
     // Another tenant's key finds nothing.
-    let resp = server
-        .api(Method::POST, "/v1/tenants")
-        .json(&json!({"name": "other"}))
-        .send()
-        .await
-        .expect("POST /v1/tenants");
-    let other = expect_json(resp, StatusCode::CREATED, "create a tenant").await;
-    let other_key = other["admin_api_key"].as_str().expect("key").to_owned();
+    let other_key = server.create_tenant("other").await;
     let stranger = Cargo::new(&server, "default", &other_key);
     let out = stranger.run(stranger.dir(), &["search", "--registry", "trove", "helper"]);
     assert!(

@@ -11,7 +11,7 @@ use std::process::Command;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{TestServer, expect_json};
+use crate::harness::TestServer;
 
 /// The workspace's `.venv/bin/schemathesis`, which scripts/test.sh installs.
 fn schemathesis() -> PathBuf {
@@ -75,17 +75,7 @@ async fn every_operation_keeps_the_documented_contract_under_generated_requests(
         server.create_repo_of(name, format).await;
     }
     // `PUT /v1/policy` runs as the admin of another tenant (tests/schemathesis.toml).
-    let resp = server
-        .api(Method::POST, "/v1/tenants")
-        .json(&json!({"name": "policies"}))
-        .send()
-        .await
-        .expect("POST /v1/tenants");
-    let tenant = expect_json(resp, StatusCode::CREATED, "create a tenant").await;
-    let policy_key = tenant["admin_api_key"]
-        .as_str()
-        .expect("the new tenant's admin key")
-        .to_owned();
+    let policy_key = server.create_tenant("policies").await;
     let doc = server.get_ok("/openapi.json").await;
     let operations: usize = doc["paths"]
         .as_object()

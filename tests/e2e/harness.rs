@@ -332,6 +332,21 @@ impl TestServer {
             .expect("metrics text")
     }
 
+    /// A new tenant; returns its first admin's API key.
+    pub async fn create_tenant(&self, name: &str) -> String {
+        let resp = self
+            .api(Method::POST, "/v1/tenants")
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("POST /v1/tenants");
+        let tenant = expect_json(resp, StatusCode::CREATED, &format!("create tenant {name}")).await;
+        tenant["admin_api_key"]
+            .as_str()
+            .expect("the new tenant's admin key")
+            .to_owned()
+    }
+
     /// A tenant-wide webhook to `url` for these event types; returns it (its id and, this
     /// once, its secret).
     pub async fn create_webhook(&self, url: &str, events: &[&str]) -> Value {

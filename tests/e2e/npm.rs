@@ -302,14 +302,7 @@ async fn npm_and_pnpm_work_against_trove_unchanged() {
     );
 
     // Another tenant's key finds nothing here.
-    let other = server
-        .api(Method::POST, "/v1/tenants")
-        .json(&json!({"name": "other"}))
-        .send()
-        .await
-        .expect("POST /v1/tenants");
-    let other = expect_json(other, StatusCode::CREATED, "create tenant other").await;
-    let other_key = other["admin_api_key"].as_str().expect("key").to_owned();
+    let other_key = server.create_tenant("other").await;
     let stranger = Npm::new(&server, "default", &other_key);
     let out = stranger.npm(stranger.dir(), &["view", "@acme/widget"]);
     assert!(

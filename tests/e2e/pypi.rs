@@ -283,14 +283,7 @@ async fn another_tenant_sees_nothing_and_no_credential_is_asked_for_one() {
     let out = py.twine(&server, &server.token, &[&wheel], &[]);
     assert!(out.status.success(), "twine upload: {}", said(&out));
 
-    let resp = server
-        .api(Method::POST, "/v1/tenants")
-        .json(&json!({"name": "other"}))
-        .send()
-        .await
-        .expect("POST /v1/tenants");
-    let other = expect_json(resp, StatusCode::CREATED, "create a tenant").await;
-    let other_key = other["admin_api_key"].as_str().expect("key").to_owned();
+    let other_key = server.create_tenant("other").await;
 
     let listing = server
         .client

@@ -56,14 +56,13 @@ pub fn redirect(status: StatusCode, to: &str) -> Response {
 
 /// The error body a package manager prints, for the routes under its prefix.
 fn client_shape(path: &str) -> Option<fn(&str) -> serde_json::Value> {
-    if path.starts_with(super::npm::PREFIX) {
+    use super::problems::{Shape, shape_of};
+    match shape_of(path) {
         // npm prints `error` after the status line.
-        Some(|detail| json!({ "error": detail }))
-    } else if path.starts_with(super::cargo::PREFIX) {
+        Shape::NpmError => Some(|detail| json!({ "error": detail })),
         // cargo prints each `errors[].detail`.
-        Some(|detail| json!({ "errors": [{ "detail": detail }] }))
-    } else {
-        None
+        Shape::CargoErrors => Some(|detail| json!({ "errors": [{ "detail": detail }] })),
+        Shape::Problem => None,
     }
 }
 
