@@ -2,22 +2,26 @@
 //! all-or-nothing transactions that report which conditions failed, ordered range queries
 //! on the base table and a sparse secondary index, and opaque cursors.
 //!
-//! Concurrency: rusqlite is blocking, so every call runs on `spawn_blocking`. Writes go
-//! through one connection behind a mutex (SQLite has a single writer anyway, and serialising
-//! in-process avoids `SQLITE_BUSY` churn); reads take a connection from a small pool, since
-//! WAL lets readers run concurrently with each other and with the writer.
+//! Concurrency: rusqlite is blocking. Writes go through one connection behind a mutex
+//! (SQLite has a single writer anyway, and serialising in-process avoids `SQLITE_BUSY`
+//! churn); a write runs on the caller's thread when the lock is free and on `spawn_blocking`
+//! when it is not. Reads run inline on a connection from a small pool, since WAL lets
+//! readers run concurrently with each other and with the writer.
 //!
 //! Durability: WAL with `synchronous = NORMAL`. A commit is a `write()` of its WAL frames, so
 //! once `put`/`transact` returns, the data is in the OS page cache and survives a `kill -9`
 //! of the process; only an OS crash or power loss can drop the last commits (never corrupt
 //! the file). That is the trade-off a development server wants; `FULL` would fsync per commit.
+//! Checkpoints (copying frames into the database file, with its fsync) run on a thread of
+//! their own, never in a request's commit.
 //!
 //! Keys compare as UTF-8 bytes (SQLite's BINARY collation, which is code-point order), the
 //! order DynamoDB uses for string sort keys.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -45,6 +49,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const TTL_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 const TTL_BATCH: usize = 500;
 
+/// How often committed WAL frames are checkpointed into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
 /// Idle read connections kept; more are opened under load and closed afterwards.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -71,6 +78,8 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Write transactions committed, so the checkpointer knows when there is work.
+    commits: AtomicU64,
     /// Told when a committed write touched a partition with this prefix (see `watch`).
     watch: std::sync::OnceLock<(&'static str, Arc<tokio::sync::Notify>)>,
 }
@@ -114,14 +123,20 @@ impl SqliteTable {
                 path.display()
             )));
         }
+        // Checkpoints run on their own thread (`start_checkpointer`), not in the commit
+        // that crosses the threshold; the WAL file is cut back to 64 MB after each reset.
         writer
-            .execute_batch("PRAGMA synchronous = NORMAL;")
+            .execute_batch(
+                "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \
+                 PRAGMA journal_size_limit = 67108864;",
+            )
             .map_err(db_err)?;
         writer.execute_batch(SCHEMA).map_err(db_err)?;
         let inner = Inner {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            commits: AtomicU64::new(0),
             watch: std::sync::OnceLock::new(),
         };
         // Fail now, not on the first read, if readers cannot open.
@@ -131,6 +146,7 @@ impl SqliteTable {
             inner: Arc::new(inner),
         };
         table.start_ttl_sweeper();
+        table.start_checkpointer();
         Ok(table)
     }
 
@@ -198,14 +214,63 @@ impl SqliteTable {
         }
     }
 
-    async fn run<T: Send + 'static>(
+    /// Runs `f` in one write transaction. Uncontended, the usual case, it runs right here: a
+    /// commit is a `write()` of WAL frames with no fsync (checkpoints run on their own
+    /// thread), tens of microseconds, less than the two thread hops to the blocking pool and
+    /// back. When another write holds the lock, it waits on the blocking pool instead, so a
+    /// runtime worker never sleeps on the lock.
+    async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Inner) -> Result<T, TableError> + Send + 'static,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, TableError> + Send + 'static,
     ) -> Result<T, TableError> {
+        let f = match self.inner.try_write(f) {
+            Ok(done) => return done,
+            Err(f) => f,
+        };
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner))
+        tokio::task::spawn_blocking(move || inner.write(f))
             .await
             .map_err(|e| TableError::Other(format!("table task failed: {e}")))?
+    }
+
+    /// A background thread that copies committed WAL frames into the database file every
+    /// `CHECKPOINT_EVERY` while writes come in (PASSIVE: it never blocks a reader or the
+    /// writer), so no request pays for a checkpoint's page copies and fsync. It ends once
+    /// every handle is dropped.
+    fn start_checkpointer(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("trove-table-checkpoint".into())
+            .spawn(move || {
+                let mut seen = 0;
+                let mut conn = None;
+                loop {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    let Some(inner) = weak.upgrade() else { return };
+                    let commits = inner.commits.load(Ordering::Relaxed);
+                    if commits == seen {
+                        continue;
+                    }
+                    seen = commits;
+                    if conn.is_none() {
+                        conn = Connection::open(&inner.path)
+                            .inspect_err(|e| tracing::warn!(error = %e, "no checkpoint connection"))
+                            .ok();
+                    }
+                    if let Some(c) = &conn
+                        && let Err(e) =
+                            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "table checkpoint failed; retried later");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no checkpoint thread: the WAL checkpoints on commit");
+            if let Ok(conn) = self.inner.writer.lock() {
+                let _ = conn.execute_batch("PRAGMA wal_autocheckpoint = 1000;");
+            }
+        }
     }
 }
 
@@ -249,17 +314,40 @@ impl Inner {
         result
     }
 
-    /// Runs `f` in one IMMEDIATE transaction (the write lock is taken up front, so reading
-    /// the current item and writing cannot interleave with another writer); commits on
-    /// `Ok`, rolls back on `Err`.
+    /// Runs `f` in one write transaction if the writer's lock is free; otherwise hands `f`
+    /// back untouched.
+    fn try_write<T, F>(&self, f: F) -> Result<Result<T, TableError>, F>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, TableError>,
+    {
+        let mut conn = match self.writer.try_lock() {
+            Ok(conn) => conn,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Err(f),
+        };
+        Ok(self.in_transaction(&mut conn, f))
+    }
+
+    /// Runs `f` in one write transaction, waiting for the writer's lock.
     fn write<T>(
         &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, TableError>,
+    ) -> Result<T, TableError> {
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.in_transaction(&mut conn, f)
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction on the locked writer (the write lock is taken
+    /// up front, so reading the current item and writing cannot interleave with another
+    /// writer); commits on `Ok`, rolls back on `Err`.
+    fn in_transaction<T>(
+        &self,
+        conn: &mut Connection,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, TableError>,
     ) -> Result<T, TableError> {
         // A panic while the lock was held cannot leave a transaction open (rusqlite rolls
         // back on drop, and we check below), so the connection is reused instead of
         // failing every later write.
-        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if !conn.is_autocommit() {
             conn.execute_batch("ROLLBACK").map_err(db_err)?;
         }
@@ -268,6 +356,7 @@ impl Inner {
             .map_err(db_err)?;
         let value = f(&tx)?;
         tx.commit().map_err(db_err)?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(value)
     }
 }
@@ -650,13 +739,11 @@ impl Table for SqliteTable {
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), TableError> {
         let row = Row::of(&item)?;
         let pk = row.pk.clone();
-        self.run(move |db| {
-            db.write(|tx| {
-                if !holds(tx, &row.key(), condition.as_ref())? {
-                    return Err(TableError::ConditionFailed);
-                }
-                store(tx, &row)
-            })
+        self.write(move |tx| {
+            if !holds(tx, &row.key(), condition.as_ref())? {
+                return Err(TableError::ConditionFailed);
+            }
+            store(tx, &row)
         })
         .await?;
         self.committed(std::iter::once(pk.as_str()));
@@ -666,13 +753,11 @@ impl Table for SqliteTable {
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), TableError> {
         check_key(key)?;
         let key = key.clone();
-        self.run(move |db| {
-            db.write(|tx| {
-                if !holds(tx, &key, condition.as_ref())? {
-                    return Err(TableError::ConditionFailed);
-                }
-                remove(tx, &key)
-            })
+        self.write(move |tx| {
+            if !holds(tx, &key, condition.as_ref())? {
+                return Err(TableError::ConditionFailed);
+            }
+            remove(tx, &key)
         })
         .await
     }
@@ -700,21 +785,19 @@ impl Table for SqliteTable {
             return Ok(());
         }
         let pks: Vec<String> = ops.iter().map(|op| op.key().pk).collect();
-        self.run(move |db| {
-            db.write(|tx| {
-                // Keys are distinct, so checking every condition before applying any write
-                // sees the same state DynamoDB does; every failing index is reported.
-                let mut failed = Vec::new();
-                for (i, op) in ops.iter().enumerate() {
-                    if !holds(tx, &op.key(), op.condition())? {
-                        failed.push(i);
-                    }
+        self.write(move |tx| {
+            // Keys are distinct, so checking every condition before applying any write
+            // sees the same state DynamoDB does; every failing index is reported.
+            let mut failed = Vec::new();
+            for (i, op) in ops.iter().enumerate() {
+                if !holds(tx, &op.key(), op.condition())? {
+                    failed.push(i);
                 }
-                if !failed.is_empty() {
-                    return Err(TableError::TransactionCanceled { failed });
-                }
-                ops.iter().try_for_each(|op| op.apply(tx))
-            })
+            }
+            if !failed.is_empty() {
+                return Err(TableError::TransactionCanceled { failed });
+            }
+            ops.iter().try_for_each(|op| op.apply(tx))
         })
         .await?;
         self.committed(pks.iter().map(String::as_str));
@@ -758,37 +841,35 @@ impl SqliteTable {
             .collect();
         // Read, add and store under the writer's IMMEDIATE transaction: no other write can
         // come between, which is what makes the add atomic.
-        self.run(move |db| {
-            db.write(|tx| {
-                if !holds(tx, &key, condition.as_ref())? {
-                    return Err(TableError::ConditionFailed);
+        self.write(move |tx| {
+            if !holds(tx, &key, condition.as_ref())? {
+                return Err(TableError::ConditionFailed);
+            }
+            let mut item = match load(tx, &key)? {
+                Some(body) => parse_body(&body)?,
+                None => {
+                    let mut item = Item::new();
+                    item.insert(PK.into(), key.pk.clone().into());
+                    item.insert(SK.into(), key.sk.clone().into());
+                    item
                 }
-                let mut item = match load(tx, &key)? {
-                    Some(body) => parse_body(&body)?,
-                    None => {
-                        let mut item = Item::new();
-                        item.insert(PK.into(), key.pk.clone().into());
-                        item.insert(SK.into(), key.sk.clone().into());
-                        item
-                    }
+            };
+            for (name, value) in attrs {
+                item.entry(name).or_insert(value);
+            }
+            for (name, delta) in &counters {
+                let current = match item.get(name) {
+                    None => 0,
+                    Some(v) => v.as_i64().ok_or_else(|| {
+                        invalid(format!("attribute {name} is not a whole number"))
+                    })?,
                 };
-                for (name, value) in attrs {
-                    item.entry(name).or_insert(value);
-                }
-                for (name, delta) in &counters {
-                    let current = match item.get(name) {
-                        None => 0,
-                        Some(v) => v.as_i64().ok_or_else(|| {
-                            invalid(format!("attribute {name} is not a whole number"))
-                        })?,
-                    };
-                    let sum = current
-                        .checked_add(*delta)
-                        .ok_or_else(|| invalid(format!("attribute {name} overflows")))?;
-                    item.insert(name.clone(), sum.into());
-                }
-                store(tx, &Row::of(&item)?)
-            })
+                let sum = current
+                    .checked_add(*delta)
+                    .ok_or_else(|| invalid(format!("attribute {name} overflows")))?;
+                item.insert(name.clone(), sum.into());
+            }
+            store(tx, &Row::of(&item)?)
         })
         .await
     }
@@ -811,6 +892,66 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let table = SqliteTable::open(&dir.path().join("trove.db")).expect("open");
         (dir, table)
+    }
+
+    #[tokio::test]
+    async fn commits_reach_the_database_file_through_the_checkpointer() {
+        let (dir, t) = open();
+        let db = dir.path().join("trove.db");
+        let before = std::fs::metadata(&db).expect("db file").len();
+        let body = "x".repeat(2000);
+        for i in 0..100 {
+            t.put(
+                item(json!({"pk": "P", "sk": format!("{i:03}"), "v": body})),
+                None,
+            )
+            .await
+            .expect("put");
+        }
+        // Commits never checkpoint themselves (wal_autocheckpoint = 0): only the
+        // checkpointer thread moves the pages from the WAL into the database file.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&db).expect("db file").len() < before + 100 * 2000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file stayed at {} bytes",
+                std::fs::metadata(&db).expect("db file").len()
+            );
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_finds_the_writer_busy_waits_off_the_runtime_and_commits() {
+        let (_dir, t) = open();
+        let (locked, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let inner = Arc::clone(&t.inner);
+        let holder = std::thread::spawn(move || {
+            let _held = inner.writer.lock().expect("writer");
+            locked.0.send(()).expect("signal");
+            let _ = release.1.recv();
+        });
+        locked.1.recv().expect("lock taken");
+        let table = t.clone();
+        let pending = tokio::spawn(async move {
+            table
+                .put(
+                    item(json!({"pk": "P", "sk": "late"})),
+                    Some(Condition::NotExists),
+                )
+                .await
+        });
+        // The runtime keeps running while the write waits: this read is answered.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !pending.is_finished(),
+            "the write did not wait for the lock"
+        );
+        assert_eq!(t.get(&Key::new("P", "late")).await.expect("get"), None);
+        release.0.send(()).expect("release");
+        holder.join().expect("holder");
+        pending.await.expect("task").expect("put");
+        assert!(t.get(&Key::new("P", "late")).await.expect("get").is_some());
     }
 
     #[tokio::test]
