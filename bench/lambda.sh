@@ -2,8 +2,10 @@
 # Lambda functions under the Runtime API harness (functions/tests/lambda), against moto:
 #   - per function of template.yaml: binary size, init time (spawn → first /next) and RSS
 #     at that point, median of TROVE_LAMBDA_BENCH_RUNS (20) cold starts;
-#   - warm handler times of a metadata read and of each step of a publish, and the cost per
-#     million of each at AWS list prices (us-east-1, x86_64, the template's memory sizes).
+#   - warm handler times of a metadata read and of each step of a publish, what the
+#     functions' adapters metered meanwhile (requests per service and operation, DynamoDB's
+#     consumed capacity), and the cost per million of each at AWS list prices (us-east-1,
+#     x86_64, the template's memory sizes) from those meters and the measured durations.
 #
 #   bench/lambda.sh                                   # builds release binaries (target/release)
 #   TROVE_LAMBDA_BIN_DIR=target/lambda bench/lambda.sh  # what `sam build` / `cargo lambda build` shipped

@@ -1,13 +1,14 @@
 //! Per function: binary size, init time (process spawn → first `/next`, the cold start's
 //! init phase) and resident memory at that point, under the Runtime API harness; then warm
-//! handler times of a metadata read and of a publish, priced at AWS list prices. The
+//! handler times of a metadata read and of a publish and what the functions' adapters
+//! metered meanwhile (the EMF lines each invocation prints), priced at AWS list prices. The
 //! `lambda` bench of trove-functions (bench/lambda.sh runs it on release binaries).
 
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::runtime_api::Function;
+use crate::runtime_api::{Function, Outcome};
 use crate::stack::{Stack, binary_path, http_answer};
 use crate::template::{function_for, functions, template};
 
@@ -82,10 +83,11 @@ mod price {
     pub const HTTP_API_REQUEST: f64 = 1.00 / 1e6;
     pub const DYNAMO_RRU: f64 = 0.125 / 1e6;
     pub const DYNAMO_WRU: f64 = 0.625 / 1e6;
-    pub const S3_PUT_COPY: f64 = 0.005 / 1e3;
-    pub const S3_GET_HEAD: f64 = 0.0004 / 1e3;
+    pub const S3_PUT_COPY_POST_LIST: f64 = 0.005 / 1e3;
+    pub const S3_GET_HEAD_OTHER: f64 = 0.0004 / 1e3;
     pub const SQS_REQUEST: f64 = 0.40 / 1e6;
     pub const SFN_STANDARD_TRANSITION: f64 = 0.025 / 1e3;
+    pub const SECRETS_API_CALL: f64 = 0.05 / 1e4;
 }
 
 /// Lambda's charge for one invocation: billed per ms at the function's memory size.
@@ -94,62 +96,188 @@ fn lambda_cost(handler_ms: f64, memory_mb: u32) -> f64 {
         + handler_ms.ceil() / 1000.0 * f64::from(memory_mb) / 1024.0 * price::LAMBDA_GB_SECOND
 }
 
-/// Median warm handler time of `runs` invocations of one event.
-async fn warm_ms(function: &mut Function, event: &serde_json::Value, runs: usize) -> f64 {
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        let answer = function.invoke(event).await;
-        times.push(start.elapsed().as_secs_f64() * 1000.0);
-        assert!(
-            !matches!(answer, crate::runtime_api::Outcome::InitFailed(_)),
-            "{answer:?}"
+/// The price of one request an adapter sent, by service and operation (S3 bills writes and
+/// lists at the PUT rate, reads and the rest at the GET rate; deletes are free; DynamoDB
+/// bills capacity, priced from its own meter).
+fn request_price(service: &str, operation: &str) -> f64 {
+    match service {
+        "S3" => match operation {
+            "DeleteObject" | "DeleteObjects" | "AbortMultipartUpload" => 0.0,
+            "PutObject"
+            | "CopyObject"
+            | "UploadPart"
+            | "UploadPartCopy"
+            | "CreateMultipartUpload"
+            | "CompleteMultipartUpload"
+            | "ListObjectsV2"
+            | "ListParts"
+            | "ListMultipartUploads" => price::S3_PUT_COPY_POST_LIST,
+            _ => price::S3_GET_HEAD_OTHER,
+        },
+        "SQS" => price::SQS_REQUEST,
+        "Secrets Manager" => price::SECRETS_API_CALL,
+        _ => 0.0,
+    }
+}
+
+/// What a set of invocations consumed: Lambda from the harness's clock, everything else
+/// from the meters the functions printed (`trove_aws_requests_total`,
+/// `trove_dynamodb_consumed_capacity_units`).
+#[derive(Debug, Default)]
+struct Bill {
+    invocations: f64,
+    lambda: f64,
+    requests: std::collections::BTreeMap<(String, String), f64>,
+    read_units: f64,
+    write_units: f64,
+    estimated_units: f64,
+}
+
+impl Bill {
+    fn add_metrics(&mut self, docs: &[serde_json::Value]) {
+        use trove_core::metrics::{AWS_REQUESTS, DYNAMODB_CAPACITY};
+        for doc in docs {
+            if let Some(n) = doc[AWS_REQUESTS].as_f64() {
+                let key = (
+                    doc["service"].as_str().unwrap_or("?").to_owned(),
+                    doc["operation"].as_str().unwrap_or("?").to_owned(),
+                );
+                *self.requests.entry(key).or_default() += n;
+            }
+            if let Some(values) = doc[DYNAMODB_CAPACITY].as_array() {
+                let units: f64 = values.iter().filter_map(serde_json::Value::as_f64).sum();
+                match doc["kind"].as_str() {
+                    Some("read") => self.read_units += units,
+                    _ => self.write_units += units,
+                }
+                if doc["source"] == "estimated" {
+                    self.estimated_units += units;
+                }
+            }
+        }
+    }
+
+    /// USD for everything billed, divided over `operations`.
+    fn per_operation(&self, operations: f64) -> f64 {
+        let requests: f64 = self
+            .requests
+            .iter()
+            .map(|((service, operation), n)| n * request_price(service, operation))
+            .sum();
+        (self.lambda
+            + requests
+            + self.read_units * price::DYNAMO_RRU
+            + self.write_units * price::DYNAMO_WRU)
+            / operations
+    }
+
+    fn print_meters(&self, title: &str, operations: f64) {
+        println!("\n| {title}: per operation | count |");
+        println!("|---|---:|");
+        println!(
+            "| Lambda invocations | {:.2} |",
+            self.invocations / operations
+        );
+        for ((service, operation), n) in &self.requests {
+            println!("| {service} {operation} | {:.2} |", n / operations);
+        }
+        println!(
+            "| DynamoDB read units | {:.2} |",
+            self.read_units / operations
+        );
+        println!(
+            "| DynamoDB write units (estimated: {:.2}) | {:.2} |",
+            self.estimated_units / operations,
+            self.write_units / operations
         );
     }
-    median(times)
 }
 
-/// The template's function running `handler` on `binary`, started on `stack`, and its memory.
-async fn start(stack: &Stack, binary: &str, handler: &str) -> (u32, Function) {
-    let def = function_for(binary, handler);
-    let spec = stack.spec(&def, binary_path(binary)).await;
-    (def.memory_mb, Function::start(spec).await)
+/// A function of the template under the harness, metered: each invocation's handler time
+/// (priced at the function's memory) and the meters it printed go on a [`Bill`].
+struct Metered {
+    function: Function,
+    memory_mb: u32,
+    log_at: u64,
+    times: Vec<f64>,
 }
 
-/// Cost per million operations from measured warm handler times (moto on loopback stands in
-/// for DynamoDB and S3, so these include its latency) and the requests each operation makes,
-/// counted from the code paths (the adapters do not report consumed capacity yet).
+impl Metered {
+    /// The template's function running `handler` on `binary`, started on `stack`.
+    async fn start(stack: &Stack, binary: &str, handler: &str) -> Self {
+        let def = function_for(binary, handler);
+        let spec = stack.spec(&def, binary_path(binary)).await;
+        Self {
+            function: Function::start(spec).await,
+            memory_mb: def.memory_mb,
+            log_at: 0,
+            times: Vec::new(),
+        }
+    }
+
+    async fn invoke(&mut self, event: &serde_json::Value, bill: &mut Bill) -> Outcome {
+        let start = Instant::now();
+        let answer = self.function.invoke(event).await;
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        assert!(!matches!(answer, Outcome::InitFailed(_)), "{answer:?}");
+        self.times.push(ms);
+        bill.invocations += 1.0;
+        bill.lambda += lambda_cost(ms, self.memory_mb);
+        let (docs, end) = self.function.metrics_since(self.log_at);
+        self.log_at = end;
+        bill.add_metrics(&docs);
+        answer
+    }
+
+    fn median_ms(&self) -> f64 {
+        median(self.times.clone())
+    }
+}
+
+/// Cost per million operations at list prices: Lambda from measured warm handler times
+/// (moto on loopback stands in for DynamoDB and S3, so they include its latency); DynamoDB,
+/// S3, SQS and Secrets Manager from what the functions' adapters metered while they ran.
 pub async fn cost_per_million_operations() {
     let stack = Stack::new().await;
     let key = stack.admin_key().await;
     let runs = runs();
-    let (create_mb, mut create) = start(&stack, "api", "create_repository").await;
+    let mut setup = Bill::default();
+    let mut create = Metered::start(&stack, "api", "create_repository").await;
     let (status, body) = http_answer(
         &create
-            .invoke(&stack.api_event("create_repository", &key).await)
+            .invoke(
+                &stack.api_event("create_repository", &key).await,
+                &mut setup,
+            )
             .await
             .response(),
     );
     assert_eq!(status, 201, "{body}");
-    let (read_mb, mut get) = start(&stack, "api", "get_repository").await;
-    let read_event = stack.api_event("get_repository", &key).await;
-    let read_ms = warm_ms(&mut get, &read_event, runs).await;
-    let _ = create_mb;
 
-    // A publish: create_upload (API), the client's PUT, on-upload, Scan, Validate, Persist.
-    let (upload_mb, mut request) = start(&stack, "api", "create_upload").await;
-    let (on_upload_mb, mut on_upload) = start(&stack, "on-upload", "on_upload").await;
+    // A metadata read: the HTTP API, then the route function (the key lookup is cached per
+    // container, as in a warm Lambda).
+    let mut reads = Bill::default();
+    let mut get = Metered::start(&stack, "api", "get_repository").await;
+    let read_event = stack.api_event("get_repository", &key).await;
+    for _ in 0..runs {
+        get.invoke(&read_event, &mut reads).await;
+    }
+
+    // A publish: create_upload (API), the client's PUT to S3, on-upload, Scan, Validate,
+    // Persist, and one status poll by the client (an API read).
+    let mut publishes = Bill::default();
+    let mut request = Metered::start(&stack, "api", "create_upload").await;
+    let mut on_upload = Metered::start(&stack, "on-upload", "on_upload").await;
+    let mut poll = Metered::start(&stack, "api", "get_upload").await;
     let mut steps = Vec::new();
     for (binary, step) in [
         ("scan-step", "Scan"),
         ("pipeline-step", "Validate"),
         ("pipeline-step", "Persist"),
     ] {
-        let (mb, f) = start(&stack, binary, step).await;
-        steps.push((step, mb, f, Vec::new()));
+        steps.push((step, Metered::start(&stack, binary, step).await));
     }
     let s3 = trove_aws::s3_client(&stack.sdk);
-    let (mut upload_ms, mut on_upload_ms) = (Vec::new(), Vec::new());
     for i in 0..runs {
         let bytes = format!("artifact {i} of the cost benchmark\n").into_bytes();
         let mut event = stack.api_event("create_upload", &key).await;
@@ -159,12 +287,12 @@ pub async fn cost_per_million_operations() {
         })
         .to_string()
         .into();
-        let t = Instant::now();
-        let (status, ticket) = http_answer(&request.invoke(&event).await.response());
-        upload_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let (status, ticket) =
+            http_answer(&request.invoke(&event, &mut publishes).await.response());
         assert_eq!(status, 201, "{ticket}");
         let upload_id = ticket["upload_id"].as_str().expect("upload_id").to_owned();
         let object = format!("incoming/default/{upload_id}");
+        // The client's PUT, through the presigned URL in AWS: one S3 PUT on the bill.
         s3.put_object()
             .bucket(&stack.bucket)
             .key(&object)
@@ -173,52 +301,69 @@ pub async fn cost_per_million_operations() {
             .send()
             .await
             .expect("moto stores the upload");
+        *publishes
+            .requests
+            .entry(("S3".into(), "PutObject".into()))
+            .or_default() += 1.0;
         let mut s3_event = crate::stack::sample_event("s3-object-created.json");
         s3_event["Records"][0]["s3"]["object"]["key"] = object.into();
-        let t = Instant::now();
-        on_upload.invoke(&s3_event).await.response();
-        on_upload_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        for (step, _, function, times) in &mut steps {
+        on_upload.invoke(&s3_event, &mut publishes).await.response();
+        for (step, function) in &mut steps {
             let input = stack.step_input(step, &upload_id);
-            let t = Instant::now();
-            function.invoke(&input).await.response();
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            function.invoke(&input, &mut publishes).await.response();
         }
+        let mut status_event = stack.api_event("get_upload", &key).await;
+        status_event["pathParameters"]["upload_id"] = upload_id.clone().into();
+        if let Some(path) = status_event["rawPath"].as_str() {
+            let path = path
+                .rsplit_once('/')
+                .map_or(path.to_owned(), |(base, _)| format!("{base}/{upload_id}"));
+            status_event["rawPath"] = path.clone().into();
+            status_event["requestContext"]["http"]["path"] = path.into();
+        }
+        let (status, body) =
+            http_answer(&poll.invoke(&status_event, &mut publishes).await.response());
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "published", "{body}");
     }
+    let n = runs as f64;
+    // The HTTP API bills each request; a Standard workflow bills each state entered (Scan,
+    // Validate, Persist, Done: the steps that ran, and the end).
+    let read = reads.per_operation(n) + price::HTTP_API_REQUEST;
+    let publish = publishes.per_operation(n) + 2.0 * price::HTTP_API_REQUEST;
+    let transitions = (steps.len() as f64 + 1.0) * price::SFN_STANDARD_TRANSITION;
 
-    // Metadata read: HTTP API + Lambda; the key lookup (cached 10 s per container) and the
-    // repository item: at most 2 strongly consistent reads.
-    let read = price::HTTP_API_REQUEST + lambda_cost(read_ms, read_mb) + 2.0 * price::DYNAMO_RRU;
-    // Publish, counted from the code: create_upload reads repository, version, file and key
-    // (4 RRU) and writes the upload with its open-uploads index entry (2 WRU); the client's
-    // PUT; on-upload reads the upload (1 RRU); Scan and Validate read the upload and the
-    // object (2 GET, 3 RRU) and write its status and scan result (4 WRU with the index);
-    // Persist HEADs and COPYs the object, reads version and package (3 RRU) and writes four
-    // items in a transaction (8 WRU) plus the index (1 WRU), sends one event; the client
-    // polls the upload once (an API read). Standard workflow: 4 state transitions.
-    let mut publish = price::HTTP_API_REQUEST * 2.0
-        + lambda_cost(median(upload_ms.clone()), upload_mb)
-        + lambda_cost(median(on_upload_ms.clone()), on_upload_mb)
-        + lambda_cost(read_ms, read_mb)
-        + price::DYNAMO_RRU * (4.0 + 1.0 + 3.0 + 3.0 + 1.0)
-        + price::DYNAMO_WRU * (2.0 + 4.0 + 9.0)
-        + price::S3_PUT_COPY * 2.0
-        + price::S3_GET_HEAD * 3.0
-        + price::SQS_REQUEST;
-    let transitions = 4.0 * price::SFN_STANDARD_TRANSITION;
     println!("\n\n| operation | warm handler ms (median) | memory MB |");
     println!("|---|---:|---:|");
-    println!("| get_repository | {read_ms:.1} | {read_mb} |");
-    println!("| create_upload | {:.1} | {upload_mb} |", median(upload_ms));
     println!(
-        "| on-upload | {:.1} | {on_upload_mb} |",
-        median(on_upload_ms)
+        "| get_repository | {:.1} | {} |",
+        get.median_ms(),
+        get.memory_mb
     );
-    for (step, mb, _, times) in steps {
-        let ms = median(times);
-        publish += lambda_cost(ms, mb);
-        println!("| {step} | {ms:.1} | {mb} |");
+    println!(
+        "| create_upload | {:.1} | {} |",
+        request.median_ms(),
+        request.memory_mb
+    );
+    println!(
+        "| on-upload | {:.1} | {} |",
+        on_upload.median_ms(),
+        on_upload.memory_mb
+    );
+    for (step, function) in &steps {
+        println!(
+            "| {step} | {:.1} | {} |",
+            function.median_ms(),
+            function.memory_mb
+        );
     }
+    println!(
+        "| get_upload (status poll) | {:.1} | {} |",
+        poll.median_ms(),
+        poll.memory_mb
+    );
+    reads.print_meters("metadata read", n);
+    publishes.print_meters("publish", n);
     println!("\n| per million | USD |");
     println!("|---|---:|");
     println!(

@@ -29,7 +29,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
             let (ctx, authorizer) = (ctx.clone(), authorizer.clone());
-            async move { authorize(&ctx, &authorizer, &event.payload).await }
+            async move {
+                let answer = authorize(&ctx, &authorizer, &event.payload).await;
+                trove_functions::flush_metrics();
+                answer
+            }
         },
     ))
     .await

@@ -33,13 +33,10 @@ pub async fn context_from_env(scanner: Option<Arc<dyn Scanner>>) -> Result<Arc<C
     Ok(Arc::new(Context {
         table: Arc::new(table),
         blobs: Arc::new(adapters.blobs),
-        events: Arc::new(SqsEvents::new(aws_sdk_sqs::Client::new(&sdk), queue_url)),
+        events: Arc::new(SqsEvents::new(crate::meter::sqs(&sdk), queue_url)),
         secrets: Arc::new(adapters.secrets),
         clock,
-        workflow: Arc::new(StepFunctions::new(
-            aws_sdk_sfn::Client::new(&sdk),
-            state_machine,
-        )),
+        workflow: Arc::new(StepFunctions::new(crate::meter::sfn(&sdk), state_machine)),
         scanner,
         settings: Arc::new(settings),
         index_pages: Default::default(),

@@ -94,7 +94,7 @@ pub async fn dispatcher_from_env(ctx: Arc<Context>) -> Result<Dispatcher, String
     .map_err(|e| e.to_string())?;
     let config = crate::AwsConfig::from_env().map_err(|e| e.to_string())?;
     let sdk = config.sdk_config();
-    let queue = SqsDeliveryQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url, dlq_url);
+    let queue = SqsDeliveryQueue::new(crate::meter::sqs(&sdk), queue_url, dlq_url);
     Dispatcher::new(ctx, Arc::new(queue)).map_err(|e| e.to_string())
 }
 

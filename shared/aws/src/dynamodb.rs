@@ -10,9 +10,11 @@ use aws_sdk_dynamodb::error::{BuildError, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
-    TransactWriteItem,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnConsumedCapacity,
+    ScalarAttributeType, TransactWriteItem,
 };
+
+use crate::meter;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
@@ -107,9 +109,11 @@ impl Table for DynamoTable {
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| general_error(&fault(&e)))?;
+        meter::capacity("read", out.consumed_capacity());
         out.item.map(from_attrs).transpose()
     }
 
@@ -127,9 +131,10 @@ impl Table for DynamoTable {
                 .set_condition_expression(expr.clone())
                 .set_expression_attribute_names(names.clone())
                 .set_expression_attribute_values(values.clone())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
-                .map(|_| ())
+                .map(|out| meter::capacity("write", out.consumed_capacity()))
                 .map_err(|e| conditional_error(&fault(&e), write_error))
         })
         .await
@@ -146,9 +151,10 @@ impl Table for DynamoTable {
                 .set_condition_expression(expr.clone())
                 .set_expression_attribute_names(names.clone())
                 .set_expression_attribute_values(values.clone())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
-                .map(|_| ())
+                .map(|out| meter::capacity("write", out.consumed_capacity()))
                 .map_err(|e| conditional_error(&fault(&e), general_error))
         })
         .await
@@ -178,6 +184,7 @@ impl Table for DynamoTable {
             .scan_index_forward(!query.descending)
             .limit(limit)
             .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| {
@@ -193,6 +200,7 @@ impl Table for DynamoTable {
                     general_error(&f)
                 }
             })?;
+        meter::capacity("read", out.consumed_capacity());
         let items = out
             .items
             .unwrap_or_default()
@@ -223,6 +231,18 @@ impl Table for DynamoTable {
             .iter()
             .map(|w| self.transact_item(w))
             .collect::<Result<Vec<_>, _>>()?;
+        // A transaction costs two units per item per KB started.
+        let estimate = || {
+            writes
+                .iter()
+                .map(|w| match w {
+                    Write::Put { item, .. } => {
+                        2.0 * meter::write_units(serde_json::to_vec(item).map_or(0, |b| b.len()))
+                    }
+                    _ => 2.0,
+                })
+                .sum()
+        };
         // The SDK does not retry a cancellation. Sending the same writes again is safe: their
         // conditions are evaluated afresh, so a retry can only commit what would have
         // committed had it come first.
@@ -230,9 +250,10 @@ impl Table for DynamoTable {
             self.client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
-                .map(|_| ())
+                .map(|out| meter::capacity_or("write", out.consumed_capacity(), estimate))
                 .map_err(|e| transact_error(&e))
         })
         .await
@@ -330,9 +351,14 @@ impl DynamoTable {
                 .set_condition_expression(condition.clone())
                 .set_expression_attribute_names(Some(update.names.clone()))
                 .set_expression_attribute_values(Some(update.values.clone()))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
-                .map(|_| ())
+                .map(|out| {
+                    // A counter item is small: one unit.
+                    let reported = out.consumed_capacity.as_ref();
+                    meter::capacity_or("write", reported, || 1.0);
+                })
                 .map_err(|e| conditional_error(&fault(&e), write_error))
         })
         .await

@@ -12,6 +12,7 @@ pub mod delivery;
 mod dynamodb;
 pub mod emf;
 pub mod env;
+pub mod meter;
 pub mod outbox_stream;
 mod s3;
 mod secrets;
@@ -114,12 +115,9 @@ impl AwsConfig {
     /// Builds the three adapters over one SDK configuration.
     pub fn adapters(&self, sdk: &SdkConfig) -> AwsAdapters {
         AwsAdapters {
-            table: DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), &self.table_name),
+            table: DynamoTable::new(meter::dynamodb(sdk), &self.table_name),
             blobs: S3Blobs::new(s3_client(sdk), &self.bucket),
-            secrets: AwsSecrets::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                &self.secret_prefix,
-            ),
+            secrets: AwsSecrets::new(meter::secrets(sdk), &self.secret_prefix),
         }
     }
 }

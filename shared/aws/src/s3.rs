@@ -30,7 +30,7 @@ const COPY_PARALLELISM: usize = 4;
 /// An S3 client for this configuration. An endpoint override means an emulator on loopback,
 /// which cannot serve virtual-hosted bucket names (`bucket.127.0.0.1`), hence path style.
 pub fn s3_client(sdk: &SdkConfig) -> Client {
-    let builder = aws_sdk_s3::config::Builder::from(sdk);
+    let builder = aws_sdk_s3::config::Builder::from(sdk).interceptor(crate::meter::MeterRequests);
     let builder = if sdk.endpoint_url().is_some() {
         builder.force_path_style(true)
     } else {

@@ -22,6 +22,14 @@ pub const WEBHOOK_DELIVERY_DURATION: &str = "trove_webhook_delivery_seconds";
 pub const EVENTS_RELAYED: &str = "trove_events_relayed_total";
 /// Gauge: age in seconds of the oldest message of a `queue`.
 pub const QUEUE_AGE: &str = "trove_queue_age_seconds";
+/// Counter: requests the AWS adapters sent, each attempt (AWS bills retries too), by
+/// `service` and `operation` (the SDK's names, a fixed set).
+pub const AWS_REQUESTS: &str = "trove_aws_requests_total";
+/// Histogram: DynamoDB capacity units one call consumed, as the service reports them
+/// (`ReturnConsumedCapacity`), by `kind` (`read`, `write`) and `source` (`reported`, or
+/// `estimated` from DynamoDB's sizing rules where an emulator reports nothing). The sum is
+/// what on-demand bills.
+pub const DYNAMODB_CAPACITY: &str = "trove_dynamodb_consumed_capacity_units";
 pub use crate::breaker::{REJECTIONS as TABLE_REJECTIONS, STATE_GAUGE as TABLE_CIRCUIT_STATE};
 
 /// Counts events the outbox relay handed over.
@@ -32,4 +40,20 @@ pub fn events_relayed(n: u64) {
 /// Counts one upload leaving the pipeline.
 pub fn pipeline_outcome(outcome: &'static str) {
     metrics::counter!(PIPELINE_OUTCOMES, "outcome" => outcome).increment(1);
+}
+
+/// Counts one request attempt an AWS adapter sent.
+pub fn aws_request(service: &str, operation: &str) {
+    metrics::counter!(
+        AWS_REQUESTS,
+        "service" => service.to_owned(),
+        "operation" => operation.to_owned()
+    )
+    .increment(1);
+}
+
+/// Records the DynamoDB capacity units one call consumed (`kind`: `read` or `write`;
+/// `source`: `reported` or `estimated`).
+pub fn dynamodb_capacity(kind: &'static str, source: &'static str, units: f64) {
+    metrics::histogram!(DYNAMODB_CAPACITY, "kind" => kind, "source" => source).record(units);
 }

@@ -416,6 +416,21 @@ impl Function {
         }
     }
 
+    /// The CloudWatch EMF documents (lines with an `_aws` member) the function printed from
+    /// byte `from` of its log on, and the byte where its log ends now: what a bench reads
+    /// the adapters' meters from. A function prints them before it answers.
+    #[allow(dead_code)] // Read by the `lambda` bench, not by the tests.
+    pub fn metrics_since(&self, from: u64) -> (Vec<serde_json::Value>, u64) {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let start = usize::try_from(from).unwrap_or(usize::MAX).min(text.len());
+        let docs = text[start..]
+            .split(|b| *b == b'\n')
+            .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+            .filter(|doc| doc.get("_aws").is_some())
+            .collect();
+        (docs, text.len() as u64)
+    }
+
     /// The last lines the function logged, for failure messages.
     pub fn log_tail(&self) -> String {
         tail(&self.log, 20)
