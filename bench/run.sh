@@ -170,9 +170,13 @@ def one(i):
                             headers=auth)
         if status != 200:
             return "poll-%d" % status
-        state = json.loads(body)["status"]
-        if state in ("published", "rejected"):
+        upload = json.loads(body)
+        state = upload["status"]
+        if state == "published":
             return state
+        if state == "rejected":
+            # The reason, so a refusal under load can be told from a refused file.
+            return "rejected: %s" % (upload.get("reason") or "")[:120]
         time.sleep(0.01)
     return "timeout"
 

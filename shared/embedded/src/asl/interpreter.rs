@@ -223,7 +223,11 @@ impl Interpreter {
                     ))));
                 };
                 let is_task = matches!(state.kind, Kind::Task(_));
-                if let (Some(j), true) = (journal.as_mut(), fresh) {
+                // Entering Succeed or Fail is not stored: the execution's end, stored next,
+                // says more, and a crash in between resumes at the state before (whose
+                // Task, idempotent, runs again).
+                let ends = matches!(state.kind, Kind::Succeed(_) | Kind::Fail(_));
+                if let (Some(j), true, false) = (journal.as_mut(), fresh, ends) {
                     j.enter(&position, is_task).await?;
                 }
                 fresh = true;
