@@ -157,6 +157,24 @@ fn every_route_has_exactly_one_function_and_every_http_event_is_a_route() {
     // Every function of the api binary serves a route (none idles with the whole API), and
     // a family's function has exactly the family's events.
     for f in all.values().filter(|f| f.binary == API_BINARY) {
+        if f.handler == families::READ_DOOR_HANDLER {
+            assert!(
+                f.http_routes().is_empty(),
+                "{}: behind its URL only",
+                f.logical_id
+            );
+            let resources = &template::template()["Resources"];
+            let urls: Vec<&Value> = resources
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .map(|(_, r)| r)
+                .filter(|r| string(&r["Type"]) == "AWS::Lambda::Url")
+                .collect();
+            assert_eq!(urls.len(), 1, "one function URL, the read door's");
+            assert_eq!(string(&urls[0]["Properties"]["AuthType"]), "NONE");
+            continue;
+        }
         if f.handler == trove_core::http::console::HANDLER {
             assert_eq!(
                 f.http_routes().len(),
@@ -540,6 +558,19 @@ fn path_fits(route: &str, raw: &str, params: &std::collections::HashMap<String, 
     named == params.len()
 }
 
+/// The parameters `raw` gives `route`'s `{names}` when its literal segments match (a
+/// function URL event carries none: the router reads them from the path).
+fn route_params(route: &str, raw: &str) -> std::collections::HashMap<String, String> {
+    route
+        .split('/')
+        .zip(raw.split('/'))
+        .filter_map(|(r, v)| {
+            let name = r.strip_prefix('{')?.strip_suffix('}')?;
+            Some((name.trim_end_matches('+').to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
 #[test]
 fn every_sample_event_is_the_event_its_function_receives() {
     let tpl = template::template();
@@ -547,6 +578,32 @@ fn every_sample_event_is_the_event_its_function_receives() {
         let path = sample_event_path(f);
         let text = template::read(&format!("events/{path}"));
         match f.binary.as_str() {
+            API_BINARY if f.handler == families::READ_DOOR_HANDLER => {
+                // A function URL's request: the HTTP API's payload 2.0 with the `$default`
+                // route, no authorizer, and the caller's own credential.
+                let event: ApiGatewayV2httpRequest = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("events/{path}: not a function URL event: {e}"));
+                assert_eq!(
+                    event.route_key.as_deref(),
+                    Some("$default"),
+                    "events/{path}"
+                );
+                assert!(event.request_context.authorizer.is_none(), "events/{path}");
+                assert!(
+                    event.headers.contains_key("authorization"),
+                    "events/{path}: the caller's credential"
+                );
+                let raw = event.raw_path.as_deref().unwrap_or_default();
+                let method = event.request_context.http.method.as_str().to_owned();
+                assert!(
+                    trove_core::http::route_table().iter().any(|r| {
+                        families::read_door_covers(r)
+                            && r.method == method
+                            && path_fits(&r.path, raw, &route_params(&r.path, raw))
+                    }),
+                    "events/{path}: {method} {raw} is no route of the read door"
+                );
+            }
             API_BINARY => {
                 let event: ApiGatewayV2httpRequest = serde_json::from_str(&text)
                     .unwrap_or_else(|e| panic!("events/{path}: not an HTTP API event: {e}"));
@@ -1228,6 +1285,8 @@ const SECRET_READERS: &[(&str, &str, &str)] = &[
     (API_BINARY, "npm_write", "token-signing"),
     (API_BINARY, "cargo_read", "token-signing"),
     (API_BINARY, "cargo_write", "token-signing"),
+    // The read door decides every caller's identity itself, as those routes do.
+    (API_BINARY, families::READ_DOOR_HANDLER, "token-signing"),
     // Signing in issues a token; the admin's pages list users (their emails, sealed).
     (API_BINARY, "console", "token-signing"),
     (API_BINARY, "console", "pii-key"),
@@ -1785,21 +1844,22 @@ fn every_asynchronously_invoked_function_keeps_its_failed_events_in_an_alarmed_q
 }
 
 /// Reserving concurrency fails in an account whose quota cannot keep 100 unreserved (a new
-/// one): only Scan is bounded, by a parameter that 0 turns off. The jobs run one at a time
-/// by a lease in the table (trove_core::jobs::lease).
+/// one): only Scan and the read door (whose reservation is its throttle, having no gateway)
+/// are bounded, each by a parameter that 0 turns off. The jobs run one at a time by a lease
+/// in the table (trove_core::jobs::lease).
 #[test]
-fn only_scan_reserves_concurrency_and_a_new_account_can_turn_it_off() {
+fn only_scan_and_the_read_door_reserve_concurrency_and_a_new_account_can_turn_it_off() {
     let transformed = template::transformed();
     for (id, r) in transformed["Resources"].as_object().expect("Resources") {
         if r["Type"] != "AWS::Lambda::Function" {
             continue;
         }
         let reserved = &r["Properties"]["ReservedConcurrentExecutions"];
-        if id == "ScanFunction" {
+        if id == "ScanFunction" || id == "ReadFunction" {
             let branches = &reserved["Fn::If"];
             assert_eq!(
                 branches[2]["Ref"], "AWS::NoValue",
-                "Scan's reservation must be optional: {reserved}"
+                "{id}'s reservation must be optional: {reserved}"
             );
         } else {
             assert!(reserved.is_null(), "{id} reserves concurrency: {reserved}");
@@ -1810,10 +1870,12 @@ fn only_scan_reserves_concurrency_and_a_new_account_can_turn_it_off() {
         .lines()
         .find(|l| l.starts_with("parameter_overrides") && l.contains(r#"Stage=\"dev\""#))
         .expect("dev parameter_overrides");
-    assert!(
-        dev.contains(r#"ScanReservedConcurrency=\"0\""#),
-        "dev (a new account) must not reserve: {dev}"
-    );
+    for parameter in ["ScanReservedConcurrency", "ReadReservedConcurrency"] {
+        assert!(
+            dev.contains(&format!(r#"{parameter}=\"0\""#)),
+            "dev (a new account) must not reserve: {dev}"
+        );
+    }
 }
 
 /// pipeline::scan hashes and scans on two threads: Lambda gives two full vCPUs from 3,538 MB.

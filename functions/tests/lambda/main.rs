@@ -27,6 +27,7 @@ mod on_upload;
 mod outbox;
 mod pipeline;
 mod pypi;
+mod reads;
 mod registries;
 mod smoke;
 mod uploads_in_parts;

@@ -11,7 +11,7 @@ use crate::stack::{Stack, api_event, http_answer};
 
 const BOUNDARY: &str = "----twine-boundary";
 
-fn widget() -> PythonProject<'static> {
+pub(crate) fn widget() -> PythonProject<'static> {
     PythonProject {
         dist: "widget",
         name: "widget",
@@ -56,21 +56,19 @@ fn upload_event(key: &str, filename: &str, bytes: &[u8]) -> serde_json::Value {
     event
 }
 
-fn basic(key: &str) -> String {
+pub(crate) fn basic(key: &str) -> String {
     let pair = base64::engine::general_purpose::STANDARD.encode(format!("__token__:{key}"));
     format!("Basic {pair}")
 }
 
-fn header<'a>(response: &'a serde_json::Value, name: &str) -> &'a str {
+pub(crate) fn header<'a>(response: &'a serde_json::Value, name: &str) -> &'a str {
     response["headers"][name].as_str().unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twines_upload_is_published_by_the_pipeline_and_served_by_the_index_functions() {
-    let stack = Stack::new().await;
-    let key = stack.admin_key().await;
-    registries::create_repository(&stack, &key, "py", "pypi").await;
-
+/// twine's upload of the widget wheel to repository `py` (created here), published by the
+/// pipeline's steps; the upload function, to send it again.
+pub(crate) async fn publish_widget(stack: &Stack, key: &str) -> crate::runtime_api::Function {
+    registries::create_repository(stack, key, "py", "pypi").await;
     // moto's Step Functions does not run the steps: the upload waits its second, answers
     // 202 and names the upload; the steps run below as the state machine would run them.
     let project = widget();
@@ -79,7 +77,7 @@ async fn twines_upload_is_published_by_the_pipeline_and_served_by_the_index_func
         .function_with_env("api", "pypi_upload", &[("TROVE_PUBLISH_WAIT_SECS", "1")])
         .await;
     let response = upload
-        .invoke(&upload_event(&key, &project.wheel_name(), &wheel))
+        .invoke(&upload_event(key, &project.wheel_name(), &wheel))
         .await
         .response();
     let (status, said) = http_answer(&response);
@@ -91,7 +89,17 @@ async fn twines_upload_is_published_by_the_pipeline_and_served_by_the_index_func
         .and_then(|rest| rest.split(|c: char| !c.is_ascii_alphanumeric()).next())
         .unwrap_or_else(|| panic!("no upload id in {said:?}"))
         .to_owned();
-    registries::run_pipeline(&stack, &upload_id).await;
+    registries::run_pipeline(stack, &upload_id).await;
+    upload
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twines_upload_is_published_by_the_pipeline_and_served_by_the_index_functions() {
+    let stack = Stack::new().await;
+    let key = stack.admin_key().await;
+    let mut upload = publish_widget(&stack, &key).await;
+    let project = widget();
+    let wheel = project.wheel();
 
     // The same file again: 409, which `twine upload --skip-existing` skips.
     let (status, said) = http_answer(

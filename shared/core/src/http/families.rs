@@ -60,6 +60,24 @@ pub const FAMILIES: &[RouteFamily] = &[
     },
 ];
 
+/// The read door's `Handler`: one function behind a Lambda function URL (template
+/// `ReadFunction`, README "Cheaper reads") that serves the high-volume reads, file downloads
+/// and the package managers' read families, a second time: with no gateway charge per
+/// request. The same routes stay on the HTTP API. Its caller's identity is decided in the
+/// function, as for the package managers' routes.
+pub const READ_DOOR_HANDLER: &str = "reads";
+const READ_DOOR_OPERATIONS: &[&str] = &["download_file"];
+const READ_DOOR_FAMILIES: &[&str] = &["pypi_read", "npm_read", "cargo_read"];
+
+/// Whether the read door serves `route`.
+pub fn read_door_covers(route: &RouteSpec) -> bool {
+    READ_DOOR_OPERATIONS.contains(&route.operation_id.as_str())
+        || FAMILIES
+            .iter()
+            .filter(|f| READ_DOOR_FAMILIES.contains(&f.handler))
+            .any(|f| f.covers(route))
+}
+
 impl RouteFamily {
     /// The API Gateway route path of each of its methods.
     pub fn gateway_path(&self) -> String {
@@ -139,6 +157,30 @@ mod tests {
             }
             assert_eq!(family.rule().challenges_clients, challenges);
         }
+    }
+
+    #[test]
+    fn the_read_door_serves_downloads_and_the_package_managers_reads_and_no_write() {
+        let served: Vec<RouteSpec> = crate::http::route_table()
+            .into_iter()
+            .filter(read_door_covers)
+            .collect();
+        let ids: std::collections::BTreeSet<&str> =
+            served.iter().map(|r| r.operation_id.as_str()).collect();
+        for id in [
+            "download_file",
+            "pypi_simple_project",
+            "npm_packument",
+            "cargo_index_long",
+        ] {
+            assert!(ids.contains(id), "{id} not in {ids:?}");
+        }
+        for route in &served {
+            let rule = permissions::rule(&route.operation_id).expect("every route has a rule");
+            assert!(rule.audit.is_none(), "{route:?} writes");
+        }
+        assert!(family(READ_DOOR_HANDLER).is_none());
+        assert!(permissions::rule(READ_DOOR_HANDLER).is_none());
     }
 
     #[test]

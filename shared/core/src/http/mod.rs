@@ -215,6 +215,10 @@ pub fn router_for_route(state: AppState, operation_id: &str) -> Option<Router> {
     let (api, doc) = api().split_for_parts();
     let table = routes_of(&doc);
     let served: Vec<RouteSpec> = match families::family(operation_id) {
+        _ if operation_id == families::READ_DOOR_HANDLER => table
+            .into_iter()
+            .filter(families::read_door_covers)
+            .collect(),
         Some(family) => family.routes_in(table),
         None => table
             .into_iter()
